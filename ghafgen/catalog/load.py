@@ -1,0 +1,205 @@
+"""Load the catalog TOML files in `data/` into `catalog.model` objects.
+
+Entry points: `board(name)` and `board_names()`. Results are cached: the data
+is part of the package and does not change while ghafgen runs.
+"""
+
+from __future__ import annotations
+
+import functools
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from ghafgen.catalog.model import (
+    Board,
+    Fact,
+    FlavorView,
+    GuestNode,
+    PcieController,
+    PlatformDevice,
+    Resource,
+    Sibling,
+    Slot,
+    Soc,
+)
+from ghafgen.errors import ProfileError
+from ghafgen.units import mib, parse_size
+
+DATA = Path(__file__).parent / "data"
+
+
+def _fact(d: dict[str, Any]) -> Fact:
+    return Fact(
+        source=str(d.get("source", "")),
+        note=str(d.get("note", "")),
+        uncertain=bool(d.get("uncertain", False)),
+    )
+
+
+def _names(d: dict[str, Any], key: str) -> tuple[str, ...] | None:
+    return tuple(d[key]) if key in d else None
+
+
+def _views(d: dict[str, Any]) -> dict[str, FlavorView]:
+    return {
+        flavor: FlavorView(
+            flavor=flavor,
+            path=v.get("path", ""),
+            label=v.get("label", ""),
+            rp_label=v.get("rp_label", ""),
+            clocks=_names(v, "clocks"),
+            resets=_names(v, "resets"),
+            power_domains=_names(v, "power_domains"),
+            fact=_fact(v),
+        )
+        for flavor, v in sorted(d.get("dt", {}).items())
+    }
+
+
+def _resources(kind: str, table: dict[str, Any]) -> dict[str, Resource]:
+    return {
+        name: Resource(
+            kind=kind,
+            name=name,
+            id=int(v["id"]),
+            parents=tuple(v.get("parents", ())),
+            protected=bool(v.get("protected", False)),
+            host_critical=bool(v.get("host_critical", False)),
+            fact=_fact(v),
+        )
+        for name, v in table.items()
+    }
+
+
+def _device(key: str, d: dict[str, Any]) -> PlatformDevice:
+    g = d["guest"]
+    return PlatformDevice(
+        key=key,
+        description=d["description"],
+        dt_name=d["dt_name"],
+        node=d["node"],
+        compatible=tuple(d["compatible"]),
+        reg=tuple((int(a), int(s)) for a, s in d["reg"]),
+        interrupts=tuple(d["interrupts"]),
+        clocks=tuple(d["clocks"]),
+        resets=tuple(d["resets"]),
+        power_domains=tuple(d["power_domains"]),
+        instance_of=d["instance_of"],
+        needs_sid_marking=bool(d["needs_sid_marking"]),
+        flavors=_views(d),
+        guest=GuestNode(
+            compatible=tuple(g["compatible"]),
+            bpmp=bool(g["bpmp"]),
+            clock_names=tuple(g.get("clock_names", ())),
+            guest_clocks=tuple(g.get("guest_clocks", ())),
+            reset_names=tuple(g.get("reset_names", ())),
+            current_speed=int(g.get("current_speed", 0)),
+            qemu_emits_node=bool(g.get("qemu_emits_node", False)),
+            fact=_fact(g),
+        ),
+        iommu_sid=d.get("iommu_sid"),
+        iommu_sid_name=d.get("iommu_sid_name", ""),
+        host_compatible_override=d.get("host_compatible_override", ""),
+        host_driver_modules=tuple(d.get("host_driver_modules", ())),
+        fact=_fact(d),
+    )
+
+
+@functools.cache
+def soc(name: str) -> Soc:
+    d = tomllib.loads((DATA / f"{name}.toml").read_text(encoding="utf-8"))
+    s = d["soc"]
+    return Soc(
+        name=s["name"],
+        compatible=s["compatible"],
+        smmu_platform=s["smmu_platform"],
+        passthrough_sid=int(s["passthrough_sid"]),
+        passthrough_sid_name=s["passthrough_sid_name"],
+        clocks=_resources("clock", d["clocks"]),
+        resets=_resources("reset", d["resets"]),
+        power_domains=_resources("power-domain", d["power_domains"]),
+        devices={k: _device(k, v) for k, v in d["devices"].items()},
+        siblings={
+            k: Sibling(
+                key=k,
+                instance_of=v["instance_of"],
+                dt_name=v["dt_name"],
+                clocks=frozenset(v["clocks"]),
+                resets=frozenset(v["resets"]),
+                power_domains=frozenset(v["power_domains"]),
+                fact=_fact(v),
+            )
+            for k, v in d["siblings"].items()
+        },
+        pcie={
+            k: PcieController(
+                key=k,
+                dt_name=v["dt_name"],
+                node=v["node"],
+                domain=int(v["domain"]),
+                dt_lanes=int(v["dt_lanes"]),
+                clocks=tuple(v["clocks"]),
+                sid=int(v["sid"]),
+                sid_name=v["sid_name"],
+                flavors=_views(v),
+                fact=_fact(v),
+            )
+            for k, v in d["pcie"].items()
+        },
+    )
+
+
+def board_names() -> list[str]:
+    """Names of every board in the catalog, sorted."""
+    return sorted(p.stem for p in (DATA / "boards").glob("*.toml"))
+
+
+def _size_mib(text: str) -> int:
+    size = parse_size(text)
+    if size is None:
+        raise ValueError(f"bad size {text!r} in catalog")
+    return mib(size)
+
+
+@functools.cache
+def board(name: str) -> Board:
+    """The board called `name`.
+
+    Raises:
+        ProfileError: no such board in the catalog.
+    """
+    path = DATA / "boards" / f"{name}.toml"
+    if name not in board_names():
+        raise ProfileError(f"no board {name!r} in the catalog")
+    d = tomllib.loads(path.read_text(encoding="utf-8"))
+    b = d["board"]
+    chip = soc(b["soc"])
+    return Board(
+        name=b["name"],
+        description=b["description"],
+        soc=chip,
+        cpu_cores=int(b["cpu_cores"]),
+        ram_mib=_size_mib(b["ram"]),
+        host_reserve_mib=_size_mib(b["host_reserve"]),
+        rootfs=b["rootfs"],
+        dt_model=b["dt_model"],
+        dt_compatible=b["dt_compatible"],
+        devices={k: chip.devices[k] for k in b["devices"]},
+        slots={
+            k: Slot(
+                key=k,
+                description=v["description"],
+                controller=chip.pcie[v["controller"]],
+                form=v["form"],
+                max_lanes=int(v["max_lanes"]),
+                transports=tuple(v.get("transports", ("pcie",))),
+                power_max_w=v.get("power_max_w"),
+                power_warn_w=v.get("power_warn_w"),
+                host_storage=bool(v.get("host_storage", False)),
+                fact=_fact(v),
+            )
+            for k, v in d.get("slots", {}).items()
+        },
+        fact=_fact(b),
+    )

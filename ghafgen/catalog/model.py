@@ -1,0 +1,187 @@
+"""Typed view of the hardware catalog (SoC resources, devices, boards).
+
+The data lives in `data/*.toml`; `catalog.load` parses it once into these
+frozen dataclasses. Nothing outside `catalog/` holds hardware facts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+FLAVORS = ("l4t", "mainline")
+
+
+@dataclass(frozen=True)
+class Fact:
+    """Where a fact came from, and whether ghafgen could confirm it."""
+
+    source: str = ""
+    note: str = ""
+    uncertain: bool = False
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A BPMP clock, reset or power domain with its raw numeric ID."""
+
+    kind: str  # "clock" | "reset" | "power-domain"
+    name: str
+    id: int
+    parents: tuple[str, ...] = ()
+    protected: bool = False
+    host_critical: bool = False
+    fact: Fact = Fact()
+
+
+@dataclass(frozen=True)
+class FlavorView:
+    """How one device-tree flavour names a node, and resources that differ there."""
+
+    flavor: str
+    path: str = ""
+    label: str = ""
+    rp_label: str = ""
+    clocks: tuple[str, ...] | None = None
+    resets: tuple[str, ...] | None = None
+    power_domains: tuple[str, ...] | None = None
+    fact: Fact = Fact()
+
+
+@dataclass(frozen=True)
+class GuestNode:
+    compatible: tuple[str, ...]
+    bpmp: bool
+    clock_names: tuple[str, ...] = ()
+    guest_clocks: tuple[str, ...] = ()
+    reset_names: tuple[str, ...] = ()
+    current_speed: int = 0
+    qemu_emits_node: bool = False
+    fact: Fact = Fact()
+
+
+@dataclass(frozen=True)
+class PlatformDevice:
+    key: str
+    description: str
+    dt_name: str
+    node: str
+    compatible: tuple[str, ...]
+    reg: tuple[tuple[int, int], ...]
+    interrupts: tuple[int, ...]
+    clocks: tuple[str, ...]
+    resets: tuple[str, ...]
+    power_domains: tuple[str, ...]
+    instance_of: str
+    needs_sid_marking: bool
+    flavors: dict[str, FlavorView]
+    guest: GuestNode
+    iommu_sid: int | None = None
+    iommu_sid_name: str = ""
+    host_compatible_override: str = ""
+    host_driver_modules: tuple[str, ...] = ()
+    fact: Fact = Fact()
+
+    def view(self, flavor: str) -> FlavorView | None:
+        return self.flavors.get(flavor)
+
+    def resources(self, flavor: str, kind: str) -> tuple[str, ...]:
+        """Resource names of `kind` this device uses on a `flavor` tree."""
+        base = {"clock": self.clocks, "reset": self.resets}.get(
+            kind, self.power_domains
+        )
+        view = self.flavors.get(flavor)
+        override = None
+        if view is not None:
+            override = {"clock": view.clocks, "reset": view.resets}.get(
+                kind, view.power_domains
+            )
+        return base if override is None else override
+
+    @property
+    def uses_bpmp(self) -> bool:
+        return bool(self.clocks or self.resets or self.power_domains)
+
+
+@dataclass(frozen=True)
+class Sibling:
+    """Another instance of a passable device, kept only to prove nothing leaks."""
+
+    key: str
+    instance_of: str
+    dt_name: str
+    clocks: frozenset[int]
+    resets: frozenset[int]
+    power_domains: frozenset[int]
+    fact: Fact = Fact()
+
+
+@dataclass(frozen=True)
+class PcieController:
+    key: str
+    dt_name: str
+    node: str
+    domain: int
+    dt_lanes: int
+    clocks: tuple[str, ...]
+    sid: int
+    sid_name: str
+    flavors: dict[str, FlavorView]
+    fact: Fact = Fact()
+
+
+@dataclass(frozen=True)
+class Slot:
+    key: str
+    description: str
+    controller: PcieController
+    form: str
+    max_lanes: int
+    transports: tuple[str, ...] = ("pcie",)
+    power_max_w: int | None = None
+    power_warn_w: int | None = None
+    host_storage: bool = False
+    fact: Fact = Fact()
+
+
+@dataclass(frozen=True)
+class Soc:
+    name: str
+    compatible: str
+    smmu_platform: str
+    passthrough_sid: int
+    passthrough_sid_name: str
+    clocks: dict[str, Resource]
+    resets: dict[str, Resource]
+    power_domains: dict[str, Resource]
+    devices: dict[str, PlatformDevice]
+    siblings: dict[str, Sibling]
+    pcie: dict[str, PcieController]
+
+    def table(self, kind: str) -> dict[str, Resource]:
+        """Resources of `kind`: "clock", "reset" or "power-domain"."""
+        return {"clock": self.clocks, "reset": self.resets}.get(
+            kind, self.power_domains
+        )
+
+    def resource(self, kind: str, name: str) -> Resource:
+        return self.table(kind)[name]
+
+
+@dataclass(frozen=True)
+class Board:
+    name: str
+    description: str
+    soc: Soc
+    cpu_cores: int
+    ram_mib: int
+    host_reserve_mib: int
+    rootfs: str
+    dt_model: str
+    dt_compatible: str
+    devices: dict[str, PlatformDevice]
+    slots: dict[str, Slot]
+    fact: Fact = field(default=Fact())
+
+    def passable(self) -> list[str]:
+        """Every passthrough key this board offers: platform devices, then slots."""
+        return [*self.devices, *self.slots]

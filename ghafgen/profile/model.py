@@ -1,0 +1,126 @@
+"""Typed profile: frozen dataclasses built once from checked TOML.
+
+Every object knows where it was written (`src`) and where each of its keys
+was (`at(key)`), so rules can point at `profile.toml:LINE`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ghafgen.findings import Source
+from ghafgen.profile.toml_lines import KeyPath, line_of
+
+
+@dataclass(frozen=True)
+class Locator:
+    """Turns key paths into `Source`s for one profile file."""
+
+    file: str
+    lines: dict[KeyPath, int] = field(hash=False, compare=False)
+
+    def at(self, *path: str | int) -> Source:
+        return Source(self.file, line_of(self.lines, tuple(path)))
+
+
+@dataclass(frozen=True)
+class _Located:
+    loc: Locator = field(repr=False, compare=False, hash=False)
+    path: tuple[str, ...] = field(repr=False, compare=False, hash=False)
+
+    @property
+    def src(self) -> Source:
+        return self.loc.at(*self.path)
+
+    def at(self, *key: str | int) -> Source:
+        return self.loc.at(*self.path, *key)
+
+
+@dataclass(frozen=True)
+class Target(_Located):
+    name: str = ""
+    board: str = ""
+    dt_flavor: str = "l4t"
+    kernel_version: str = "6.6"
+    host: str = ""
+    rootfs: str = ""
+    description: str = ""
+
+    @property
+    def kernel(self) -> tuple[int, int]:
+        major, minor = self.kernel_version.split(".")[:2]
+        return int(major), int(minor)
+
+
+@dataclass(frozen=True)
+class Virtualization(_Located):
+    enable: bool = False
+    bpmp_allow_all: bool = False
+    extra_allowed_clocks: tuple[int, ...] = ()
+    extra_allowed_resets: tuple[int, ...] = ()
+    extra_allowed_power_domains: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Function:
+    """A PCI function address, `domain:bus:device.function`."""
+
+    bdf: str
+
+    @property
+    def domain(self) -> int:
+        return int(self.bdf[:4], 16)
+
+    @property
+    def device(self) -> str:
+        """`domain:bus:device`, the part all functions of one card share."""
+        return self.bdf.rsplit(".", 1)[0]
+
+    @property
+    def function(self) -> int:
+        return int(self.bdf[-1])
+
+
+@dataclass(frozen=True)
+class Passthrough(_Located):
+    name: str = ""
+    device: str = ""
+    enable: bool = True
+    vm: str | None = None
+    functions: tuple[Function, ...] = ()
+    kind: str = "other"
+    audio_function: bool = True
+    display: bool = True
+    ids: tuple[str, ...] = ()
+    binding: str = "driver-override"
+    iommu_group: tuple[Function, ...] = ()
+    max_power_w: int | None = None
+    lanes: int | None = None
+    bar_size: int | None = None
+
+
+@dataclass(frozen=True)
+class Vm(_Located):
+    name: str = ""
+    vcpus: int = 1
+    memory: int = 0
+    kernel_params: tuple[str, ...] = ()
+    pinning: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Profile:
+    file: str
+    sha256: str
+    target: Target
+    virtualization: Virtualization
+    passthroughs: tuple[Passthrough, ...]
+    vms: dict[str, Vm] = field(hash=False)
+
+    @property
+    def enabled(self) -> tuple[Passthrough, ...]:
+        return tuple(p for p in self.passthroughs if p.enable)
+
+    @property
+    def host(self) -> str:
+        return self.target.host or self.target.name

@@ -1,0 +1,460 @@
+"""Read a profile file: TOML syntax, keys, types and values, then the typed model.
+
+Entry point: `load(path, display_name)`. It never raises on bad input; it
+returns the findings, and a `Profile` only when the document is well formed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ghafgen.findings import Finding, Severity, Source
+from ghafgen.profile import spec
+from ghafgen.profile.model import (
+    Function,
+    Locator,
+    Passthrough,
+    Profile,
+    Target,
+    Virtualization,
+    Vm,
+)
+from ghafgen.profile.toml_lines import KeyPath, key_lines
+from ghafgen.rules.registry import ERROR, declare, finding
+from ghafgen.units import parse_size
+
+declare(
+    "GG001",
+    "toml-syntax",
+    ERROR,
+    "The profile is not readable TOML (or not UTF-8).",
+    "Fix the syntax at the reported line; the message says what the parser expected.",
+)
+declare(
+    "GG002",
+    "unknown-key",
+    ERROR,
+    "A key or table that the profile format does not have.",
+    "Use the suggested key, or see `ghafgen schema` for every key.",
+)
+declare(
+    "GG003",
+    "wrong-type",
+    ERROR,
+    "A value of the wrong TOML type (a string where a number belongs, say).",
+    'Write the value in the type the message names, e.g. `vcpus = 2`, not `vcpus = "2"`.',
+)
+declare(
+    "GG004",
+    "missing-key",
+    ERROR,
+    "A required key or table is absent.",
+    "Add the key; `ghafgen schema` lists the required ones.",
+)
+declare(
+    "GG005",
+    "invalid-name",
+    ERROR,
+    "A name that is not safe as a Nix attribute, systemd unit and file name.",
+    "Use lowercase letters, digits and '-', starting with a letter: `net-vm`, not `Net VM`.",
+)
+declare(
+    "GG006",
+    "value-too-long",
+    ERROR,
+    "A string or list longer than the format allows.",
+    "Shorten it; names become unit and file names, which have length limits.",
+)
+declare(
+    "GG007",
+    "invalid-value",
+    ERROR,
+    "A value of the right type but outside what the key accepts.",
+    "Use one of the values the message lists, or the format it shows.",
+)
+
+_TYPE_NAMES = {
+    "str": "a string",
+    "int": "an integer",
+    "bool": "true or false",
+    "size": 'a size string like "1G"',
+    "list[str]": "a list of strings",
+    "list[int]": "a list of integers",
+}
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    profile: Profile | None
+    findings: tuple[Finding, ...]
+
+    @property
+    def unusable(self) -> bool:
+        """True when the file could not be read as TOML at all."""
+        return any(f.rule_id == "GG001" for f in self.findings)
+
+
+def _toml_error_line(message: str) -> int:
+    m = re.search(r"at line (\d+)", message)
+    return int(m.group(1)) if m else 1
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a float"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a table"
+    return type(value).__name__
+
+
+class _Checker:
+    def __init__(self, loc: Locator) -> None:
+        self.loc = loc
+        self.findings: list[Finding] = []
+
+    def add(self, rule_id: str, path: KeyPath, message: str, hint: str = "") -> None:
+        self.findings.append(finding(rule_id, self.loc.at(*path), message, hint))
+
+    def unknown(self, path: KeyPath, key: str, allowed: tuple[str, ...]) -> None:
+        near = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+        dotted = ".".join(str(p) for p in path + (key,))
+        hint = (
+            f"did you mean '{near[0]}'?"
+            if near
+            else "allowed here: " + ", ".join(allowed)
+        )
+        self.add("GG002", path + (key,), f"unknown key '{dotted}'", hint)
+
+    def container(self, path: tuple[str, ...], value: object) -> None:
+        if not isinstance(value, dict):
+            self.add(
+                "GG003", path, f"'{'.'.join(path)}' must be a table, not {_kind(value)}"
+            )
+            return
+        allowed = spec.CONTAINERS[path]
+        for key, sub in value.items():
+            sub_path = path + (key,)
+            if key not in allowed:
+                self.unknown(path, key, allowed)
+            elif sub_path in spec.CONTAINERS:
+                self.container(sub_path, sub)
+            elif sub_path in spec.COLLECTIONS:
+                self.collection(sub_path, sub, spec.COLLECTIONS[sub_path])
+            else:
+                self.table(sub_path, sub, _table_at(sub_path))
+        if path == ():
+            for key in spec.REQUIRED_TOP:
+                if key not in value:
+                    self.add(
+                        "GG004",
+                        (),
+                        f"missing table [{key}]",
+                        "every profile starts with [target] naming `name` and `board`",
+                    )
+
+    def collection(
+        self, path: tuple[str, ...], value: object, table: spec.Table
+    ) -> None:
+        if not isinstance(value, dict):
+            self.add(
+                "GG003", path, f"'{'.'.join(path)}' must be a table, not {_kind(value)}"
+            )
+            return
+        for name, sub in value.items():
+            self.name(path, name, table)
+            self.table(path + (name,), sub, table)
+
+    def name(self, path: tuple[str, ...], name: str, table: spec.Table) -> None:
+        what = ".".join(path)
+        if len(name) > 64:
+            self.add(
+                "GG006",
+                path + (name,),
+                f"name in [{what}] is {len(name)} characters long",
+                f"use {table.name_doc}",
+            )
+        elif not re.match(table.name_pattern, name):
+            self.add(
+                "GG005",
+                path + (name,),
+                f"invalid name {name!r} in [{what}]",
+                f"use {table.name_doc}",
+            )
+
+    def table(self, path: tuple[str, ...], value: object, table: spec.Table) -> None:
+        if not isinstance(value, dict):
+            self.add(
+                "GG003", path, f"'{'.'.join(path)}' must be a table, not {_kind(value)}"
+            )
+            return
+        allowed = tuple(f.key for f in table.fields)
+        for key, sub in value.items():
+            fld = table.field(key)
+            if fld is None:
+                self.unknown(path, key, allowed)
+            else:
+                self.value(path + (key,), sub, fld)
+        for fld in table.fields:
+            if fld.required and fld.key not in value:
+                self.add(
+                    "GG004",
+                    path,
+                    f"missing key '{fld.key}' in [{'.'.join(path)}]",
+                    f"{fld.key}: {fld.doc}",
+                )
+
+    def value(self, path: KeyPath, value: object, fld: spec.Field) -> None:
+        dotted = ".".join(str(p) for p in path)
+        if fld.type.startswith("list["):
+            if not isinstance(value, list):
+                self.add(
+                    "GG003",
+                    path,
+                    f"'{dotted}' must be {_TYPE_NAMES[fld.type]}, not {_kind(value)}",
+                    f"write it as [ ... ]: {fld.doc}",
+                )
+                return
+            if fld.max_items and len(value) > fld.max_items:
+                self.add(
+                    "GG006",
+                    path,
+                    f"'{dotted}' has {len(value)} items, at most "
+                    f"{fld.max_items} are allowed",
+                )
+            item_type = fld.type[5:-1]
+            for i, item in enumerate(value):
+                self.scalar(path + (i,), f"{dotted}[{i}]", item, item_type, fld)
+        else:
+            self.scalar(path, dotted, value, fld.type, fld)
+
+    def scalar(
+        self, path: KeyPath, dotted: str, value: object, type_: str, fld: spec.Field
+    ) -> None:
+        want_str = type_ in ("str", "size")
+        ok = (
+            (want_str and isinstance(value, str))
+            or (
+                type_ == "int"
+                and isinstance(value, int)
+                and not isinstance(value, bool)
+            )
+            or (type_ == "bool" and isinstance(value, bool))
+        )
+        if not ok:
+            self.add(
+                "GG003",
+                path,
+                f"'{dotted}' must be {_TYPE_NAMES[type_]}, not "
+                f"{_kind(value)} ({_short(value)})",
+                fld.doc,
+            )
+            return
+        if isinstance(value, str):
+            self.string(path, dotted, value, fld)
+        elif isinstance(value, int) and (
+            (fld.minimum is not None and value < fld.minimum)
+            or (fld.maximum is not None and value > fld.maximum)
+        ):
+            self.add(
+                "GG007",
+                path,
+                f"'{dotted}' is {value}, outside {fld.minimum}..{fld.maximum}",
+                fld.doc,
+            )
+
+    def string(self, path: KeyPath, dotted: str, value: str, fld: spec.Field) -> None:
+        if fld.max_len and len(value) > fld.max_len:
+            self.add(
+                "GG006",
+                path,
+                f"'{dotted}' is {len(value)} characters long, at most "
+                f"{fld.max_len} are allowed",
+            )
+        elif fld.enum and value not in fld.enum:
+            near = difflib.get_close_matches(value, fld.enum, n=1, cutoff=0.6)
+            hint = (
+                f"did you mean {near[0]!r}?"
+                if near
+                else "use one of: " + ", ".join(fld.enum)
+            )
+            self.add(
+                "GG007",
+                path,
+                f"'{dotted}' is {value!r}, not one of " + ", ".join(fld.enum),
+                hint,
+            )
+        elif fld.pattern and not re.match(fld.pattern, value):
+            rule_id = "GG005" if fld.pattern in _NAME_PATTERNS else "GG007"
+            self.add(
+                rule_id,
+                path,
+                f"'{dotted}' has an invalid value {_short(value)}",
+                _PATTERN_HINTS.get(fld.pattern, fld.doc),
+            )
+        elif "\n" in value or "\r" in value:
+            self.add(
+                "GG007", path, f"'{dotted}' spans several lines", "write it on one line"
+            )
+
+
+_NAME_PATTERNS = {spec.VM_NAME, spec.TARGET_NAME, spec.PASSTHROUGH_NAME}
+_PATTERN_HINTS = {
+    spec.VM_NAME: "use lowercase letters, digits and '-', starting with a letter, at most 32",
+    spec.TARGET_NAME: "use lowercase letters, digits and '-', starting with a letter",
+    spec.PASSTHROUGH_NAME: "use lowercase letters, digits, '-' and '_', starting with a letter",
+    spec.BDF: 'write PCI functions as domain:bus:device.function in hex, e.g. "0005:01:00.0"',
+    spec.PCI_ID: 'write IDs as vendor:device in hex, e.g. "10de:1cb1"',
+    spec.KERNEL_PARAM: 'one token per list item, no spaces or quotes: ["console=ttyAMA0", "quiet"]',
+    spec.KERNEL_VERSION: 'write major.minor, e.g. "6.6"',
+    spec.SIZE: 'write a size as a number with K, M, G or T, e.g. "512M" or "4G"',
+}
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _table_at(path: tuple[str, ...]) -> spec.Table:
+    return next(t for t in spec.TABLES if t.path == path)
+
+
+def _functions(values: list[str]) -> tuple[Function, ...]:
+    return tuple(Function(v) for v in values)
+
+
+def _build(doc: dict[str, Any], loc: Locator, sha: str) -> Profile:
+    t = doc["target"]
+    target = Target(
+        loc,
+        ("target",),
+        **{f.key: t.get(f.key, f.default or "") for f in spec.TARGET.fields},
+    )
+    v = doc.get("hardware", {}).get("nvidia", {}).get("virtualization", {})
+    virt = Virtualization(
+        loc,
+        ("hardware", "nvidia", "virtualization"),
+        enable=v.get("enable", False),
+        bpmp_allow_all=v.get("bpmp_allow_all", False),
+        extra_allowed_clocks=tuple(v.get("extra_allowed_clocks", ())),
+        extra_allowed_resets=tuple(v.get("extra_allowed_resets", ())),
+        extra_allowed_power_domains=tuple(v.get("extra_allowed_power_domains", ())),
+    )
+    passthroughs = []
+    for name, p in (
+        doc.get("hardware", {}).get("nvidia", {}).get("passthroughs", {}).items()
+    ):
+        bar = p.get("bar_size")
+        passthroughs.append(
+            Passthrough(
+                loc,
+                ("hardware", "nvidia", "passthroughs", name),
+                name=name,
+                device=p.get("device", name),
+                enable=p.get("enable", True),
+                vm=p.get("vm"),
+                functions=_functions(p.get("functions", [])),
+                kind=p.get("kind", "other"),
+                audio_function=p.get("audio_function", True),
+                display=p.get("display", True),
+                ids=tuple(p.get("ids", ())),
+                binding=p.get("binding", "driver-override"),
+                iommu_group=_functions(p.get("iommu_group", [])),
+                max_power_w=p.get("max_power_w"),
+                lanes=p.get("lanes"),
+                bar_size=parse_size(bar) if bar else None,
+            )
+        )
+    vms = {
+        name: Vm(
+            loc,
+            ("vms", name),
+            name=name,
+            vcpus=m["vcpus"],
+            memory=parse_size(m["memory"]) or 0,
+            kernel_params=tuple(m.get("kernel_params", ())),
+            pinning=tuple(m.get("pinning", ())),
+        )
+        for name, m in doc.get("vms", {}).items()
+    }
+    return Profile(loc.file, sha, target, virt, tuple(passthroughs), vms)
+
+
+def load_text(text: str, display_name: str) -> LoadResult:
+    """Check and build a profile from TOML text; `display_name` goes into findings."""
+    loc = Locator(display_name, {})
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        line = _toml_error_line(str(e))
+        msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(e)).rstrip(".")
+        msg = msg[0].lower() + msg[1:] if msg else "invalid TOML"
+        return LoadResult(
+            None,
+            (
+                finding(
+                    "GG001",
+                    Source(display_name, line),
+                    f"TOML syntax: {msg}",
+                    "check quotes, brackets and '=' on this line",
+                ),
+            ),
+        )
+    loc = Locator(display_name, key_lines(text))
+    checker = _Checker(loc)
+    checker.container((), doc)
+    if any(f.severity is Severity.ERROR for f in checker.findings):
+        return LoadResult(None, tuple(checker.findings))
+    sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return LoadResult(_build(doc, loc, sha), tuple(checker.findings))
+
+
+def load(path: Path, display_name: str | None = None) -> LoadResult:
+    """Read and check the profile at `path`."""
+    name = display_name or str(path)
+    loc = Locator(name, {})
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        reason = e.strerror or str(e)
+        return LoadResult(
+            None,
+            (
+                finding(
+                    "GG001",
+                    loc.at(),
+                    f"cannot read profile: {reason}",
+                    "check the path and its permissions",
+                ),
+            ),
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        return LoadResult(
+            None,
+            (
+                finding(
+                    "GG001",
+                    Source(name, line),
+                    "profile is not UTF-8 text",
+                    "save the file as UTF-8",
+                ),
+            ),
+        )
+    return load_text(text, name)

@@ -1,0 +1,299 @@
+"""The profile format, declared once.
+
+`profile.parse` checks a TOML document against these tables and `profile.schema`
+turns them into JSON Schema, so the checker and the schema cannot disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Names end up as Nix attribute names, systemd unit names and file names, so
+# they are restricted to a set that is safe, unquoted, in all three.
+VM_NAME = r"^[a-z][a-z0-9-]{0,31}$"
+TARGET_NAME = r"^[a-z][a-z0-9-]{0,62}$"
+PASSTHROUGH_NAME = r"^[a-z][a-z0-9_-]{0,47}$"
+BDF = r"^[0-9a-f]{4}:[0-9a-f]{2}:[01][0-9a-f]\.[0-7]$"
+PCI_ID = r"^[0-9a-f]{4}:[0-9a-f]{4}$"
+# NixOS rejects kernel parameters with spaces; quotes, backslashes, `$` and
+# backticks have no use on a kernel command line and are refused as well.
+KERNEL_PARAM = r"^[A-Za-z0-9_.,:=+/@%-]+$"
+KERNEL_VERSION = r"^[0-9]{1,2}\.[0-9]{1,3}(\.[0-9]{1,4})?$"
+SIZE = r"^[1-9][0-9]{0,15}[KMGT]?$"
+DESCRIPTION_MAX = 200
+
+
+@dataclass(frozen=True)
+class Field:
+    key: str
+    type: str  # str | int | bool | size | list[str] | list[int]
+    doc: str
+    required: bool = False
+    default: object = None
+    enum: tuple[str, ...] = ()
+    pattern: str = ""
+    max_len: int = 0
+    minimum: int | None = None
+    maximum: int | None = None
+    max_items: int = 0
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table of fields; a `*` in `path` stands for a user-chosen name."""
+
+    path: tuple[str, ...]
+    doc: str
+    fields: tuple[Field, ...]
+    name_pattern: str = ""
+    name_doc: str = ""
+
+    def field(self, key: str) -> Field | None:
+        return next((f for f in self.fields if f.key == key), None)
+
+
+TARGET = Table(
+    ("target",),
+    "What is built: the target's name, its board and the device tree it boots.",
+    (
+        Field(
+            "name",
+            "str",
+            "Target name; becomes the output folder and flake attribute.",
+            required=True,
+            pattern=TARGET_NAME,
+            max_len=63,
+        ),
+        Field(
+            "board",
+            "str",
+            "Board from the catalog (see `ghafgen show --boards`).",
+            required=True,
+            max_len=64,
+        ),
+        Field(
+            "dt_flavor",
+            "str",
+            "Device-tree flavour the host boots: L4T (as Ghaf uses) or mainline.",
+            default="l4t",
+            enum=("l4t", "mainline"),
+        ),
+        Field(
+            "kernel_version",
+            "str",
+            "Host kernel version (major.minor); BPMP virtualization needs 6.6 or later.",
+            default="6.6",
+            pattern=KERNEL_VERSION,
+            max_len=12,
+        ),
+        Field(
+            "host",
+            "str",
+            "Physical machine of this target; profiles on one host are checked together.",
+            pattern=TARGET_NAME,
+            max_len=63,
+        ),
+        Field(
+            "rootfs",
+            "str",
+            "Where the host's root filesystem lives (default: the board's).",
+            enum=("emmc", "nvme", "usb", "sd"),
+        ),
+        Field(
+            "description",
+            "str",
+            "One line for humans; copied into generated comments.",
+            max_len=DESCRIPTION_MAX,
+        ),
+    ),
+)
+
+VIRTUALIZATION = Table(
+    ("hardware", "nvidia", "virtualization"),
+    "Host virtualization support (Ghaf's hardware.nvidia.virtualization).",
+    (
+        Field(
+            "enable",
+            "bool",
+            "VFIO platform support and the BPMP host proxy.",
+            default=False,
+        ),
+        Field(
+            "bpmp_allow_all",
+            "bool",
+            "DANGEROUS: let guests reach every BPMP clock, reset and power domain.",
+            default=False,
+        ),
+        Field(
+            "extra_allowed_clocks",
+            "list[int]",
+            "Raw BPMP clock IDs to allow beyond what the passed devices need.",
+            default=(),
+            minimum=0,
+            maximum=65535,
+            max_items=64,
+        ),
+        Field(
+            "extra_allowed_resets",
+            "list[int]",
+            "Raw BPMP reset IDs to allow beyond what the passed devices need.",
+            default=(),
+            minimum=0,
+            maximum=65535,
+            max_items=64,
+        ),
+        Field(
+            "extra_allowed_power_domains",
+            "list[int]",
+            "Raw BPMP power-domain IDs to allow beyond what the passed devices need.",
+            default=(),
+            minimum=0,
+            maximum=65535,
+            max_items=64,
+        ),
+    ),
+)
+
+PASSTHROUGH = Table(
+    ("hardware", "nvidia", "passthroughs", "*"),
+    "One device or PCIe slot given to a VM (Ghaf's hardware.nvidia.passthroughs.<name>).",
+    (
+        Field(
+            "enable",
+            "bool",
+            "Pass this device; a table is on unless this is false.",
+            default=True,
+        ),
+        Field(
+            "device",
+            "str",
+            "Catalog device or slot (default: the table's name).",
+            pattern=PASSTHROUGH_NAME,
+            max_len=48,
+        ),
+        Field(
+            "vm",
+            "str",
+            "VM that receives the device; omit to bind it to VFIO on the host only.",
+            pattern=VM_NAME,
+            max_len=32,
+        ),
+        Field(
+            "functions",
+            "list[str]",
+            "PCI functions (domain:bus:device.function) to pass, for slots.",
+            default=(),
+            pattern=BDF,
+            max_items=8,
+        ),
+        Field(
+            "kind",
+            "str",
+            "What the PCIe card is; a GPU brings its audio function and a display.",
+            default="other",
+            enum=("gpu", "wifi", "nic", "nvme", "other"),
+        ),
+        Field(
+            "audio_function",
+            "bool",
+            "For a GPU: the card has an HDMI/DP audio function (default true).",
+            default=True,
+        ),
+        Field(
+            "display",
+            "bool",
+            "For a GPU: the VM drives a display with it (default true).",
+            default=True,
+        ),
+        Field(
+            "ids",
+            "list[str]",
+            "vendor:device IDs, for binding with vfio-pci.ids=.",
+            default=(),
+            pattern=PCI_ID,
+            max_items=8,
+        ),
+        Field(
+            "binding",
+            "str",
+            "How the host hands PCI functions to vfio-pci.",
+            default="driver-override",
+            enum=("driver-override", "ids"),
+        ),
+        Field(
+            "iommu_group",
+            "list[str]",
+            "Every function in the device's host IOMMU group (from discover).",
+            default=(),
+            pattern=BDF,
+            max_items=32,
+        ),
+        Field(
+            "max_power_w",
+            "int",
+            "Most power the card draws from the slot, in watts.",
+            minimum=0,
+            maximum=1000,
+        ),
+        Field("lanes", "int", "PCIe lanes the card uses.", minimum=1, maximum=16),
+        Field(
+            "bar_size",
+            "size",
+            'Largest BAR of the card, e.g. "4G".',
+            pattern=SIZE,
+            max_len=17,
+        ),
+    ),
+    name_pattern=PASSTHROUGH_NAME,
+    name_doc="a catalog device or slot name, or any name with `device` set",
+)
+
+VM = Table(
+    ("vms", "*"),
+    "A microvm.nix guest.",
+    (
+        Field("vcpus", "int", "Virtual CPUs.", required=True, minimum=1, maximum=256),
+        Field(
+            "memory",
+            "size",
+            'Guest RAM, e.g. "1G".',
+            required=True,
+            pattern=SIZE,
+            max_len=17,
+        ),
+        Field(
+            "kernel_params",
+            "list[str]",
+            "Extra guest kernel parameters, one token each.",
+            default=(),
+            pattern=KERNEL_PARAM,
+            max_len=256,
+            max_items=64,
+        ),
+        Field(
+            "pinning",
+            "list[int]",
+            "Physical cores for the vCPUs, one per vCPU in order.",
+            default=(),
+            minimum=0,
+            maximum=1023,
+            max_items=256,
+        ),
+    ),
+    name_pattern=VM_NAME,
+    name_doc="a lowercase name: letters, digits and '-', at most 32 characters",
+)
+
+TABLES: tuple[Table, ...] = (TARGET, VIRTUALIZATION, PASSTHROUGH, VM)
+
+# Tables that only hold other tables.
+CONTAINERS: dict[tuple[str, ...], tuple[str, ...]] = {
+    (): ("target", "hardware", "vms"),
+    ("hardware",): ("nvidia",),
+    ("hardware", "nvidia"): ("virtualization", "passthroughs"),
+}
+COLLECTIONS: dict[tuple[str, ...], Table] = {
+    ("hardware", "nvidia", "passthroughs"): PASSTHROUGH,
+    ("vms",): VM,
+}
+REQUIRED_TOP = ("target",)

@@ -1,0 +1,15 @@
+"""Validation rules; importing this package registers every rule."""
+
+from ghafgen.rules import bpmp, iommu, ownership, partitions, pcie, system, targets
+from ghafgen.rules.registry import REGISTRY
+
+__all__ = [
+    "REGISTRY",
+    "bpmp",
+    "iommu",
+    "ownership",
+    "partitions",
+    "pcie",
+    "system",
+    "targets",
+]

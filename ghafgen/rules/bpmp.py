@@ -1,0 +1,190 @@
+"""BPMP virtualization: when it is needed, and what the proxy may allow."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ghafgen.allowlist import KINDS, allow_list, platform_devices
+from ghafgen.catalog.model import Board
+from ghafgen.findings import Finding
+from ghafgen.profile.model import Profile
+from ghafgen.rules.registry import ERROR, WARNING, finding, rule
+
+BPMP_MIN_KERNEL = (6, 6)
+_EXTRA_KEYS = {
+    "clock": "extra_allowed_clocks",
+    "reset": "extra_allowed_resets",
+    "power-domain": "extra_allowed_power_domains",
+}
+
+
+@rule(
+    "GG301",
+    "platform-needs-virtualization",
+    ERROR,
+    fix="Set `enable = true` under [hardware.nvidia.virtualization].",
+)
+def platform_needs_virtualization(p: Profile, b: Board) -> Iterator[Finding]:
+    """Passing a platform device needs host virtualization (VFIO platform, BPMP proxy)."""
+    if p.virtualization.enable:
+        return
+    for name, dev in platform_devices(p, b):
+        pt = next(x for x in p.enabled if x.name == name)
+        why = (
+            "its clocks and resets go through the BPMP host proxy"
+            if dev.uses_bpmp
+            else "vfio-platform comes with it"
+        )
+        yield finding(
+            "GG301",
+            pt.src,
+            f"platform device '{dev.dt_name}' is passed with virtualization off",
+            f"add [hardware.nvidia.virtualization] enable = true; {why}",
+        )
+
+
+@rule(
+    "GG302",
+    "bpmp-allow-all",
+    WARNING,
+    fix="Remove `bpmp_allow_all`; list any missing ID in `extra_allowed_*` instead.",
+)
+def bpmp_allow_all(p: Profile, b: Board) -> Iterator[Finding]:
+    """Allowing every BPMP resource lets a guest switch off the host's clocks."""
+    if p.virtualization.bpmp_allow_all:
+        yield finding(
+            "GG302",
+            p.virtualization.at("bpmp_allow_all"),
+            "bpmp_allow_all lets guests gate every clock, reset and power domain, "
+            "the host's eMMC and memory clocks included",
+            "use it only briefly to learn what a guest requests, then list those IDs",
+        )
+
+
+@rule(
+    "GG303",
+    "kernel-too-old-for-bpmp",
+    ERROR,
+    fix='Set `kernel_version = "6.6"` or later under [target].',
+)
+def kernel_too_old(p: Profile, b: Board) -> Iterator[Finding]:
+    """BPMP virtualization needs a host kernel of 6.6 or later (current Ghaf line)."""
+    if p.virtualization.enable and p.target.kernel < BPMP_MIN_KERNEL:
+        yield finding(
+            "GG303",
+            p.target.at("kernel_version"),
+            f"kernel {p.target.kernel_version!r} is too old for BPMP virtualization",
+            "the bpmp-virt hooks are written against the 6.6 drivers/firmware/tegra "
+            'layout; use kernel_version = "6.6"',
+        )
+
+
+@rule(
+    "GG304",
+    "allow-list-unsafe",
+    ERROR,
+    fix="Remove the ID from `extra_allowed_*`; it belongs to the host or another device.",
+)
+def allow_list_unsafe(p: Profile, b: Board) -> Iterator[Finding]:
+    """The allow list never holds a host-critical resource or another instance's."""
+    allowed = allow_list(p, b)
+    passed = {dev.key for _n, dev in platform_devices(p, b)}
+    passed_ids = {
+        k: {
+            b.soc.resource(k, r).id
+            for _n, d in platform_devices(p, b)
+            for r in d.resources(p.target.dt_flavor, k)
+        }
+        for k in KINDS
+    }
+    critical = {
+        k: {r.id: r.name for r in b.soc.table(k).values() if r.host_critical}
+        for k in KINDS
+    }
+    for kind in KINDS:
+        for a in allowed.of(kind):
+            src = (
+                p.virtualization.at(_EXTRA_KEYS[kind])
+                if a.why == "extra"
+                else p.virtualization.src
+            )
+            if a.id in critical[kind]:
+                yield finding(
+                    "GG304",
+                    src,
+                    f"{kind} {a.id} ({critical[kind][a.id]}) is host-critical and "
+                    "may not be allowed",
+                    "a guest that can gate it can stop the host",
+                )
+                continue
+            if a.id in passed_ids[kind]:
+                continue
+            for sib in b.soc.siblings.values():
+                ids = {"clock": sib.clocks, "reset": sib.resets}.get(
+                    kind, sib.power_domains
+                )
+                if a.id in ids and sib.key not in passed:
+                    yield finding(
+                        "GG304",
+                        src,
+                        f"{kind} {a.id} belongs to '{sib.dt_name}' ({sib.key}), which is not "
+                        "passed",
+                        f"allow only the passed devices' own {kind}s; never another instance's",
+                    )
+
+
+@rule(
+    "GG305",
+    "device-missing-in-flavour",
+    ERROR,
+    fix="Pick the dt_flavor your target boots, or pass a device that tree has.",
+)
+def device_missing_in_flavour(p: Profile, b: Board) -> Iterator[Finding]:
+    """A device must exist in the device-tree flavour the target boots."""
+    flavor = p.target.dt_flavor
+    for pt in p.enabled:
+        dev = b.devices.get(pt.device)
+        slot = b.slots.get(pt.device)
+        views = dev.flavors if dev else (slot.controller.flavors if slot else {})
+        if (dev or slot) and flavor not in views:
+            have = ", ".join(sorted(views)) or "none"
+            yield finding(
+                "GG305",
+                pt.src,
+                f"'{pt.device}' has no node in the {flavor} device tree (it is in: {have})",
+                dev.fact.note
+                if dev and dev.fact.note
+                else f"set dt_flavor to one of: {have}",
+            )
+        elif (
+            slot
+            and not slot.controller.flavors[flavor].rp_label
+            and pt.enable
+            and flavor == "mainline"
+        ):
+            yield finding(
+                "GG305",
+                pt.src,
+                f"slot '{slot.key}' has no root-port node in the mainline tree, so ghafgen "
+                "cannot take the root port out of the endpoint's IOMMU group",
+                "mainline describes PCIe IOMMUs with iommu-map on the controller; boot an L4T "
+                'tree (dt_flavor = "l4t") for PCIe passthrough',
+            )
+
+
+@rule(
+    "GG306",
+    "virtualization-unused",
+    WARNING,
+    fix="Turn [hardware.nvidia.virtualization] off, or pass a platform device.",
+)
+def virtualization_unused(p: Profile, b: Board) -> Iterator[Finding]:
+    """Virtualization is on but no platform device is passed (PCIe needs none)."""
+    if p.virtualization.enable and not platform_devices(p, b):
+        yield finding(
+            "GG306",
+            p.virtualization.at("enable"),
+            "virtualization is enabled but no platform device is passed",
+            "it patches the host kernel and adds the BPMP proxy for nothing; vfio-pci "
+            "passthrough works without it",
+        )

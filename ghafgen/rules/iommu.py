@@ -1,0 +1,147 @@
+"""IOMMU groups pass whole, and PCI functions match their slot."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ghafgen.catalog.model import Board
+from ghafgen.findings import Finding
+from ghafgen.profile.model import Function, Passthrough, Profile
+from ghafgen.rules.registry import ERROR, finding, rule
+
+
+def _slot_passthroughs(p: Profile, b: Board) -> list[Passthrough]:
+    return [pt for pt in p.enabled if pt.device in b.slots]
+
+
+@rule(
+    "GG201",
+    "iommu-group-split",
+    ERROR,
+    fix="Pass every function of the card (and every member of its IOMMU group) to one VM.",
+)
+def iommu_group_split(p: Profile, b: Board) -> Iterator[Finding]:
+    """All functions of one PCI device, and all of an IOMMU group, go to the same VM."""
+    owner: dict[str, tuple[str | None, Passthrough]] = {}
+    for pt in _slot_passthroughs(p, b):
+        for fn in pt.functions:
+            seen = owner.setdefault(fn.device, (pt.vm, pt))
+            if seen[0] != pt.vm:
+                yield finding(
+                    "GG201",
+                    pt.at("functions"),
+                    f"functions of '{fn.device}' go to '{seen[0]}' (entry '{seen[1].name}') "
+                    f"and to '{pt.vm}'",
+                    "functions of one card share an IOMMU group; VFIO gives a group to one VM",
+                )
+        missing = [g.bdf for g in pt.iommu_group if g not in pt.functions]
+        if missing:
+            yield finding(
+                "GG201",
+                pt.at("iommu_group"),
+                f"'{pt.name}' leaves {', '.join(repr(m) for m in missing)} "
+                "of its IOMMU group behind",
+                "add them to `functions`: VFIO refuses a group with a device left on the host",
+            )
+
+
+@rule(
+    "GG202",
+    "gpu-without-audio",
+    ERROR,
+    fix="Add the GPU's audio function (usually .1) to `functions`, "
+    "or set `audio_function = false`.",
+)
+def gpu_without_audio(p: Profile, b: Board) -> Iterator[Finding]:
+    """A GPU's HDMI/DP audio function shares its IOMMU group and goes with it."""
+    for pt in _slot_passthroughs(p, b):
+        if pt.kind != "gpu" or not pt.audio_function:
+            continue
+        for dev in sorted({f.device for f in pt.functions}):
+            if not any(f.device == dev and f.function != 0 for f in pt.functions):
+                yield finding(
+                    "GG202",
+                    pt.at("functions"),
+                    f"GPU '{dev}.0' is passed without its audio function",
+                    f'add "{dev}.1" to `functions` (same card, same IOMMU group), or set '
+                    "`audio_function = false` if the card has none",
+                )
+
+
+@rule(
+    "GG203",
+    "functions-need-slot",
+    ERROR,
+    fix="Give PCI functions only to slot entries; give slot entries at least one function.",
+)
+def functions_need_slot(p: Profile, b: Board) -> Iterator[Finding]:
+    """PCI functions belong to slot passthroughs; a slot passthrough lists its functions."""
+    for pt in p.enabled:
+        if pt.device in b.slots and not pt.functions:
+            yield finding(
+                "GG203",
+                pt.src,
+                f"slot '{pt.device}' is passed with no `functions`",
+                f"list the card's PCI functions, e.g. functions = "
+                f'["{b.slots[pt.device].controller.domain:04x}:01:00.0"]',
+            )
+        elif pt.device in b.devices and (pt.functions or pt.iommu_group):
+            yield finding(
+                "GG203",
+                pt.at("functions"),
+                f"'{pt.device}' is a platform device; it has no PCI functions",
+                "remove `functions` and `iommu_group` from this entry",
+            )
+
+
+@rule(
+    "GG204",
+    "function-domain-mismatch",
+    ERROR,
+    fix="Use the PCI domain of the slot's controller in every function address.",
+)
+def function_domain_mismatch(p: Profile, b: Board) -> Iterator[Finding]:
+    """A slot's functions sit in the PCI domain of the slot's controller."""
+    for pt in _slot_passthroughs(p, b):
+        slot = b.slots[pt.device]
+        want = slot.controller.domain
+        for i, fn in enumerate((*pt.functions, *pt.iommu_group)):
+            if fn.domain != want:
+                key = "functions" if i < len(pt.functions) else "iommu_group"
+                yield finding(
+                    "GG204",
+                    pt.at(key),
+                    f"'{fn.bdf}' is in PCI domain {fn.domain:04x}, but slot '{slot.key}' is "
+                    f"controller {slot.controller.dt_name}, domain {want:04x}",
+                    f'write it as "{want:04x}{fn.bdf[4:]}", or pass the slot that holds the card',
+                )
+
+
+@rule(
+    "GG205",
+    "shared-sid-split",
+    ERROR,
+    fix="Pass platform devices that share the passthrough stream ID to the same VM.",
+)
+def shared_sid_split(p: Profile, b: Board) -> Iterator[Finding]:
+    """Platform devices marked with the one passthrough SID share an IOMMU group."""
+    marked: dict[str | None, Passthrough] = {}
+    for pt in p.enabled:
+        dev = b.devices.get(pt.device)
+        if dev is None or not dev.needs_sid_marking:
+            continue
+        marked.setdefault(pt.vm, pt)
+    if len(marked) > 1:
+        items = list(marked.values())
+        yield finding(
+            "GG205",
+            items[1].src,
+            f"'{items[0].device}' (to {items[0].vm or 'the host'}) and '{items[1].device}' "
+            f"(to {items[1].vm or 'the host'}) both get stream ID "
+            f"{b.soc.passthrough_sid_name}, so the SMMU puts them in one IOMMU group",
+            "give both to one VM (arm-smmu.c arm_smmu_device_group shares a group per stream ID)",
+        )
+
+
+def functions_of(p: Profile) -> list[Function]:
+    return [f for pt in p.enabled for f in pt.functions]

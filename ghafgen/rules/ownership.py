@@ -1,0 +1,125 @@
+"""Who owns what: one owner per device, VMs that exist, one display owner."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ghafgen.catalog.model import Board
+from ghafgen.findings import Finding
+from ghafgen.profile.model import Passthrough, Profile
+from ghafgen.rules.registry import ERROR, INFO, WARNING, finding, rule
+
+
+def owned_units(p: Passthrough) -> list[str]:
+    """What a passthrough claims: PCI functions for slots, else the device itself."""
+    return [f.bdf for f in p.functions] or [p.device]
+
+
+@rule(
+    "GG101",
+    "device-owned-twice",
+    ERROR,
+    fix="Keep one [hardware.nvidia.passthroughs.*] entry per device or PCI function.",
+)
+def device_owned_twice(p: Profile, b: Board) -> Iterator[Finding]:
+    """Each device or PCI function is passed by exactly one entry, to one VM."""
+    first: dict[str, Passthrough] = {}
+    for pt in p.enabled:
+        for unit in owned_units(pt):
+            if unit in first:
+                other = first[unit]
+                yield finding(
+                    "GG101",
+                    pt.src,
+                    f"'{unit}' is passed by '{other.name}' (line {other.src.line}, to "
+                    f"{other.vm or 'the host'}) and again by '{pt.name}' "
+                    f"(to {pt.vm or 'the host'})",
+                    "remove one of the two entries; a device has one owner",
+                )
+            else:
+                first[unit] = pt
+
+
+@rule(
+    "GG102",
+    "vm-owns-nothing",
+    WARNING,
+    fix="Give the VM a device, or drop it if it needs no passthrough.",
+)
+def vm_owns_nothing(p: Profile, b: Board) -> Iterator[Finding]:
+    """A VM that receives no passed device is probably a leftover."""
+    owners = {pt.vm for pt in p.enabled}
+    for vm in p.vms.values():
+        if vm.name not in owners:
+            yield finding(
+                "GG102",
+                vm.src,
+                f"VM '{vm.name}' receives no passed device",
+                'set `vm = "'
+                + vm.name
+                + '"` on a passthrough, or remove [vms.'
+                + vm.name
+                + "]",
+            )
+
+
+@rule(
+    "GG103",
+    "unknown-vm",
+    ERROR,
+    fix="Declare the VM under [vms.<name>] or fix the name in `vm = ...`.",
+)
+def unknown_vm(p: Profile, b: Board) -> Iterator[Finding]:
+    """A passthrough names a VM the profile does not declare."""
+    import difflib
+
+    for pt in p.enabled:
+        if pt.vm is not None and pt.vm not in p.vms:
+            near = difflib.get_close_matches(pt.vm, list(p.vms), n=1, cutoff=0.6)
+            hint = (
+                f"did you mean '{near[0]}'?"
+                if near
+                else f"add [vms.{pt.vm}] with vcpus and memory"
+            )
+            yield finding("GG103", pt.at("vm"), f"VM '{pt.vm}' is not declared", hint)
+
+
+@rule(
+    "GG104",
+    "display-owned-twice",
+    ERROR,
+    fix="Let one VM drive the display; set `display = false` on the other GPU.",
+)
+def display_owned_twice(p: Profile, b: Board) -> Iterator[Finding]:
+    """At most one VM drives a display."""
+    owners: dict[str, Passthrough] = {}
+    for pt in p.enabled:
+        if pt.kind == "gpu" and pt.display and pt.vm:
+            owners.setdefault(pt.vm, pt)
+    if len(owners) > 1:
+        names = sorted(owners)
+        second = owners[names[1]]
+        yield finding(
+            "GG104",
+            second.at("display") if second.display else second.src,
+            "VMs " + " and ".join(f"'{n}'" for n in names) + " both drive a display",
+            "one display owner per host: set `display = false` on all but one GPU",
+        )
+
+
+@rule(
+    "GG105",
+    "host-only-binding",
+    INFO,
+    fix='Add `vm = "<name>"` to hand the device to a microvm.nix guest.',
+)
+def host_only_binding(p: Profile, b: Board) -> Iterator[Finding]:
+    """A passthrough without a VM is bound to VFIO for a VM started by hand."""
+    for pt in p.enabled:
+        if pt.vm is None:
+            yield finding(
+                "GG105",
+                pt.src,
+                f"'{pt.device}' is bound to VFIO on the host but no VM receives it",
+                "this matches Ghaf's host-only demos; add `vm = ...` for a microvm guest",
+            )

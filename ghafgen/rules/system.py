@@ -1,0 +1,130 @@
+"""Checks across profiles that run on one physical host (`target.host`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ghafgen.catalog.model import Board
+from ghafgen.findings import Finding
+from ghafgen.profile.model import Profile
+from ghafgen.rules.ownership import owned_units
+from ghafgen.rules.registry import ERROR, finding, rule
+from ghafgen.units import format_size
+
+Group = list[tuple[Profile, Board]]
+
+
+@rule(
+    "GG701",
+    "target-name-twice",
+    ERROR,
+    scope="system",
+    fix="Give every profile its own target.name.",
+)
+def target_name_twice(group: Group) -> Iterator[Finding]:
+    """Target names are unique: they name output folders and flake attributes."""
+    seen: dict[str, Profile] = {}
+    for p, _b in group:
+        first = seen.setdefault(p.target.name, p)
+        if first is not p:
+            yield finding(
+                "GG701",
+                p.target.at("name"),
+                f"target '{p.target.name}' is also defined in {first.target.at('name')}",
+                "rename one of them",
+            )
+
+
+@rule(
+    "GG702",
+    "device-owned-across-profiles",
+    ERROR,
+    scope="system",
+    fix="Pass each device in only one of the profiles that share a host.",
+)
+def device_owned_across_profiles(group: Group) -> Iterator[Finding]:
+    """Profiles on one host never pass the same device or PCI function."""
+    seen: dict[str, tuple[Profile, str]] = {}
+    for p, _b in group:
+        for pt in p.enabled:
+            for unit in owned_units(pt):
+                other = seen.get(unit)
+                if other is None:
+                    seen[unit] = (p, pt.name)
+                elif other[0] is not p:
+                    yield finding(
+                        "GG702",
+                        pt.src,
+                        f"'{unit}' is also passed by {other[0].file} "
+                        f"('{other[1]}'); both profiles run on host '{p.host}'",
+                        "one device, one owner per host",
+                    )
+
+
+@rule(
+    "GG703",
+    "vm-defined-twice",
+    ERROR,
+    scope="system",
+    fix="Rename the VM in one profile; microvm@<name> units would clash.",
+)
+def vm_defined_twice(group: Group) -> Iterator[Finding]:
+    """VM names are unique on a host (they become microvm@<name>.service)."""
+    seen: dict[str, Profile] = {}
+    for p, _b in group:
+        for vm in p.vms.values():
+            first = seen.setdefault(vm.name, p)
+            if first is not p:
+                yield finding(
+                    "GG703",
+                    vm.src,
+                    f"VM '{vm.name}' is also defined in {first.vms[vm.name].src}; "
+                    f"both profiles run on host '{p.host}'",
+                    "rename one VM",
+                )
+
+
+@rule(
+    "GG704",
+    "host-board-mismatch",
+    ERROR,
+    scope="system",
+    fix="Profiles that share target.host must name the same board.",
+)
+def host_board_mismatch(group: Group) -> Iterator[Finding]:
+    """Profiles on one host describe the same board."""
+    p0, b0 = group[0]
+    for p, b in group[1:]:
+        if b.name != b0.name:
+            yield finding(
+                "GG704",
+                p.target.at("board"),
+                f"host '{p.host}' is '{b0.name}' in {p0.file} but '{b.name}' here",
+                "fix target.host or target.board",
+            )
+
+
+@rule(
+    "GG705",
+    "host-memory-exceeded",
+    ERROR,
+    scope="system",
+    fix="Shrink VMs so that all profiles on the host fit its RAM with the host reserve.",
+)
+def host_memory_exceeded(group: Group) -> Iterator[Finding]:
+    """All VMs of all profiles on one host fit its RAM with the host's reserve."""
+    if len(group) < 2:
+        return
+    _p0, b = group[0]
+    total = sum(vm.memory for p, _ in group for vm in p.vms.values())
+    ram, reserve = b.ram_mib << 20, b.host_reserve_mib << 20
+    if total + reserve > ram:
+        p_last = group[-1][0]
+        yield finding(
+            "GG705",
+            p_last.target.src,
+            f"VMs of the {len(group)} profiles on host '{p_last.host}' take "
+            f"{format_size(total)}; with the {format_size(reserve)} reserve that is "
+            f"more than {format_size(ram)}",
+            "each profile fits alone, together they do not",
+        )

@@ -1,0 +1,127 @@
+"""Run every rule over one or more profiles. Entry point: `validate(paths)`.
+
+Profiles are checked alone first; those that share a physical host
+(`target.host`, default the target name) are then checked together.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from ghafgen import catalog
+from ghafgen.catalog.model import Board
+from ghafgen.errors import ProfileError
+from ghafgen.findings import Finding, Severity, sort_key
+from ghafgen.profile.model import Profile
+from ghafgen.profile.parse import LoadResult, load
+from ghafgen.rules.registry import CHECKS, finding
+from ghafgen.rules.targets import did_you_mean
+
+
+@dataclass(frozen=True)
+class Checked:
+    """One profile after validation: its model and board, when both exist."""
+
+    path: Path
+    profile: Profile | None
+    board: Board | None
+    findings: tuple[Finding, ...]
+    unusable: bool
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.profile is not None
+            and self.board is not None
+            and not any(f.severity is Severity.ERROR for f in self.findings)
+        )
+
+
+@dataclass(frozen=True)
+class Report:
+    checked: tuple[Checked, ...]
+    system_findings: tuple[Finding, ...]
+
+    @property
+    def findings(self) -> list[Finding]:
+        every = [f for c in self.checked for f in c.findings] + list(
+            self.system_findings
+        )
+        return sorted(every, key=sort_key)
+
+    @property
+    def unusable(self) -> bool:
+        return any(c.unusable for c in self.checked)
+
+    @property
+    def usable(self) -> list[tuple[Profile, Board]]:
+        """(profile, board) of every profile that parsed and names a known board."""
+        return [
+            (c.profile, c.board)
+            for c in self.checked
+            if c.profile is not None and c.board is not None
+        ]
+
+    @property
+    def errors(self) -> int:
+        return sum(f.severity is Severity.ERROR for f in self.findings)
+
+    @property
+    def exit_code(self) -> int:
+        if self.unusable:
+            return 2
+        return 1 if self.errors else 0
+
+
+def board_of(profile: Profile) -> tuple[Board | None, list[Finding]]:
+    try:
+        return catalog.board(profile.target.board), []
+    except ProfileError:
+        return None, [
+            finding(
+                "GG008",
+                profile.target.at("board"),
+                f"unknown board '{profile.target.board}'",
+                did_you_mean(profile.target.board, catalog.board_names()),
+            )
+        ]
+
+
+def check_profile(result: LoadResult) -> tuple[Board | None, list[Finding]]:
+    """Board lookup and every per-profile rule, for a profile that parsed."""
+    found = list(result.findings)
+    if result.profile is None:
+        return None, found
+    board, missing = board_of(result.profile)
+    found += missing
+    if board is not None:
+        for _info, check in CHECKS["profile"]:
+            found.extend(check(result.profile, board))
+    return board, found
+
+
+def validate(paths: list[Path]) -> Report:
+    checked = []
+    for path in paths:
+        result = load(path)
+        board, found = check_profile(result)
+        checked.append(
+            Checked(
+                path,
+                result.profile,
+                board,
+                tuple(sorted(found, key=sort_key)),
+                result.unusable,
+            )
+        )
+    hosts: dict[str, list[tuple[Profile, Board]]] = defaultdict(list)
+    for c in checked:
+        if c.profile is not None and c.board is not None:
+            hosts[c.profile.host].append((c.profile, c.board))
+    system: list[Finding] = []
+    for group in hosts.values():
+        for _info, check in CHECKS["system"]:
+            system.extend(check(group))
+    return Report(tuple(checked), tuple(system))

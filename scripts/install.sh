@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Install everything ghafgen and its tests use on a fresh Debian machine:
+# the real tools (Nix, dtc, QEMU, the Linux 6.1 sources) and the Python package.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  device-tree-compiler   # dtc, fdtoverlay
+  nix-bin                # nix-instantiate, nix build
+  qemu-system-arm        # qemu-system-aarch64 -machine virt,dumpdtb=
+  linux-source-6.1       # mainline tegra234 device trees and dt-bindings
+  cpp                    # device-tree preprocessing
+  git
+)
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -q
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q \
+    --no-install-recommends "${missing[@]}"
+fi
+
+python3 -m pip install -q --disable-pip-version-check -e '.[test]'

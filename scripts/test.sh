@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The test command: install what is missing, then lint, type-check and run the tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install.sh
+python3 -m ruff check ghafgen tests benchmarks
+python3 -m ruff format --check ghafgen tests benchmarks
+python3 -m mypy
+python3 -m pytest -q "$@"

@@ -1,0 +1,103 @@
+"""Catalog integrity: every reference resolves, IDs are consistent, facts have sources."""
+
+from __future__ import annotations
+
+import pytest
+
+from ghafgen import catalog
+from ghafgen.allowlist import KINDS, ancestors
+from ghafgen.catalog.load import soc
+from ghafgen.errors import ProfileError
+
+T234 = soc("t234")
+
+
+def test_boards_load():
+    assert catalog.board_names() == ["jetson-agx-orin-devkit", "jetson-orin-nx-devkit"]
+    agx = catalog.board("jetson-agx-orin-devkit")
+    assert set(agx.devices) == {"uarta", "uarti", "mgbe0"}
+    assert {k: s.controller.domain for k, s in agx.slots.items()} == {
+        "pcie-m2e": 1,
+        "pcie-nvme": 4,
+        "pcie-x8": 5,
+    }
+    assert agx.slots["pcie-x8"].power_max_w == 40
+    assert agx.slots["pcie-m2e"].max_lanes == 2
+    with pytest.raises(ProfileError):
+        catalog.board("no-such-board")
+
+
+def test_device_resources_exist_in_every_flavour():
+    for dev in T234.devices.values():
+        for flavor in dev.flavors:
+            for kind in KINDS:
+                for name in dev.resources(flavor, kind):
+                    assert name in T234.table(kind), (dev.key, flavor, name)
+        for name in dev.guest.guest_clocks:
+            assert name in T234.clocks
+
+
+def test_clock_tree_is_closed_and_acyclic():
+    for clk in T234.clocks.values():
+        for parent in clk.parents:
+            assert parent in T234.clocks, (clk.name, parent)
+        board = catalog.board("jetson-agx-orin-devkit")
+        assert clk not in ancestors(board, clk.name)
+
+
+def test_ids_are_unique_unless_flagged_uncertain():
+    for kind in KINDS:
+        by_id: dict[int, list[str]] = {}
+        for r in T234.table(kind).values():
+            by_id.setdefault(r.id, []).append(r.name)
+        for rid, names in by_id.items():
+            if len(names) > 1:
+                assert any(T234.table(kind)[n].fact.uncertain for n in names), (
+                    kind,
+                    rid,
+                )
+
+
+def test_every_fact_names_its_source():
+    for kind in KINDS:
+        for r in T234.table(kind).values():
+            assert r.fact.source, r.name
+    for dev in T234.devices.values():
+        assert dev.fact.source and dev.guest.fact.source, dev.key
+    for ctl in T234.pcie.values():
+        assert ctl.fact.source, ctl.key
+    for name in catalog.board_names():
+        b = catalog.board(name)
+        assert b.fact.source
+        for s in b.slots.values():
+            assert s.fact.source, s.key
+
+
+def test_mainline_facts_match_the_6_1_bindings():
+    # Values typed from include/dt-bindings/*/tegra234-*.h in linux-source-6.1;
+    # issue "real device trees" re-derives them from the built tree.
+    assert T234.clocks["UARTA"].id == 155
+    assert T234.resets["UARTA"].id == 100
+    assert T234.power_domains["MGBEA"].id == 17
+    assert [T234.clocks[c].id for c in T234.devices["mgbe0"].clocks] == [
+        380,
+        377,
+        376,
+        381,
+        357,
+        248,
+        374,
+        379,
+        369,
+        361,
+        373,
+        375,
+    ]
+    assert T234.devices["mgbe0"].iommu_sid == 0x06
+    assert T234.devices["uarta"].interrupts == (112,)
+
+
+def test_protected_roots_match_the_host_proxy():
+    # bpmp-host-proxy.c protected_clk_roots[] in Ghaf's bpmp-virt sources.
+    protected = {c.id for c in T234.clocks.values() if c.protected}
+    assert protected == {14, 102, 103, 292, 91, 288, 327}

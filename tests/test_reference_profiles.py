@@ -1,0 +1,67 @@
+"""The shipped reference profiles validate clean and show their ownership."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ghafgen.cli import app
+from ghafgen.findings import Severity
+from ghafgen.validate import validate
+from tests.conftest import PROFILES
+
+
+def test_there_are_reference_profiles():
+    names = {p.stem for p in PROFILES}
+    assert {
+        "orin-agx-uarta",
+        "orin-agx-uarti-net-vm",
+        "orin-agx-mgbe0-net-vm",
+        "orin-agx-wifi-net-vm",
+        "orin-agx-gpu-gui-vm",
+    } <= names
+
+
+@pytest.mark.parametrize("path", PROFILES, ids=[p.stem for p in PROFILES])
+def test_reference_profile_has_no_error_or_warning(path: Path):
+    report = validate([path])
+    assert report.exit_code == 0
+    serious = [f.render() for f in report.findings if f.severity is not Severity.INFO]
+    assert serious == []
+
+
+def test_all_reference_profiles_together():
+    result = CliRunner().invoke(app, ["validate", *map(str, PROFILES)])
+    assert result.exit_code == 0, result.output
+    assert (
+        f"{len(PROFILES)} profile(s), {len(PROFILES)} valid, 0 error(s)"
+        in result.output
+    )
+
+
+@pytest.mark.parametrize("path", PROFILES, ids=[p.stem for p in PROFILES])
+def test_show_prints_ownership_table(path: Path):
+    result = CliRunner().invoke(app, ["show", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "device" in result.output and "owner" in result.output
+    data = json.loads(
+        CliRunner().invoke(app, ["show", "--format", "json", str(path)]).output
+    )
+    owners = {d["device"]: d["owner"] for d in data[0]["devices"]}
+    report = validate([path])
+    profile = report.usable[0][0]
+    for pt in profile.enabled:
+        assert owners[pt.device] == pt.vm
+
+
+def test_show_gpu_profile_details():
+    path = next(p for p in PROFILES if p.stem == "orin-agx-gpu-gui-vm")
+    out = CliRunner().invoke(app, ["show", str(path)]).output
+    row = next(line for line in out.splitlines() if line.startswith("pcie-x8"))
+    assert "gui-vm" in row
+    assert "0005:01:00.0 0005:01:00.1" in row
+    assert "30/40 W" in row
+    assert "pcie_c5_rp iommus removed" in row

@@ -1,0 +1,225 @@
+"""Every rule, both sides: a profile that trips it and a near one that does not."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from ghafgen.profile.parse import load_text
+from ghafgen.rules import REGISTRY
+from ghafgen.validate import check_profile
+from tests.conftest import AGX, BAD
+
+V = "[hardware.nvidia.virtualization]\nenable = true\n"
+VM_A = '\n[vms.a]\nvcpus = 1\nmemory = "1G"\n'
+VM_B = '\n[vms.b]\nvcpus = 1\nmemory = "1G"\n'
+
+
+def gpu(power: int | str = 25, extra: str = "", slot: str = "pcie-x8") -> str:
+    return (
+        f'[hardware.nvidia.passthroughs.{slot}]\nvm = "a"\nkind = "gpu"\n'
+        f'functions = ["0005:01:00.0", "0005:01:00.1"]\nmax_power_w = {power}\n{extra}'
+    )
+
+
+def uarta(vm: str = "a") -> str:
+    return f'[hardware.nvidia.passthroughs.uarta]\nvm = "{vm}"\n'
+
+
+# rule -> (profile that trips it, profile just on the right side of it)
+CASES: dict[str, tuple[str, str]] = {
+    "GG101": (
+        AGX
+        + V
+        + uarta()
+        + '[hardware.nvidia.passthroughs.x]\ndevice = "uarta"\nvm = "a"\n'
+        + VM_A,
+        AGX + V + uarta() + VM_A,
+    ),
+    "GG102": (AGX + V + uarta() + VM_A + VM_B, AGX + V + uarta() + VM_A),
+    "GG103": (AGX + V + uarta("b") + VM_A, AGX + V + uarta("a") + VM_A),
+    "GG104": (
+        AGX
+        + gpu()
+        + '[hardware.nvidia.passthroughs.g2]\ndevice = "pcie-nvme"\nvm = "b"\n'
+        'kind = "gpu"\naudio_function = false\nfunctions = ["0004:01:00.0"]\n'
+        + VM_A
+        + VM_B,
+        AGX
+        + gpu()
+        + '[hardware.nvidia.passthroughs.g2]\ndevice = "pcie-nvme"\nvm = "b"\n'
+        'kind = "gpu"\naudio_function = false\ndisplay = false\nfunctions = ["0004:01:00.0"]\n'
+        + VM_A
+        + VM_B,
+    ),
+    "GG105": (
+        AGX + V + "[hardware.nvidia.passthroughs.uarta]\n",
+        AGX + V + uarta() + VM_A,
+    ),
+    "GG201": (
+        AGX
+        + '[hardware.nvidia.passthroughs.pcie-m2e]\nvm = "a"\nfunctions = ["0001:01:00.0"]\n'
+        'iommu_group = ["0001:01:00.0", "0001:01:00.1"]\n' + VM_A,
+        AGX + '[hardware.nvidia.passthroughs.pcie-m2e]\nvm = "a"\n'
+        'functions = ["0001:01:00.0", "0001:01:00.1"]\n'
+        'iommu_group = ["0001:01:00.0", "0001:01:00.1"]\n' + VM_A,
+    ),
+    "GG202": (
+        AGX + gpu().replace(', "0005:01:00.1"', "") + VM_A,
+        AGX + gpu().replace(', "0005:01:00.1"', "") + "audio_function = false\n" + VM_A,
+    ),
+    "GG203": (
+        AGX + V + uarta() + 'functions = ["0001:01:00.0"]\n' + VM_A,
+        AGX + V + uarta() + VM_A,
+    ),
+    "GG204": (AGX + gpu().replace("0005", "0004") + VM_A, AGX + gpu() + VM_A),
+    "GG205": (
+        AGX
+        + V
+        + uarta("a")
+        + '[hardware.nvidia.passthroughs.uarti]\nvm = "b"\n'
+        + VM_A
+        + VM_B,
+        AGX
+        + V
+        + uarta("a")
+        + '[hardware.nvidia.passthroughs.uarti]\nvm = "a"\n'
+        + VM_A,
+    ),
+    "GG301": (AGX + uarta() + VM_A, AGX + V + uarta() + VM_A),
+    "GG302": (
+        AGX + V + "bpmp_allow_all = true\n" + uarta() + VM_A,
+        AGX + V + "bpmp_allow_all = false\n" + uarta() + VM_A,
+    ),
+    "GG303": (
+        AGX + 'kernel_version = "6.5"\n' + V + uarta() + VM_A,
+        AGX + 'kernel_version = "6.12"\n' + V + uarta() + VM_A,
+    ),
+    "GG304": (
+        AGX + V + "extra_allowed_resets = [85]\n" + uarta() + VM_A,
+        AGX + V + "extra_allowed_resets = [100]\n" + uarta() + VM_A,
+    ),
+    "GG305": (
+        AGX
+        + 'dt_flavor = "mainline"\n'
+        + V
+        + '[hardware.nvidia.passthroughs.uarti]\nvm = "a"\n'
+        + VM_A,
+        AGX
+        + 'dt_flavor = "l4t"\n'
+        + V
+        + '[hardware.nvidia.passthroughs.uarti]\nvm = "a"\n'
+        + VM_A,
+    ),
+    "GG306": (AGX + V + VM_A.replace("[vms.a]", "[vms.z]"), AGX + V + uarta() + VM_A),
+    "GG401": (AGX + gpu(41) + VM_A, AGX + gpu(25) + VM_A),
+    "GG402": (AGX + gpu(31) + VM_A, AGX + gpu(30) + VM_A),
+    "GG403": (
+        AGX + '[hardware.nvidia.passthroughs.pcie-m2e]\nvm = "a"\nkind = "wifi"\n'
+        'functions = ["0001:01:00.0"]\nlanes = 3\n' + VM_A,
+        AGX + '[hardware.nvidia.passthroughs.pcie-m2e]\nvm = "a"\nkind = "wifi"\n'
+        'functions = ["0001:01:00.0"]\nlanes = 2\n' + VM_A,
+    ),
+    "GG404": (
+        AGX + 'rootfs = "nvme"\n[hardware.nvidia.passthroughs.pcie-nvme]\nvm = "a"\n'
+        'kind = "nvme"\nfunctions = ["0004:01:00.0"]\n' + VM_A,
+        AGX + 'rootfs = "emmc"\n[hardware.nvidia.passthroughs.pcie-nvme]\nvm = "a"\n'
+        'kind = "nvme"\nfunctions = ["0004:01:00.0"]\n' + VM_A,
+    ),
+    "GG405": (
+        AGX + gpu(25, 'bar_size = "1G"\n') + VM_A,
+        AGX + gpu(25, 'bar_size = "512M"\n') + VM_A,
+    ),
+    "GG406": (
+        AGX + gpu(25, 'bar_size = "6G"\n') + VM_A,
+        AGX + gpu(25, 'bar_size = "8G"\n') + VM_A,
+    ),
+    "GG407": (
+        AGX
+        + gpu(extra="", slot="pcie-m2e")
+        .replace("0005", "0001")
+        .replace("max_power_w = 25\n", "")
+        + VM_A,
+        AGX + '[hardware.nvidia.passthroughs.pcie-m2e]\nvm = "a"\nkind = "wifi"\n'
+        'functions = ["0001:01:00.0"]\n' + VM_A,
+    ),
+    "GG408": (
+        AGX + '[hardware.nvidia.passthroughs.pcie-m2e]\nvm = "a"\nbinding = "ids"\n'
+        'functions = ["0001:01:00.0"]\n' + VM_A,
+        AGX + '[hardware.nvidia.passthroughs.pcie-m2e]\nvm = "a"\nbinding = "ids"\n'
+        'ids = ["14e4:4433"]\nfunctions = ["0001:01:00.0"]\n' + VM_A,
+    ),
+    "GG501": (
+        AGX + V + uarta() + VM_A.replace("vcpus = 1", "vcpus = 13"),
+        AGX + V + uarta() + VM_A.replace("vcpus = 1", "vcpus = 12"),
+    ),
+    "GG502": (
+        AGX + V + uarta() + VM_A + "pinning = [12]\n",
+        AGX + V + uarta() + VM_A + "pinning = [11]\n",
+    ),
+    "GG503": (
+        AGX + V + uarta() + VM_A + "pinning = [1, 2]\n",
+        AGX + V + uarta() + VM_A + "pinning = [2]\n",
+    ),
+    "GG504": (
+        AGX
+        + V
+        + uarta()
+        + VM_A.replace("vcpus = 1", "vcpus = 12")
+        + "pinning = [0,1,2,3,4,5,6,7,8,9,10,11]\n",
+        AGX
+        + V
+        + uarta()
+        + VM_A.replace("vcpus = 1", "vcpus = 11")
+        + "pinning = [1,2,3,4,5,6,7,8,9,10,11]\n",
+    ),
+    "GG505": (
+        AGX + V + uarta() + VM_A.replace('"1G"', '"63G"'),
+        AGX + V + uarta() + VM_A.replace('"1G"', '"62G"'),
+    ),
+    "GG506": (
+        AGX + V + uarta() + VM_A.replace('"1G"', '"128M"'),
+        AGX + V + uarta() + VM_A.replace('"1G"', '"256M"'),
+    ),
+    "GG009": (
+        AGX + V + uarta().replace("uarta", "uartb") + VM_A,
+        AGX + V + uarta() + VM_A,
+    ),
+}
+
+
+def rule_ids(text: str) -> set[str]:
+    result = load_text(text, "p.toml")
+    _board, found = check_profile(result)
+    return {f.rule_id for f in found}
+
+
+@pytest.mark.parametrize("rule_id", sorted(CASES))
+def test_rule_fires_on_bad_side(rule_id: str):
+    bad, _good = CASES[rule_id]
+    assert rule_id in rule_ids(bad)
+
+
+@pytest.mark.parametrize("rule_id", sorted(CASES))
+def test_rule_quiet_on_good_side(rule_id: str):
+    _bad, good = CASES[rule_id]
+    assert rule_id not in rule_ids(good)
+
+
+def test_every_rule_has_a_failing_case():
+    covered = set(CASES)
+    for path in BAD:
+        covered |= set(
+            re.findall(r"GG\d{3}", path.read_bytes().split(b"\n", 1)[0].decode())
+        )
+    system_rules = {"GG701", "GG702", "GG703", "GG704", "GG705"}  # tests/test_system.py
+    assert set(REGISTRY) - covered - system_rules == set()
+
+
+def test_rule_ids_are_stable_and_unique():
+    for rid, info in REGISTRY.items():
+        assert re.fullmatch(r"GG\d{3}", rid)
+        assert info.summary and info.fix and info.name
+    names = [i.name for i in REGISTRY.values()]
+    assert len(names) == len(set(names))
