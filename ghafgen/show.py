@@ -75,11 +75,9 @@ def ownership(profile: Profile, board: Board) -> list[Row]:
         owner, mode = _owner(pt)
         ctl = slot.controller
         view = ctl.flavors.get(flavor)
-        rp = (
-            f", rp {view.rp_label} iommus removed"
-            if pt and view and view.rp_label
-            else ""
-        )
+        rp = ""
+        if pt and view and view.controller_iommus:
+            rp = f", {view.path} iommus emptied"
         power = ""
         if slot.power_max_w is not None:
             used = f"{pt.max_power_w}" if pt and pt.max_power_w is not None else "?"

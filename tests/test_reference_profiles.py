@@ -64,4 +64,4 @@ def test_show_gpu_profile_details():
     assert "gui-vm" in row
     assert "0005:01:00.0 0005:01:00.1" in row
     assert "30/40 W" in row
-    assert "pcie_c5_rp iommus removed" in row
+    assert "/bus@0/pcie@141a0000 iommus emptied" in row

@@ -47,7 +47,7 @@ def _views(d: dict[str, Any]) -> dict[str, FlavorView]:
             flavor=flavor,
             path=v.get("path", ""),
             label=v.get("label", ""),
-            rp_label=v.get("rp_label", ""),
+            controller_iommus=bool(v.get("controller_iommus", False)),
             clocks=_names(v, "clocks"),
             resets=_names(v, "resets"),
             power_domains=_names(v, "power_domains"),

@@ -40,7 +40,7 @@ class FlavorView:
     flavor: str
     path: str = ""
     label: str = ""
-    rp_label: str = ""
+    controller_iommus: bool = False
     clocks: tuple[str, ...] | None = None
     resets: tuple[str, ...] | None = None
     power_domains: tuple[str, ...] | None = None

@@ -156,20 +156,6 @@ def device_missing_in_flavour(p: Profile, b: Board) -> Iterator[Finding]:
                 if dev and dev.fact.note
                 else f"set dt_flavor to one of: {have}",
             )
-        elif (
-            slot
-            and not slot.controller.flavors[flavor].rp_label
-            and pt.enable
-            and flavor == "mainline"
-        ):
-            yield finding(
-                "GG305",
-                pt.src,
-                f"slot '{slot.key}' has no root-port node in the mainline tree, so ghafgen "
-                "cannot take the root port out of the endpoint's IOMMU group",
-                "mainline describes PCIe IOMMUs with iommu-map on the controller; boot an L4T "
-                'tree (dt_flavor = "l4t") for PCIe passthrough',
-            )
 
 
 @rule(
