@@ -10,6 +10,7 @@ import argparse
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -41,6 +42,16 @@ def in_process_validate() -> object:
     return validate([Path(p) for p in PROFILES])
 
 
+def in_process_render() -> object:
+    """Validate and render every reference profile, writing nothing."""
+    from ghafgen.render.files import render_target
+    from ghafgen.render.plan import plan
+    from ghafgen.validate import validate
+
+    report = validate([Path(p) for p in PROFILES])
+    return [render_target(plan(p, b, "bench")) for p, b in report.usable]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=15)
@@ -61,9 +72,27 @@ def main() -> None:
         rows.append(
             (label, med, low, f"{med / base:.1f}x baseline (target < {target:.0f}x)")
         )
+    with tempfile.TemporaryDirectory() as out:
+        gen = [py, "-m", "ghafgen", "generate", *PROFILES, "-o", out]
+        med, low = best_of(1, command(gen))
+        rows.append(("ghafgen generate (all refs, first write)", med, low, ""))
+        med, low = best_of(args.runs, command(gen))
+        rows.append(
+            ("ghafgen generate (all refs, no change)", med, low, "target < 500 ms")
+        )
     in_process_validate()  # warm imports and catalog cache
     med, low = best_of(args.runs, in_process_validate)
     rows.append((f"validate() in-process, {len(PROFILES)} profiles", med, low, ""))
+    in_process_render()
+    med, low = best_of(args.runs, in_process_render)
+    rows.append(
+        (
+            f"validate+render in-process, {len(PROFILES)} profiles",
+            med,
+            low,
+            "target < 300 ms",
+        )
+    )
     print(f"{'benchmark':44} {'median ms':>10} {'min ms':>8}  note")
     for label, med, low, note in rows:
         print(f"{label:44} {med:10.1f} {low:8.1f}  {note}")

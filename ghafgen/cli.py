@@ -6,8 +6,10 @@ Exit codes: 0 ok, 1 findings (errors), 2 unusable input or missing tool,
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -34,6 +36,19 @@ Profiles = Annotated[
     list[Path], typer.Argument(help="Profile TOML files.", show_default=False)
 ]
 Format = Annotated[str, typer.Option("--format", help="Output format: text or json.")]
+
+
+@contextlib.contextmanager
+def reported() -> Iterator[None]:
+    """Turn ghafgen's own errors into one line on stderr and exit 2 (3 for tool failures)."""
+    try:
+        yield
+    except ToolError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(3) from None
+    except GhafgenError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
 
 
 def _version(value: bool) -> None:
@@ -145,6 +160,48 @@ def _boards_text() -> str:
             + ", ".join(f"{k} ({s.description})" for k, s in b.slots.items())
         )
     return "\n".join(lines)
+
+
+@app.command()
+def generate(
+    profiles: Profiles,
+    out: Annotated[
+        Path,
+        typer.Option(
+            "-o", "--out", help="Output folder; each target gets a subfolder."
+        ),
+    ],
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="Write nothing; exit 1 if any file would change."),
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite files that were edited by hand.")
+    ] = False,
+) -> None:
+    """Write NixOS/microvm.nix modules, overlays, guest trees and patches for each profile."""
+    from ghafgen.generate import generate as run
+
+    with reported():
+        result = run(profiles, out, check=check, force=force)
+    for f in result.report.findings:
+        if f.severity is not Severity.INFO or result.report.exit_code:
+            typer.echo(f.render(), err=True)
+    if result.report.exit_code:
+        typer.echo("nothing written: fix the errors above first", err=True)
+        raise typer.Exit(result.report.exit_code)
+    drift = False
+    for o in result.outcomes:
+        if check:
+            for rel in o.drifted:
+                typer.echo(f"drift: {out / o.target / rel}")
+            drift = drift or bool(o.drifted)
+        else:
+            typer.echo(
+                f"{o.target}: {len(o.written)} written, {len(o.unchanged)} unchanged"
+                + (f", {len(o.removed)} removed" if o.removed else "")
+            )
+    raise typer.Exit(1 if drift else 0)
 
 
 @app.command()

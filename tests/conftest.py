@@ -25,3 +25,66 @@ def parse():
         return result.profile
 
     return _parse
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        help="Regenerate nix/modules from profiles/ instead of comparing (review the diff).",
+    )
+
+
+def require(tool: str) -> str:
+    """Path of `tool`; in CI a missing tool fails the test, elsewhere it skips."""
+    import os
+    import shutil
+
+    path = shutil.which(tool)
+    if path is None:
+        message = f"{tool} is not installed (bash scripts/install.sh installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def kernel_src(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Debian's linux-source-6.1 (the subset ghafgen's checks read)."""
+    from tests import trees
+
+    if not trees.KERNEL_TARBALL.exists():
+        import os
+
+        message = f"{trees.KERNEL_TARBALL} missing (apt-get install linux-source-6.1)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return trees.extract_kernel_subset(tmp_path_factory.mktemp("linux"))
+
+
+@pytest.fixture(scope="session")
+def orin_dtb(kernel_src: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests import trees
+
+    require("cpp")
+    require("dtc")
+    return trees.build_orin_dtb(kernel_src, tmp_path_factory.mktemp("orin"))
+
+
+@pytest.fixture(scope="session")
+def virt_dtb(tmp_path_factory: pytest.TempPathFactory):
+    """A function: QEMU's virt tree for (vcpus, memory MiB), dumped once per shape."""
+    from tests import trees
+
+    require("qemu-system-aarch64")
+    out = tmp_path_factory.mktemp("virt")
+    cache: dict[tuple[int, int], Path] = {}
+
+    def dump(vcpus: int = 1, mem_mib: int = 1024) -> Path:
+        if (vcpus, mem_mib) not in cache:
+            cache[(vcpus, mem_mib)] = trees.dump_virt_dtb(out, vcpus, mem_mib)
+        return cache[(vcpus, mem_mib)]
+
+    return dump

@@ -17,7 +17,9 @@ from ghafgen.catalog.model import (
     FlavorView,
     GuestNode,
     PcieController,
+    PinnedSource,
     PlatformDevice,
+    QemuVirt,
     Resource,
     Sibling,
     Slot,
@@ -96,12 +98,14 @@ def _device(key: str, d: dict[str, Any]) -> PlatformDevice:
             reset_names=tuple(g.get("reset_names", ())),
             current_speed=int(g.get("current_speed", 0)),
             qemu_emits_node=bool(g.get("qemu_emits_node", False)),
+            kernel_config=tuple(g.get("kernel_config", ())),
             fact=_fact(g),
         ),
         iommu_sid=d.get("iommu_sid"),
         iommu_sid_name=d.get("iommu_sid_name", ""),
         host_compatible_override=d.get("host_compatible_override", ""),
         host_driver_modules=tuple(d.get("host_driver_modules", ())),
+        interrupt_count=d.get("interrupt_count"),
         fact=_fact(d),
     )
 
@@ -203,3 +207,40 @@ def board(name: str) -> Board:
         },
         fact=_fact(b),
     )
+
+
+@functools.cache
+def qemu_virt() -> QemuVirt:
+    d = tomllib.loads((DATA / "qemu.toml").read_text(encoding="utf-8"))
+    v, b, m = d["virt"], d["bpmp_guest"], d["memmap_patch"]
+    return QemuVirt(
+        platform_bus_path=v["platform_bus_path"],
+        platform_bus_base=int(v["platform_bus_base"]),
+        platform_bus_size=int(v["platform_bus_size"]),
+        platform_bus_first_spi=int(v["platform_bus_first_spi"]),
+        platform_bus_spis=int(v["platform_bus_spis"]),
+        pcie_mmio_size=int(v["pcie_mmio_size"]),
+        bpmp_virtual_pa=int(b["virtual_pa"]),
+        bpmp_compatible=tuple(b["compatible"]),
+        memmap_window_base=int(m["window_base"]),
+        memmap_max_bar=int(m["max_bar"]),
+        fact=_fact(v),
+    )
+
+
+@functools.cache
+def sources() -> dict[str, PinnedSource]:
+    d = tomllib.loads((DATA / "sources.toml").read_text(encoding="utf-8"))
+    fixed = {"owner", "repo", "rev", "hash", "source", "note", "uncertain"}
+    return {
+        name: PinnedSource(
+            name=name,
+            owner=s["owner"],
+            repo=s["repo"],
+            rev=s["rev"],
+            hash=s["hash"],
+            paths={k: v for k, v in s.items() if k not in fixed},
+            fact=_fact(s),
+        )
+        for name, s in d.items()
+    }

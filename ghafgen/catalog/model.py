@@ -56,6 +56,7 @@ class GuestNode:
     reset_names: tuple[str, ...] = ()
     current_speed: int = 0
     qemu_emits_node: bool = False
+    kernel_config: tuple[str, ...] = ()
     fact: Fact = Fact()
 
 
@@ -79,7 +80,17 @@ class PlatformDevice:
     iommu_sid_name: str = ""
     host_compatible_override: str = ""
     host_driver_modules: tuple[str, ...] = ()
+    interrupt_count: int | None = None
     fact: Fact = Fact()
+
+    @property
+    def irq_count(self) -> int:
+        """How many IRQs vfio-platform hands the guest (known even where numbers are not)."""
+        return (
+            len(self.interrupts)
+            if self.interrupt_count is None
+            else self.interrupt_count
+        )
 
     def view(self, flavor: str) -> FlavorView | None:
         return self.flavors.get(flavor)
@@ -185,3 +196,33 @@ class Board:
     def passable(self) -> list[str]:
         """Every passthrough key this board offers: platform devices, then slots."""
         return [*self.devices, *self.slots]
+
+
+@dataclass(frozen=True)
+class QemuVirt:
+    """QEMU `virt` machine facts used for guest trees and the memory-map patch."""
+
+    platform_bus_path: str
+    platform_bus_base: int
+    platform_bus_size: int
+    platform_bus_first_spi: int
+    platform_bus_spis: int
+    pcie_mmio_size: int
+    bpmp_virtual_pa: int
+    bpmp_compatible: tuple[str, ...]
+    memmap_window_base: int
+    memmap_max_bar: int
+    fact: Fact = Fact()
+
+
+@dataclass(frozen=True)
+class PinnedSource:
+    """A GitHub tree fetched by generated modules, pinned by revision and NAR hash."""
+
+    name: str
+    owner: str
+    repo: str
+    rev: str
+    hash: str
+    paths: dict[str, str] = field(default_factory=dict)
+    fact: Fact = Fact()

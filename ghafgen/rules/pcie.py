@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ghafgen.catalog.load import qemu_virt
 from ghafgen.catalog.model import Board
 from ghafgen.findings import Finding
 from ghafgen.profile.model import Passthrough, Profile
 from ghafgen.rules.registry import ERROR, INFO, WARNING, finding, rule
 from ghafgen.units import format_size
 
-# hw/arm/virt.c base_memmap (QEMU 7.2, seed-pcie): VIRT_PCIE_MMIO is
-# { 0x10000000, 0x2eff0000 }. A BAR larger than that window does not fit.
-QEMU_PCIE_MMIO_SIZE = 0x2EFF0000
-# The seed's memory-map patch reserves 11 GiB at 0x40000000 and moves RAM to
-# 0x300000000; BARs are powers of two, so 8 GiB is the largest that fits.
-QEMU_PATCHED_WINDOW = 0x2C0000000
+VIRT = qemu_virt()
 
 
 def slot_passthroughs(p: Profile, b: Board) -> list[Passthrough]:
@@ -27,7 +23,7 @@ def needs_qemu_memmap_patch(p: Profile, b: Board) -> list[Passthrough]:
     return [
         pt
         for pt in slot_passthroughs(p, b)
-        if pt.bar_size is not None and pt.bar_size > QEMU_PCIE_MMIO_SIZE
+        if pt.bar_size is not None and pt.bar_size > VIRT.pcie_mmio_size
     ]
 
 
@@ -143,7 +139,7 @@ def bar_needs_qemu_patch(p: Profile, b: Board) -> Iterator[Finding]:
             "GG405",
             pt.at("bar_size"),
             f"BAR of {format_size(pt.bar_size)} exceeds QEMU virt's PCIe window "
-            f"({QEMU_PCIE_MMIO_SIZE:#x} bytes); the guest needs the memory-map patch",
+            f"({VIRT.pcie_mmio_size:#x} bytes); the guest needs the memory-map patch",
             "ghafgen generates patches/qemu-virt-memmap.patch for it",
         )
 
@@ -155,7 +151,7 @@ def bar_needs_qemu_patch(p: Profile, b: Board) -> Iterator[Finding]:
     fix="Give the BAR size as a power of two of at most 8G.",
 )
 def bar_size_invalid(p: Profile, b: Board) -> Iterator[Finding]:
-    """BARs are powers of two and must fit the patched QEMU window (8 GiB at most)."""
+    """BARs are powers of two and fit the patched QEMU memory map (8 GiB at most)."""
     for pt in slot_passthroughs(p, b):
         size = pt.bar_size
         if size is None:
@@ -167,13 +163,13 @@ def bar_size_invalid(p: Profile, b: Board) -> Iterator[Finding]:
                 f"BAR size {format_size(size)} is not a power of two",
                 "PCI BARs are powers of two; round up to the card's real BAR",
             )
-        elif size > QEMU_PATCHED_WINDOW:
+        elif size > VIRT.memmap_max_bar:
             yield finding(
                 "GG406",
                 pt.at("bar_size"),
-                f"BAR of {format_size(size)} does not fit even the patched QEMU window "
-                f"({format_size(QEMU_PATCHED_WINDOW)})",
-                "the largest BAR a guest can map here is 8G",
+                f"BAR of {format_size(size)} is larger than the "
+                f"{format_size(VIRT.memmap_max_bar)} the QEMU memory-map patch places",
+                "use a card whose largest BAR is 8G or less",
             )
 
 

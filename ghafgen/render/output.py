@@ -1,0 +1,223 @@
+"""Write a target's files into DIR/<target>/ atomically, or check them for drift.
+
+Entry point: `write_target(outdir, target, files, profile_sha256, mode)`.
+
+A new tree is built beside the old one (unchanged files hard-linked, so their
+mtimes stay) and swapped in with one `renameat2(RENAME_EXCHANGE)`: a reader or
+a crash sees the old set or the new set, never a mix. A file whose hash differs
+from the manifest was edited by hand and is not overwritten without `force`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ghafgen import __version__
+from ghafgen.errors import GhafgenError
+
+MANIFEST = "ghafgen-manifest.json"
+LOCK = ".ghafgen.lock"
+
+
+class OutputError(GhafgenError):
+    """The output directory cannot be written as asked."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    target: str
+    written: tuple[str, ...]
+    unchanged: tuple[str, ...]
+    removed: tuple[str, ...]
+
+    @property
+    def drifted(self) -> tuple[str, ...]:
+        return self.written + self.removed
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def manifest(
+    target: str, profile: str, profile_sha256: str, files: dict[str, bytes]
+) -> bytes:
+    doc = {
+        "generator": "ghafgen",
+        "version": __version__,
+        "target": target,
+        "profile": profile,
+        "profile_sha256": profile_sha256,
+        "files": {path: sha256(data) for path, data in sorted(files.items())},
+    }
+    return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
+
+
+def _read_manifest(folder: Path) -> dict[str, str]:
+    path = folder / MANIFEST
+    if not path.exists():
+        return {}
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        files = doc["files"]
+        if not isinstance(files, dict):
+            raise TypeError("files is not an object")
+        return {str(k): str(v) for k, v in files.items()}
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise OutputError(
+            f"{path}: not a ghafgen manifest ({e}); remove the folder or fix it"
+        ) from e
+
+
+def _on_disk(folder: Path) -> dict[str, bytes]:
+    if not folder.is_dir():
+        return {}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not p.is_symlink()
+    }
+
+
+@contextlib.contextmanager
+def locked(outdir: Path) -> Iterator[None]:
+    """Serialize generate runs on one output directory."""
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(outdir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise OutputError(f"cannot write to {outdir}: {e.strerror or e}") from e
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> None:
+    """Atomically swap two directories (Linux renameat2)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    fn = getattr(libc, "renameat2", None)
+    if fn is not None:
+        rc = fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+        if rc == 0:
+            return
+        err = ctypes.get_errno()
+        if err not in (errno.ENOSYS, errno.EINVAL):
+            raise OSError(err, os.strerror(err), str(a))
+    # No RENAME_EXCHANGE here: two renames; _recover() repairs a crash between them.
+    old = b.with_name(f".{b.name}.old")
+    os.rename(b, old)
+    os.rename(a, b)
+    os.rename(old, a)
+
+
+def _recover(outdir: Path, name: str) -> None:
+    """Undo what a killed run left: restore a half-swapped target, drop temp trees."""
+    target, old = outdir / name, outdir / f".{name}.old"
+    if old.is_dir() and not target.exists():
+        os.rename(old, target)
+    for stale in outdir.glob(f".{name}.tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    if old.is_dir():
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_tree(
+    tmp: Path, folder: Path, files: dict[str, bytes], keep: dict[str, bytes]
+) -> None:
+    for rel, data in sorted(files.items()):
+        dest = tmp / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        src = folder / rel
+        if keep.get(rel) == data:
+            os.link(src, dest)  # same inode: the file's mtime is kept
+            continue
+        with open(dest, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        if rel.endswith(".sh"):
+            dest.chmod(0o755)
+    for rel in keep:
+        if rel not in files:
+            dest = tmp / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.link(folder / rel, dest)
+    dirfd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(dirfd)
+    finally:
+        os.close(dirfd)
+
+
+def write_target(
+    outdir: Path,
+    target: str,
+    files: dict[str, bytes],
+    *,
+    profile: str,
+    profile_sha256: str,
+    check: bool = False,
+    force: bool = False,
+) -> Outcome:
+    """Bring DIR/<target>/ to exactly `files` (plus manifest); in check mode only compare.
+
+    Raises:
+        OutputError: hand-edited files without `force`, or an unwritable directory.
+    """
+    files = {**files, MANIFEST: manifest(target, profile, profile_sha256, files)}
+    folder = outdir / target
+    if not check:
+        _recover(outdir, target)
+    recorded = _read_manifest(folder)
+    disk = _on_disk(folder)
+    edited = sorted(
+        rel
+        for rel, data in disk.items()
+        if rel != MANIFEST
+        and (
+            (rel in recorded and sha256(data) != recorded[rel])
+            or (rel not in recorded and rel in files and data != files[rel])
+        )
+    )
+    ours = set(recorded) | {MANIFEST}
+    written = tuple(rel for rel in files if disk.get(rel) != files[rel])
+    unchanged = tuple(rel for rel in files if disk.get(rel) == files[rel])
+    removed = tuple(sorted(rel for rel in disk if rel in ours and rel not in files))
+    outcome = Outcome(target, written, unchanged, removed)
+    if check or not outcome.drifted:
+        return outcome
+    if edited and not force:
+        listing = ", ".join(f"{folder / rel}" for rel in edited)
+        raise OutputError(
+            f"edited by hand since ghafgen wrote them: {listing}; move the change into the "
+            "profile, or pass --force to overwrite"
+        )
+    keep = {rel: data for rel, data in disk.items() if rel not in ours or rel in files}
+    tmp = outdir / f".{target}.tmp-{os.getpid()}"
+    try:
+        _write_tree(tmp, folder, files, keep)
+        if folder.exists():
+            _exchange(tmp, folder)
+            shutil.rmtree(tmp)
+        else:
+            os.rename(tmp, folder)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise OutputError(f"cannot write {folder}: {e.strerror or e}") from e
+    return outcome

@@ -1,0 +1,242 @@
+"""What one target's generated files say, decided in Python from a checked profile.
+
+Entry point: `plan(profile, board, profile_name)`. Templates only print a plan.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from ghafgen.allowlist import AllowList, allow_list, platform_devices
+from ghafgen.catalog.load import sources
+from ghafgen.catalog.model import Board, PinnedSource, PlatformDevice
+from ghafgen.profile.model import Passthrough, Profile
+from ghafgen.render import dt
+from ghafgen.render.patches import VFIO_RESET, Patch, qemu_memmap
+from ghafgen.rules.pcie import needs_qemu_memmap_patch
+
+# Host kernel symbols; Ghaf's bpmp-virt-common and bpmp-virt-host modules.
+PASSTHROUGH_CONFIG = ("VFIO", "VFIO_IOMMU_TYPE1", "VIRTIO_PCI", "VIRTIO_MMIO")
+PCI_CONFIG = ("PCI_STUB", "VFIO_PCI")
+PLATFORM_CONFIG = ("VFIO_PLATFORM",)
+BPMP_HOST_CONFIG = ("TEGRA_BPMP_HOST_PROXY",)
+# Guest side of BPMP virtualization (Ghaf's mgbe0-net-vm guest kernel):
+# tegra_bpmp_match[] needs a 186/194/234 SoC, TEGRA_BPMP needs HSP and IVC.
+BPMP_GUEST_CONFIG = (
+    ("ARCH_TEGRA", "yes"),
+    ("ARCH_TEGRA_234_SOC", "yes"),
+    ("TEGRA_HSP_MBOX", "yes"),
+    ("TEGRA_IVC", "yes"),
+    ("TEGRA_BPMP", "yes"),
+    ("TEGRA_BPMP_GUEST_PROXY", "yes"),
+    ("TEGRA_BPMP_HOST_PROXY", "no"),
+    ("CLK_TEGRA_BPMP", "yes"),
+    ("RESET_TEGRA_BPMP", "yes"),
+    ("PM_GENERIC_DOMAINS", "yes"),
+)
+HOST_PARAMS = (
+    # Level-triggered platform IRQs cannot be remapped 1:1; let VFIO forward them.
+    "vfio_iommu_type1.allow_unsafe_interrupts=1",
+    # Stream IDs without a context fall through until the guest programs one.
+    "arm-smmu.disable_bypass=0",
+)
+# The guest's clk_disable_unused()/genpd_power_off_unused() would reach the real
+# BPMP through the proxy and switch off clocks the host needs.
+BPMP_GUEST_PARAMS = ("clk_ignore_unused", "pd_ignore_unused")
+# QEMU on aarch64 does not deliver MSIs of passed PCI devices (seed-pcie).
+PCI_GUEST_PARAMS = ("pci=nomsi",)
+QEMU_BPMP_PACKAGE = "qemu-bpmp"
+_UNIT_ARG = re.compile(r"^[A-Za-z0-9:._-]+$")
+
+
+@dataclass(frozen=True)
+class KernelConfig:
+    name: str
+    symbols: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Binding:
+    """A oneshot unit that hands a device to vfio before its VM starts."""
+
+    name: str  # passthrough name
+    unit: str
+    bus: str  # "platform" | "pci"
+    devices: tuple[str, ...]
+    vm: str | None
+    description: str
+    overlay: dt.Overlay | None
+    blacklist: tuple[str, ...] = ()
+
+    @property
+    def exec_args(self) -> str:
+        args = (self.bus, *self.devices)
+        for a in args:
+            if not _UNIT_ARG.match(a):
+                raise ValueError(f"unsafe unit argument {a!r}")
+        return " ".join(args)
+
+    @property
+    def before(self) -> tuple[str, ...]:
+        if self.vm is None:
+            return ()
+        units = [f"microvm@{self.vm}.service"]
+        if self.bus == "pci":
+            units.insert(0, f"microvm-pci-devices@{self.vm}.service")
+        return tuple(units)
+
+
+@dataclass(frozen=True)
+class VmPlan:
+    name: str
+    vcpus: int
+    mem_mib: int
+    kernel_params: tuple[str, ...]
+    platform: tuple[PlatformDevice, ...]
+    pci_functions: tuple[str, ...]
+    guest_tree: dt.Overlay | None
+    bpmp: bool
+    memmap: Patch | None
+    guest_config: tuple[tuple[str, str], ...]
+
+    @property
+    def qemu_args(self) -> tuple[str, ...]:
+        args: list[str] = []
+        for dev in self.platform:
+            args += ["-device", f"vfio-platform,host={dev.dt_name}"]
+        if self.guest_tree is not None:
+            args += ["-dtb", "ghafgen-guest.dtb"]
+        return tuple(args)
+
+    @property
+    def custom_qemu(self) -> bool:
+        return self.bpmp or self.memmap is not None
+
+
+@dataclass(frozen=True)
+class TargetPlan:
+    name: str
+    profile_name: str
+    description: str
+    board: Board
+    flavor: str
+    kernel_version: str
+    kernel_configs: tuple[KernelConfig, ...]
+    patches: tuple[Patch, ...]
+    host_params: tuple[str, ...]
+    bindings: tuple[Binding, ...]
+    overlays: tuple[dt.Overlay, ...]
+    vms: tuple[VmPlan, ...]
+    allowed: AllowList
+    bpmp: bool
+    ghaf: PinnedSource
+    udev_rules: tuple[str, ...] = field(default=())
+
+    @property
+    def proxy_overlay(self) -> dt.Overlay | None:
+        return next((o for o in self.overlays if o.name == "bpmp-host-proxy"), None)
+
+
+def _symbols(names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    return tuple((n, "yes") for n in names)
+
+
+def _binding(profile: Profile, board: Board, pt: Passthrough) -> Binding:
+    target = pt.vm or "the host"
+    if pt.device in board.devices:
+        dev = board.devices[pt.device]
+        return Binding(
+            name=pt.name,
+            unit=f"ghafgen-vfio-{pt.name}",
+            bus="platform",
+            devices=(dev.dt_name,),
+            vm=pt.vm,
+            description=f"Bind {dev.dt_name} ({dev.key}) to vfio-platform for {target}",
+            overlay=dt.platform_overlay(profile, board, dev),
+            blacklist=dev.host_driver_modules,
+        )
+    functions = tuple(f.bdf for f in pt.functions)
+    return Binding(
+        name=pt.name,
+        unit=f"ghafgen-vfio-{pt.name}",
+        bus="pci",
+        devices=functions,
+        vm=pt.vm,
+        description=f"Bind {' '.join(functions)} ({pt.device}) to vfio-pci for {target}",
+        overlay=dt.pcie_overlay(profile, board, pt.device),
+    )
+
+
+def _vm_plan(profile: Profile, board: Board, name: str) -> VmPlan:
+    vm = profile.vms[name]
+    mine = [pt for pt in profile.enabled if pt.vm == name]
+    platform = tuple(
+        board.devices[pt.device] for pt in mine if pt.device in board.devices
+    )
+    functions = tuple(
+        f.bdf for pt in mine if pt.device in board.slots for f in pt.functions
+    )
+    in_tree = [d for d in platform if not d.guest.qemu_emits_node]
+    bpmp = any(d.guest.bpmp for d in platform)
+    params = list(vm.kernel_params)
+    for extra in (BPMP_GUEST_PARAMS if bpmp else ()) + (
+        PCI_GUEST_PARAMS if functions else ()
+    ):
+        if extra not in params:
+            params.append(extra)
+    big_bars = [pt for pt in needs_qemu_memmap_patch(profile, board) if pt.vm == name]
+    memmap = None
+    if big_bars:
+        memmap = qemu_memmap(name, max(pt.bar_size or 0 for pt in big_bars))
+    guest_config: list[tuple[str, str]] = list(BPMP_GUEST_CONFIG) if bpmp else []
+    for dev in platform:
+        guest_config += _symbols(dev.guest.kernel_config)
+    return VmPlan(
+        name=name,
+        vcpus=vm.vcpus,
+        mem_mib=vm.memory >> 20,
+        kernel_params=tuple(params),
+        platform=platform,
+        pci_functions=functions,
+        guest_tree=dt.guest_overlay(board, name, in_tree) if in_tree else None,
+        bpmp=bpmp,
+        memmap=memmap,
+        guest_config=tuple(dict.fromkeys(guest_config)),
+    )
+
+
+def plan(profile: Profile, board: Board, profile_name: str) -> TargetPlan:
+    platform = [d for _n, d in platform_devices(profile, board)]
+    has_pci = any(pt.device in board.slots for pt in profile.enabled)
+    bpmp = any(d.uses_bpmp for d in platform)
+    allowed = allow_list(profile, board)
+    symbols = PASSTHROUGH_CONFIG + (PCI_CONFIG if has_pci else ())
+    symbols += PLATFORM_CONFIG if platform else ()
+    symbols += BPMP_HOST_CONFIG if bpmp else ()
+    ids = [i for pt in profile.enabled if pt.binding == "ids" for i in pt.ids]
+    params = HOST_PARAMS + (
+        (f"vfio-pci.ids={','.join(dict.fromkeys(ids))}",) if ids else ()
+    )
+    udev = ['SUBSYSTEM=="vfio", GROUP="kvm", MODE="0660"']
+    if bpmp:
+        # QEMU (user microvm, group kvm) opens /dev/bpmp-host; it is 0600 root otherwise.
+        udev.insert(0, 'KERNEL=="bpmp-host", GROUP="kvm", MODE="0660"')
+    return TargetPlan(
+        name=profile.target.name,
+        profile_name=profile_name,
+        description=profile.target.description,
+        board=board,
+        flavor=profile.target.dt_flavor,
+        kernel_version=profile.target.kernel_version,
+        kernel_configs=(KernelConfig("ghafgen-passthrough-config", _symbols(symbols)),),
+        patches=(VFIO_RESET,) if platform else (),
+        host_params=params,
+        bindings=tuple(_binding(profile, board, pt) for pt in profile.enabled),
+        overlays=tuple(dt.host_overlays(profile, board, allowed)),
+        vms=tuple(_vm_plan(profile, board, name) for name in profile.vms),
+        allowed=allowed,
+        bpmp=bpmp,
+        ghaf=sources()["ghaf"],
+        udev_rules=tuple(udev),
+    )

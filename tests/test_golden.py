@@ -1,0 +1,62 @@
+"""nix/modules holds the generated output of every reference profile; it must not drift.
+
+After a deliberate change: `python3 -m pytest tests/test_golden.py --update-golden`,
+then review `git diff nix/modules` like code.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+import pytest
+
+from ghafgen.generate import generate
+from ghafgen.render.files import render_target
+from ghafgen.render.output import MANIFEST, manifest
+from ghafgen.render.plan import plan
+from ghafgen.validate import validate
+from tests.conftest import PROFILES, ROOT
+
+MODULES = ROOT / "nix" / "modules"
+
+
+def expected(path: Path) -> tuple[str, dict[str, bytes]]:
+    report = validate([path])
+    profile, board = report.usable[0]
+    name = path.relative_to(ROOT).as_posix()
+    files = render_target(plan(profile, board, name))
+    files[MANIFEST] = manifest(profile.target.name, name, profile.sha256, files)
+    return profile.target.name, files
+
+
+@pytest.mark.parametrize("path", PROFILES, ids=[p.stem for p in PROFILES])
+def test_committed_output_matches_profile(
+    path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.chdir(ROOT)
+    if request.config.getoption("--update-golden"):
+        generate([path.relative_to(ROOT)], MODULES, force=True)
+    target, files = expected(path)
+    folder = MODULES / target
+    on_disk = {
+        p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()
+    }
+    assert on_disk == set(files), "run pytest --update-golden and review the diff"
+    for rel, data in files.items():
+        have = (folder / rel).read_bytes()
+        if have != data:
+            diff = "".join(
+                difflib.unified_diff(
+                    have.decode().splitlines(keepends=True),
+                    data.decode().splitlines(keepends=True),
+                    f"nix/modules/{target}/{rel}",
+                    "generated",
+                )
+            )
+            pytest.fail(f"{rel} drifted (pytest --update-golden to accept):\n{diff}")
+
+
+def test_no_stale_targets():
+    targets = {expected(p)[0] for p in PROFILES}
+    assert {p.name for p in MODULES.iterdir() if p.is_dir()} == targets

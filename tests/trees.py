@@ -1,0 +1,128 @@
+"""Real base trees for the tests: the AGX Orin devkit tree built from Debian's
+linux-source-6.1 and QEMU's own `virt` tree. Nothing here is committed; each
+test session builds them once (the tarball extraction takes ~10 s)."""
+
+from __future__ import annotations
+
+import subprocess
+import tarfile
+from pathlib import Path
+
+import libfdt
+
+KERNEL_TARBALL = Path("/usr/src/linux-source-6.1.tar.xz")
+ORIN_DTS = "arch/arm64/boot/dts/nvidia/tegra234-p3737-0000+p3701-0000.dts"
+MEMBERS = (
+    "include/dt-bindings/",
+    "include/uapi/linux/input-event-codes.h",
+    "arch/arm64/boot/dts/nvidia/",
+    "scripts/dtc/include-prefixes/",
+    "drivers/vfio/platform/",
+)
+
+
+def extract_kernel_subset(dest: Path) -> Path:
+    """Unpack only what device trees and ghafgen's kernel patch need; return the tree root."""
+    with tarfile.open(KERNEL_TARBALL) as tar:
+        wanted = [
+            m
+            for m in tar.getmembers()
+            if any(m.name.partition("/")[2].startswith(p) for p in MEMBERS)
+        ]
+        tar.extractall(dest, members=wanted, filter="fully_trusted")
+    return dest / "linux-source-6.1"
+
+
+def run(argv: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, f"{' '.join(argv)} failed:\n{done.stderr[-3000:]}"
+    return done
+
+
+def build_orin_dtb(src: Path, out: Path) -> Path:
+    """The recipe in DESIGN.md: cpp over the kernel's include dirs, then dtc -@."""
+    pre = out / "orin.pp.dts"
+    run(
+        [
+            "cpp",
+            "-nostdinc",
+            "-undef",
+            "-D__DTS__",
+            "-x",
+            "assembler-with-cpp",
+            "-I",
+            "include",
+            "-I",
+            "arch/arm64/boot/dts",
+            "-I",
+            "scripts/dtc/include-prefixes",
+            ORIN_DTS,
+            "-o",
+            str(pre),
+        ],
+        cwd=src,
+    )
+    dtb = out / "orin.dtb"
+    run(["dtc", "-@", "-q", "-I", "dts", "-O", "dtb", "-o", str(dtb), str(pre)])
+    return dtb
+
+
+def dump_virt_dtb(out: Path, vcpus: int = 1, mem_mib: int = 1024) -> Path:
+    """QEMU's own virt tree, with the machine options microvm.nix uses on aarch64 (TCG here)."""
+    dtb = out / f"virt-{vcpus}-{mem_mib}.dtb"
+    run(
+        [
+            "qemu-system-aarch64",
+            "-M",
+            "virt,accel=tcg,gic-version=max",
+            "-cpu",
+            "max",
+            "-m",
+            str(mem_mib),
+            "-smp",
+            str(vcpus),
+            "-nodefaults",
+            "-no-user-config",
+            "-display",
+            "none",
+            "-machine",
+            f"dumpdtb={dtb}",
+        ]
+    )
+    return dtb
+
+
+class Tree:
+    """A read-only view of a DTB through pylibfdt."""
+
+    def __init__(self, path: Path) -> None:
+        self.fdt = libfdt.Fdt(path.read_bytes())
+
+    def has(self, path: str) -> bool:
+        return self.fdt.path_offset(path, [libfdt.NOTFOUND]) >= 0
+
+    def cells(self, path: str, prop: str) -> list[int]:
+        raw = self.fdt.getprop(self.fdt.path_offset(path), prop)
+        return [int.from_bytes(raw[i : i + 4], "big") for i in range(0, len(raw), 4)]
+
+    def string(self, path: str, prop: str) -> str:
+        return str(self.fdt.getprop(self.fdt.path_offset(path), prop).as_str())
+
+    def maybe(self, path: str, prop: str) -> bytes | None:
+        off = self.fdt.path_offset(path, [libfdt.NOTFOUND])
+        if off < 0:
+            return None
+        got = self.fdt.getprop(off, prop, [libfdt.NOTFOUND])
+        return None if isinstance(got, int) else bytes(got)
+
+    def walk(self) -> list[str]:
+        """Paths of every node."""
+        out, stack = [], [(0, "")]
+        while stack:
+            off, path = stack.pop()
+            out.append(path or "/")
+            child = self.fdt.first_subnode(off, [libfdt.NOTFOUND])
+            while child >= 0:
+                stack.append((child, f"{path}/{self.fdt.get_name(child)}"))
+                child = self.fdt.next_subnode(child, [libfdt.NOTFOUND])
+        return out
