@@ -6,6 +6,7 @@ Profiles are checked alone first; those that share a physical host
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,8 @@ from pathlib import Path
 from ghafgen import catalog
 from ghafgen.catalog.model import Board
 from ghafgen.errors import ProfileError
-from ghafgen.findings import Finding, Severity, sort_key
+from ghafgen.findings import Finding, Severity, Source, sort_key
+from ghafgen.lockfile import read_lock
 from ghafgen.profile.model import Profile
 from ghafgen.profile.parse import LoadResult, load
 from ghafgen.rules.registry import CHECKS, finding
@@ -102,10 +104,27 @@ def check_profile(result: LoadResult) -> tuple[Board | None, list[Finding]]:
     return board, found
 
 
+def with_pins(result: LoadResult, folder: Path) -> LoadResult:
+    """Attach the pins of ghafgen.lock beside the profile (a bad lock is a finding)."""
+    if result.profile is None or not result.profile.sources:
+        return result
+    try:
+        pins = read_lock(folder)
+    except ProfileError as e:
+        bad = finding(
+            "GG010",
+            Source(result.profile.file, 1),
+            str(e),
+            "delete ghafgen.lock and run ghafgen prefetch",
+        )
+        return LoadResult(result.profile, (*result.findings, bad))
+    return LoadResult(dataclasses.replace(result.profile, pins=pins), result.findings)
+
+
 def validate(paths: list[Path]) -> Report:
     checked = []
     for path in paths:
-        result = load(path)
+        result = with_pins(load(path), path.parent)
         board, found = check_profile(result)
         checked.append(
             Checked(

@@ -18,16 +18,18 @@ MEMBERS = (
     "arch/arm64/boot/dts/nvidia/",
     "scripts/dtc/include-prefixes/",
     "drivers/vfio/platform/",
+    "Makefile",
 )
 
 
 def extract_kernel_subset(dest: Path) -> Path:
-    """Unpack only what device trees and ghafgen's kernel patch need; return the tree root."""
+    """Unpack what device trees, ghafgen's kernel patch and Kconfig checks need; return the root."""
     with tarfile.open(KERNEL_TARBALL) as tar:
         wanted = [
             m
             for m in tar.getmembers()
             if any(m.name.partition("/")[2].startswith(p) for p in MEMBERS)
+            or "/Kconfig" in m.name
         ]
         tar.extractall(dest, members=wanted, filter="fully_trusted")
     return dest / "linux-source-6.1"

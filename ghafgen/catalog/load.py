@@ -99,6 +99,7 @@ def _device(key: str, d: dict[str, Any]) -> PlatformDevice:
             current_speed=int(g.get("current_speed", 0)),
             qemu_emits_node=bool(g.get("qemu_emits_node", False)),
             kernel_config=tuple(g.get("kernel_config", ())),
+            min_kernel=g.get("min_kernel", ""),
             fact=_fact(g),
         ),
         iommu_sid=d.get("iommu_sid"),
@@ -231,12 +232,11 @@ def qemu_virt() -> QemuVirt:
 @functools.cache
 def sources() -> dict[str, PinnedSource]:
     d = tomllib.loads((DATA / "sources.toml").read_text(encoding="utf-8"))
-    fixed = {"owner", "repo", "rev", "hash", "source", "note", "uncertain"}
+    fixed = {"url", "rev", "hash", "source", "note", "uncertain"}
     return {
         name: PinnedSource(
             name=name,
-            owner=s["owner"],
-            repo=s["repo"],
+            url=s["url"],
             rev=s["rev"],
             hash=s["hash"],
             paths={k: v for k, v in s.items() if k not in fixed},

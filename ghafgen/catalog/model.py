@@ -57,6 +57,7 @@ class GuestNode:
     current_speed: int = 0
     qemu_emits_node: bool = False
     kernel_config: tuple[str, ...] = ()
+    min_kernel: str = ""
     fact: Fact = Fact()
 
 
@@ -220,9 +221,17 @@ class PinnedSource:
     """A GitHub tree fetched by generated modules, pinned by revision and NAR hash."""
 
     name: str
-    owner: str
-    repo: str
+    url: str
     rev: str
     hash: str
     paths: dict[str, str] = field(default_factory=dict)
     fact: Fact = Fact()
+
+    @property
+    def github(self) -> tuple[str, str] | None:
+        """(owner, repo) for a GitHub URL, fetched with fetchFromGitHub; else None."""
+        prefix = "https://github.com/"
+        if not self.url.startswith(prefix):
+            return None
+        owner, _, repo = self.url[len(prefix) :].removesuffix(".git").partition("/")
+        return (owner, repo) if owner and repo and "/" not in repo else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ghafgen.findings import Source
+from ghafgen.lockfile import Pin
 from ghafgen.profile.toml_lines import KeyPath, line_of
 
 
@@ -109,6 +110,13 @@ class Vm(_Located):
 
 
 @dataclass(frozen=True)
+class SourceRef(_Located):
+    name: str = ""
+    url: str = ""
+    rev: str | None = None
+
+
+@dataclass(frozen=True)
 class Profile:
     file: str
     sha256: str
@@ -116,6 +124,8 @@ class Profile:
     virtualization: Virtualization
     passthroughs: tuple[Passthrough, ...]
     vms: dict[str, Vm] = field(hash=False)
+    sources: dict[str, SourceRef] = field(default_factory=dict, hash=False)
+    pins: dict[str, Pin] = field(default_factory=dict, hash=False)
 
     @property
     def enabled(self) -> tuple[Passthrough, ...]:

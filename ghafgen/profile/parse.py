@@ -21,6 +21,7 @@ from ghafgen.profile.model import (
     Locator,
     Passthrough,
     Profile,
+    SourceRef,
     Target,
     Virtualization,
     Vm,
@@ -320,6 +321,8 @@ _PATTERN_HINTS = {
     spec.PCI_ID: 'write IDs as vendor:device in hex, e.g. "10de:1cb1"',
     spec.KERNEL_PARAM: 'one token per list item, no spaces or quotes: ["console=ttyAMA0", "quiet"]',
     spec.KERNEL_VERSION: 'write major.minor, e.g. "6.6"',
+    spec.SOURCE_URL: "a URL or path without spaces or quotes",
+    spec.SOURCE_REV: "a branch, tag or commit ID",
     spec.SIZE: 'write a size as a number with K, M, G or T, e.g. "512M" or "4G"',
 }
 
@@ -391,7 +394,13 @@ def _build(doc: dict[str, Any], loc: Locator, sha: str) -> Profile:
         )
         for name, m in doc.get("vms", {}).items()
     }
-    return Profile(loc.file, sha, target, virt, tuple(passthroughs), vms)
+    sources = {
+        name: SourceRef(
+            loc, ("sources", name), name=name, url=s["url"], rev=s.get("rev")
+        )
+        for name, s in doc.get("sources", {}).items()
+    }
+    return Profile(loc.file, sha, target, virt, tuple(passthroughs), vms, sources)
 
 
 def load_text(text: str, display_name: str) -> LoadResult:

@@ -284,16 +284,45 @@ VM = Table(
     name_doc="a lowercase name: letters, digits and '-', at most 32 characters",
 )
 
-TABLES: tuple[Table, ...] = (TARGET, VIRTUALIZATION, PASSTHROUGH, VM)
+SOURCE_URL = r"^[A-Za-z0-9+.:/_~@%=-]+$"
+SOURCE_REV = r"^[A-Za-z0-9._/-]{1,100}$"
+SOURCE_NAME = r"^[a-z][a-z0-9-]{0,31}$"
+
+SOURCE = Table(
+    ("sources", "*"),
+    "An external source generated modules fetch; `ghafgen prefetch` pins it in ghafgen.lock.",
+    (
+        Field(
+            "url",
+            "str",
+            "Git URL (https://, file://), a tarball URL or a local folder.",
+            required=True,
+            pattern=SOURCE_URL,
+            max_len=500,
+        ),
+        Field(
+            "rev",
+            "str",
+            "Branch, tag or commit (default: the remote's HEAD).",
+            pattern=SOURCE_REV,
+            max_len=100,
+        ),
+    ),
+    name_pattern=SOURCE_NAME,
+    name_doc="a source name such as 'ghaf'",
+)
+
+TABLES: tuple[Table, ...] = (TARGET, VIRTUALIZATION, PASSTHROUGH, VM, SOURCE)
 
 # Tables that only hold other tables.
 CONTAINERS: dict[tuple[str, ...], tuple[str, ...]] = {
-    (): ("target", "hardware", "vms"),
+    (): ("target", "hardware", "vms", "sources"),
     ("hardware",): ("nvidia",),
     ("hardware", "nvidia"): ("virtualization", "passthroughs"),
 }
 COLLECTIONS: dict[tuple[str, ...], Table] = {
     ("hardware", "nvidia", "passthroughs"): PASSTHROUGH,
     ("vms",): VM,
+    ("sources",): SOURCE,
 }
 REQUIRED_TOP = ("target",)

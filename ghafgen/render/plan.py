@@ -5,12 +5,13 @@ Entry point: `plan(profile, board, profile_name)`. Templates only print a plan.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 
 from ghafgen.allowlist import AllowList, allow_list, platform_devices
 from ghafgen.catalog.load import sources
-from ghafgen.catalog.model import Board, PinnedSource, PlatformDevice
+from ghafgen.catalog.model import Board, Fact, PinnedSource, PlatformDevice
 from ghafgen.profile.model import Passthrough, Profile
 from ghafgen.render import dt
 from ghafgen.render.patches import VFIO_RESET, Patch, qemu_memmap
@@ -99,6 +100,7 @@ class VmPlan:
     bpmp: bool
     memmap: Patch | None
     guest_config: tuple[tuple[str, str], ...]
+    guest_kernel: str  # "6_12" when a passed device needs that guest kernel, else ""
 
     @property
     def qemu_args(self) -> tuple[str, ...]:
@@ -203,6 +205,26 @@ def _vm_plan(profile: Profile, board: Board, name: str) -> VmPlan:
         bpmp=bpmp,
         memmap=memmap,
         guest_config=tuple(dict.fromkeys(guest_config)),
+        guest_kernel=max(
+            (d.guest.min_kernel for d in platform if d.guest.min_kernel),
+            key=lambda v: tuple(int(x) for x in v.split(".")),
+            default="",
+        ).replace(".", "_"),
+    )
+
+
+def pinned_source(profile: Profile, name: str) -> PinnedSource:
+    """The catalog's pin of a source, or the profile's own from ghafgen.lock."""
+    default = sources()[name]
+    pin = profile.pins.get(name) if name in profile.sources else None
+    if pin is None:
+        return default
+    return dataclasses.replace(
+        default,
+        url=pin.url,
+        rev=pin.rev,
+        hash=pin.hash,
+        fact=Fact(source=f"{profile.file} [sources.{name}], ghafgen.lock"),
     )
 
 
@@ -237,6 +259,6 @@ def plan(profile: Profile, board: Board, profile_name: str) -> TargetPlan:
         vms=tuple(_vm_plan(profile, board, name) for name in profile.vms),
         allowed=allowed,
         bpmp=bpmp,
-        ghaf=sources()["ghaf"],
+        ghaf=pinned_source(profile, "ghaf"),
         udev_rules=tuple(udev),
     )

@@ -1,6 +1,15 @@
 """Validation rules; importing this package registers every rule."""
 
-from ghafgen.rules import bpmp, iommu, ownership, partitions, pcie, system, targets
+from ghafgen.rules import (
+    bpmp,
+    iommu,
+    ownership,
+    partitions,
+    pcie,
+    sources,
+    system,
+    targets,
+)
 from ghafgen.rules.registry import REGISTRY
 
 __all__ = [
@@ -10,6 +19,7 @@ __all__ = [
     "ownership",
     "partitions",
     "pcie",
+    "sources",
     "system",
     "targets",
 ]

@@ -27,6 +27,9 @@ in
     ];
   };
 
+  # A passed device's driver needs this kernel in the guest (see the catalog).
+  boot.kernelPackages = lib.mkDefault pkgs.linuxPackages_6_12;
+
   boot.kernelParams = [
     "clk_ignore_unused"
     "pd_ignore_unused"

@@ -5,7 +5,8 @@
 # microvm.nix guest net-vm.
 { config, lib, pkgs, ... }:
 let
-  baseQemu = pkgs.qemu_kvm;
+  # The QEMU microvm.nix runs this VM with (options.nix: qemu.package).
+  baseQemu = config.microvm.qemu.package or pkgs.qemu_kvm;
   qemu = baseQemu;
   guestOverlay = pkgs.runCommand "ghafgen-net-vm-guest.dtbo" {
     nativeBuildInputs = [ pkgs.buildPackages.dtc ];

@@ -1,0 +1,346 @@
+"""`ghafgen check DIR`: check generated output with the real tools.
+
+Entry point: `check(folder, CheckInputs(...))` -> list of `Result`. Each target
+folder (one holding ghafgen-manifest.json) gets: Nix parse, dtc, host overlays
+on a base DTB, guest trees on QEMU's virt tree, patches on source trees, and
+kernel symbols in the tree's Kconfig.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ghafgen.render.output import MANIFEST
+from ghafgen.tools import run, which
+
+# A guest overlay is compiled without QEMU's tree, so dtc cannot see the bus's
+# interrupt-parent or the node an alias names; both hold once applied.
+GUEST_WARNINGS = ("interrupts_property", "alias_paths")
+# Symbols the BPMP series adds itself (its Kconfig comes with the patch).
+PATCH_SYMBOLS = {"TEGRA_BPMP_HOST_PROXY", "TEGRA_BPMP_GUEST_PROXY"}
+
+
+@dataclass(frozen=True)
+class Result:
+    target: str
+    check: str  # nix-parse | dtc | overlay | guest-tree | patch | kconfig
+    subject: str
+    ok: bool
+    message: str = ""
+    skipped: bool = False
+
+    def render(self) -> str:
+        state = "skip" if self.skipped else ("ok" if self.ok else "FAIL")
+        text = f"{state:4} {self.check:10} {self.target}/{self.subject}"
+        return text + (f": {self.message}" if self.message else "")
+
+
+@dataclass(frozen=True)
+class CheckInputs:
+    base_dtb: Path | None = None
+    qemu_dtb: Path | None = None
+    kernel_src: Path | None = None
+    qemu_src: Path | None = None
+
+
+def targets(folder: Path) -> list[Path]:
+    if (folder / MANIFEST).is_file():
+        return [folder]
+    return sorted(p.parent for p in folder.glob(f"*/{MANIFEST}"))
+
+
+def _nix(target: Path) -> list[Result]:
+    which("nix-instantiate")
+    out = []
+    for f in sorted(target.rglob("*.nix")):
+        done = run(["nix-instantiate", "--parse", str(f)])
+        err = done.stderr.strip().splitlines()
+        msg = (
+            next((ln for ln in err if ln.startswith("error")), "")
+            if done.returncode
+            else ""
+        )
+        out.append(
+            Result(
+                target.name,
+                "nix-parse",
+                str(f.relative_to(target)),
+                done.returncode == 0,
+                msg,
+            )
+        )
+    return out
+
+
+def compile_dts(src: Path, dest: Path) -> tuple[bool, list[str], str]:
+    """(ok, warning names, stderr) of `dtc -@` on one source."""
+    done = run(["dtc", "-@", "-I", "dts", "-O", "dtb", "-o", str(dest), str(src)])
+    return (
+        done.returncode == 0,
+        re.findall(r"Warning \((\w+)\)", done.stderr),
+        done.stderr,
+    )
+
+
+def _dtc(target: Path, tmp: Path) -> list[Result]:
+    which("dtc")
+    out = []
+    for f in sorted(target.rglob("*.dts")):
+        rel = f.relative_to(target)
+        ok, warnings, err = compile_dts(f, tmp / (str(rel).replace("/", "_") + "o"))
+        allowed = GUEST_WARNINGS if rel.parts[0] == "vms" else ()
+        extra = [w for w in warnings if w not in allowed]
+        msg = (
+            err.strip().splitlines()[-1]
+            if not ok
+            else (f"dtc warnings: {', '.join(extra)}" if extra else "")
+        )
+        out.append(Result(target.name, "dtc", str(rel), ok and not extra, msg))
+    return out
+
+
+def _symbols_and_paths(dtb: Path) -> tuple[set[str], set[str]]:
+    import libfdt
+
+    fdt = libfdt.Fdt(dtb.read_bytes())
+    labels: set[str] = set()
+    off = fdt.path_offset("/__symbols__", [libfdt.NOTFOUND])
+    if off >= 0:
+        prop = fdt.first_property_offset(off, [libfdt.NOTFOUND])
+        while prop >= 0:
+            labels.add(fdt.get_property_by_offset(prop).name)
+            prop = fdt.next_property_offset(prop, [libfdt.NOTFOUND])
+    paths: set[str] = set()
+    stack = [(0, "")]
+    while stack:
+        node, path = stack.pop()
+        paths.add(path or "/")
+        child = fdt.first_subnode(node, [libfdt.NOTFOUND])
+        while child >= 0:
+            stack.append((child, f"{path}/{fdt.get_name(child)}"))
+            child = fdt.next_subnode(child, [libfdt.NOTFOUND])
+    return labels, paths
+
+
+def overlay_targets(dts: str) -> list[tuple[str, str]]:
+    """(kind, name) of every fragment target: ("label", x) or ("path", x)."""
+    found = [("label", m) for m in re.findall(r"target = <&([^>]+)>;", dts)]
+    found += [("path", m) for m in re.findall(r'target-path = "([^"]+)";', dts)]
+    found += [("label", m) for m in re.findall(r"<&(smmu_\w+)\b", dts)]
+    return found
+
+
+def _overlays(target: Path, base: Path, tmp: Path) -> list[Result]:
+    which("fdtoverlay")
+    labels, paths = _symbols_and_paths(base)
+    out = []
+    for f in sorted((target / "overlays").glob("*.dts")):
+        rel = str(f.relative_to(target))
+        missing = [
+            (k, n)
+            for k, n in overlay_targets(f.read_text())
+            if (k == "label" and n not in labels) or (k == "path" and n not in paths)
+        ]
+        if missing:
+            what = "; ".join(f"{k} '{n}'" for k, n in missing)
+            out.append(
+                Result(
+                    target.name,
+                    "overlay",
+                    rel,
+                    False,
+                    f"targets {what}, which {base.name} lacks",
+                )
+            )
+            continue
+        dtbo = tmp / (f.stem + ".host.dtbo")
+        ok, _w, err = compile_dts(f, dtbo)
+        done = run(
+            ["fdtoverlay", "-i", str(base), "-o", str(tmp / "applied.dtb"), str(dtbo)]
+        )
+        ok = ok and done.returncode == 0
+        out.append(
+            Result(
+                target.name,
+                "overlay",
+                rel,
+                ok,
+                "" if ok else (done.stderr or err).strip().splitlines()[-1],
+            )
+        )
+    return out
+
+
+def _guests(target: Path, qemu_dtb: Path, tmp: Path) -> list[Result]:
+    import libfdt
+
+    out = []
+    for f in sorted((target / "vms").glob("*.dts")):
+        rel = str(f.relative_to(target))
+        dtbo = tmp / (f.stem + ".guest.dtbo")
+        compile_dts(f, dtbo)
+        applied = tmp / (f.stem + ".guest.dtb")
+        done = run(["fdtoverlay", "-i", str(qemu_dtb), "-o", str(applied), str(dtbo)])
+        if done.returncode != 0:
+            out.append(
+                Result(target.name, "guest-tree", rel, False, done.stderr.strip())
+            )
+            continue
+        fdt = libfdt.Fdt(applied.read_bytes())
+        vm_nix = (f.with_suffix(".nix")).read_text()
+        wanted = len(re.findall(r'"vfio-platform,host=[^"]+"', vm_nix))
+        bus = fdt.path_offset("/platform-bus@c000000", [libfdt.NOTFOUND])
+        have = 0
+        if bus >= 0:
+            child = fdt.first_subnode(bus, [libfdt.NOTFOUND])
+            while child >= 0:
+                have += 1
+                child = fdt.next_subnode(child, [libfdt.NOTFOUND])
+        ok = have == wanted
+        out.append(
+            Result(
+                target.name,
+                "guest-tree",
+                rel,
+                ok,
+                "" if ok else f"{have} device nodes for {wanted} passed devices",
+            )
+        )
+    return out
+
+
+def _patches(target: Path, kernel: Path | None, qemu: Path | None) -> list[Result]:
+    out = []
+    for f in sorted((target / "patches").glob("*.patch")):
+        rel = str(f.relative_to(target))
+        src = qemu if f.name.startswith("qemu-") else kernel
+        if src is None:
+            flag = "--qemu-src" if f.name.startswith("qemu-") else "--kernel-src"
+            out.append(
+                Result(target.name, "patch", rel, True, f"no {flag}", skipped=True)
+            )
+            continue
+        done = run(["git", "apply", "--check", str(f.resolve())], cwd=src)
+        out.append(
+            Result(
+                target.name,
+                "patch",
+                rel,
+                done.returncode == 0,
+                done.stderr.strip().splitlines()[-1] if done.returncode else "",
+            )
+        )
+    return out
+
+
+def kconfig_symbols(kernel: Path) -> set[str]:
+    found: set[str] = set()
+    for f in kernel.rglob("Kconfig*"):
+        found.update(
+            re.findall(
+                r"^\s*(?:menu)?config\s+(\w+)",
+                f.read_text(errors="replace"),
+                re.MULTILINE,
+            )
+        )
+    return found
+
+
+def kernel_version(kernel: Path) -> str:
+    """`major.minor` of a kernel tree, from its top Makefile ("" if unknown)."""
+    try:
+        text = (kernel / "Makefile").read_text(errors="replace")
+    except OSError:
+        return ""
+    m = re.search(r"^VERSION = (\d+)\s+PATCHLEVEL = (\d+)", text, re.MULTILINE)
+    return f"{m.group(1)}.{m.group(2)}" if m else ""
+
+
+def _symbol(
+    target: str, subject: str, sym: str, known: set[str], wants: str, tree: str
+) -> Result:
+    """One structuredExtraConfig symbol against the tree's Kconfig."""
+    if sym in known:
+        return Result(target, "kconfig", subject, True)
+    if sym in PATCH_SYMBOLS:
+        return Result(target, "kconfig", subject, True, "added by the bpmp-virt series")
+    if wants and wants != tree:
+        return Result(
+            target,
+            "kconfig",
+            subject,
+            True,
+            f"not in this {tree or '?'} tree; the module uses Linux {wants}: "
+            f"check against a {wants} tree",
+            skipped=True,
+        )
+    return Result(
+        target, "kconfig", subject, False, "no such symbol in the kernel tree's Kconfig"
+    )
+
+
+def _kconfig(target: Path, known: set[str], tree: str) -> list[Result]:
+    out = []
+    for f in sorted(target.rglob("*.nix")):
+        rel = str(f.relative_to(target))
+        text = f.read_text()
+        pinned = re.search(r"linuxPackages_(\d+)_(\d+)", text)
+        wants = f"{pinned.group(1)}.{pinned.group(2)}" if pinned else ""
+        for sym in re.findall(
+            r"^\s+([A-Z][A-Z0-9_]+) = (?:yes|no|module);", text, re.MULTILINE
+        ):
+            out.append(_symbol(target.name, f"{rel}:{sym}", sym, known, wants, tree))
+    return out
+
+
+def dump_qemu_virt(folder: Path) -> Path | None:
+    """QEMU's own virt tree (the guest trees' base), or None without QEMU."""
+    import shutil
+
+    if shutil.which("qemu-system-aarch64") is None:
+        return None
+    dtb = folder / "virt.dtb"
+    run(
+        [
+            "qemu-system-aarch64",
+            "-M",
+            "virt,accel=tcg,gic-version=max",
+            "-cpu",
+            "max",
+            "-m",
+            "1024",
+            "-nodefaults",
+            "-no-user-config",
+            "-display",
+            "none",
+            "-machine",
+            f"dumpdtb={dtb}",
+        ]
+    ).check()
+    return dtb
+
+
+def check(folder: Path, inputs: CheckInputs) -> list[Result]:
+    results: list[Result] = []
+    known = kconfig_symbols(inputs.kernel_src) if inputs.kernel_src else None
+    version = kernel_version(inputs.kernel_src) if inputs.kernel_src else ""
+    with tempfile.TemporaryDirectory(prefix="ghafgen-check-") as tmpname:
+        tmp = Path(tmpname)
+        for target in targets(folder):
+            results += _nix(target)
+            results += _dtc(target, tmp)
+            if inputs.base_dtb is not None:
+                results += _overlays(target, inputs.base_dtb, tmp)
+            if inputs.qemu_dtb is not None:
+                results += _guests(target, inputs.qemu_dtb, tmp)
+            results += _patches(target, inputs.kernel_src, inputs.qemu_src)
+            if known is not None:
+                results += _kconfig(target, known, version)
+    return results
+
+
+def as_json(results: list[Result]) -> list[dict[str, object]]:
+    return [asdict(r) for r in results]

@@ -1,0 +1,2 @@
+# Stands in for a generated guest module whose evaluation fails.
+throw "demo evaluation failure"

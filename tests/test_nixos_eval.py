@@ -1,0 +1,161 @@
+"""Opt-in: every generated module evaluates with nixpkgs' lib.evalModules.
+
+Set GHAFGEN_NIXPKGS_LIB to a checkout of nix-community/nixpkgs.lib and
+GHAFGEN_MICROVM_SRC to a checkout of microvm.nix (the revision Ghaf pins has
+`microvm.qemu.package`); otherwise these tests skip and say why. Host modules
+are checked against NixOS option types declared in tests/data/eval, guests
+against microvm.nix's own option declarations; a misspelled option fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ghafgen.render.plan import plan
+from ghafgen.validate import validate
+from tests.conftest import PROFILES, ROOT, require
+
+EVAL = ROOT / "tests" / "data" / "eval" / "eval-module.nix"
+MODULES = ROOT / "nix" / "modules"
+LIB = os.environ.get("GHAFGEN_NIXPKGS_LIB", "")
+MICROVM = os.environ.get("GHAFGEN_MICROVM_SRC", "")
+# NixOS reads these keys of a boot.kernelPatches entry; any other is ignored silently.
+PATCH_KEYS = {"name", "patch", "structuredExtraConfig", "extraConfig", "features"}
+
+pytestmark = pytest.mark.skipif(
+    not (LIB and MICROVM),
+    reason="opt-in: set GHAFGEN_NIXPKGS_LIB (nixpkgs.lib checkout) and GHAFGEN_MICROVM_SRC "
+    "(microvm.nix checkout) to evaluate the generated modules",
+)
+
+
+def evaluate(module: Path, kind: str) -> dict[str, object]:
+    require("nix-instantiate")
+    lib = (
+        Path(LIB) / "lib" if (Path(LIB) / "lib" / "default.nix").exists() else Path(LIB)
+    )
+    done = subprocess.run(
+        [
+            "nix-instantiate",
+            "--eval",
+            "--strict",
+            "--json",
+            str(EVAL),
+            "--argstr",
+            "libPath",
+            str(lib),
+            "--argstr",
+            "microvmSrc",
+            MICROVM,
+            "--arg",
+            "module",
+            str(module),
+            "--argstr",
+            "kind",
+            kind,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result: dict[str, object] = json.loads(json.loads(done.stdout))
+    return result
+
+
+def planned(path: Path):  # type: ignore[no-untyped-def]
+    report = validate([path])
+    profile, board = report.usable[0]
+    return plan(profile, board, path.name)
+
+
+@pytest.mark.parametrize("path", PROFILES, ids=[p.stem for p in PROFILES])
+def test_host_module_evaluates_and_sets_what_was_planned(path: Path):
+    p = planned(path)
+    got = evaluate(MODULES / p.name / "default.nix", "host")
+    assert got["kernelParams"] == list(p.host_params)
+    assert got["assertions"] == [True] * len(got["assertions"])  # type: ignore[arg-type]
+    patches = got["kernelPatches"]
+    assert isinstance(patches, list)
+    for entry in patches:
+        assert set(entry["keys"]) <= PATCH_KEYS, entry
+    config = patches[0]["config"]
+    assert {k for k, _v in p.kernel_configs[0].symbols} == set(config)
+    wanted = [o.nix_name for b in p.bindings if b.overlay for o in [b.overlay]]
+    if p.proxy_overlay is not None:
+        wanted.append(p.proxy_overlay.nix_name)
+    assert sorted(got["overlays"]) == sorted(wanted)  # type: ignore[arg-type]
+    services = got["services"]
+    assert isinstance(services, dict)
+    for b in p.bindings:
+        unit = services[b.unit]
+        assert unit["ExecStart"].endswith(" " + b.exec_args)
+        assert unit["before"] == list(b.before) == unit["requiredBy"]
+    assert got["vms"] == sorted(vm.name for vm in p.vms)
+
+
+@pytest.mark.parametrize("path", PROFILES, ids=[p.stem for p in PROFILES])
+def test_guest_modules_evaluate_against_microvm_options(path: Path):
+    p = planned(path)
+    for vm in p.vms:
+        got = evaluate(MODULES / p.name / "vms" / f"{vm.name}.nix", "guest")
+        assert (got["vcpu"], got["mem"], got["hypervisor"]) == (
+            vm.vcpus,
+            vm.mem_mib,
+            "qemu",
+        )
+        assert got["extraArgs"] == list(vm.qemu_args)
+        assert got["kernelParams"] == list(vm.kernel_params)
+        assert got["devices"] == [{"bus": "pci", "path": f} for f in vm.pci_functions]
+        if vm.bpmp:
+            assert got["qemuPackage"] == "qemu-bpmp"
+        if vm.guest_tree is not None:
+            assert "dumpdtb=ghafgen-base.dtb" in str(got["preStart"])
+            assert "fdtoverlay -i ghafgen-base.dtb -o ghafgen-guest.dtb" in str(
+                got["preStart"]
+            )
+        if vm.guest_kernel:
+            assert str(got["kernelPackages"]).startswith(
+                vm.guest_kernel.replace("_", ".")
+            )
+        for entry in got["kernelPatches"]:  # type: ignore[union-attr]
+            assert set(entry["keys"]) <= PATCH_KEYS, entry
+
+
+def test_a_misspelled_option_fails(tmp_path: Path):
+    bad = tmp_path / "bad.nix"
+    bad.write_text("{ ... }: { microvm.vcpus = 2; }\n")
+    lib = (
+        Path(LIB) / "lib" if (Path(LIB) / "lib" / "default.nix").exists() else Path(LIB)
+    )
+    done = subprocess.run(
+        [
+            "nix-instantiate",
+            "--eval",
+            "--strict",
+            "--json",
+            str(EVAL),
+            "--argstr",
+            "libPath",
+            str(lib),
+            "--argstr",
+            "microvmSrc",
+            MICROVM,
+            "--arg",
+            "module",
+            str(bad),
+            "--argstr",
+            "kind",
+            "guest",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "microvm.vcpus' does not exist" in done.stderr
