@@ -334,6 +334,69 @@ def prefetch(
             typer.echo(f"wrote {done.lock}", err=True)
 
 
+catalog_app = typer.Typer(
+    help="Hardware catalog: import facts from a vendor device tree, or compare them.",
+    no_args_is_help=True,
+)
+app.add_typer(catalog_app, name="catalog")
+
+
+@catalog_app.command("import")
+def catalog_import(
+    dtb: Annotated[
+        Path | None, typer.Option(help="Vendor tree, compiled (.dtb).")
+    ] = None,
+    dts: Annotated[
+        Path | None, typer.Option(help="Vendor tree as preprocessed source (.dts).")
+    ] = None,
+    board: Annotated[
+        str, typer.Option(help="Catalog board to compare with.")
+    ] = "jetson-agx-orin-devkit",
+    flavor: Annotated[
+        str, typer.Option(help="Device-tree flavour of the tree: l4t or mainline.")
+    ] = "mainline",
+    show_diff: Annotated[
+        bool,
+        typer.Option(
+            "--diff", help="List every disagreement with the catalog; exit 1 if any."
+        ),
+    ] = False,
+    out: Annotated[
+        Path | None, typer.Option("-o", "--out", help="Write the TOML here.")
+    ] = None,
+) -> None:
+    """Read passthrough-capable nodes (serial, ethernet, PCIe, display) from a vendor tree."""
+    from ghafgen import catalog
+    from ghafgen.catalog import dtimport
+
+    source = dtb or dts
+    if source is None or (dtb and dts):
+        raise typer.BadParameter("give exactly one of --dtb or --dts")
+    if flavor not in ("l4t", "mainline"):
+        raise typer.BadParameter("use l4t or mainline", param_hint="--flavor")
+    with reported():
+        try:
+            nodes = dtimport.read(source, dts=dts is not None)
+        except Exception as e:  # libfdt's FdtException, a missing file
+            raise GhafgenError(f"cannot read {source}: {e}") from e
+        if not show_diff:
+            text = dtimport.as_toml(nodes, source.name)
+            if out is None:
+                typer.echo(text, nl=False)
+            else:
+                out.write_text(text, encoding="utf-8")
+            return
+        found = dtimport.diff(nodes, catalog.board(board), flavor)
+    for d in found:
+        typer.echo(d.render())
+    typer.echo(
+        f"{len(nodes)} nodes read, {len(found)} disagreement(s) with the {board} "
+        f"catalog ({flavor})",
+        err=True,
+    )
+    raise typer.Exit(1 if found else 0)
+
+
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of the profile format."""

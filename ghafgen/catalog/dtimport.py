@@ -1,0 +1,332 @@
+"""`ghafgen catalog import`: read a vendor device tree into catalog facts, or diff it.
+
+Entry points: `read_tree(dtb)` -> list of `Imported` nodes, `as_toml(...)`, and
+`diff(nodes, board, flavor)` -> disagreements with the committed catalog.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ghafgen.catalog.model import Board
+
+# Passthrough-capable kinds of node, by compatible.
+KINDS = {
+    "nvidia,tegra234-uart": "serial",
+    "nvidia,tegra194-hsuart": "serial",
+    "arm,sbsa-uart": "serial",
+    "nvidia,tegra234-mgbe": "ethernet",
+    "nvidia,tegra234-pcie": "pcie",
+    "nvidia,tegra234-display": "display",
+    "nvidia,ga10b": "gpu",
+}
+
+
+@dataclass(frozen=True)
+class Imported:
+    """One passthrough-capable node as the tree describes it."""
+
+    path: str
+    dt_name: str  # kernel platform-device name, "3100000.serial"
+    kind: str
+    label: str
+    compatible: tuple[str, ...]
+    status: str
+    reg: tuple[tuple[int, int], ...]
+    interrupts: tuple[int, ...]  # GIC SPI numbers
+    clocks: tuple[tuple[str, int], ...]  # (clock-names entry, BPMP ID)
+    resets: tuple[tuple[str, int], ...]
+    power_domains: tuple[int, ...]
+    iommu_sid: int | None
+    pci_domain: int | None = None
+    num_lanes: int | None = None
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+class _Tree:
+    def __init__(self, blob: bytes) -> None:
+        import libfdt
+
+        self.libfdt = libfdt
+        self.fdt = libfdt.Fdt(blob)
+        self.quiet = [libfdt.NOTFOUND]
+
+    def prop(self, off: int, name: str) -> object | None:
+        got = self.fdt.getprop(off, name, self.quiet)
+        return None if isinstance(got, int) else got
+
+    def cells(self, off: int, name: str) -> list[int]:
+        got = self.prop(off, name)
+        return list(got.as_uint32_list()) if got is not None else []  # type: ignore[attr-defined]
+
+    def strings(self, off: int, name: str) -> list[str]:
+        got = self.prop(off, name)
+        return list(got.as_stringlist()) if got is not None else []  # type: ignore[attr-defined]
+
+    def cell_count(self, off: int, name: str, default: int) -> int:
+        parent = self.fdt.parent_offset(off)
+        got = self.cells(parent, name)
+        return got[0] if got else default
+
+    def labels(self) -> dict[str, str]:
+        """path -> label, from __symbols__."""
+        off = self.fdt.path_offset("/__symbols__", self.quiet)
+        out: dict[str, str] = {}
+        if off < 0:
+            return out
+        prop = self.fdt.first_property_offset(off, self.quiet)
+        while prop >= 0:
+            p = self.fdt.get_property_by_offset(prop)
+            out.setdefault(p.as_str(), p.name)
+            prop = self.fdt.next_property_offset(prop, self.quiet)
+        return out
+
+    def nodes(self) -> list[tuple[int, str]]:
+        out, stack = [], [(0, "")]
+        while stack:
+            off, path = stack.pop()
+            out.append((off, path or "/"))
+            child = self.fdt.first_subnode(off, self.quiet)
+            while child >= 0:
+                stack.append((child, f"{path}/{self.fdt.get_name(child)}"))
+                child = self.fdt.next_subnode(child, self.quiet)
+        return sorted(out, key=lambda x: x[1])
+
+
+def _pairs(cells: list[int], width: int) -> list[list[int]]:
+    return [cells[i : i + width] for i in range(0, len(cells), width)]
+
+
+def _reg(t: _Tree, off: int) -> tuple[tuple[int, int], ...]:
+    ac = t.cell_count(off, "#address-cells", 2)
+    sc = t.cell_count(off, "#size-cells", 1)
+    out = []
+    for chunk in _pairs(t.cells(off, "reg"), ac + sc):
+        addr = int.from_bytes(b"".join(c.to_bytes(4, "big") for c in chunk[:ac]), "big")
+        size = int.from_bytes(b"".join(c.to_bytes(4, "big") for c in chunk[ac:]), "big")
+        out.append((addr, size))
+    return tuple(out)
+
+
+def _named_ids(
+    t: _Tree, off: int, prop: str, names_prop: str
+) -> tuple[tuple[str, int], ...]:
+    ids = [pair[1] for pair in _pairs(t.cells(off, prop), 2) if len(pair) == 2]
+    names = t.strings(off, names_prop) or [""] * len(ids)
+    return tuple(zip(names, ids, strict=False))
+
+
+def read_tree(blob: bytes) -> list[Imported]:
+    """Every passthrough-capable node of a DTB."""
+    t = _Tree(blob)
+    labels = t.labels()
+    found = []
+    for off, path in t.nodes():
+        compatible = tuple(t.strings(off, "compatible"))
+        kind = next((KINDS[c] for c in compatible if c in KINDS), None)
+        if kind is None:
+            continue
+        reg = _reg(t, off)
+        unit = path.rsplit("@", 1)[-1] if "@" in path else ""
+        spis = [
+            c[1]
+            for c in _pairs(t.cells(off, "interrupts"), 3)
+            if len(c) == 3 and c[0] == 0
+        ]
+        iommus = t.cells(off, "iommus")
+        iommu_map = t.cells(off, "iommu-map")
+        sid = (
+            iommus[1]
+            if len(iommus) >= 2
+            else (iommu_map[2] if len(iommu_map) >= 3 else None)
+        )
+        domain = t.cells(off, "linux,pci-domain")
+        lanes = t.cells(off, "num-lanes")
+        found.append(
+            Imported(
+                path=path,
+                dt_name=f"{unit.lower()}.{path.rsplit('/', 1)[-1].split('@')[0]}",
+                kind=kind,
+                label=labels.get(path, ""),
+                compatible=compatible,
+                status=(t.strings(off, "status") or ["okay"])[0],
+                reg=reg,
+                interrupts=tuple(spis),
+                clocks=_named_ids(t, off, "clocks", "clock-names"),
+                resets=_named_ids(t, off, "resets", "reset-names"),
+                power_domains=tuple(
+                    p[1]
+                    for p in _pairs(t.cells(off, "power-domains"), 2)
+                    if len(p) == 2
+                ),
+                iommu_sid=sid,
+                pci_domain=domain[0] if domain else None,
+                num_lanes=lanes[0] if lanes else None,
+            )
+        )
+    return found
+
+
+def _toml_str(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def as_toml(nodes: list[Imported], source: str) -> str:
+    """Catalog-style TOML for the imported nodes (facts only; review before committing)."""
+    lines = [f"# Imported by `ghafgen catalog import` from {source}.", ""]
+    for n in nodes:
+        key = n.dt_name.replace(".", "-")
+        lines += [
+            f"[imported.{_toml_str(key)}]",
+            f"path = {_toml_str(n.path)}",
+            f"dt_name = {_toml_str(n.dt_name)}",
+            f"kind = {_toml_str(n.kind)}",
+            f"label = {_toml_str(n.label)}",
+            "compatible = [" + ", ".join(_toml_str(c) for c in n.compatible) + "]",
+            f"status = {_toml_str(n.status)}",
+            "reg = [" + ", ".join(f"[{a:#x}, {s:#x}]" for a, s in n.reg) + "]",
+            f"interrupts = {list(n.interrupts)}",
+            "clocks = ["
+            + ", ".join(f"[{_toml_str(nm)}, {i}]" for nm, i in n.clocks)
+            + "]",
+            "resets = ["
+            + ", ".join(f"[{_toml_str(nm)}, {i}]" for nm, i in n.resets)
+            + "]",
+            f"power_domains = {list(n.power_domains)}",
+        ]
+        if n.iommu_sid is not None:
+            lines.append(f"iommu_sid = {n.iommu_sid:#x}")
+        if n.pci_domain is not None:
+            lines.append(f"pci_domain = {n.pci_domain}")
+        if n.num_lanes is not None:
+            lines.append(f"num_lanes = {n.num_lanes}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    device: str
+    fact: str
+    catalog: str
+    tree: str
+
+    def render(self) -> str:
+        return f"{self.device}: {self.fact}: catalog {self.catalog}, tree {self.tree}"
+
+
+def _ids(board: Board, kind: str, names: tuple[str, ...]) -> list[tuple[str, int]]:
+    return [(n, board.soc.resource(kind, n).id) for n in names]
+
+
+class _Differ:
+    """Collects disagreements; `same` records one when the two values differ."""
+
+    def __init__(self) -> None:
+        self.found: list[Disagreement] = []
+
+    def same(self, device: str, fact: str, ours: object, theirs: object) -> None:
+        if ours != theirs:
+            self.found.append(Disagreement(device, fact, str(ours), str(theirs)))
+
+
+def _diff_device(
+    d: _Differ, board: Board, flavor: str, key: str, node: Imported | None
+) -> None:
+    dev = board.devices[key]
+    view = dev.flavors.get(flavor)
+    if view is None:
+        if node is not None:
+            d.same(key, "presence", f"absent from {flavor}", node.path)
+        return
+    name = f"{dev.key} ({dev.dt_name})"
+    if node is None:
+        d.same(name, "presence", view.path or view.label, "absent")
+        return
+    if view.path:
+        d.same(name, "path", view.path, node.path)
+    if view.label:
+        d.same(name, "label", view.label, node.label)
+    d.same(name, "reg", [list(r) for r in dev.reg], [list(r) for r in node.reg])
+    if dev.interrupts:
+        d.same(name, "interrupts", list(dev.interrupts), list(node.interrupts))
+    clocks = _ids(board, "clock", dev.resources(flavor, "clock"))
+    for pos, (ours, theirs) in enumerate(zip(clocks, node.clocks, strict=False)):
+        if ours[1] != theirs[1]:
+            d.found.append(
+                Disagreement(
+                    name,
+                    f"clock '{theirs[0]}' (#{pos})",
+                    f"{ours[1]} ({ours[0]})",
+                    str(theirs[1]),
+                )
+            )
+    d.same(name, "clock count", len(clocks), len(node.clocks))
+    resets = [i for _n, i in _ids(board, "reset", dev.resources(flavor, "reset"))]
+    d.same(name, "resets", sorted(resets), sorted(i for _n, i in node.resets))
+    pds = [
+        i
+        for _n, i in _ids(board, "power-domain", dev.resources(flavor, "power-domain"))
+    ]
+    d.same(name, "power domains", pds, list(node.power_domains))
+    if dev.iommu_sid is not None:
+        sid = hex(node.iommu_sid) if node.iommu_sid is not None else None
+        d.same(name, "iommu sid", hex(dev.iommu_sid), sid)
+
+
+def _diff_slot(d: _Differ, board: Board, flavor: str, key: str, node: Imported) -> None:
+    ctl = board.slots[key].controller
+    view = ctl.flavors.get(flavor)
+    if view is None:
+        return
+    name = f"{key} ({ctl.dt_name})"
+    d.same(name, "path", view.path, node.path)
+    d.same(name, "pci domain", ctl.domain, node.pci_domain)
+    d.same(name, "lanes", ctl.dt_lanes, node.num_lanes)
+    d.same(name, "iommu sid", hex(ctl.sid), hex(node.iommu_sid or 0))
+    ours = [i for _n, i in _ids(board, "clock", ctl.clocks)]
+    d.same(name, "clocks", ours, [i for _n, i in node.clocks])
+
+
+def _diff_sibling(d: _Differ, board: Board, key: str, node: Imported) -> None:
+    sib = board.soc.siblings[key]
+    name = f"{sib.key} ({sib.dt_name})"
+    # The catalog lists every ID the headers give an instance; the node may use fewer.
+    d.same(
+        name,
+        "clocks not in the catalog",
+        [],
+        sorted({i for _n, i in node.clocks} - sib.clocks),
+    )
+    d.same(name, "resets", sorted(sib.resets), sorted(i for _n, i in node.resets))
+    d.same(name, "power domains", sorted(sib.power_domains), sorted(node.power_domains))
+
+
+def diff(nodes: list[Imported], board: Board, flavor: str) -> list[Disagreement]:
+    """Every fact of the catalog's `flavor` view that the tree contradicts."""
+    by_name = {n.dt_name: n for n in nodes}
+    d = _Differ()
+    for key, dev in board.devices.items():
+        _diff_device(d, board, flavor, key, by_name.get(dev.dt_name))
+    for key, slot in board.slots.items():
+        if slot.controller.dt_name in by_name:
+            _diff_slot(d, board, flavor, key, by_name[slot.controller.dt_name])
+    for key, sib in board.soc.siblings.items():
+        if sib.dt_name in by_name:
+            _diff_sibling(d, board, key, by_name[sib.dt_name])
+    return d.found
+
+
+def read(path: Path, *, dts: bool = False) -> list[Imported]:
+    """Read a DTB, or a DTS compiled with dtc first."""
+    if not dts:
+        return read_tree(path.read_bytes())
+    import tempfile
+
+    from ghafgen.tools import run
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "tree.dtb"
+        run(["dtc", "-q", "-I", "dts", "-O", "dtb", "-o", str(out), str(path)]).check()
+        return read_tree(out.read_bytes())
