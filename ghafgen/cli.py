@@ -406,34 +406,16 @@ def schema() -> None:
 
 
 @app.command()
-def rules(fmt: Format = "text") -> None:
+def rules(
+    fmt: Annotated[
+        str, typer.Option("--format", help="Output format: text, json or markdown.")
+    ] = "text",
+) -> None:
     """List every rule ID with what it checks and how to fix it."""
-    import ghafgen.profile.parse  # noqa: F401  (registers the syntax rules)
-    from ghafgen.rules import REGISTRY
+    from ghafgen import ruledoc
 
-    _check_format(fmt)
-    infos = sorted(REGISTRY.values(), key=lambda r: r.id)
-    if fmt == "json":
-        typer.echo(
-            json.dumps(
-                [
-                    {
-                        "id": r.id,
-                        "name": r.name,
-                        "severity": r.severity.value,
-                        "summary": r.summary,
-                        "fix": r.fix,
-                    }
-                    for r in infos
-                ],
-                indent=2,
-            )
-        )
-        return
-    for r in infos:
-        typer.echo(
-            f"{r.id} {r.name} ({r.severity.value})\n  {r.summary}\n  fix: {r.fix}"
-        )
+    _check_format(fmt, ("text", "json", "markdown"))
+    typer.echo(ruledoc.render(fmt), nl=False)
 
 
 def main() -> None:

@@ -80,3 +80,12 @@ def test_rules_lists_every_rule():
 def test_show_boards():
     out = runner.invoke(app, ["show", "--boards"]).output
     assert "jetson-agx-orin-devkit" in out and "pcie-x8" in out
+
+
+def test_rules_page_is_generated_from_the_registry():
+    page = (ROOT / "docs" / "rules.md").read_text()
+    assert page == runner.invoke(app, ["rules", "--format", "markdown"]).output, (
+        "regenerate: ghafgen rules --format markdown > docs/rules.md"
+    )
+    for r in json.loads(runner.invoke(app, ["rules", "--format", "json"]).output):
+        assert f"| {r['id']} | {r['name']} |" in page

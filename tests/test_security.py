@@ -1,0 +1,109 @@
+"""Defence in depth: even a profile that skipped validation cannot inject into outputs.
+
+docs/security.md lists every place a profile value reaches Nix, DTS, systemd
+or a shell line, and the guard there; these tests try hostile values at each.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+
+from ghafgen.render.files import render_target
+from ghafgen.render.plan import plan
+from ghafgen.validate import validate
+from tests.conftest import ROOT
+
+HOSTILE = [
+    'a"; x = "',
+    "${builtins.abort 1}",
+    "../../etc",
+    "a b",
+    "x\ny",
+    "''${x}",
+    "q'",
+]
+
+
+def reference(name: str):  # type: ignore[no-untyped-def]
+    report = validate([ROOT / "profiles" / f"{name}.toml"])
+    return report.usable[0]
+
+
+@pytest.mark.parametrize("bad", HOSTILE)
+def test_hostile_vm_name_is_refused_by_the_renderer(bad: str):
+    profile, board = reference("orin-agx-uarta")
+    vm = dataclasses.replace(profile.vms["uart-vm"], name=bad)
+    pts = tuple(dataclasses.replace(p, vm=bad) for p in profile.passthroughs)
+    hostile = dataclasses.replace(profile, vms={bad: vm}, passthroughs=pts)
+    with pytest.raises(ValueError):
+        render_target(plan(hostile, board, "p.toml"))
+
+
+@pytest.mark.parametrize("bad", HOSTILE)
+def test_hostile_passthrough_name_is_refused_by_the_renderer(bad: str):
+    profile, board = reference("orin-agx-uarta")
+    pts = tuple(dataclasses.replace(p, name=bad) for p in profile.passthroughs)
+    with pytest.raises(ValueError):
+        render_target(
+            plan(dataclasses.replace(profile, passthroughs=pts), board, "p.toml")
+        )
+
+
+@pytest.mark.parametrize("bad", ["0005:01:00.0 --evil", "0005:01:00.0;reboot", "$(id)"])
+def test_hostile_pci_function_cannot_reach_exec_start(bad: str):
+    from ghafgen.profile.model import Function
+
+    profile, board = reference("orin-agx-wifi-net-vm")
+    pts = tuple(
+        dataclasses.replace(p, functions=(Function(bad),)) for p in profile.passthroughs
+    )
+    with pytest.raises(ValueError):
+        render_target(
+            plan(dataclasses.replace(profile, passthroughs=pts), board, "p.toml")
+        )
+
+
+@pytest.mark.parametrize("bad", HOSTILE)
+def test_hostile_kernel_params_stay_nix_strings(bad: str):
+    """Printed as nix_str(value) on a line of its own; test_escaping proves with the
+    real Nix that nix_str evaluates back to the value."""
+    from ghafgen.render.escape import nix_str
+
+    profile, board = reference("orin-agx-uarta")
+    vm = dataclasses.replace(profile.vms["uart-vm"], kernel_params=(bad,))
+    files = render_target(
+        plan(dataclasses.replace(profile, vms={"uart-vm": vm}), board, "p")
+    )
+    lines = [ln.strip() for ln in files["vms/uart-vm.nix"].decode().split("\n")]
+    assert str(nix_str(bad)) in lines
+
+
+def test_no_shell_and_one_subprocess_module():
+    sources = {p: p.read_text() for p in (ROOT / "ghafgen").rglob("*.py")}
+    assert not [p for p, s in sources.items() if "shell=True" in s]
+    users = sorted(
+        p.name
+        for p, s in sources.items()
+        if re.search(r"^import subprocess", s, re.MULTILINE)
+    )
+    assert users == ["tools.py"]
+
+
+def test_security_review_covers_every_template():
+    review = (ROOT / "docs" / "security.md").read_text()
+    for template in sorted((ROOT / "ghafgen/render/templates").glob("*.j2")):
+        if not template.name.startswith("_"):
+            assert f"`{template.name}`" in review, template.name
+
+
+def test_generated_scripts_are_fixed_text():
+    """bind-vfio.sh takes devices as arguments; no profile value is spliced into it."""
+    texts = {
+        p.read_text().split("\n", 4)[4]
+        for p in Path(ROOT / "nix" / "modules").glob("*/bind-vfio.sh")
+    }
+    assert len(texts) == 1
