@@ -178,12 +178,23 @@ def generate(
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite files that were edited by hand.")
     ] = False,
+    layout: Annotated[
+        str,
+        typer.Option(
+            help="default: NixOS + microvm.nix; ghaf: Ghaf's per-VM extension points."
+        ),
+    ] = "default",
 ) -> None:
     """Write NixOS/microvm.nix modules, overlays, guest trees and patches for each profile."""
     from ghafgen.generate import generate as run
+    from ghafgen.render.plan import LAYOUTS
 
+    if layout not in LAYOUTS:
+        raise typer.BadParameter(
+            f"use one of: {', '.join(LAYOUTS)}", param_hint="--layout"
+        )
     with reported():
-        result = run(profiles, out, check=check, force=force)
+        result = run(profiles, out, check=check, force=force, layout=layout)
     for f in result.report.findings:
         if f.severity is not Severity.INFO or result.report.exit_code:
             typer.echo(f.render(), err=True)

@@ -31,32 +31,40 @@ def display_name(path: Path) -> str:
         return path.name
 
 
-def render(path: Path) -> tuple[str, dict[str, bytes], str] | None:
-    """(target, files, profile hash) for one valid profile, else None."""
-    report = validate([path])
-    if report.exit_code != 0 or not report.usable:
-        return None
-    profile, board = report.usable[0]
-    files = render_target(plan(profile, board, display_name(path)))
-    return profile.target.name, files, profile.sha256
-
-
 def generate(
-    paths: list[Path], outdir: Path, *, check: bool = False, force: bool = False
+    paths: list[Path],
+    outdir: Path,
+    *,
+    check: bool = False,
+    force: bool = False,
+    layout: str = "default",
 ) -> Generated:
+    """Validate, plan and render every profile; only then write (or check) them.
+
+    Raises:
+        ProfileError: a profile does not fit the layout.
+        OutputError: hand-edited files, or an unwritable output directory.
+    """
     report = validate(paths)
     if report.exit_code != 0:
         return Generated(report, ())
+    rendered = [
+        (
+            profile,
+            display_name(path),
+            render_target(plan(profile, board, display_name(path), layout)),
+        )
+        for path, (profile, board) in zip(paths, report.usable, strict=True)
+    ]
     outcomes = []
     with contextlib.nullcontext() if check else locked(outdir):
-        for path, (profile, board) in zip(paths, report.usable, strict=True):
-            files = render_target(plan(profile, board, display_name(path)))
+        for profile, name, files in rendered:
             outcomes.append(
                 write_target(
                     outdir,
                     profile.target.name,
                     files,
-                    profile=display_name(path),
+                    profile=name,
                     profile_sha256=profile.sha256,
                     check=check,
                     force=force,

@@ -166,3 +166,24 @@ def test_uarta_output_carries_what_the_seed_documents(work: Path):
         "microvm.vms.uart-vm.config = ./vms/uart-vm.nix;"
         in (out / "default.nix").read_text()
     )
+
+
+def test_bpmp_allow_all_only_on_explicit_request(work: Path):
+    p = work / "profiles/orin-agx-uarta.toml"
+    assert gen("profiles/orin-agx-uarta.toml", "-o", "out")[0] == 0
+    assert (
+        "BPMP_HOST_ALLOWS_ALL"
+        not in (work / "out" / TARGET / "bpmp-virt.nix").read_text()
+    )
+    p.write_text(
+        p.read_text().replace(
+            "enable = true\n", "enable = true\nbpmp_allow_all = true\n", 1
+        )
+    )
+    code, out = gen("profiles/orin-agx-uarta.toml", "-o", "out")
+    assert code == 0 and "warning[GG302]" in out
+    text = (work / "out" / TARGET / "bpmp-virt.nix").read_text()
+    assert (
+        "--replace-fail '#define BPMP_HOST_ALLOWS_ALL   0' '#define BPMP_HOST_ALLOWS_ALL   1'"
+        in text
+    )

@@ -68,10 +68,10 @@ def evaluate(module: Path, kind: str) -> dict[str, object]:
     return result
 
 
-def planned(path: Path):  # type: ignore[no-untyped-def]
+def planned(path: Path, layout: str = "default"):  # type: ignore[no-untyped-def]
     report = validate([path])
     profile, board = report.usable[0]
-    return plan(profile, board, path.name)
+    return plan(profile, board, path.name, layout)
 
 
 @pytest.mark.parametrize("path", PROFILES, ids=[p.stem for p in PROFILES])
@@ -159,3 +159,68 @@ def test_a_misspelled_option_fails(tmp_path: Path):
     )
     assert done.returncode != 0
     assert "microvm.vcpus' does not exist" in done.stderr
+
+
+GHAF_PROFILES = [
+    "orin-agx-uarta-host",
+    "orin-agx-uarti-net-vm",
+    "orin-agx-mgbe0-net-vm",
+    "orin-agx-wifi-net-vm",
+    "orin-agx-gpu-gui-vm",
+]
+
+
+def evaluate_ghaf(module: Path, kind: str) -> dict[str, object]:
+    lib = (
+        Path(LIB) / "lib" if (Path(LIB) / "lib" / "default.nix").exists() else Path(LIB)
+    )
+    done = subprocess.run(
+        [
+            "nix-instantiate",
+            "--eval",
+            "--strict",
+            "--json",
+            str(EVAL),
+            "--argstr",
+            "libPath",
+            str(lib),
+            "--argstr",
+            "microvmSrc",
+            MICROVM,
+            "--arg",
+            "module",
+            str(module),
+            "--argstr",
+            "kind",
+            kind,
+            "--argstr",
+            "layout",
+            "ghaf",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result: dict[str, object] = json.loads(json.loads(done.stdout))
+    return result
+
+
+@pytest.mark.parametrize("name", GHAF_PROFILES)
+def test_ghaf_layout_evaluates_with_ghaf_option_stubs(name: str, tmp_path: Path):
+    from ghafgen.generate import generate
+
+    path = ROOT / "profiles" / f"{name}.toml"
+    generate([path], tmp_path, layout="ghaf")
+    p = planned(path, "ghaf")
+    host = evaluate_ghaf(tmp_path / p.name / "default.nix", "host")
+    assert host["vms"] == []
+    assert host["ghafVms"] == {vm.ghaf_key: 1 for vm in p.vms}
+    assert host["sysvms"] == {
+        vm.ghaf_key: {"mem": vm.mem_mib, "vcpu": vm.vcpus} for vm in p.vms
+    }
+    for vm in p.vms:
+        got = evaluate_ghaf(tmp_path / p.name / "vms" / f"{vm.name}.nix", "guest")
+        assert got["extraArgs"] == list(vm.qemu_args)
+        if vm.bpmp:
+            assert got["qemuPackage"] == "ghaf-qemu-bpmp"

@@ -54,7 +54,7 @@ def test_show_prints_ownership_table(path: Path):
     report = validate([path])
     profile = report.usable[0][0]
     for pt in profile.enabled:
-        assert owners[pt.device] == pt.vm
+        assert owners[pt.device] == (pt.vm or "host (vfio)")
 
 
 def test_show_gpu_profile_details():

@@ -103,6 +103,8 @@ def _device(key: str, d: dict[str, Any]) -> PlatformDevice:
             qemu_emits_node=bool(g.get("qemu_emits_node", False)),
             kernel_config=tuple(g.get("kernel_config", ())),
             min_kernel=g.get("min_kernel", ""),
+            ghaf_patches=tuple(g.get("ghaf_patches", ())),
+            ghaf_device_options=g.get("ghaf_device_options", ""),
             fact=_fact(g),
         ),
         iommu_sid=d.get("iommu_sid"),

@@ -58,6 +58,8 @@ class GuestNode:
     qemu_emits_node: bool = False
     kernel_config: tuple[str, ...] = ()
     min_kernel: str = ""
+    ghaf_patches: tuple[str, ...] = ()  # keys of sources.toml [ghaf] paths
+    ghaf_device_options: str = ""  # QEMU -device options only Ghaf's QEMU knows
     fact: Fact = Fact()
 
 

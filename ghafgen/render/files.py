@@ -13,7 +13,7 @@ from markupsafe import Markup
 
 from ghafgen import __version__
 from ghafgen.render.escape import FILTERS
-from ghafgen.render.plan import QEMU_BPMP_PACKAGE, TargetPlan
+from ghafgen.render.plan import TargetPlan
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -75,7 +75,7 @@ def render_target(plan: TargetPlan) -> dict[str, bytes]:
             ),
         ),
     }
-    if plan.bpmp or any(vm.bpmp for vm in plan.vms):
+    if plan.needs_ghaf_source:
         files["bpmp-virt.nix"] = _render("bpmp-virt.nix.j2", plan=plan)
     if plan.proxy_overlay is not None:
         files["bpmp-host-proxy.nix"] = _render("bpmp-host-proxy.nix.j2", plan=plan)
@@ -89,7 +89,7 @@ def render_target(plan: TargetPlan) -> dict[str, bytes]:
         files[p.file] = _render("patch.j2", plan=plan, p=p)
     for vm in plan.vms:
         files[f"vms/{vm.name}.nix"] = _render(
-            "vm.nix.j2", plan=plan, vm=vm, qemu_bpmp_package=QEMU_BPMP_PACKAGE
+            "vm.nix.j2", plan=plan, vm=vm, qemu_bpmp_package=plan.qemu_bpmp_package
         )
         if vm.guest_tree is not None:
             files[f"vms/{vm.name}.dts"] = _render(

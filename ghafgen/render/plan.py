@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from ghafgen.allowlist import AllowList, allow_list, platform_devices
 from ghafgen.catalog.load import sources
 from ghafgen.catalog.model import Board, Fact, PinnedSource, PlatformDevice
+from ghafgen.errors import ProfileError
 from ghafgen.profile.model import Passthrough, Profile
 from ghafgen.render import dt
 from ghafgen.render.patches import VFIO_RESET, Patch, qemu_memmap
@@ -47,7 +48,11 @@ HOST_PARAMS = (
 BPMP_GUEST_PARAMS = ("clk_ignore_unused", "pd_ignore_unused")
 # QEMU on aarch64 does not deliver MSIs of passed PCI devices (seed-pcie).
 PCI_GUEST_PARAMS = ("pci=nomsi",)
-QEMU_BPMP_PACKAGE = "qemu-bpmp"
+# The pkgs attribute of a QEMU with the BPMP guest bridge, per layout.
+QEMU_BPMP_PACKAGE = {"default": "qemu-bpmp", "ghaf": "ghaf-qemu-bpmp"}
+# Ghaf's per-VM extension points (modules/hardware/definition.nix).
+GHAF_VMS = ("guivm", "audiovm", "netvm", "gpuvm", "dispvm")
+LAYOUTS = ("default", "ghaf")
 _UNIT_ARG = re.compile(r"^[A-Za-z0-9:._-]+$")
 
 
@@ -101,12 +106,23 @@ class VmPlan:
     memmap: Patch | None
     guest_config: tuple[tuple[str, str], ...]
     guest_kernel: str  # "6_12" when a passed device needs that guest kernel, else ""
+    guest_patches: tuple[str, ...]  # keys of the Ghaf tree's patch paths
+    layout: str = "default"
+
+    @property
+    def ghaf_key(self) -> str:
+        """Ghaf names system VMs without the dash: net-vm -> netvm."""
+        return self.name.replace("-", "")
 
     @property
     def qemu_args(self) -> tuple[str, ...]:
         args: list[str] = []
         for dev in self.platform:
-            args += ["-device", f"vfio-platform,host={dev.dt_name}"]
+            opts = dev.guest.ghaf_device_options if self.layout == "ghaf" else ""
+            args += [
+                "-device",
+                f"vfio-platform,host={dev.dt_name}" + (f",{opts}" if opts else ""),
+            ]
         if self.guest_tree is not None:
             args += ["-dtb", "ghafgen-guest.dtb"]
         return tuple(args)
@@ -134,6 +150,21 @@ class TargetPlan:
     bpmp: bool
     ghaf: PinnedSource
     udev_rules: tuple[str, ...] = field(default=())
+    layout: str = "default"
+    bpmp_allow_all: bool = False
+
+    @property
+    def qemu_bpmp_package(self) -> str:
+        return QEMU_BPMP_PACKAGE[self.layout]
+
+    @property
+    def ghaf_patches(self) -> tuple[str, ...]:
+        """Ghaf-tree patches any guest of this target applies."""
+        return tuple(dict.fromkeys(k for vm in self.vms for k in vm.guest_patches))
+
+    @property
+    def needs_ghaf_source(self) -> bool:
+        return self.bpmp or any(vm.bpmp or vm.guest_patches for vm in self.vms)
 
     @property
     def proxy_overlay(self) -> dt.Overlay | None:
@@ -145,7 +176,7 @@ def _symbols(names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 
 
 def _binding(profile: Profile, board: Board, pt: Passthrough) -> Binding:
-    target = pt.vm or "the host"
+    target = pt.vm or "a VM started by hand"
     if pt.device in board.devices:
         dev = board.devices[pt.device]
         return Binding(
@@ -170,7 +201,7 @@ def _binding(profile: Profile, board: Board, pt: Passthrough) -> Binding:
     )
 
 
-def _vm_plan(profile: Profile, board: Board, name: str) -> VmPlan:
+def _vm_plan(profile: Profile, board: Board, name: str, layout: str) -> VmPlan:
     vm = profile.vms[name]
     mine = [pt for pt in profile.enabled if pt.vm == name]
     platform = tuple(
@@ -210,6 +241,10 @@ def _vm_plan(profile: Profile, board: Board, name: str) -> VmPlan:
             key=lambda v: tuple(int(x) for x in v.split(".")),
             default="",
         ).replace(".", "_"),
+        guest_patches=tuple(
+            dict.fromkeys(k for d in platform for k in d.guest.ghaf_patches)
+        ),
+        layout=layout,
     )
 
 
@@ -228,7 +263,23 @@ def pinned_source(profile: Profile, name: str) -> PinnedSource:
     )
 
 
-def plan(profile: Profile, board: Board, profile_name: str) -> TargetPlan:
+def plan(
+    profile: Profile, board: Board, profile_name: str, layout: str = "default"
+) -> TargetPlan:
+    """Everything the target's files say.
+
+    Raises:
+        ProfileError: with layout "ghaf", a VM that is not one of Ghaf's system VMs.
+    """
+    if layout == "ghaf":
+        for vm in profile.vms:
+            if vm.replace("-", "") not in GHAF_VMS:
+                raise ProfileError(
+                    f"--layout ghaf: VM '{vm}' is not a Ghaf system VM; Ghaf extends "
+                    "guests through ghaf.hardware.definition.<vm> for "
+                    + ", ".join(f"{k[:-2]}-vm" for k in GHAF_VMS)
+                    + " (rename the VM, or use the default layout)"
+                )
     platform = [d for _n, d in platform_devices(profile, board)]
     has_pci = any(pt.device in board.slots for pt in profile.enabled)
     bpmp = any(d.uses_bpmp for d in platform)
@@ -256,9 +307,11 @@ def plan(profile: Profile, board: Board, profile_name: str) -> TargetPlan:
         host_params=params,
         bindings=tuple(_binding(profile, board, pt) for pt in profile.enabled),
         overlays=tuple(dt.host_overlays(profile, board, allowed)),
-        vms=tuple(_vm_plan(profile, board, name) for name in profile.vms),
+        vms=tuple(_vm_plan(profile, board, name, layout) for name in profile.vms),
         allowed=allowed,
         bpmp=bpmp,
         ghaf=pinned_source(profile, "ghaf"),
         udev_rules=tuple(udev),
+        layout=layout,
+        bpmp_allow_all=profile.virtualization.bpmp_allow_all and bpmp,
     )

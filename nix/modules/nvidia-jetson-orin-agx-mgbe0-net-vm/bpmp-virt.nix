@@ -26,6 +26,11 @@ in
     test -s "$out"
   '';
 
+  # Guest patches Ghaf maintains for passed devices (see the catalog).
+  ghafPatches = {
+    mgbe0_stream_id = "${src}/" + "modules/reference/hardware/jetpack/nvidia-jetson-orin/virtualization/passthrough/mgbe0-net-vm/0001-dwmac-tegra-fixed-stream-id.patch";
+  };
+
   # The bpmp.c / bpmp-tegra186.c hooks differ before and from Linux 6.12.
   hooksFor =
     version:

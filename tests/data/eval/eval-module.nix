@@ -10,6 +10,7 @@
   microvmSrc,
   module,
   kind, # "host" or "guest"
+  layout ? "default", # "ghaf": stub the Ghaf options generated modules set
   hostKernel ? "6.6.50",
 }:
 let
@@ -34,6 +35,7 @@ let
     buildPackages.dtc = fake "dtc";
     qemu_kvm = fake "qemu";
     qemu-bpmp = fake "qemu-bpmp";
+    ghaf-qemu-bpmp = fake "ghaf-qemu-bpmp";
     linuxPackages_6_12.kernel.version = "6.12.40";
     stdenv.system = "aarch64-linux";
     stdenv.hostPlatform = {
@@ -124,6 +126,31 @@ let
     config.system.build.initialRamdisk = fake "initrd";
   };
 
+  # Stubs of the Ghaf options --layout ghaf sets, with the types Ghaf declares
+  # (modules/hardware/definition.nix, modules/microvm/vm-config.nix,
+  # modules/common/virtualization/qemu.nix).
+  ghafHost = {
+    options.ghaf.hardware.definition = mkOption {
+      type = types.attrsOf (types.submodule {
+        options.extraModules = mkOption { type = types.listOf types.unspecified; default = [ ]; };
+      });
+      default = { };
+    };
+    options.ghaf.virtualization.vmConfig.sysvms = mkOption {
+      type = types.attrsOf (types.submodule {
+        options.mem = mkOption { type = types.nullOr types.int; default = null; };
+        options.vcpu = mkOption { type = types.nullOr types.int; default = null; };
+      });
+      default = { };
+    };
+  };
+  ghafGuest = {
+    options.ghaf.virtualization.qemu.package = mkOption {
+      type = types.package;
+      default = fake "ghaf-qemu";
+    };
+  };
+
   evaluated = lib.evalModules {
     modules = [
       common
@@ -132,12 +159,13 @@ let
     ]
     ++ (
       if kind == "host" then
-        [ hostOptions ]
+        [ hostOptions ] ++ lib.optional (layout == "ghaf") ghafHost
       else
         [
           guestOptions
           "${microvmSrc}/nixos-modules/microvm/options.nix"
         ]
+        ++ lib.optional (layout == "ghaf") ghafGuest
     );
   };
   c = evaluated.config;
@@ -165,12 +193,18 @@ builtins.toJSON (
       vms = builtins.attrNames c.microvm.vms;
       assertions = map (a: a.assertion) c.assertions;
     }
+    // lib.optionalAttrs (layout == "ghaf") {
+      ghafVms = builtins.mapAttrs (_: d: builtins.length d.extraModules) c.ghaf.hardware.definition;
+      sysvms = builtins.mapAttrs (_: v: { inherit (v) mem vcpu; }) c.ghaf.virtualization.vmConfig.sysvms;
+    }
   else
     {
       inherit (c.microvm) hypervisor vcpu mem;
       extraArgs = c.microvm.qemu.extraArgs;
       devices = map (d: { inherit (d) bus path; }) c.microvm.devices;
-      qemuPackage = name c.microvm.qemu.package;
+      qemuPackage = name (
+        if layout == "ghaf" then c.ghaf.virtualization.qemu.package else c.microvm.qemu.package
+      );
       preStart = c.microvm.preStart;
       kernelParams = c.boot.kernelParams;
       kernelPackages = c.boot.kernelPackages.kernel.version;

@@ -37,6 +37,10 @@ in
 
   boot.kernelPatches = [
     {
+      name = "ghaf-mgbe0-stream-id";
+      patch = bpmpVirt.ghafPatches.mgbe0_stream_id;
+    }
+    {
       name = "bpmp-virt-proxy-drivers";
       patch = bpmpVirt.driversPatch;
     }
