@@ -409,6 +409,125 @@ def catalog_import(
 
 
 @app.command()
+def discover(
+    root: Annotated[Path, typer.Option(help="Root of a live or captured tree.")] = Path(
+        "/"
+    ),
+    profile: Annotated[
+        Path | None,
+        typer.Option(help="Write a draft profile here (guesses are marked)."),
+    ] = None,
+    name: Annotated[
+        str, typer.Option(help="Target name for the draft profile.")
+    ] = "discovered",
+    capture_to: Annotated[
+        Path | None,
+        typer.Option(
+            "--capture", help="Save exactly the files read, as a .tar.gz, for reports."
+        ),
+    ] = None,
+    fmt: Format = "text",
+) -> None:
+    """Read IOMMU groups, PCI and platform devices of a board into a report or a draft profile."""
+    from ghafgen import discover as disc
+    from ghafgen.report import discovery_json, discovery_text
+
+    _check_format(fmt)
+    with reported():
+        reader = disc.SysfsReader(root)
+        found = disc.discover(root, reader)
+        if capture_to is not None:
+            count = disc.capture(reader, capture_to)
+            typer.echo(f"captured {count} files into {capture_to}", err=True)
+        if profile is not None:
+            _write_new_profile(profile, found, name)
+    typer.echo(
+        json.dumps(discovery_json(found), indent=2)
+        if fmt == "json"
+        else discovery_text(found)
+    )
+
+
+def _write_new_profile(path: Path, found: object, name: str) -> None:
+    """Write a draft profile; never over an existing file; validate it after."""
+    from ghafgen.discover import DiscoverError, Discovery
+    from ghafgen.draft import from_discovery
+
+    assert isinstance(found, Discovery)
+    if found.board is None:
+        raise DiscoverError(
+            "no catalog board matches compatible "
+            f"{', '.join(found.compatible)}; see ghafgen show --boards"
+        )
+    _create(path, from_discovery(found, name).toml())
+
+
+def _create(path: Path, text: str) -> None:
+    from ghafgen.validate import validate as run
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "x", encoding="utf-8") as out:
+            out.write(text)
+    except FileExistsError:
+        raise GhafgenError(
+            f"{path} exists; ghafgen does not overwrite a profile"
+        ) from None
+    except OSError as e:
+        raise GhafgenError(f"cannot write {path}: {e.strerror or e}") from None
+    report = run([path])
+    for f in report.findings:
+        typer.echo(f.render(), err=True)
+    if report.exit_code:
+        raise GhafgenError(f"{path} was written but does not validate; fix it by hand")
+    typer.echo(f"wrote {path}; next: ghafgen generate {path} -o nix/modules", err=True)
+
+
+def _interactive() -> bool:
+    """Ask questions only on a terminal, never in a pipe or in CI."""
+    import os
+
+    return sys.stdin.isatty() and sys.stdout.isatty() and not os.environ.get("CI")
+
+
+@app.command("new-target")
+def new_target(
+    name: Annotated[
+        str, typer.Argument(help="Target name; the profile is DIR/NAME.toml.")
+    ],
+    board: Annotated[str | None, typer.Option(help="Board from the catalog.")] = None,
+    passthrough: Annotated[
+        list[str] | None,
+        typer.Option(help="DEVICE:VM, e.g. uarta:uart-vm; repeatable."),
+    ] = None,
+    vm: Annotated[
+        list[str] | None,
+        typer.Option(help="NAME:VCPUS:MEMORY, e.g. net-vm:2:1G; repeatable."),
+    ] = None,
+    from_discover: Annotated[
+        Path | None,
+        typer.Option(help="Draft from a captured tree (ghafgen discover --root)."),
+    ] = None,
+    folder: Annotated[Path, typer.Option("--dir", help="Where profiles live.")] = Path(
+        "profiles"
+    ),
+) -> None:
+    """Scaffold a profile for a board; asks on a terminal for what the flags leave out."""
+    from ghafgen import newtarget
+
+    path = folder / f"{name}.toml"
+    with reported():
+        if from_discover is not None:
+            from ghafgen import discover as disc
+
+            _write_new_profile(path, disc.discover(from_discover), name)
+            return
+        ask = newtarget.Prompter(typer.prompt) if _interactive() else None
+        draft = newtarget.draft(name, board, passthrough or [], vm or [], ask)
+        _create(path, draft.toml())
+
+
+@app.command()
 def schema() -> None:
     """Print the JSON Schema of the profile format."""
     from ghafgen.profile.schema import json_schema

@@ -1,0 +1,242 @@
+"""`ghafgen discover`: read a live or captured sysfs/procfs tree into a report and a draft profile.
+
+Entry points: `discover(root)` -> `Discovery`, `draft_profile(discovery, name)`,
+`capture(reader, out)`. Every file read goes through `SysfsReader`, which
+remembers it, so `--capture` saves exactly what was read and nothing else.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ghafgen import catalog
+from ghafgen.errors import GhafgenError
+
+
+class DiscoverError(GhafgenError):
+    """A file discovery needs is missing or unreadable."""
+
+
+class SysfsReader:
+    """Reads files under `root` as if it were `/`; records what it touched."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.read_paths: list[str] = []
+
+    def _path(self, rel: str) -> Path:
+        return self.root / rel.lstrip("/")
+
+    def text(self, rel: str, *, required: bool = True) -> str | None:
+        path = self._path(rel)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            if required:
+                raise DiscoverError(
+                    f"{path}: missing; is --root a captured /sys and /proc "
+                    "tree (ghafgen discover --capture)?"
+                ) from None
+            return None
+        except OSError as e:
+            raise DiscoverError(f"{path}: cannot read ({e.strerror or e})") from None
+        self.read_paths.append(rel.lstrip("/"))
+        return data.decode("utf-8", errors="replace")
+
+    def link(self, rel: str) -> str | None:
+        """Basename of a symlink's target (`driver`, `iommu_group`), or None."""
+        path = self._path(rel)
+        try:
+            target = os.readlink(path)
+        except OSError:
+            return None
+        self.read_paths.append(rel.lstrip("/"))
+        return target.rstrip("/").rsplit("/", 1)[-1]
+
+    def listdir(self, rel: str) -> list[str]:
+        path = self._path(rel)
+        try:
+            names = sorted(os.listdir(path))
+        except FileNotFoundError:
+            return []
+        except OSError as e:
+            raise DiscoverError(f"{path}: cannot list ({e.strerror or e})") from None
+        base = rel.strip("/")
+        self.read_paths.append(base + "/")
+        # The names are what was read: symlinks (IOMMU group members) are kept as such.
+        self.read_paths += [f"{base}/{n}" for n in names if (path / n).is_symlink()]
+        return names
+
+
+@dataclass(frozen=True)
+class PciFunction:
+    bdf: str
+    vendor: str
+    device: str
+    pci_class: int
+    driver: str | None
+    iommu_group: str | None
+    bars: tuple[int, ...]
+
+    @property
+    def kind(self) -> str:
+        base = self.pci_class >> 16
+        sub = (self.pci_class >> 8) & 0xFF
+        return {0x03: "gpu", 0x06: "bridge"}.get(base) or {
+            (0x02, 0x80): "wifi",
+            (0x02, 0x00): "nic",
+            (0x01, 0x08): "nvme",
+            (0x04, 0x03): "audio",
+        }.get((base, sub), "other")
+
+    @property
+    def id(self) -> str:
+        return f"{self.vendor}:{self.device}"
+
+
+@dataclass(frozen=True)
+class PlatformDev:
+    name: str
+    driver: str | None
+    compatible: tuple[str, ...]
+    iommu_group: str | None
+
+
+@dataclass(frozen=True)
+class Discovery:
+    model: str
+    compatible: tuple[str, ...]
+    board: str | None
+    cpus: int
+    mem_kib: int
+    pci: tuple[PciFunction, ...]
+    platform: tuple[PlatformDev, ...]
+    groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def group_of(self, name: str) -> tuple[str, ...]:
+        for members in self.groups.values():
+            if name in members:
+                return members
+        return ()
+
+
+def _bars(resource: str) -> tuple[int, ...]:
+    sizes = []
+    for line in resource.splitlines()[:6]:  # BAR0-5; then the ROM and bridge windows
+        parts = line.split()
+        if len(parts) >= 2:
+            start, end = int(parts[0], 16), int(parts[1], 16)
+            if end > start:
+                sizes.append(end - start + 1)
+    return tuple(sizes)
+
+
+def discover(root: Path, reader: SysfsReader | None = None) -> Discovery:
+    """Read the tree under `root`.
+
+    Raises:
+        DiscoverError: a required file is missing or unreadable, naming it.
+    """
+    r = reader or SysfsReader(root)
+    model = (r.text("proc/device-tree/model") or "").rstrip("\0")
+    compatible = tuple(
+        c for c in (r.text("proc/device-tree/compatible") or "").split("\0") if c
+    )
+    cpus = len(
+        re.findall(r"^processor\s*:", r.text("proc/cpuinfo") or "", re.MULTILINE)
+    )
+    mem = re.search(
+        r"^MemTotal:\s+(\d+) kB", r.text("proc/meminfo") or "", re.MULTILINE
+    )
+    groups = {
+        g: tuple(r.listdir(f"sys/kernel/iommu_groups/{g}/devices"))
+        for g in r.listdir("sys/kernel/iommu_groups")
+    }
+    pci = []
+    for bdf in r.listdir("sys/bus/pci/devices"):
+        base = f"sys/bus/pci/devices/{bdf}"
+        pci.append(
+            PciFunction(
+                bdf=bdf,
+                vendor=(r.text(f"{base}/vendor") or "").strip().removeprefix("0x"),
+                device=(r.text(f"{base}/device") or "").strip().removeprefix("0x"),
+                pci_class=int((r.text(f"{base}/class") or "0").strip(), 16),
+                driver=r.link(f"{base}/driver"),
+                iommu_group=r.link(f"{base}/iommu_group"),
+                bars=_bars(r.text(f"{base}/resource", required=False) or ""),
+            )
+        )
+    known = {
+        d.dt_name
+        for name in catalog.board_names()
+        for d in catalog.board(name).devices.values()
+    }
+    known |= {
+        s.controller.dt_name
+        for name in catalog.board_names()
+        for s in catalog.board(name).slots.values()
+    }
+    platform = []
+    for name in r.listdir("sys/bus/platform/devices"):
+        if name not in known:
+            continue  # only what the catalog can pass (and PCIe controllers)
+        base = f"sys/bus/platform/devices/{name}"
+        compat = r.text(f"{base}/of_node/compatible", required=False) or ""
+        platform.append(
+            PlatformDev(
+                name,
+                r.link(f"{base}/driver"),
+                tuple(c for c in compat.split("\0") if c),
+                r.link(f"{base}/iommu_group"),
+            )
+        )
+    board = next(
+        (
+            b
+            for b in catalog.board_names()
+            if catalog.board(b).dt_compatible in compatible
+        ),
+        None,
+    )
+    return Discovery(
+        model,
+        compatible,
+        board,
+        cpus,
+        int(mem.group(1)) if mem else 0,
+        tuple(pci),
+        tuple(platform),
+        groups,
+    )
+
+
+def capture(reader: SysfsReader, out: Path) -> int:
+    """A tar.gz of exactly the files `reader` read; returns how many entries."""
+    buf = io.BytesIO()
+    seen: set[str] = set()
+    with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
+        for rel in sorted(set(reader.read_paths)):
+            if rel in seen or rel.endswith("/"):
+                continue  # directories come from their files; listings are implied
+            seen.add(rel)
+            path = reader.root / rel
+            info = tar.gettarinfo(str(path), arcname=rel)
+            info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+            if info.isreg():
+                with open(path, "rb") as f:
+                    tar.addfile(info, f)
+            else:
+                tar.addfile(info)
+        # Empty listings (iommu group folders) keep their directory entry.
+        for rel in sorted(p.rstrip("/") for p in reader.read_paths if p.endswith("/")):
+            if not any(s.startswith(rel + "/") for s in seen):
+                info = tarfile.TarInfo(rel)
+                info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, 0
+                tar.addfile(info)
+    out.write_bytes(buf.getvalue())
+    return len(seen)

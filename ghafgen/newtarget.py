@@ -1,0 +1,132 @@
+"""`ghafgen new-target`: a draft profile from flags, asking on a terminal for the rest.
+
+Entry point: `draft(name, board, passthroughs, vms, ask)`; `ask` is None in a
+pipe or in CI, where nothing is asked and defaults are marked GUESS.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ghafgen import catalog
+from ghafgen.draft import Draft, DraftPassthrough, DraftVm
+from ghafgen.errors import ProfileError
+from ghafgen.profile import spec
+
+
+@dataclass(frozen=True)
+class Prompter:
+    """Wraps typer.prompt so the questions can be tested without a terminal."""
+
+    prompt: Callable[..., object]
+
+    def __call__(self, text: str, default: str) -> str:
+        return str(self.prompt(text, default=default)).strip()
+
+
+def _check(pattern: str, value: str, what: str) -> str:
+    if not re.match(pattern, value):
+        raise ProfileError(f"invalid {what} {value!r}")
+    return value
+
+
+def _pairs(
+    items: list[str], ask: Prompter | None, board: catalog.model.Board
+) -> list[tuple[str, str]]:
+    if not items and ask is not None:
+        answer = ask(
+            f"devices to pass, DEVICE:VM separated by commas ({', '.join(board.passable())})",
+            "",
+        )
+        items = [i.strip() for i in answer.split(",") if i.strip()]
+    pairs = []
+    for item in items:
+        dev, sep, vm = item.partition(":")
+        if not sep or dev not in board.passable():
+            raise ProfileError(
+                f"--passthrough {item!r}: write DEVICE:VM with a device of "
+                f"{board.name}: {', '.join(board.passable())}"
+            )
+        pairs.append((dev, _check(spec.VM_NAME, vm, "VM name")))
+    return pairs
+
+
+def _vms(items: list[str], wanted: list[str], ask: Prompter | None) -> list[DraftVm]:
+    given: dict[str, DraftVm] = {}
+    for item in items:
+        parts = item.split(":")
+        if len(parts) != 3 or not parts[1].isdigit():
+            raise ProfileError(
+                f"--vm {item!r}: write NAME:VCPUS:MEMORY, e.g. net-vm:2:1G"
+            )
+        name = _check(spec.VM_NAME, parts[0], "VM name")
+        given[name] = DraftVm(
+            name, int(parts[1]), _check(spec.SIZE, parts[2], "memory size"), guess=""
+        )
+    out = list(given.values())
+    for name in wanted:
+        if name in given:
+            continue
+        if ask is not None:
+            vcpus = ask(f"vCPUs for {name}", "1")
+            memory = ask(f"memory for {name}", "1G")
+            if not vcpus.isdigit():
+                raise ProfileError(f"vCPUs for {name}: {vcpus!r} is not a number")
+            out.append(
+                DraftVm(
+                    name,
+                    int(vcpus),
+                    _check(spec.SIZE, memory, "memory size"),
+                    guess="asked on the terminal",
+                )
+            )
+        else:
+            out.append(
+                DraftVm(name, 1, "1G", guess="default; set --vm NAME:VCPUS:MEMORY")
+            )
+    return out
+
+
+def draft(
+    name: str,
+    board_name: str | None,
+    passthroughs: list[str],
+    vms: list[str],
+    ask: Prompter | None,
+) -> Draft:
+    """Raises ProfileError on a flag that cannot make a valid profile."""
+    _check(spec.TARGET_NAME, name, "target name")
+    names = catalog.board_names()
+    if board_name is None:
+        if ask is None:
+            raise ProfileError(f"give --board, one of: {', '.join(names)}")
+        board_name = ask(f"board ({', '.join(names)})", names[0])
+    if board_name not in names:
+        raise ProfileError(f"no board {board_name!r}; one of: {', '.join(names)}")
+    board = catalog.board(board_name)
+    pairs = _pairs(passthroughs, ask, board)
+    entries = []
+    for dev, vm in pairs:
+        slot = board.slots.get(dev)
+        entry = DraftPassthrough(name=dev, vm=vm, vm_guessed=False)
+        if slot is not None:
+            entry.functions = [f"{slot.controller.domain:04x}:01:00.0"]
+            entry.notes = [
+                f"GUESS: the card's functions; `lspci -D` on the board lists them "
+                f"({slot.description})"
+            ]
+        entries.append(entry)
+    wanted = list(dict.fromkeys(vm for _d, vm in pairs))
+    return Draft(
+        target=name,
+        board=board.name,
+        flavor="l4t",
+        flavor_guess="the L4T tree Ghaf boots; use mainline for an upstream kernel's tree",
+        header=[
+            f"Scaffolded by `ghafgen new-target {name}`. Lines marked GUESS need a check."
+        ],
+        passthroughs=entries,
+        vms=_vms(vms, wanted, ask),
+    )

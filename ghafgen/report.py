@@ -1,0 +1,68 @@
+"""Human and JSON reports of a discovery: the board, IOMMU groups, candidate devices."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from ghafgen import catalog
+from ghafgen.discover import Discovery
+from ghafgen.table import render
+
+
+def _note(d: Discovery, members: tuple[str, ...]) -> str:
+    kinds = {f.bdf: f.kind for f in d.pci}
+    endpoints = [m for m in members if kinds.get(m) not in (None, "bridge")]
+    shared = [m for m in members if m not in endpoints]
+    if endpoints and shared:
+        return "root-port overlay needed: " + ", ".join(shared) + " share the group"
+    if len(endpoints) > 1:
+        return "pass together"
+    return ""
+
+
+def _describe(d: Discovery, name: str) -> str:
+    fn = next((f for f in d.pci if f.bdf == name), None)
+    if fn is not None:
+        return f"{name} {fn.id} {fn.kind} ({fn.driver or 'no driver'})"
+    dev = next((p for p in d.platform if p.name == name), None)
+    return f"{name} ({dev.driver or 'no driver'})" if dev else name
+
+
+def discovery_text(d: Discovery) -> str:
+    board = (
+        catalog.board(d.board).description if d.board else "no catalog board matches"
+    )
+    lines = [
+        f"{d.model}: {board}; {d.cpus} CPUs, {d.mem_kib // 1024} MiB",
+        "compatible: " + ", ".join(d.compatible),
+        "",
+        "IOMMU groups:",
+    ]
+    rows = [
+        [g, "; ".join(_describe(d, m) for m in members), _note(d, members)]
+        for g, members in sorted(d.groups.items(), key=lambda x: int(x[0]))
+    ]
+    lines.append(render(["group", "devices", "notes"], rows))
+    if d.board:
+        b = catalog.board(d.board)
+        names = {p.name for p in d.platform}
+        lines += ["", "Passable platform devices:"]
+        lines += [
+            f"  {dev.key:8} {dev.dt_name:18} {'present' if dev.dt_name in names else 'absent'}"
+            for dev in b.devices.values()
+        ]
+    return "\n".join(lines)
+
+
+def discovery_json(d: Discovery) -> dict[str, object]:
+    return {
+        "model": d.model,
+        "compatible": list(d.compatible),
+        "board": d.board,
+        "cpus": d.cpus,
+        "mem_kib": d.mem_kib,
+        "groups": {g: list(m) for g, m in d.groups.items()},
+        "pci": [asdict(f) | {"kind": f.kind} for f in d.pci],
+        "platform": [asdict(p) for p in d.platform],
+        "notes": {g: _note(d, m) for g, m in d.groups.items() if _note(d, m)},
+    }
