@@ -114,16 +114,19 @@ def show(
         list[Path] | None,
         typer.Argument(help="Profile TOML files.", show_default=False),
     ] = None,
-    fmt: Format = "text",
+    fmt: Annotated[
+        str,
+        typer.Option("--format", help="text, json, or a diagram: mermaid, dot, svg."),
+    ] = "text",
     boards: Annotated[
         bool, typer.Option("--boards", help="List the catalog's boards.")
     ] = False,
 ) -> None:
-    """Print who owns each device: VM, IOMMU group, BPMP IDs, slot and power."""
+    """Print who owns each device (VM, IOMMU group, BPMP IDs, slot, power), or a diagram."""
     from ghafgen import show as table
     from ghafgen.validate import validate as run
 
-    _check_format(fmt)
+    _check_format(fmt, ("text", "json", "mermaid", "dot", "svg"))
     if boards:
         typer.echo(_boards_text())
         return
@@ -133,7 +136,13 @@ def show(
     for f in report.findings:
         if f.severity is Severity.ERROR:
             typer.echo(f.render(), err=True)
-    if fmt == "json":
+    if fmt in ("mermaid", "dot", "svg"):
+        from ghafgen import diagram
+
+        draw = {"mermaid": diagram.mermaid, "dot": diagram.dot, "svg": diagram.svg}[fmt]
+        with reported():
+            typer.echo("".join(draw(p, b) for p, b in report.usable), nl=False)
+    elif fmt == "json":
         typer.echo(
             json.dumps([table.as_json(p, b) for p, b in report.usable], indent=2)
         )

@@ -94,6 +94,20 @@ def ownership(profile: Profile, board: Board) -> list[Row]:
                 " ".join(f.bdf for f in pt.functions) if pt else "-",
             )
         )
+    for vm in profile.vms.values():
+        for kind in vm.shared:
+            rows.append(
+                Row(
+                    f"virtio-{'net' if kind == 'network' else kind}",
+                    "-",
+                    vm.name,
+                    "shared (virtio)",
+                    "-",
+                    "-",
+                    "-",
+                    "-",
+                )
+            )
     return rows
 
 

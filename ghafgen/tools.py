@@ -29,6 +29,7 @@ INSTALL = {
     "qemu-system-aarch64": "install QEMU: apt-get install qemu-system-arm",
     "git": "install git: apt-get install git",
     "cpp": "install cpp: apt-get install cpp",
+    "dot": "install Graphviz: apt-get install graphviz",
 }
 # Flags that make the Debian nix-bin (2.8) usable for flakes and offline.
 NIX_FEATURES = ["--extra-experimental-features", "nix-command flakes"]

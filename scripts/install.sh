@@ -10,6 +10,8 @@ APT_PACKAGES=(
   qemu-system-arm        # qemu-system-aarch64 -machine virt,dumpdtb=
   linux-source-6.1       # mainline tegra234 device trees and dt-bindings
   cpp                    # device-tree preprocessing
+  graphviz               # show --format svg
+  librsvg2-bin           # rsvg-convert: tests render the SVG
   git
 )
 

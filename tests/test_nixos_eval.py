@@ -78,7 +78,8 @@ def planned(path: Path, layout: str = "default"):  # type: ignore[no-untyped-def
 def test_host_module_evaluates_and_sets_what_was_planned(path: Path):
     p = planned(path)
     got = evaluate(MODULES / p.name / "default.nix", "host")
-    assert got["kernelParams"] == list(p.host_params)
+    # Modules merge in import order; the set is what the kernel gets.
+    assert sorted(got["kernelParams"]) == sorted(p.host_params + p.isolation_params)
     assert got["assertions"] == [True] * len(got["assertions"])  # type: ignore[arg-type]
     patches = got["kernelPatches"]
     assert isinstance(patches, list)
@@ -97,6 +98,8 @@ def test_host_module_evaluates_and_sets_what_was_planned(path: Path):
         assert unit["ExecStart"].endswith(" " + b.exec_args)
         assert unit["before"] == list(b.before) == unit["requiredBy"]
     assert got["vms"] == sorted(vm.name for vm in p.vms)
+    for cpu in p.cpus:
+        assert services[cpu.unit]["CPUAffinity"] == (cpu.affinity_text or None)
 
 
 @pytest.mark.parametrize("path", PROFILES, ids=[p.stem for p in PROFILES])

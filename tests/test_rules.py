@@ -182,6 +182,55 @@ CASES: dict[str, tuple[str, str]] = {
         AGX + V + uarta() + VM_A.replace('"1G"', '"128M"'),
         AGX + V + uarta() + VM_A.replace('"1G"', '"256M"'),
     ),
+    "GG507": (
+        AGX
+        + "isolated_cores = [10]\n"
+        + VM_A
+        + "pinning = [10]\n"
+        + VM_B
+        + "pinning = [10]\n",
+        AGX
+        + "isolated_cores = [10]\n"
+        + VM_A
+        + "pinning = [10]\n"
+        + VM_B
+        + "pinning = [10]\n".replace("[10]", "[9]"),
+    ),
+    "GG508": (
+        AGX + "host_cores = [0]\n" + VM_A + "pinning = [0]\n",
+        AGX + "host_cores = [0]\n" + VM_A + "pinning = [1]\n",
+    ),
+    "GG509": (
+        AGX + "isolated_cores = [9]\n" + VM_A + "pinning = [8]\nrt_priority = 10\n",
+        AGX + "isolated_cores = [9]\n" + VM_A + "pinning = [9]\nrt_priority = 10\n",
+    ),
+    "GG510": (
+        AGX + "isolated_cores = [9]\n" + VM_A + "pinning = [8]\n",
+        AGX + "isolated_cores = [9]\n" + VM_A + "pinning = [9]\n",
+    ),
+    "GG511": (AGX + "host_cores = [12]\n", AGX + "host_cores = [11]\n"),
+    "GG601": (
+        AGX + '[channels.c]\nvms = ["a", "b"]\nsize = "2K"\n' + VM_A + VM_B,
+        AGX + '[channels.c]\nvms = ["a", "b"]\nsize = "4K"\n' + VM_A + VM_B,
+    ),
+    "GG602": (
+        AGX + '[channels.c]\nvms = ["a", "a"]\nsize = "4K"\n' + VM_A + VM_B,
+        AGX + '[channels.c]\nvms = ["a", "b"]\nsize = "4K"\n' + VM_A + VM_B,
+    ),
+    "GG603": (
+        AGX + VM_A + "vsock_cid = 7\n" + VM_B + "vsock_cid = 7\n",
+        AGX + VM_A + "vsock_cid = 7\n" + VM_B + "vsock_cid = 8\n",
+    ),
+    "GG604": (
+        AGX
+        + '[disks.d]\nsize = "1G"\n'
+        + VM_A
+        + '[vms.a.volumes.v]\nsize = "2G"\nmount = "/v"\ndisk = "d"\n',
+        AGX
+        + '[disks.d]\nsize = "2G"\n'
+        + VM_A
+        + '[vms.a.volumes.v]\nsize = "2G"\nmount = "/v"\ndisk = "d"\n',
+    ),
     "GG009": (
         AGX + V + uarta().replace("uarta", "uartb") + VM_A,
         AGX + V + uarta() + VM_A,

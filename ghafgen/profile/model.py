@@ -46,6 +46,8 @@ class Target(_Located):
     host: str = ""
     rootfs: str = ""
     description: str = ""
+    host_cores: tuple[int, ...] = ()
+    isolated_cores: tuple[int, ...] = ()
 
     @property
     def kernel(self) -> tuple[int, int]:
@@ -101,12 +103,41 @@ class Passthrough(_Located):
 
 
 @dataclass(frozen=True)
+class Volume(_Located):
+    name: str = ""
+    size: int = 0
+    mount: str = ""
+    disk: str = ""
+
+
+@dataclass(frozen=True)
+class Disk(_Located):
+    name: str = ""
+    size: int = 0
+    root: bool = False
+    host_path: str = ""  # profile key `path`
+
+
+@dataclass(frozen=True)
+class Channel(_Located):
+    name: str = ""
+    vms: tuple[str, ...] = ()
+    size: int = 0
+
+
+@dataclass(frozen=True)
 class Vm(_Located):
     name: str = ""
     vcpus: int = 1
     memory: int = 0
     kernel_params: tuple[str, ...] = ()
     pinning: tuple[int, ...] = ()
+    cpu_weight: int | None = None
+    rt_priority: int | None = None
+    hugepages: bool = False
+    vsock_cid: int | None = None
+    shared: tuple[str, ...] = ()
+    volumes: tuple[Volume, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -126,6 +157,8 @@ class Profile:
     vms: dict[str, Vm] = field(hash=False)
     sources: dict[str, SourceRef] = field(default_factory=dict, hash=False)
     pins: dict[str, Pin] = field(default_factory=dict, hash=False)
+    disks: dict[str, Disk] = field(default_factory=dict, hash=False)
+    channels: dict[str, Channel] = field(default_factory=dict, hash=False)
 
     @property
     def enabled(self) -> tuple[Passthrough, ...]:

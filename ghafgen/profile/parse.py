@@ -17,6 +17,8 @@ from typing import Any
 from ghafgen.findings import Finding, Severity, Source
 from ghafgen.profile import spec
 from ghafgen.profile.model import (
+    Channel,
+    Disk,
     Function,
     Locator,
     Passthrough,
@@ -25,6 +27,7 @@ from ghafgen.profile.model import (
     Target,
     Virtualization,
     Vm,
+    Volume,
 )
 from ghafgen.profile.toml_lines import KeyPath, key_lines
 from ghafgen.rules.registry import ERROR, declare, finding
@@ -202,10 +205,13 @@ class _Checker:
                 "GG003", path, f"'{'.'.join(path)}' must be a table, not {_kind(value)}"
             )
             return
-        allowed = tuple(f.key for f in table.fields)
+        nested = spec.NESTED.get(table)
+        allowed = tuple(f.key for f in table.fields) + ((nested[0],) if nested else ())
         for key, sub in value.items():
             fld = table.field(key)
-            if fld is None:
+            if nested is not None and key == nested[0]:
+                self.collection(path + (key,), sub, nested[1])
+            elif fld is None:
                 self.unknown(path, key, allowed)
             else:
                 self.value(path + (key,), sub, fld)
@@ -342,11 +348,12 @@ def _functions(values: list[str]) -> tuple[Function, ...]:
 
 def _build(doc: dict[str, Any], loc: Locator, sha: str) -> Profile:
     t = doc["target"]
-    target = Target(
-        loc,
-        ("target",),
-        **{f.key: t.get(f.key, f.default or "") for f in spec.TARGET.fields},
-    )
+    target_fields = {f.key: t.get(f.key, f.default or "") for f in spec.TARGET.fields}
+    target_fields["host_cores"] = tuple(t.get("host_cores", ()))
+    target_fields["isolated_cores"] = tuple(t.get("isolated_cores", ()))
+    fields = {f.key: t.get(f.key, f.default or "") for f in spec.TARGET.fields}
+    fields |= {k: tuple(t.get(k, ())) for k in ("host_cores", "isolated_cores")}
+    target = Target(loc, ("target",), **fields)
     v = doc.get("hardware", {}).get("nvidia", {}).get("virtualization", {})
     virt = Virtualization(
         loc,
@@ -391,8 +398,45 @@ def _build(doc: dict[str, Any], loc: Locator, sha: str) -> Profile:
             memory=parse_size(m["memory"]) or 0,
             kernel_params=tuple(m.get("kernel_params", ())),
             pinning=tuple(m.get("pinning", ())),
+            cpu_weight=m.get("cpu_weight"),
+            rt_priority=m.get("rt_priority"),
+            hugepages=m.get("hugepages", False),
+            vsock_cid=m.get("vsock_cid"),
+            shared=tuple(m.get("shared", ())),
+            volumes=tuple(
+                Volume(
+                    loc,
+                    ("vms", name, "volumes", vol),
+                    name=vol,
+                    size=parse_size(v["size"]) or 0,
+                    mount=v["mount"],
+                    disk=v["disk"],
+                )
+                for vol, v in m.get("volumes", {}).items()
+            ),
         )
         for name, m in doc.get("vms", {}).items()
+    }
+    disks = {
+        name: Disk(
+            loc,
+            ("disks", name),
+            name=name,
+            size=parse_size(d["size"]) or 0,
+            root=d.get("root", False),
+            host_path=d.get("path", ""),
+        )
+        for name, d in doc.get("disks", {}).items()
+    }
+    channels = {
+        name: Channel(
+            loc,
+            ("channels", name),
+            name=name,
+            vms=tuple(c["vms"]),
+            size=parse_size(c["size"]) or 0,
+        )
+        for name, c in doc.get("channels", {}).items()
     }
     sources = {
         name: SourceRef(
@@ -400,7 +444,17 @@ def _build(doc: dict[str, Any], loc: Locator, sha: str) -> Profile:
         )
         for name, s in doc.get("sources", {}).items()
     }
-    return Profile(loc.file, sha, target, virt, tuple(passthroughs), vms, sources)
+    return Profile(
+        loc.file,
+        sha,
+        target,
+        virt,
+        tuple(passthroughs),
+        vms,
+        sources,
+        disks=disks,
+        channels=channels,
+    )
 
 
 def load_text(text: str, display_name: str) -> LoadResult:

@@ -37,11 +37,20 @@ def _field(f: spec.Field) -> dict[str, Any]:
 
 
 def _table(t: spec.Table) -> dict[str, Any]:
+    properties = {f.key: _field(f) for f in t.fields}
+    if t in spec.NESTED:
+        key, inner = spec.NESTED[t]
+        properties[key] = {
+            "type": "object",
+            "description": inner.doc,
+            "propertyNames": {"pattern": inner.name_pattern},
+            "additionalProperties": _table(inner),
+        }
     return {
         "type": "object",
         "description": t.doc,
         "additionalProperties": False,
-        "properties": {f.key: _field(f) for f in t.fields},
+        "properties": properties,
         "required": [f.key for f in t.fields if f.required],
     }
 

@@ -105,6 +105,24 @@ TARGET = Table(
             "One line for humans; copied into generated comments.",
             max_len=DESCRIPTION_MAX,
         ),
+        Field(
+            "host_cores",
+            "list[int]",
+            "Cores the host keeps: no VM is pinned there.",
+            default=(),
+            minimum=0,
+            maximum=1023,
+            max_items=256,
+        ),
+        Field(
+            "isolated_cores",
+            "list[int]",
+            "Real-time cores taken from the scheduler (isolcpus, nohz_full, rcu_nocbs).",
+            default=(),
+            minimum=0,
+            maximum=1023,
+            max_items=256,
+        ),
     ),
 )
 
@@ -279,6 +297,36 @@ VM = Table(
             maximum=1023,
             max_items=256,
         ),
+        Field(
+            "cpu_weight",
+            "int",
+            "systemd CPUWeight of the VM (all its vCPUs alike).",
+            minimum=1,
+            maximum=10000,
+        ),
+        Field(
+            "rt_priority",
+            "int",
+            "SCHED_FIFO priority of the VM (all its vCPUs alike); needs isolated cores.",
+            minimum=1,
+            maximum=99,
+        ),
+        Field("hugepages", "bool", "Back guest RAM with huge pages.", default=False),
+        Field(
+            "vsock_cid",
+            "int",
+            "vsock context ID for host<->VM sockets (3 or more).",
+            minimum=3,
+            maximum=4294967294,
+        ),
+        Field(
+            "shared",
+            "list[str]",
+            "Devices the VM gets emulated over virtio or QEMU.",
+            default=(),
+            enum=("network", "console"),
+            max_items=2,
+        ),
     ),
     name_pattern=VM_NAME,
     name_doc="a lowercase name: letters, digits and '-', at most 32 characters",
@@ -312,11 +360,104 @@ SOURCE = Table(
     name_doc="a source name such as 'ghaf'",
 )
 
-TABLES: tuple[Table, ...] = (TARGET, VIRTUALIZATION, PASSTHROUGH, VM, SOURCE)
+VOLUME = Table(
+    ("vms", "*", "volumes", "*"),
+    "A disk image on a host disk, mounted in the VM (microvm.nix volumes).",
+    (
+        Field(
+            "size",
+            "size",
+            'A size, e.g. "8G".',
+            required=True,
+            pattern=SIZE,
+            max_len=17,
+        ),
+        Field(
+            "mount",
+            "str",
+            "Mount point in the VM.",
+            required=True,
+            pattern=r"^(/[A-Za-z0-9._-]+)+$",
+            max_len=200,
+        ),
+        Field(
+            "disk",
+            "str",
+            "Host disk ([disks.<name>]) that holds the image.",
+            required=True,
+            pattern=SOURCE_NAME,
+            max_len=32,
+        ),
+    ),
+    name_pattern=r"^[a-z][a-z0-9-]{0,31}$",
+    name_doc="a volume name: lowercase letters, digits and '-'",
+)
+
+DISK = Table(
+    ("disks", "*"),
+    "A host disk, for volume budgets.",
+    (
+        Field(
+            "size",
+            "size",
+            'A size, e.g. "64G".',
+            required=True,
+            pattern=SIZE,
+            max_len=17,
+        ),
+        Field("root", "bool", "The host's root filesystem is on it.", default=False),
+        Field(
+            "path",
+            "str",
+            "Where the host mounts it; volume images go there "
+            "(default: the VM's state directory).",
+            pattern=r"^(/[A-Za-z0-9._-]+)+$",
+            max_len=200,
+        ),
+    ),
+    name_pattern=SOURCE_NAME,
+    name_doc="a disk name such as 'nvme' or 'emmc'",
+)
+
+CHANNEL = Table(
+    ("channels", "*"),
+    "A shared-memory channel between VMs (QEMU ivshmem-plain; PCT IVC, Jailhouse ivshmem).",
+    (
+        Field(
+            "vms",
+            "list[str]",
+            "The VMs that share it (two or more).",
+            required=True,
+            pattern=VM_NAME,
+            max_items=16,
+        ),
+        Field(
+            "size",
+            "size",
+            'Region size, a power of two, e.g. "2M".',
+            required=True,
+            pattern=SIZE,
+            max_len=17,
+        ),
+    ),
+    name_pattern=r"^[a-z][a-z0-9-]{0,31}$",
+    name_doc="a channel name: lowercase letters, digits and '-'",
+)
+
+TABLES: tuple[Table, ...] = (
+    TARGET,
+    VIRTUALIZATION,
+    PASSTHROUGH,
+    VM,
+    SOURCE,
+    VOLUME,
+    DISK,
+    CHANNEL,
+)
 
 # Tables that only hold other tables.
 CONTAINERS: dict[tuple[str, ...], tuple[str, ...]] = {
-    (): ("target", "hardware", "vms", "sources"),
+    (): ("target", "hardware", "vms", "sources", "disks", "channels"),
     ("hardware",): ("nvidia",),
     ("hardware", "nvidia"): ("virtualization", "passthroughs"),
 }
@@ -324,5 +465,9 @@ COLLECTIONS: dict[tuple[str, ...], Table] = {
     ("hardware", "nvidia", "passthroughs"): PASSTHROUGH,
     ("vms",): VM,
     ("sources",): SOURCE,
+    ("disks",): DISK,
+    ("channels",): CHANNEL,
 }
+# A table of tables inside a collection entry: vms.<name>.volumes.<volume>.
+NESTED: dict[Table, tuple[str, Table]] = {VM: ("volumes", VOLUME)}
 REQUIRED_TOP = ("target",)

@@ -6,6 +6,7 @@ Entry point: `plan(profile, board, profile_name)`. Templates only print a plan.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 from dataclasses import dataclass, field
 
@@ -13,7 +14,7 @@ from ghafgen.allowlist import AllowList, allow_list, platform_devices
 from ghafgen.catalog.load import sources
 from ghafgen.catalog.model import Board, Fact, PinnedSource, PlatformDevice
 from ghafgen.errors import ProfileError
-from ghafgen.profile.model import Passthrough, Profile
+from ghafgen.profile.model import Passthrough, Profile, Volume
 from ghafgen.render import dt
 from ghafgen.render.patches import VFIO_RESET, Patch, qemu_memmap
 from ghafgen.rules.pcie import needs_qemu_memmap_patch
@@ -94,6 +95,48 @@ class Binding:
 
 
 @dataclass(frozen=True)
+class VolumePlan:
+    image: str
+    mount: str
+    size_mib: int
+
+
+@dataclass(frozen=True)
+class ChannelPlan:
+    name: str
+    size: int
+
+    @property
+    def qemu_args(self) -> tuple[str, ...]:
+        # Every member maps the same file: that is the shared region.
+        return (
+            "-object",
+            f"memory-backend-file,id=ivshmem-{self.name},"
+            f"mem-path=/dev/shm/ghafgen-{self.name},size={self.size},share=on",
+            "-device",
+            f"ivshmem-plain,memdev=ivshmem-{self.name}",
+        )
+
+
+@dataclass(frozen=True)
+class CpuPlan:
+    """systemd settings of one VM's microvm@ unit: one policy for all its vCPUs (PCT)."""
+
+    vm: str
+    affinity: tuple[int, ...]
+    weight: int | None
+    rt_priority: int | None
+
+    @property
+    def unit(self) -> str:
+        return f"microvm@{self.vm}"
+
+    @property
+    def affinity_text(self) -> str:
+        return " ".join(str(c) for c in sorted(set(self.affinity)))
+
+
+@dataclass(frozen=True)
 class VmPlan:
     name: str
     vcpus: int
@@ -108,6 +151,12 @@ class VmPlan:
     guest_kernel: str  # "6_12" when a passed device needs that guest kernel, else ""
     guest_patches: tuple[str, ...]  # keys of the Ghaf tree's patch paths
     layout: str = "default"
+    hugepages: bool = False
+    vsock_cid: int | None = None
+    volumes: tuple[VolumePlan, ...] = ()
+    channels: tuple[ChannelPlan, ...] = ()
+    network_mac: str = ""  # a QEMU user-mode virtio NIC when set
+    console: bool = False
 
     @property
     def ghaf_key(self) -> str:
@@ -125,6 +174,8 @@ class VmPlan:
             ]
         if self.guest_tree is not None:
             args += ["-dtb", "ghafgen-guest.dtb"]
+        for ch in self.channels:
+            args += ch.qemu_args
         return tuple(args)
 
     @property
@@ -152,6 +203,15 @@ class TargetPlan:
     udev_rules: tuple[str, ...] = field(default=())
     layout: str = "default"
     bpmp_allow_all: bool = False
+    cpus: tuple[CpuPlan, ...] = ()
+    isolated_cores: tuple[int, ...] = ()
+
+    @property
+    def isolation_params(self) -> tuple[str, ...]:
+        if not self.isolated_cores:
+            return ()
+        cores = ",".join(str(c) for c in sorted(self.isolated_cores))
+        return (f"isolcpus={cores}", f"nohz_full={cores}", f"rcu_nocbs={cores}")
 
     @property
     def qemu_bpmp_package(self) -> str:
@@ -245,7 +305,29 @@ def _vm_plan(profile: Profile, board: Board, name: str, layout: str) -> VmPlan:
             dict.fromkeys(k for d in platform for k in d.guest.ghaf_patches)
         ),
         layout=layout,
+        hugepages=vm.hugepages,
+        vsock_cid=vm.vsock_cid,
+        volumes=tuple(_volume(profile, vm.name, v) for v in vm.volumes),
+        channels=tuple(
+            ChannelPlan(c.name, c.size)
+            for c in profile.channels.values()
+            if name in c.vms
+        ),
+        network_mac=_mac(profile.target.name, name) if "network" in vm.shared else "",
+        console="console" in vm.shared,
     )
+
+
+def _volume(profile: Profile, vm: str, vol: Volume) -> VolumePlan:
+    disk = profile.disks.get(vol.disk)
+    folder = f"{disk.host_path}/" if disk is not None and disk.host_path else ""
+    return VolumePlan(f"{folder}{vm}-{vol.name}.img", vol.mount, vol.size >> 20)
+
+
+def _mac(target: str, vm: str) -> str:
+    """A stable locally administered MAC, the same on every machine."""
+    digest = hashlib.sha256(f"{target}/{vm}".encode()).digest()
+    return "02:" + ":".join(f"{b:02x}" for b in digest[:5])
 
 
 def pinned_source(profile: Profile, name: str) -> PinnedSource:
@@ -314,4 +396,10 @@ def plan(
         udev_rules=tuple(udev),
         layout=layout,
         bpmp_allow_all=profile.virtualization.bpmp_allow_all and bpmp,
+        cpus=tuple(
+            CpuPlan(vm.name, vm.pinning, vm.cpu_weight, vm.rt_priority)
+            for vm in profile.vms.values()
+            if vm.pinning or vm.cpu_weight is not None or vm.rt_priority is not None
+        ),
+        isolated_cores=profile.target.isolated_cores,
     )

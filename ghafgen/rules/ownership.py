@@ -47,20 +47,28 @@ def device_owned_twice(p: Profile, b: Board) -> Iterator[Finding]:
     fix="Give the VM a device, or drop it if it needs no passthrough.",
 )
 def vm_owns_nothing(p: Profile, b: Board) -> Iterator[Finding]:
-    """A VM that receives no passed device is probably a leftover."""
+    """A VM with no device, core, channel, volume or shared device is probably a leftover."""
     owners = {pt.vm for pt in p.enabled}
+    in_channels = {vm for ch in p.channels.values() for vm in ch.vms}
     for vm in p.vms.values():
-        if vm.name not in owners:
-            yield finding(
-                "GG102",
-                vm.src,
-                f"VM '{vm.name}' receives no passed device",
-                'set `vm = "'
-                + vm.name
-                + '"` on a passthrough, or remove [vms.'
-                + vm.name
-                + "]",
-            )
+        if (
+            vm.name in owners
+            or vm.name in in_channels
+            or vm.pinning
+            or vm.volumes
+            or vm.shared
+        ):
+            continue
+        yield finding(
+            "GG102",
+            vm.src,
+            f"VM '{vm.name}' receives no passed device and owns no partition resource",
+            'set `vm = "'
+            + vm.name
+            + '"` on a passthrough, or remove [vms.'
+            + vm.name
+            + "]",
+        )
 
 
 @rule(

@@ -80,16 +80,20 @@ def pin_count_mismatch(p: Profile, b: Board) -> Iterator[Finding]:
     fix="Leave at least one core unpinned for the host.",
 )
 def host_keeps_no_core(p: Profile, b: Board) -> Iterator[Finding]:
-    """The host keeps at least one core no VM is pinned to."""
+    """The host keeps at least one core no VM is pinned to and none isolated."""
     pinned = {c for vm in p.vms.values() for c in vm.pinning if c < b.cpu_cores}
-    if b.cpu_cores and len(pinned) >= b.cpu_cores:
-        last = max(
-            (vm for vm in p.vms.values() if vm.pinning), key=lambda v: v.src.line
+    taken = pinned | {c for c in p.target.isolated_cores if c < b.cpu_cores}
+    if b.cpu_cores and len(taken) >= b.cpu_cores:
+        pinners = [vm for vm in p.vms.values() if vm.pinning]
+        src = (
+            max(pinners, key=lambda v: v.src.line).at("pinning")
+            if pinners
+            else p.target.at("isolated_cores")
         )
         yield finding(
             "GG504",
-            last.at("pinning"),
-            f"VMs are pinned to all {b.cpu_cores} cores; the host keeps none",
+            src,
+            f"VMs and isolated cores take all {b.cpu_cores} cores; the host keeps none",
             "unpin one core so the host, QEMU's I/O threads and the BPMP proxy can run",
         )
 
@@ -130,3 +134,122 @@ def vm_memory_small(p: Profile, b: Board) -> Iterator[Finding]:
                 f"VM '{vm.name}' has only {format_size(vm.memory)} of memory",
                 "microvm.nix guests need room for the kernel and initrd; use 256M or more",
             )
+
+
+def _cores_desc(cores: set[int]) -> str:
+    return ", ".join(str(c) for c in sorted(cores))
+
+
+@rule(
+    "GG507",
+    "core-owned-twice",
+    ERROR,
+    fix="Give each isolated core to one VM; time-shared cores are not isolated.",
+)
+def core_owned_twice(p: Profile, b: Board) -> Iterator[Finding]:
+    """An isolated (real-time) core belongs to exactly one VM."""
+    owner: dict[int, str] = {}
+    isolated = set(p.target.isolated_cores)
+    for vm in p.vms.values():
+        for i, core in enumerate(vm.pinning):
+            if core in isolated and owner.setdefault(core, vm.name) != vm.name:
+                yield finding(
+                    "GG507",
+                    vm.at("pinning", i),
+                    f"isolated core {core} is pinned by '{owner[core]}' and '{vm.name}'",
+                    "Jailhouse-style exclusive cores serve one VM; pick another core",
+                )
+
+
+@rule(
+    "GG508",
+    "host-core-pinned",
+    ERROR,
+    fix="Pin VMs only to cores outside target.host_cores.",
+)
+def host_core_pinned(p: Profile, b: Board) -> Iterator[Finding]:
+    """No VM is pinned to a core the host keeps (target.host_cores)."""
+    host = set(p.target.host_cores)
+    for vm in p.vms.values():
+        for i, core in enumerate(vm.pinning):
+            if core in host:
+                yield finding(
+                    "GG508",
+                    vm.at("pinning", i),
+                    f"VM '{vm.name}' is pinned to core {core}, which the host keeps",
+                    f"host cores: {_cores_desc(host)}",
+                )
+    both = host & set(p.target.isolated_cores)
+    if both:
+        yield finding(
+            "GG508",
+            p.target.at("isolated_cores"),
+            f"cores {_cores_desc(both)} are both host cores and isolated",
+            "a core is the host's or a real-time VM's, not both",
+        )
+
+
+@rule(
+    "GG509",
+    "realtime-needs-isolation",
+    ERROR,
+    fix="Pin a VM with rt_priority to isolated cores only (target.isolated_cores).",
+)
+def realtime_needs_isolation(p: Profile, b: Board) -> Iterator[Finding]:
+    """A real-time VM runs only on isolated cores, so nothing else preempts it."""
+    isolated = set(p.target.isolated_cores)
+    for vm in p.vms.values():
+        if vm.rt_priority is None:
+            continue
+        outside = set(vm.pinning) - isolated
+        if not vm.pinning or outside:
+            yield finding(
+                "GG509",
+                vm.at("rt_priority"),
+                f"VM '{vm.name}' has rt_priority but "
+                + (
+                    f"runs on non-isolated cores {_cores_desc(outside)}"
+                    if vm.pinning
+                    else "no pinning"
+                ),
+                "pin all its vCPUs to target.isolated_cores",
+            )
+
+
+@rule(
+    "GG510",
+    "isolated-core-unused",
+    WARNING,
+    fix="Pin a VM to the isolated core, or stop isolating it.",
+)
+def isolated_core_unused(p: Profile, b: Board) -> Iterator[Finding]:
+    """An isolated core no VM is pinned to is a core nobody uses."""
+    pinned = {c for vm in p.vms.values() for c in vm.pinning}
+    unused = set(p.target.isolated_cores) - pinned
+    for core in sorted(unused):
+        if core < b.cpu_cores:
+            yield finding(
+                "GG510",
+                p.target.at("isolated_cores"),
+                f"isolated core {core} runs no VM",
+                "isolcpus keeps the scheduler off it: it stays idle",
+            )
+
+
+@rule(
+    "GG511",
+    "core-missing-on-board",
+    ERROR,
+    fix="List only cores 0..N-1 of the board in host_cores and isolated_cores.",
+)
+def core_missing_on_board(p: Profile, b: Board) -> Iterator[Finding]:
+    """Host and isolated cores exist on the board."""
+    for key in ("host_cores", "isolated_cores"):
+        for i, core in enumerate(getattr(p.target, key)):
+            if core >= b.cpu_cores:
+                yield finding(
+                    "GG511",
+                    p.target.at(key, i),
+                    f"core {core} in {key} does not exist on '{b.name}' "
+                    f"(cores 0-{b.cpu_cores - 1})",
+                )

@@ -113,6 +113,8 @@ def lanes_exceed_slot(p: Profile, b: Board) -> Iterator[Finding]:
 def host_storage_slot(p: Profile, b: Board) -> Iterator[Finding]:
     """The slot holding the host's root filesystem cannot be passed."""
     rootfs = p.target.rootfs or b.rootfs
+    if any(d.root and d.name == "nvme" for d in p.disks.values()):
+        rootfs = "nvme"
     for pt in slot_passthroughs(p, b):
         slot = b.slots[pt.device]
         if slot.host_storage and rootfs == "nvme":

@@ -186,8 +186,9 @@ builtins.toJSON (
       overlays = map (o: o.name) c.hardware.deviceTree.overlays;
       services = builtins.mapAttrs (_: s: {
         inherit (s) before requiredBy wantedBy;
-        ExecStart = s.serviceConfig.ExecStart;
-        Type = s.serviceConfig.Type;
+        ExecStart = s.serviceConfig.ExecStart or null;
+        Type = s.serviceConfig.Type or null;
+        CPUAffinity = s.serviceConfig.CPUAffinity or null;
       }) c.systemd.services;
       udev = c.services.udev.extraRules;
       vms = builtins.attrNames c.microvm.vms;

@@ -1,0 +1,119 @@
+"""Inter-VM channels, vsock, volumes on host disks: what partitions share, checked whole."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+
+from ghafgen.catalog.model import Board
+from ghafgen.findings import Finding
+from ghafgen.profile.model import Profile
+from ghafgen.rules.registry import ERROR, finding, rule
+from ghafgen.units import format_size
+
+MIN_CHANNEL = 4096  # one page: ivshmem maps the region into each guest
+
+
+@rule(
+    "GG601",
+    "channel-size-invalid",
+    ERROR,
+    fix='Give the channel a power-of-two size of at least 4K, e.g. "2M".',
+)
+def channel_size_invalid(p: Profile, b: Board) -> Iterator[Finding]:
+    """A shared-memory region is a power of two, at least one page (ivshmem BAR)."""
+    for ch in p.channels.values():
+        if ch.size < MIN_CHANNEL or ch.size & (ch.size - 1):
+            yield finding(
+                "GG601",
+                ch.at("size"),
+                f"channel '{ch.name}' has size {format_size(ch.size)}",
+                "ivshmem exposes the region as a PCI BAR: a power of two, 4K or more",
+            )
+
+
+@rule(
+    "GG602",
+    "channel-members",
+    ERROR,
+    fix="List two or more declared VMs, each once, in the channel's `vms`.",
+)
+def channel_members(p: Profile, b: Board) -> Iterator[Finding]:
+    """A channel joins two or more VMs the profile declares, each once."""
+    for ch in p.channels.values():
+        for i, vm in enumerate(ch.vms):
+            if vm not in p.vms:
+                yield finding(
+                    "GG602",
+                    ch.at("vms", i),
+                    f"channel '{ch.name}' names VM '{vm}', which is not declared",
+                    f"declare [vms.{vm}] or fix the name",
+                )
+        if len(set(ch.vms)) < 2:
+            yield finding(
+                "GG602",
+                ch.at("vms"),
+                f"channel '{ch.name}' joins {len(set(ch.vms))} VM(s)",
+                "a channel connects two or more VMs; a VM gets only its own channels",
+            )
+        elif len(set(ch.vms)) != len(ch.vms):
+            yield finding(
+                "GG602", ch.at("vms"), f"channel '{ch.name}' names a VM twice"
+            )
+
+
+@rule(
+    "GG603",
+    "vsock-cid-twice",
+    ERROR,
+    fix="Give each VM its own vsock_cid (3 or more; 0-2 are reserved).",
+)
+def vsock_cid_twice(p: Profile, b: Board) -> Iterator[Finding]:
+    """vsock context IDs are unique on the host."""
+    seen: dict[int, str] = {}
+    for vm in p.vms.values():
+        if vm.vsock_cid is None:
+            continue
+        if vm.vsock_cid in seen:
+            yield finding(
+                "GG603",
+                vm.at("vsock_cid"),
+                f"vsock_cid {vm.vsock_cid} is used by '{seen[vm.vsock_cid]}' "
+                f"and '{vm.name}'",
+            )
+        seen.setdefault(vm.vsock_cid, vm.name)
+
+
+@rule(
+    "GG604",
+    "volumes-exceed-disk",
+    ERROR,
+    fix="Shrink the volumes, or put some on another disk ([disks.<name>]).",
+)
+def volumes_exceed_disk(p: Profile, b: Board) -> Iterator[Finding]:
+    """Volumes fit the host disk they live on."""
+    used: dict[str, int] = defaultdict(int)
+    last = {}
+    for vm in p.vms.values():
+        for vol in vm.volumes:
+            if vol.disk not in p.disks:
+                yield finding(
+                    "GG604",
+                    vol.at("disk"),
+                    f"volume '{vol.name}' of '{vm.name}' is on disk '{vol.disk}', "
+                    "which is not declared",
+                    f"add [disks.{vol.disk}] with its size",
+                )
+                continue
+            used[vol.disk] += vol.size
+            last[vol.disk] = vol
+    for name, total in used.items():
+        disk = p.disks[name]
+        if total > disk.size:
+            yield finding(
+                "GG604",
+                last[name].at("size"),
+                f"volumes on disk '{name}' take {format_size(total)}, the disk has "
+                f"{format_size(disk.size)}",
+                f"free {format_size(total - disk.size)}",
+            )

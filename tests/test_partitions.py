@@ -1,0 +1,94 @@
+"""Partitions: CPU, memory, channels, volumes, shared devices, one profile for all,
+and the diagram of them."""
+
+from __future__ import annotations
+
+import html
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT, require
+
+TARGET = ROOT / "nix" / "modules" / "nvidia-jetson-orin-agx-partitions"
+PROFILE = "profiles/orin-agx-partitions.toml"
+
+
+def ghafgen(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ghafgen", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_cpu_partitions_on_the_host():
+    text = (TARGET / "partitions.nix").read_text()
+    for param in ("isolcpus=10,11", "nohz_full=10,11", "rcu_nocbs=10,11"):
+        assert f'"{param}"' in text
+    assert (
+        'systemd.services."microvm@rt-vm".serviceConfig = {\n    CPUAffinity = "10 11";'
+        in text
+    )
+    assert 'CPUSchedulingPolicy = "fifo";\n    CPUSchedulingPriority = 50;' in text
+    assert (
+        'systemd.services."microvm@net-vm".serviceConfig = {\n'
+        '    CPUAffinity = "2 3";\n    CPUWeight = 200;' in text
+    )
+    assert "./partitions.nix" in (TARGET / "default.nix").read_text()
+
+
+def test_channels_reach_exactly_their_members():
+    def args(vm: str) -> str:
+        return (TARGET / "vms" / f"{vm}.nix").read_text()
+
+    gui, net, rt = args("gui-vm"), args("net-vm"), args("rt-vm")
+    share = "mem-path=/dev/shm/ghafgen-gui-net,size=2097152,share=on"
+    assert share in gui and share in net and share not in rt
+    tele = "mem-path=/dev/shm/ghafgen-rt-telemetry,size=65536,share=on"
+    assert tele in gui and tele in rt and tele not in net
+    assert '"ivshmem-plain,memdev=ivshmem-gui-net"' in net
+
+
+def test_memory_volumes_vsock_and_shared_devices():
+    gui = (TARGET / "vms" / "gui-vm.nix").read_text()
+    assert "hugepageMem = true;" in gui and "vsock.cid = 4;" in gui
+    assert 'image = "/var/lib/vm-volumes/gui-vm-home.img";' in gui
+    assert 'mountPoint = "/home";\n        size = 65536;' in gui
+    rt = (TARGET / "vms" / "rt-vm.nix").read_text()
+    assert 'type = "user";' in rt and 'mac = "02:' in rt
+    assert "qemu.serialConsole = true;" in (TARGET / "vms" / "net-vm.nix").read_text()
+
+
+def test_show_names_every_device_mode():
+    out = ghafgen("show", PROFILE).stdout
+    rows = {line.split()[0]: line for line in out.splitlines() if line[:1].isalpha()}
+    assert "passthrough" in rows["mgbe0"] and "passthrough" in rows["pcie-x8"]
+    assert "shared (virtio)" in rows["virtio-net"] and "rt-vm" in rows["virtio-net"]
+    assert "host" in rows["uarta"].split()[2]
+
+
+def test_mermaid_diagram():
+    out = ghafgen("show", "--format", "mermaid", PROFILE).stdout
+    assert out.startswith("flowchart LR\n")
+    for vm in ("net_vm", "gui_vm", "rt_vm"):
+        assert f"subgraph vm_{vm}[" in out
+    assert 'vm_gui_vm <-- "gui-net 2M" --> vm_net_vm' in out
+    assert "2 vCPU on cores 10,11, SCHED_FIFO 50" in out
+
+
+def test_svg_diagram_renders(tmp_path: Path):
+    require("dot")
+    require("rsvg-convert")
+    done = ghafgen("show", "--format", "svg", PROFILE)
+    assert done.returncode == 0, done.stderr
+    svg = tmp_path / "p.svg"
+    svg.write_text(done.stdout)
+    png = tmp_path / "p.png"
+    subprocess.run(["rsvg-convert", "-o", str(png), str(svg)], check=True)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10000
+    shown = html.unescape(done.stdout)  # Graphviz writes "-" as "&#45;"
+    for text in ("rt-telemetry 64K", "6800000.ethernet", "SCHED_FIFO 50"):
+        assert text in shown
