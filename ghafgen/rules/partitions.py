@@ -8,6 +8,7 @@ from ghafgen.catalog.model import Board
 from ghafgen.findings import Finding
 from ghafgen.profile.model import Profile
 from ghafgen.rules.registry import ERROR, WARNING, finding, rule
+from ghafgen.table import render
 from ghafgen.units import format_size
 
 MIN_GUEST_MEMORY = 256 << 20
@@ -111,16 +112,29 @@ def memory_exceeds_ram(p: Profile, b: Board) -> Iterator[Finding]:
     reserve = b.host_reserve_mib << 20
     if total + reserve > ram and p.vms:
         biggest = max(p.vms.values(), key=lambda v: v.memory)
-        table = ", ".join(
-            f"{vm.name} {format_size(vm.memory)}" for vm in p.vms.values()
-        )
         yield finding(
             "GG505",
             biggest.at("memory"),
             f"VMs take {format_size(total)} and the host keeps {format_size(reserve)}: "
             f"{format_size(total + reserve)} is more than the board's {format_size(ram)}",
-            f"{table}; free {format_size(total + reserve - ram)}",
+            f"free {format_size(total + reserve - ram)}:\n" + memory_table(p, b),
         )
+
+
+def memory_table(p: Profile, b: Board) -> str:
+    """Who takes how much RAM, as an indented table for the hint."""
+    rows = [
+        [vm.name, format_size(vm.memory), f"line {vm.at('memory').line}"]
+        for vm in p.vms.values()
+    ]
+    total = sum(vm.memory for vm in p.vms.values()) + (b.host_reserve_mib << 20)
+    rows += [
+        ["host reserve", format_size(b.host_reserve_mib << 20), "catalog"],
+        ["total", format_size(total), f"board has {format_size(b.ram_mib << 20)}"],
+    ]
+    return "\n".join(
+        "        " + line for line in render(["", "memory", ""], rows).splitlines()
+    )
 
 
 @rule("GG506", "vm-memory-small", WARNING, fix="Give a NixOS guest at least 256M.")
