@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -88,3 +90,18 @@ def virt_dtb(tmp_path_factory: pytest.TempPathFactory):
         return cache[(vcpus, mem_mib)]
 
     return dump
+
+
+def run_ghafgen(
+    *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """ghafgen as a user runs it: a separate process (exit codes, stderr, no traceback)."""
+    return subprocess.run(
+        [sys.executable, "-m", "ghafgen", *args],
+        cwd=cwd,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+    )

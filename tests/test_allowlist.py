@@ -5,39 +5,13 @@ from __future__ import annotations
 from ghafgen import catalog
 from ghafgen.allowlist import allow_list
 from tests.conftest import AGX
+from tests.facts import GHAF_MGBE0
 
 BOARD = catalog.board("jetson-agx-orin-devkit")
 V = "[hardware.nvidia.virtualization]\nenable = true\n"
 VM = '\n[vms.a]\nvcpus = 1\nmemory = "1G"\n'
 
-# Ghaf's passthrough/mgbe0-net-vm allow list (tiiuae/ghaf), read from the
-# live L4T tree and extended by the clock chains Ghaf found on hardware.
-GHAF_MGBE0_CLOCKS = {
-    357,
-    361,
-    369,
-    373,
-    374,
-    375,
-    376,
-    377,
-    378,
-    379,
-    380,
-    381,
-    248,
-    319,
-    320,
-    366,
-    367,
-    368,
-    103,
-    292,
-    91,
-    14,
-    288,
-    327,
-}
+GHAF_MGBE0_CLOCKS = GHAF_MGBE0["clocks"]
 
 
 def test_uarta_matches_bpmp_virt(parse):

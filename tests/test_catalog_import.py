@@ -5,29 +5,18 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
 from ghafgen import catalog
 from ghafgen.catalog.dtimport import read_tree
-from tests.conftest import ROOT, require
+from tests.conftest import ROOT, require, run_ghafgen
 from tests.trees import Tree
 
 DATA = ROOT / "ghafgen" / "catalog" / "data"
 
 
-def ghafgen(
-    *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ghafgen", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+ghafgen = run_ghafgen
 
 
 def test_committed_catalog_agrees_with_the_mainline_tree(orin_dtb: Path):

@@ -14,7 +14,7 @@ import pexpect
 import pytest
 
 from ghafgen.discover import SysfsReader, capture, discover
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_ghafgen
 
 SYSFS = ROOT / "tests" / "data" / "sysfs"
 
@@ -22,16 +22,9 @@ SYSFS = ROOT / "tests" / "data" / "sysfs"
 def ghafgen(
     *args: str, cwd: Path = ROOT, stdin: str = ""
 ) -> subprocess.CompletedProcess[str]:
+    """Outside CI's environment, so that `new-target` behaves as on a developer's pipe."""
     env = {k: v for k, v in os.environ.items() if k != "CI"}
-    return subprocess.run(
-        [sys.executable, "-m", "ghafgen", *args],
-        cwd=cwd,
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    return run_ghafgen(*args, cwd=cwd, env=env, stdin=stdin)
 
 
 def test_agx_gpu_draft_validates_and_passes_gpu_with_audio(tmp_path: Path):

@@ -4,53 +4,14 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, require
+from tests.conftest import ROOT, require, run_ghafgen
+from tests.facts import GHAF_MGBE0, GHAF_PROFILES
 
 MODULES = ROOT / "nix" / "modules"
-GHAF_PROFILES = [
-    "orin-agx-uarta-host",
-    "orin-agx-uarti-net-vm",
-    "orin-agx-mgbe0-net-vm",
-    "orin-agx-wifi-net-vm",
-    "orin-agx-gpu-gui-vm",
-]
-# tiiuae/ghaf passthrough/mgbe0-net-vm/default.nix (rev 9a37dc8c): the allow list
-# Ghaf reads from the live L4T tree plus the clock chains it found on hardware.
-GHAF_MGBE0 = {
-    "clocks": {
-        357,
-        361,
-        369,
-        373,
-        374,
-        375,
-        376,
-        377,
-        378,
-        379,
-        380,
-        381,
-        248,
-        319,
-        320,
-        366,
-        367,
-        368,
-        103,
-        292,
-        91,
-        14,
-        288,
-        327,
-    },
-    "resets": {45, 46, 47},
-    "power-domains": {18},
-}
 
 
 def code(path: Path) -> str:
@@ -60,14 +21,7 @@ def code(path: Path) -> str:
     )
 
 
-def ghafgen(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ghafgen", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+ghafgen = run_ghafgen
 
 
 @pytest.fixture(scope="module")

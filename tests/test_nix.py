@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 
 from ghafgen.nixbuild import BuildOptions, build_argv, explain
 from ghafgen.prefetch import pin
-from tests.conftest import ROOT, require
+from tests.conftest import ROOT, require, run_ghafgen
 
 FIXTURE = ROOT / "tests" / "data" / "fixture-flake"
 # Root without a nix-daemon, no network: what CI and this machine have.
@@ -29,19 +28,7 @@ OFFLINE = [
 ]
 
 
-def ghafgen(
-    *args: str,
-    cwd: Path | None = None,
-    env: dict[str, str] | None = None,
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ghafgen", *args],
-        cwd=cwd or ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+ghafgen = run_ghafgen
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ import pytest
 from ghafgen.render.plan import plan
 from ghafgen.validate import validate
 from tests.conftest import PROFILES, ROOT, require
+from tests.facts import GHAF_PROFILES
 
 EVAL = ROOT / "tests" / "data" / "eval" / "eval-module.nix"
 MODULES = ROOT / "nix" / "modules"
@@ -34,34 +35,38 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def evaluate(module: Path, kind: str) -> dict[str, object]:
-    require("nix-instantiate")
+def eval_argv(module: Path, kind: str, layout: str = "default") -> list[str]:
     lib = (
         Path(LIB) / "lib" if (Path(LIB) / "lib" / "default.nix").exists() else Path(LIB)
     )
+    return [
+        "nix-instantiate",
+        "--eval",
+        "--strict",
+        "--json",
+        str(EVAL),
+        "--argstr",
+        "libPath",
+        str(lib),
+        "--argstr",
+        "microvmSrc",
+        MICROVM,
+        "--arg",
+        "module",
+        str(module),
+        "--argstr",
+        "kind",
+        kind,
+        "--argstr",
+        "layout",
+        layout,
+    ]
+
+
+def evaluate(module: Path, kind: str, layout: str = "default") -> dict[str, object]:
+    require("nix-instantiate")
     done = subprocess.run(
-        [
-            "nix-instantiate",
-            "--eval",
-            "--strict",
-            "--json",
-            str(EVAL),
-            "--argstr",
-            "libPath",
-            str(lib),
-            "--argstr",
-            "microvmSrc",
-            MICROVM,
-            "--arg",
-            "module",
-            str(module),
-            "--argstr",
-            "kind",
-            kind,
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
+        eval_argv(module, kind, layout), capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stderr[-3000:]
     result: dict[str, object] = json.loads(json.loads(done.stdout))
@@ -133,80 +138,11 @@ def test_guest_modules_evaluate_against_microvm_options(path: Path):
 def test_a_misspelled_option_fails(tmp_path: Path):
     bad = tmp_path / "bad.nix"
     bad.write_text("{ ... }: { microvm.vcpus = 2; }\n")
-    lib = (
-        Path(LIB) / "lib" if (Path(LIB) / "lib" / "default.nix").exists() else Path(LIB)
-    )
     done = subprocess.run(
-        [
-            "nix-instantiate",
-            "--eval",
-            "--strict",
-            "--json",
-            str(EVAL),
-            "--argstr",
-            "libPath",
-            str(lib),
-            "--argstr",
-            "microvmSrc",
-            MICROVM,
-            "--arg",
-            "module",
-            str(bad),
-            "--argstr",
-            "kind",
-            "guest",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
+        eval_argv(bad, "guest"), capture_output=True, text=True, check=False
     )
     assert done.returncode != 0
     assert "microvm.vcpus' does not exist" in done.stderr
-
-
-GHAF_PROFILES = [
-    "orin-agx-uarta-host",
-    "orin-agx-uarti-net-vm",
-    "orin-agx-mgbe0-net-vm",
-    "orin-agx-wifi-net-vm",
-    "orin-agx-gpu-gui-vm",
-]
-
-
-def evaluate_ghaf(module: Path, kind: str) -> dict[str, object]:
-    lib = (
-        Path(LIB) / "lib" if (Path(LIB) / "lib" / "default.nix").exists() else Path(LIB)
-    )
-    done = subprocess.run(
-        [
-            "nix-instantiate",
-            "--eval",
-            "--strict",
-            "--json",
-            str(EVAL),
-            "--argstr",
-            "libPath",
-            str(lib),
-            "--argstr",
-            "microvmSrc",
-            MICROVM,
-            "--arg",
-            "module",
-            str(module),
-            "--argstr",
-            "kind",
-            kind,
-            "--argstr",
-            "layout",
-            "ghaf",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result: dict[str, object] = json.loads(json.loads(done.stdout))
-    return result
 
 
 @pytest.mark.parametrize("name", GHAF_PROFILES)
@@ -216,14 +152,14 @@ def test_ghaf_layout_evaluates_with_ghaf_option_stubs(name: str, tmp_path: Path)
     path = ROOT / "profiles" / f"{name}.toml"
     generate([path], tmp_path, layout="ghaf")
     p = planned(path, "ghaf")
-    host = evaluate_ghaf(tmp_path / p.name / "default.nix", "host")
+    host = evaluate(tmp_path / p.name / "default.nix", "host", "ghaf")
     assert host["vms"] == []
     assert host["ghafVms"] == {vm.ghaf_key: 1 for vm in p.vms}
     assert host["sysvms"] == {
         vm.ghaf_key: {"mem": vm.mem_mib, "vcpu": vm.vcpus} for vm in p.vms
     }
     for vm in p.vms:
-        got = evaluate_ghaf(tmp_path / p.name / "vms" / f"{vm.name}.nix", "guest")
+        got = evaluate(tmp_path / p.name / "vms" / f"{vm.name}.nix", "guest", "ghaf")
         assert got["extraArgs"] == list(vm.qemu_args)
         if vm.bpmp:
             assert got["qemuPackage"] == "ghaf-qemu-bpmp"

@@ -5,23 +5,15 @@ from __future__ import annotations
 
 import html
 import subprocess
-import sys
 from pathlib import Path
 
-from tests.conftest import ROOT, require
+from tests.conftest import ROOT, require, run_ghafgen
 
 TARGET = ROOT / "nix" / "modules" / "nvidia-jetson-orin-agx-partitions"
 PROFILE = "profiles/orin-agx-partitions.toml"
 
 
-def ghafgen(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ghafgen", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+ghafgen = run_ghafgen
 
 
 def test_cpu_partitions_on_the_host():
