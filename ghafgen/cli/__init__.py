@@ -1,0 +1,38 @@
+"""The `ghafgen` command line: parse arguments, call one function, print, exit.
+
+Exit codes: 0 ok, 1 findings (errors), 2 unusable input or missing tool,
+3 a tool failed while running, 130 interrupted. Commands live by concern in
+profiles.py, nixcmds.py and board.py; heavy imports stay inside them.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+# isort: off
+# Registration order is the order `ghafgen --help` lists the commands in.
+from ghafgen.cli import profiles  # noqa: F401 - validate, show, generate, schema, rules
+from ghafgen.cli import nixcmds  # noqa: F401 - build, check, prefetch
+from ghafgen.cli import board  # noqa: F401 - discover, new-target, catalog
+
+# isort: on
+from ghafgen.cli._app import app
+from ghafgen.errors import GhafgenError, ToolError
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    except ToolError as e:
+        typer.echo(f"error: {e}", err=True)
+        sys.exit(3)
+    except GhafgenError as e:
+        typer.echo(f"error: {e}", err=True)
+        sys.exit(2)

@@ -1,0 +1,186 @@
+"""Commands about boards: discover, new-target, catalog import."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ghafgen.cli._app import Format, app, check_format, interactive, reported
+from ghafgen.errors import GhafgenError
+
+catalog_app = typer.Typer(
+    help="Hardware catalog: import facts from a vendor device tree, or compare them.",
+    no_args_is_help=True,
+)
+app.add_typer(catalog_app, name="catalog")
+
+
+@catalog_app.command("import")
+def catalog_import(
+    dtb: Annotated[
+        Path | None, typer.Option(help="Vendor tree, compiled (.dtb).")
+    ] = None,
+    dts: Annotated[
+        Path | None, typer.Option(help="Vendor tree as preprocessed source (.dts).")
+    ] = None,
+    board: Annotated[
+        str, typer.Option(help="Catalog board to compare with.")
+    ] = "jetson-agx-orin-devkit",
+    flavor: Annotated[
+        str, typer.Option(help="Device-tree flavour of the tree: l4t or mainline.")
+    ] = "mainline",
+    show_diff: Annotated[
+        bool,
+        typer.Option(
+            "--diff", help="List every disagreement with the catalog; exit 1 if any."
+        ),
+    ] = False,
+    out: Annotated[
+        Path | None, typer.Option("-o", "--out", help="Write the TOML here.")
+    ] = None,
+) -> None:
+    """Read passthrough-capable nodes (serial, ethernet, PCIe, display) from a vendor tree."""
+    from ghafgen import catalog
+    from ghafgen.catalog import dtimport
+
+    source = dtb or dts
+    if source is None or (dtb and dts):
+        raise typer.BadParameter("give exactly one of --dtb or --dts")
+    if flavor not in ("l4t", "mainline"):
+        raise typer.BadParameter("use l4t or mainline", param_hint="--flavor")
+    with reported():
+        try:
+            nodes = dtimport.read(source, dts=dts is not None)
+        except Exception as e:  # libfdt's FdtException, a missing file
+            raise GhafgenError(f"cannot read {source}: {e}") from e
+        if not show_diff:
+            text = dtimport.as_toml(nodes, source.name)
+            if out is None:
+                typer.echo(text, nl=False)
+            else:
+                out.write_text(text, encoding="utf-8")
+            return
+        found = dtimport.diff(nodes, catalog.board(board), flavor)
+    for d in found:
+        typer.echo(d.render())
+    typer.echo(
+        f"{len(nodes)} nodes read, {len(found)} disagreement(s) with the {board} "
+        f"catalog ({flavor})",
+        err=True,
+    )
+    raise typer.Exit(1 if found else 0)
+
+
+@app.command()
+def discover(
+    root: Annotated[Path, typer.Option(help="Root of a live or captured tree.")] = Path(
+        "/"
+    ),
+    profile: Annotated[
+        Path | None,
+        typer.Option(help="Write a draft profile here (guesses are marked)."),
+    ] = None,
+    name: Annotated[
+        str, typer.Option(help="Target name for the draft profile.")
+    ] = "discovered",
+    capture_to: Annotated[
+        Path | None,
+        typer.Option(
+            "--capture", help="Save exactly the files read, as a .tar.gz, for reports."
+        ),
+    ] = None,
+    fmt: Format = "text",
+) -> None:
+    """Read IOMMU groups, PCI and platform devices of a board into a report or a draft profile."""
+    from ghafgen import discover as disc
+    from ghafgen.report import discovery_json, discovery_text
+
+    check_format(fmt)
+    with reported():
+        reader = disc.SysfsReader(root)
+        found = disc.discover(root, reader)
+        if capture_to is not None:
+            count = disc.capture(reader, capture_to)
+            typer.echo(f"captured {count} files into {capture_to}", err=True)
+        if profile is not None:
+            _write_new_profile(profile, found, name)
+    typer.echo(
+        json.dumps(discovery_json(found), indent=2)
+        if fmt == "json"
+        else discovery_text(found)
+    )
+
+
+def _write_new_profile(path: Path, found: object, name: str) -> None:
+    """Write a draft profile; never over an existing file; validate it after."""
+    from ghafgen.discover import DiscoverError, Discovery
+    from ghafgen.draft import from_discovery
+
+    assert isinstance(found, Discovery)
+    if found.board is None:
+        raise DiscoverError(
+            "no catalog board matches compatible "
+            f"{', '.join(found.compatible)}; see ghafgen show --boards"
+        )
+    _create(path, from_discovery(found, name).toml())
+
+
+def _create(path: Path, text: str) -> None:
+    from ghafgen.validate import validate as run
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "x", encoding="utf-8") as out:
+            out.write(text)
+    except FileExistsError:
+        raise GhafgenError(
+            f"{path} exists; ghafgen does not overwrite a profile"
+        ) from None
+    except OSError as e:
+        raise GhafgenError(f"cannot write {path}: {e.strerror or e}") from None
+    report = run([path])
+    for f in report.findings:
+        typer.echo(f.render(), err=True)
+    if report.exit_code:
+        raise GhafgenError(f"{path} was written but does not validate; fix it by hand")
+    typer.echo(f"wrote {path}; next: ghafgen generate {path} -o nix/modules", err=True)
+
+
+@app.command("new-target")
+def new_target(
+    name: Annotated[
+        str, typer.Argument(help="Target name; the profile is DIR/NAME.toml.")
+    ],
+    board: Annotated[str | None, typer.Option(help="Board from the catalog.")] = None,
+    passthrough: Annotated[
+        list[str] | None,
+        typer.Option(help="DEVICE:VM, e.g. uarta:uart-vm; repeatable."),
+    ] = None,
+    vm: Annotated[
+        list[str] | None,
+        typer.Option(help="NAME:VCPUS:MEMORY, e.g. net-vm:2:1G; repeatable."),
+    ] = None,
+    from_discover: Annotated[
+        Path | None,
+        typer.Option(help="Draft from a captured tree (ghafgen discover --root)."),
+    ] = None,
+    folder: Annotated[Path, typer.Option("--dir", help="Where profiles live.")] = Path(
+        "profiles"
+    ),
+) -> None:
+    """Scaffold a profile for a board; asks on a terminal for what the flags leave out."""
+    from ghafgen import newtarget
+
+    path = folder / f"{name}.toml"
+    with reported():
+        if from_discover is not None:
+            from ghafgen import discover as disc
+
+            _write_new_profile(path, disc.discover(from_discover), name)
+            return
+        ask = newtarget.Prompter(typer.prompt) if interactive() else None
+        draft = newtarget.draft(name, board, passthrough or [], vm or [], ask)
+        _create(path, draft.toml())
