@@ -4,7 +4,9 @@ and the diagram of them."""
 from __future__ import annotations
 
 import html
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 from tests.conftest import ROOT, require, run_ghafgen
@@ -25,10 +27,10 @@ def test_cpu_partitions_on_the_host():
         in text
     )
     assert 'CPUSchedulingPolicy = "fifo";\n    CPUSchedulingPriority = 50;' in text
-    assert (
-        'systemd.services."microvm@net-vm".serviceConfig = {\n'
-        '    CPUAffinity = "2 3";\n    CPUWeight = 200;' in text
-    )
+    net = text[text.index('systemd.services."microvm@net-vm"') :]
+    net = net[: net.index("};")]
+    assert 'CPUAffinity = "2 3";' in net and "CPUWeight = 200;" in net
+    assert 'ExecStartPost = "${pinVcpus} $MAINPID " + "2 3";' in net
     assert "./partitions.nix" in (TARGET / "default.nix").read_text()
 
 
@@ -84,3 +86,60 @@ def test_svg_diagram_renders(tmp_path: Path):
     shown = html.unescape(done.stdout)  # Graphviz writes "-" as "&#45;"
     for text in ("rt-telemetry 64K", "6800000.ethernet", "SCHED_FIFO 50"):
         assert text in shown
+
+
+VCPU_PROCESS = """
+import threading, time, pathlib
+ready = []
+def vcpu(n):
+    pathlib.Path(f"/proc/self/task/{threading.get_native_id()}/comm").write_text(f"CPU {n}/KVM")
+    ready.append(n)
+    time.sleep(30)
+for n in range(2):
+    threading.Thread(target=vcpu, args=(n,), daemon=True).start()
+while len(ready) < 2:
+    time.sleep(0.01)
+print("ready", flush=True)
+time.sleep(30)
+"""
+
+
+def test_pin_vcpus_pins_each_vcpu_thread_to_its_core():
+    """The generated script against threads named as QEMU names vCPUs, with real taskset."""
+    require("taskset")
+    script = TARGET / "pin-vcpus.sh"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", VCPU_PROCESS], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        done = subprocess.run(
+            ["bash", str(script), str(proc.pid), "1", "0"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        pinned = {}
+        for task in Path(f"/proc/{proc.pid}/task").iterdir():
+            name = (task / "comm").read_text().strip()
+            if name.endswith("/KVM"):
+                status = (task / "status").read_text()
+                pinned[name] = next(
+                    line.split(":")[1].strip()
+                    for line in status.splitlines()
+                    if line.startswith("Cpus_allowed_list")
+                )
+        assert pinned == {"CPU 0/KVM": "1", "CPU 1/KVM": "0"}
+        missing = subprocess.run(
+            ["bash", str(script), str(proc.pid), "0", "1", "0"],
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, "PIN_VCPUS_TRIES": "3"},
+        )
+        assert missing.returncode == 1
+        assert "found 2 of 3 vCPU threads" in missing.stderr
+    finally:
+        proc.kill()
+        proc.wait()

@@ -79,6 +79,8 @@ def render_target(plan: TargetPlan) -> dict[str, bytes]:
         files["bpmp-virt.nix"] = _render("bpmp-virt.nix.j2", plan=plan)
     if plan.cpus or plan.isolated_cores:
         files["partitions.nix"] = _render("partitions.nix.j2", plan=plan)
+    if any(cpu.affinity for cpu in plan.cpus):
+        files["pin-vcpus.sh"] = _render("pin-vcpus.sh.j2", plan=plan)
     if plan.proxy_overlay is not None:
         files["bpmp-host-proxy.nix"] = _render("bpmp-host-proxy.nix.j2", plan=plan)
     if plan.bindings:

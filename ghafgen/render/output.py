@@ -151,7 +151,7 @@ def _write_tree(
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        if rel.endswith(".sh"):
+        if rel.endswith(".sh"):  # bind-vfio.sh, pin-vcpus.sh
             dest.chmod(0o755)
     for rel in keep:
         if rel not in files:

@@ -135,6 +135,11 @@ class CpuPlan:
     def affinity_text(self) -> str:
         return " ".join(str(c) for c in sorted(set(self.affinity)))
 
+    @property
+    def pin_args(self) -> str:
+        """Core of vCPU 0, 1, ... for pin-vcpus.sh."""
+        return " ".join(str(c) for c in self.affinity)
+
 
 @dataclass(frozen=True)
 class VmPlan:

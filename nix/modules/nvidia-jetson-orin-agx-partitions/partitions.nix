@@ -5,7 +5,12 @@
 # CPU partitions: each VM's microvm@ unit gets its cores and one scheduling
 # policy for all its vCPUs (PCT: a guest's vCPUs share priority and
 # timeslice); isolated cores are taken from the host scheduler.
-{ ... }:
+{ pkgs, ... }:
+let
+  pinVcpus = pkgs.writeShellScript "ghafgen-pin-vcpus" (
+    "TASKSET=${pkgs.util-linux}/bin/taskset\n" + builtins.readFile ./pin-vcpus.sh
+  );
+in
 {
   _file = ./partitions.nix;
 
@@ -17,15 +22,21 @@
 
   systemd.services."microvm@net-vm".serviceConfig = {
     CPUAffinity = "2 3";
+    # Then each vCPU thread onto its own core, in order (PCT vCPU affinity).
+    ExecStartPost = "${pinVcpus} $MAINPID " + "2 3";
     CPUWeight = 200;
   };
 
   systemd.services."microvm@gui-vm".serviceConfig = {
     CPUAffinity = "4 5 6 7";
+    # Then each vCPU thread onto its own core, in order (PCT vCPU affinity).
+    ExecStartPost = "${pinVcpus} $MAINPID " + "4 5 6 7";
   };
 
   systemd.services."microvm@rt-vm".serviceConfig = {
     CPUAffinity = "10 11";
+    # Then each vCPU thread onto its own core, in order (PCT vCPU affinity).
+    ExecStartPost = "${pinVcpus} $MAINPID " + "10 11";
     CPUSchedulingPolicy = "fifo";
     CPUSchedulingPriority = 50;
   };
