@@ -121,8 +121,8 @@ def test_vfio_reset_patch_applies_to_linux_6_1(kernel_src: Path):
     run(["git", "apply", "--check", "-v", str(patch)], cwd=kernel_src)
 
 
-def mainline_variant(name: str) -> dict[str, bytes]:
-    """A reference profile re-targeted at the mainline tree, rendered in memory."""
+def mainline_profile(name: str):  # type: ignore[no-untyped-def]
+    """A reference profile re-targeted at the mainline tree: (profile, board)."""
     text = (ROOT / "profiles" / f"{name}.toml").read_text()
     text = text.replace('dt_flavor = "l4t"\n', "").replace(
         "[target]\n", '[target]\ndt_flavor = "mainline"\n', 1
@@ -135,7 +135,13 @@ def mainline_variant(name: str) -> dict[str, bytes]:
     board, found = check_profile(result)
     assert result.profile is not None and board is not None
     assert not [f for f in found if f.severity.value == "error"], found
-    return render_target(plan(result.profile, board, str(path)))
+    return result.profile, board
+
+
+def mainline_variant(name: str) -> dict[str, bytes]:
+    """The files of a reference profile re-targeted at the mainline tree, in memory."""
+    profile, board = mainline_profile(name)
+    return render_target(plan(profile, board, f"{name}.toml"))
 
 
 def apply_host_overlays(files: dict[str, bytes], orin_dtb: Path, tmp: Path) -> Tree:
@@ -149,6 +155,8 @@ def apply_host_overlays(files: dict[str, bytes], orin_dtb: Path, tmp: Path) -> T
                 ["dtc", "-@", "-q", "-I", "dts", "-O", "dtb", "-o", str(dtbo), str(src)]
             )
             overlays.append(str(dtbo))
+    if not overlays:
+        return Tree(orin_dtb)
     out = tmp / "host.dtb"
     run(["fdtoverlay", "-i", str(orin_dtb), "-o", str(out), *overlays])
     return Tree(out)
@@ -243,3 +251,59 @@ def test_qemu_memmap_patch_applies_to_the_lines_the_seed_quotes(tmp_path: Path):
     assert (
         "[VIRT_MEM] =                { 0x200000000, LEGACY_RAMLIMIT_BYTES }," in patched
     )
+
+
+def _in_mainline(name: str) -> bool:
+    report = validate([ROOT / "profiles" / f"{name}.toml"])
+    profile, board = report.usable[0]
+    for pt in profile.enabled:
+        dev = board.devices.get(pt.device)
+        if dev is not None and "mainline" not in dev.flavors:
+            return False
+    return True
+
+
+MAINLINE = [
+    p.stem for p in sorted((ROOT / "profiles").glob("*.toml")) if _in_mainline(p.stem)
+]
+
+
+@pytest.mark.parametrize("name", MAINLINE)
+def test_every_reference_profile_on_the_real_orin_tree(
+    name: str, orin_dtb: Path, tmp_path: Path
+):
+    """Each profile's host overlays, applied to the tree built from linux-source-6.1."""
+    require("fdtoverlay")
+    profile, board = mainline_profile(name)
+    files = render_target(plan(profile, board, f"{name}.toml"))
+    tree = apply_host_overlays(files, orin_dtb, tmp_path)
+    allowed = {
+        k: set(tree.cells("/bpmp_host_proxy", f"allowed-{k}"))
+        if tree.has("/bpmp_host_proxy")
+        and tree.maybe("/bpmp_host_proxy", f"allowed-{k}")
+        else set()
+        for k in ("clocks", "resets", "power-domains")
+    }
+    for pt in profile.enabled:
+        dev = board.devices.get(pt.device)
+        if (
+            dev is None
+        ):  # a PCIe slot: mainline needs no overlay, the controller has no iommus
+            ctl = board.slots[pt.device].controller
+            assert tree.maybe(ctl.flavors["mainline"].path, "iommus") is None
+            assert not [f for f in files if f.startswith("overlays/pcie")]
+            continue
+        node = dev.flavors["mainline"].path
+        assert tree.string(node, "status") == "okay", node
+        if dev.needs_sid_marking:
+            assert tree.cells(node, "iommus")[1] == board.soc.passthrough_sid
+        for kind in ("clocks", "resets", "power-domains"):
+            if tree.maybe(node, kind):
+                real = set(phandle_ids(tree, node, kind))
+                assert real <= allowed[kind], (
+                    f"{dev.key}: {kind} {sorted(real - allowed[kind])}"
+                )
+    for sib in board.soc.siblings.values():
+        assert not allowed["clocks"] & sib.clocks, sib.key
+        assert not allowed["resets"] & sib.resets, sib.key
+        assert not allowed["power-domains"] & sib.power_domains, sib.key
