@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
 import subprocess
 from pathlib import Path
 
@@ -105,11 +104,6 @@ def test_dts_refuses_control_characters_and_odd_names():
     for bad in ("a b", "x;y", 'q"', "{}"):
         with pytest.raises(ValueError):
             escape.dts_name(bad)
-
-
-@given(text)
-def test_shell_words_stay_one_word(value: str):
-    assert shlex.split(escape.sh(value)) == [value]
 
 
 @given(text)

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from ghafgen.catalog.model import FLAVORS
 from ghafgen.cli._app import Format, app, check_format, interactive, reported
 from ghafgen.errors import GhafgenError
 
@@ -49,7 +50,7 @@ def catalog_import(
     source = dtb or dts
     if source is None or (dtb and dts):
         raise typer.BadParameter("give exactly one of --dtb or --dts")
-    if flavor not in ("l4t", "mainline"):
+    if flavor not in FLAVORS:
         raise typer.BadParameter("use l4t or mainline", param_hint="--flavor")
     with reported():
         try:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ghafgen.catalog.model import FLAVORS
+
 # Names end up as Nix attribute names, systemd unit names and file names, so
 # they are restricted to a set that is safe, unquoted, in all three.
 VM_NAME = r"^[a-z][a-z0-9-]{0,31}$"
@@ -76,7 +78,7 @@ TARGET = Table(
             "str",
             "Device-tree flavour the host boots: L4T (as Ghaf uses) or mainline.",
             default="l4t",
-            enum=("l4t", "mainline"),
+            enum=FLAVORS,
         ),
         Field(
             "kernel_version",

@@ -7,7 +7,6 @@ plain string, so a profile value cannot reach an output unescaped.
 from __future__ import annotations
 
 import re
-import shlex
 
 from markupsafe import Markup
 
@@ -76,21 +75,12 @@ def dts_name(value: object) -> Safe:
     return Safe(text)
 
 
-def sh(value: object) -> Safe:
-    """A single shell word."""
-    return Safe(shlex.quote(str(value)))
-
-
 def comment(value: object) -> Safe:
     """Free text on one comment line: control characters become spaces.
 
     `*/` is broken up so that block comments cannot be closed early.
     """
     return Safe(re.sub(r"[\x00-\x1f\x7f]", " ", str(value)).replace("*/", "* /"))
-
-
-def hex_(value: int) -> Safe:
-    return Safe(f"{int(value):#x}")
 
 
 _NIX_PATH = re.compile(r"^[A-Za-z0-9._+-]+(/[A-Za-z0-9._+-]+)*$")
@@ -117,9 +107,7 @@ FILTERS = {
     "nix_attr": nix_attr,
     "dts": dts_str,
     "dts_name": dts_name,
-    "sh": sh,
     "comment": comment,
-    "hex": hex_,
     "nix_path": nix_path,
     "patch_text": patch_text,
 }
