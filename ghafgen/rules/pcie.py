@@ -142,7 +142,7 @@ def bar_needs_qemu_patch(p: Profile, b: Board) -> Iterator[Finding]:
             pt.at("bar_size"),
             f"BAR of {format_size(pt.bar_size)} exceeds QEMU virt's PCIe window "
             f"({VIRT.pcie_mmio_size:#x} bytes); the guest needs the memory-map patch",
-            "ghafgen generates patches/qemu-virt-memmap.patch for it",
+            f"ghafgen generates patches/qemu-virt-memmap-{pt.vm}.patch for it",
         )
 
 
