@@ -84,7 +84,7 @@ def test_host_module_evaluates_and_sets_what_was_planned(path: Path):
     p = planned(path)
     got = evaluate(MODULES / p.name / "default.nix", "host")
     # Modules merge in import order; the set is what the kernel gets.
-    assert sorted(got["kernelParams"]) == sorted(p.host_params + p.isolation_params)
+    assert sorted(got["kernelParams"]) == sorted(p.host_params + p.partition_params)
     assert got["assertions"] == [True] * len(got["assertions"])  # type: ignore[arg-type]
     patches = got["kernelPatches"]
     assert isinstance(patches, list)

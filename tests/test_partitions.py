@@ -20,7 +20,15 @@ ghafgen = run_ghafgen
 
 def test_cpu_partitions_on_the_host():
     text = (TARGET / "partitions.nix").read_text()
-    for param in ("isolcpus=10,11", "nohz_full=10,11", "rcu_nocbs=10,11"):
+    # gui-vm's 8G on huge pages: 4096 pages of 2M reserved at boot.
+    params = (
+        "isolcpus=10,11",
+        "nohz_full=10,11",
+        "rcu_nocbs=10,11",
+        "hugepagesz=2M",
+        "hugepages=4096",
+    )
+    for param in params:
         assert f'"{param}"' in text
     assert (
         'systemd.services."microvm@rt-vm".serviceConfig = {\n    CPUAffinity = "10 11";'

@@ -77,7 +77,7 @@ def render_target(plan: TargetPlan) -> dict[str, bytes]:
     }
     if plan.needs_ghaf_source:
         files["bpmp-virt.nix"] = _render("bpmp-virt.nix.j2", plan=plan)
-    if plan.cpus or plan.isolated_cores:
+    if plan.has_partitions:
         files["partitions.nix"] = _render("partitions.nix.j2", plan=plan)
     if any(cpu.affinity for cpu in plan.cpus):
         files["pin-vcpus.sh"] = _render("pin-vcpus.sh.j2", plan=plan)

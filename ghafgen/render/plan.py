@@ -219,6 +219,23 @@ class TargetPlan:
         return (f"isolcpus={cores}", f"nohz_full={cores}", f"rcu_nocbs={cores}")
 
     @property
+    def hugepage_params(self) -> tuple[str, ...]:
+        """Reserve at boot the 2 MiB pages hugepage-backed guests map (aarch64, 4K kernel
+        pages: 2M is the default huge page size)."""
+        mib = sum(vm.mem_mib for vm in self.vms if vm.hugepages)
+        if not mib:
+            return ()
+        return ("hugepagesz=2M", f"hugepages={(mib + 1) // 2}")
+
+    @property
+    def partition_params(self) -> tuple[str, ...]:
+        return self.isolation_params + self.hugepage_params
+
+    @property
+    def has_partitions(self) -> bool:
+        return bool(self.cpus or self.partition_params)
+
+    @property
     def qemu_bpmp_package(self) -> str:
         return QEMU_BPMP_PACKAGE[self.layout]
 

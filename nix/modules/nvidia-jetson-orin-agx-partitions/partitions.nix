@@ -4,7 +4,8 @@
 #
 # CPU partitions: each VM's microvm@ unit gets its cores and one scheduling
 # policy for all its vCPUs (PCT: a guest's vCPUs share priority and
-# timeslice); isolated cores are taken from the host scheduler.
+# timeslice); isolated cores are taken from the host scheduler; huge pages
+# for hugepage-backed guests are reserved at boot.
 { pkgs, ... }:
 let
   pinVcpus = pkgs.writeShellScript "ghafgen-pin-vcpus" (
@@ -18,6 +19,8 @@ in
     "isolcpus=10,11"
     "nohz_full=10,11"
     "rcu_nocbs=10,11"
+    "hugepagesz=2M"
+    "hugepages=4096"
   ];
 
   systemd.services."microvm@net-vm".serviceConfig = {
