@@ -9,6 +9,7 @@ kernel symbols in the tree's Kconfig.
 from __future__ import annotations
 
 import re
+import shutil
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -296,13 +297,12 @@ def _kconfig(target: Path, known: set[str], tree: str) -> list[Result]:
     return out
 
 
-def dump_qemu_virt(folder: Path) -> Path | None:
-    """QEMU's own virt tree (the guest trees' base), or None without QEMU."""
-    import shutil
-
+def dump_qemu_virt(folder: Path, vcpus: int = 1, mem_mib: int = 1024) -> Path | None:
+    """QEMU's own virt tree (the guest trees' base), with the machine options
+    microvm.nix uses on aarch64 (TCG here); None without QEMU."""
     if shutil.which("qemu-system-aarch64") is None:
         return None
-    dtb = folder / "virt.dtb"
+    dtb = folder / f"virt-{vcpus}-{mem_mib}.dtb"
     run(
         [
             "qemu-system-aarch64",
@@ -311,7 +311,9 @@ def dump_qemu_virt(folder: Path) -> Path | None:
             "-cpu",
             "max",
             "-m",
-            "1024",
+            str(mem_mib),
+            "-smp",
+            str(vcpus),
             "-nodefaults",
             "-no-user-config",
             "-display",

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import libfdt
 
+from ghafgen.check import dump_qemu_virt
+
 KERNEL_TARBALL = Path("/usr/src/linux-source-6.1.tar.xz")
 ORIN_DTS = "arch/arm64/boot/dts/nvidia/tegra234-p3737-0000+p3701-0000.dts"
 MEMBERS = (
@@ -70,27 +72,8 @@ def build_orin_dtb(src: Path, out: Path) -> Path:
 
 
 def dump_virt_dtb(out: Path, vcpus: int = 1, mem_mib: int = 1024) -> Path:
-    """QEMU's own virt tree, with the machine options microvm.nix uses on aarch64 (TCG here)."""
-    dtb = out / f"virt-{vcpus}-{mem_mib}.dtb"
-    run(
-        [
-            "qemu-system-aarch64",
-            "-M",
-            "virt,accel=tcg,gic-version=max",
-            "-cpu",
-            "max",
-            "-m",
-            str(mem_mib),
-            "-smp",
-            str(vcpus),
-            "-nodefaults",
-            "-no-user-config",
-            "-display",
-            "none",
-            "-machine",
-            f"dumpdtb={dtb}",
-        ]
-    )
+    dtb = dump_qemu_virt(out, vcpus, mem_mib)
+    assert dtb is not None, "qemu-system-aarch64 is missing"
     return dtb
 
 
