@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT, require, run_ghafgen
 from tests.facts import GHAF_MGBE0, GHAF_PROFILES
+from tests.trees import run
 
 MODULES = ROOT / "nix" / "modules"
 
@@ -42,13 +42,7 @@ def ghaf_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_ghaf_layout_parses_with_real_nix(ghaf_out: Path):
     require("nix-instantiate")
     files = sorted(map(str, ghaf_out.rglob("*.nix")))
-    done = subprocess.run(
-        ["nix-instantiate", "--parse", *files],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    run(["nix-instantiate", "--parse", *files])
 
 
 def test_ghaf_layout_uses_ghaf_extension_points(ghaf_out: Path):

@@ -21,6 +21,7 @@ from ghafgen.render.files import render_target
 from ghafgen.render.plan import plan
 from ghafgen.validate import check_profile
 from tests.conftest import require
+from tests.trees import run
 
 EXAMPLES = int(
     os.environ.get(
@@ -116,13 +117,7 @@ def nix_parse(files: dict[str, bytes]) -> None:
                 path.write_bytes(data)
                 paths.append(str(path))
         if paths:
-            done = subprocess.run(
-                ["nix-instantiate", "--parse", *paths],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            assert done.returncode == 0, done.stderr
+            run(["nix-instantiate", "--parse", *paths])
 
 
 def dtc_compile(files: dict[str, bytes]) -> None:
