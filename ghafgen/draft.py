@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass, field
 
 from ghafgen import catalog
+from ghafgen.catalog.model import Slot
 from ghafgen.discover import Discovery, PciFunction
 from ghafgen.units import format_size
 
@@ -148,7 +149,7 @@ def from_discovery(d: Discovery, name: str) -> Draft:
         ]
         for card in sorted({f.bdf.rsplit(".", 1)[0] for f in endpoints}):
             funcs = [f for f in endpoints if f.bdf.startswith(card + ".")]
-            entry = _pci_entry(d, slot.key, funcs, vms, host_disk=slot.host_storage)
+            entry = _pci_entry(d, slot, funcs, vms)
             if any(p.name == entry.name for p in draft.passthroughs):
                 entry.name = f"{entry.name}-{slot.key.removeprefix('pcie-')}"
             draft.passthroughs.append(entry)
@@ -172,15 +173,14 @@ def from_discovery(d: Discovery, name: str) -> Draft:
 
 def _pci_entry(
     d: Discovery,
-    slot: str,
+    slot: Slot,
     funcs: list[PciFunction],
     vms: dict[str, DraftVm],
-    *,
-    host_disk: bool,
 ) -> DraftPassthrough:
+    key, host_disk = slot.key, slot.host_storage
     lead = funcs[0]
     kind = "gpu" if any(f.kind == "gpu" for f in funcs) else lead.kind
-    vm_name, vcpus, mem = VM_FOR_KIND.get(kind, (f"{slot}-vm", 2, "1G"))
+    vm_name, vcpus, mem = VM_FOR_KIND.get(kind, (f"{key}-vm", 2, "1G"))
     group = d.group_of(lead.bdf)
     bridges = [
         g for g in group if any(f.bdf == g and f.kind == "bridge" for f in d.pci)
@@ -189,7 +189,7 @@ def _pci_entry(
         g for g in group if g not in bridges and not any(f.bdf == g for f in funcs)
     ]
     notes = [
-        f"{slot}: "
+        f"{key}: "
         + ", ".join(
             f"{f.bdf} {f.id} class {f.pci_class:06x} (driver {f.driver or 'none'})"
             for f in funcs
@@ -202,8 +202,8 @@ def _pci_entry(
         )
     biggest = max((b for f in funcs for b in f.bars), default=0)
     entry = DraftPassthrough(
-        name=slot.replace("pcie-", "") if kind == "other" else kind,
-        device=slot,
+        name=key.replace("pcie-", "") if kind == "other" else kind,
+        device=key,
         vm=vm_name,
         kind=kind if kind in ("gpu", "wifi", "nic", "nvme") else None,
         functions=[f.bdf for f in funcs],
@@ -219,8 +219,9 @@ def _pci_entry(
         )
     else:
         vms.setdefault(vm_name, DraftVm(vm_name, vcpus, mem))
-    if kind == "gpu" and slot == "pcie-x8":
+    if kind == "gpu" and slot.power_max_w is not None:
         entry.notes.append(
-            "GUESS: add max_power_w from the card's data sheet (slot limit 40 W)"
+            "GUESS: add max_power_w from the card's data sheet "
+            f"(slot limit {slot.power_max_w} W)"
         )
     return entry

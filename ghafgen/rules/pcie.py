@@ -48,7 +48,7 @@ def slot_power_exceeded(p: Profile, b: Board) -> Iterator[Finding]:
                 pt.at("max_power_w"),
                 f"{pt.max_power_w} W is more than slot '{slot.key}' supplies "
                 f"({slot.power_max_w} W at 12 V, not the 75 W of a desktop slot)",
-                "the AGX Orin x8 slot is limited to 40 W; choose a card of 40 W or less",
+                f"choose a card of {slot.power_max_w} W or less, or power it externally",
             )
 
 
