@@ -72,6 +72,14 @@ def spis(tree: Tree) -> list[int]:
     return found
 
 
+def test_catalog_platform_bus_is_where_qemu_puts_it(virt_dtb):
+    """Guest trees are placed by the catalog's platform-bus facts; QEMU's own tree decides."""
+    virt, tree = qemu_virt(), Tree(virt_dtb())
+    assert tree.has(virt.platform_bus_path)
+    ranges = tree.cells(virt.platform_bus_path, "ranges")
+    assert ranges == [0, 0, virt.platform_bus_base, virt.platform_bus_size]
+
+
 @pytest.mark.parametrize("dts", guest_trees(), ids=[p.stem for p in guest_trees()])
 def test_guest_tree_on_real_qemu_base(dts: Path, tmp_path: Path, virt_dtb):
     require("fdtoverlay")
