@@ -14,6 +14,8 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ghafgen.catalog.load import qemu_virt
+from ghafgen.fdtview import FdtView
 from ghafgen.render.output import MANIFEST
 from ghafgen.tools import run, which
 
@@ -104,26 +106,8 @@ def _dtc(target: Path, tmp: Path) -> list[Result]:
 
 
 def _symbols_and_paths(dtb: Path) -> tuple[set[str], set[str]]:
-    import libfdt
-
-    fdt = libfdt.Fdt(dtb.read_bytes())
-    labels: set[str] = set()
-    off = fdt.path_offset("/__symbols__", [libfdt.NOTFOUND])
-    if off >= 0:
-        prop = fdt.first_property_offset(off, [libfdt.NOTFOUND])
-        while prop >= 0:
-            labels.add(fdt.get_property_by_offset(prop).name)
-            prop = fdt.next_property_offset(prop, [libfdt.NOTFOUND])
-    paths: set[str] = set()
-    stack = [(0, "")]
-    while stack:
-        node, path = stack.pop()
-        paths.add(path or "/")
-        child = fdt.first_subnode(node, [libfdt.NOTFOUND])
-        while child >= 0:
-            stack.append((child, f"{path}/{fdt.get_name(child)}"))
-            child = fdt.next_subnode(child, [libfdt.NOTFOUND])
-    return labels, paths
+    view = FdtView(dtb.read_bytes())
+    return set(view.symbols()), {path for _, path in view.nodes()}
 
 
 def overlay_targets(dts: str) -> list[tuple[str, str]]:
@@ -176,8 +160,7 @@ def _overlays(target: Path, base: Path, tmp: Path) -> list[Result]:
 
 
 def _guests(target: Path, qemu_dtb: Path, tmp: Path) -> list[Result]:
-    import libfdt
-
+    bus_path = qemu_virt().platform_bus_path
     out = []
     for f in sorted((target / "vms").glob("*.dts")):
         rel = str(f.relative_to(target))
@@ -190,16 +173,11 @@ def _guests(target: Path, qemu_dtb: Path, tmp: Path) -> list[Result]:
                 Result(target.name, "guest-tree", rel, False, done.stderr.strip())
             )
             continue
-        fdt = libfdt.Fdt(applied.read_bytes())
+        view = FdtView(applied.read_bytes())
         vm_nix = (f.with_suffix(".nix")).read_text()
         wanted = len(re.findall(r'"vfio-platform,host=[^"]+"', vm_nix))
-        bus = fdt.path_offset("/platform-bus@c000000", [libfdt.NOTFOUND])
-        have = 0
-        if bus >= 0:
-            child = fdt.first_subnode(bus, [libfdt.NOTFOUND])
-            while child >= 0:
-                have += 1
-                child = fdt.next_subnode(child, [libfdt.NOTFOUND])
+        bus = view.offset(bus_path)
+        have = len(list(view.children(bus))) if bus >= 0 else 0
         ok = have == wanted
         out.append(
             Result(

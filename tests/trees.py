@@ -11,6 +11,7 @@ from pathlib import Path
 import libfdt
 
 from ghafgen.check import dump_qemu_virt
+from ghafgen.fdtview import FdtView
 
 KERNEL_TARBALL = Path("/usr/src/linux-source-6.1.tar.xz")
 ORIN_DTS = "arch/arm64/boot/dts/nvidia/tegra234-p3737-0000+p3701-0000.dts"
@@ -81,7 +82,8 @@ class Tree:
     """A read-only view of a DTB through pylibfdt."""
 
     def __init__(self, path: Path) -> None:
-        self.fdt = libfdt.Fdt(path.read_bytes())
+        self.blob = path.read_bytes()
+        self.fdt = libfdt.Fdt(self.blob)
 
     def has(self, path: str) -> bool:
         return self.fdt.path_offset(path, [libfdt.NOTFOUND]) >= 0
@@ -102,12 +104,4 @@ class Tree:
 
     def walk(self) -> list[str]:
         """Paths of every node."""
-        out, stack = [], [(0, "")]
-        while stack:
-            off, path = stack.pop()
-            out.append(path or "/")
-            child = self.fdt.first_subnode(off, [libfdt.NOTFOUND])
-            while child >= 0:
-                stack.append((child, f"{path}/{self.fdt.get_name(child)}"))
-                child = self.fdt.next_subnode(child, [libfdt.NOTFOUND])
-        return out
+        return [path for _, path in FdtView(self.blob).nodes()]

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ghafgen.catalog.model import Board
+from ghafgen.fdtview import FdtView
 
 # Passthrough-capable kinds of node, by compatible.
 KINDS = {
@@ -44,61 +45,11 @@ class Imported:
     extra: dict[str, int] = field(default_factory=dict)
 
 
-class _Tree:
-    def __init__(self, blob: bytes) -> None:
-        import libfdt
-
-        self.libfdt = libfdt
-        self.fdt = libfdt.Fdt(blob)
-        self.quiet = [libfdt.NOTFOUND]
-
-    def prop(self, off: int, name: str) -> object | None:
-        got = self.fdt.getprop(off, name, self.quiet)
-        return None if isinstance(got, int) else got
-
-    def cells(self, off: int, name: str) -> list[int]:
-        got = self.prop(off, name)
-        return list(got.as_uint32_list()) if got is not None else []  # type: ignore[attr-defined]
-
-    def strings(self, off: int, name: str) -> list[str]:
-        got = self.prop(off, name)
-        return list(got.as_stringlist()) if got is not None else []  # type: ignore[attr-defined]
-
-    def cell_count(self, off: int, name: str, default: int) -> int:
-        parent = self.fdt.parent_offset(off)
-        got = self.cells(parent, name)
-        return got[0] if got else default
-
-    def labels(self) -> dict[str, str]:
-        """path -> label, from __symbols__."""
-        off = self.fdt.path_offset("/__symbols__", self.quiet)
-        out: dict[str, str] = {}
-        if off < 0:
-            return out
-        prop = self.fdt.first_property_offset(off, self.quiet)
-        while prop >= 0:
-            p = self.fdt.get_property_by_offset(prop)
-            out.setdefault(p.as_str(), p.name)
-            prop = self.fdt.next_property_offset(prop, self.quiet)
-        return out
-
-    def nodes(self) -> list[tuple[int, str]]:
-        out, stack = [], [(0, "")]
-        while stack:
-            off, path = stack.pop()
-            out.append((off, path or "/"))
-            child = self.fdt.first_subnode(off, self.quiet)
-            while child >= 0:
-                stack.append((child, f"{path}/{self.fdt.get_name(child)}"))
-                child = self.fdt.next_subnode(child, self.quiet)
-        return sorted(out, key=lambda x: x[1])
-
-
 def _pairs(cells: list[int], width: int) -> list[list[int]]:
     return [cells[i : i + width] for i in range(0, len(cells), width)]
 
 
-def _reg(t: _Tree, off: int) -> tuple[tuple[int, int], ...]:
+def _reg(t: FdtView, off: int) -> tuple[tuple[int, int], ...]:
     ac = t.cell_count(off, "#address-cells", 2)
     sc = t.cell_count(off, "#size-cells", 1)
     out = []
@@ -110,7 +61,7 @@ def _reg(t: _Tree, off: int) -> tuple[tuple[int, int], ...]:
 
 
 def _named_ids(
-    t: _Tree, off: int, prop: str, names_prop: str
+    t: FdtView, off: int, prop: str, names_prop: str
 ) -> tuple[tuple[str, int], ...]:
     ids = [pair[1] for pair in _pairs(t.cells(off, prop), 2) if len(pair) == 2]
     names = t.strings(off, names_prop) or [""] * len(ids)
@@ -119,8 +70,10 @@ def _named_ids(
 
 def read_tree(blob: bytes) -> list[Imported]:
     """Every passthrough-capable node of a DTB."""
-    t = _Tree(blob)
-    labels = t.labels()
+    t = FdtView(blob)
+    labels: dict[str, str] = {}  # path -> its first label
+    for name, path in t.symbols().items():
+        labels.setdefault(path, name)
     found = []
     for off, path in t.nodes():
         compatible = tuple(t.strings(off, "compatible"))
