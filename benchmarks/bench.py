@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -167,6 +168,11 @@ def main() -> None:
         rows.append(
             ("ghafgen generate (all refs, no change)", med, low, "target < 500 ms")
         )
+    if shutil.which("nix-instantiate") and shutil.which("dtc"):
+        med, low = best_of(
+            min(args.runs, 5), command([py, "-m", "ghafgen", "check", "nix/modules"])
+        )
+        rows.append(("ghafgen check nix/modules (real tools)", med, low, ""))
     in_process_validate()  # warm imports and catalog cache
     med, low = best_of(args.runs, in_process_validate)
     rows.append((f"validate() in-process, {len(PROFILES)} profiles", med, low, ""))

@@ -145,6 +145,22 @@ def test_check_names_the_label_the_base_tree_lacks(orin_dtb: Path):
     ) in done.stdout
 
 
+def test_check_names_the_nix_file_that_does_not_parse(tmp_path: Path):
+    require("nix-instantiate")
+    target = tmp_path / "t"
+    shutil.copytree(ROOT / "nix/modules/nvidia-jetson-orin-agx-uarta", target)
+    (target / "host.nix").write_text("{ config, ... }: { broken = ; }\n")
+    done = ghafgen("check", str(target), "--format", "json")
+    parsed = [
+        r for r in json.loads(done.stdout)["results"] if r["check"] == "nix-parse"
+    ]
+    assert done.returncode == 1
+    assert [r["subject"] for r in parsed if not r["ok"]] == ["host.nix"]
+    assert len(parsed) > 1 and all(
+        r["ok"] for r in parsed if r["subject"] != "host.nix"
+    )
+
+
 def git(repo: Path, *args: str) -> str:
     done = subprocess.run(
         [
