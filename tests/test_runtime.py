@@ -220,6 +220,19 @@ def test_smmu_patch_applies_to_the_6_12_tree(tmp_path: Path):
     assert done.returncode == 0, done.stderr
 
 
+def test_sid_marked_devices_pass_vfios_check_through_their_overlay():
+    """UARTA/UARTI: the passthrough overlay adds dma-coherent (as Ghaf's UARTI
+    overlay does), so vfio accepts them without the SMMU patch."""
+    for p in PLANS:
+        marked = [d for vm in p.vms for d in vm.platform if d.needs_sid_marking]
+        for b in p.bindings:
+            if b.overlay is not None and b.bus == "platform" and marked:
+                props = [pr.name for f in b.overlay.fragments for pr in f.props]
+                assert "dma-coherent" in props and "iommus" in props
+        if marked and not any(b.bus == "pci" for b in p.bindings):
+            assert not p.smmu_patch_reasons, p.name
+
+
 # 5. MGBE0's interrupt re-arm.
 
 
