@@ -123,6 +123,9 @@ let
       hardware.deviceTree.overlays = mkOption { type = types.listOf overlay; default = [ ]; };
       systemd.services = mkOption { type = types.attrsOf service; default = { }; };
       services.udev.extraRules = mkOption { type = types.lines; default = ""; };
+      # NixOS: nixos/modules/system/boot/systemd/tmpfiles.nix, systemd.nix
+      systemd.tmpfiles.rules = mkOption { type = types.listOf types.str; default = [ ]; };
+      systemd.package = mkOption { type = types.package; default = fake "systemd"; };
       # microvm.nix: nixos-modules/host/options.nix declares config as a NixOS module.
       microvm.vms = mkOption {
         type = types.attrsOf (types.submodule {
@@ -210,7 +213,12 @@ builtins.toJSON (
         ExecStart = s.serviceConfig.ExecStart or null;
         Type = s.serviceConfig.Type or null;
         CPUAffinity = s.serviceConfig.CPUAffinity or null;
+        ExecStartPost = s.serviceConfig.ExecStartPost or null;
+        DevicePolicy = s.serviceConfig.DevicePolicy or null;
+        DeviceAllow = s.serviceConfig.DeviceAllow or null;
+        InaccessiblePaths = s.serviceConfig.InaccessiblePaths or null;
       }) c.systemd.services;
+      tmpfiles = c.systemd.tmpfiles.rules;
       udev = c.services.udev.extraRules;
       vms = builtins.attrNames c.microvm.vms;
       assertions = map (a: a.assertion) c.assertions;
@@ -230,6 +238,7 @@ builtins.toJSON (
       assertions = map (a: a.assertion) c.assertions;
       qemuVersion = c.microvm.qemu.package.version or "";
       qemuPatches = map toString (c.microvm.qemu.package.patches or [ ]);
+      qemuPostPatch = c.microvm.qemu.package.postPatch or "";
       preStart = c.microvm.preStart;
       kernelParams = c.boot.kernelParams;
       kernelPackages = c.boot.kernelPackages.kernel.version;
