@@ -60,6 +60,7 @@ class GuestNode:
     min_kernel: str = ""
     ghaf_patches: tuple[str, ...] = ()  # keys of sources.toml [ghaf] paths
     ghaf_device_options: str = ""  # QEMU -device options only Ghaf's QEMU knows
+    tty: str = ""  # the guest driver's port names ("ttyAMA": ttyAMA0, ttyAMA1, ...)
     fact: Fact = Fact()
 
 

@@ -49,6 +49,17 @@ HOST_PARAMS = (
 BPMP_GUEST_PARAMS = ("clk_ignore_unused", "pd_ignore_unused")
 # QEMU on aarch64 does not deliver MSIs of passed PCI devices (seed-pcie).
 PCI_GUEST_PARAMS = ("pci=nomsi",)
+# Where a VM's console reaches its stdio. microvm.nix (lib/runners/qemu.nix) gives
+# QEMU `-chardev stdio,id=stdio`, wires QEMU's pl011 to it (qemu.serialConsole,
+# default on) and boots with console=ttyAMA0. A passed UART that the guest tree
+# aliases serial0 and whose guest driver names its ports ttyAMA (the SBSA UART:
+# amba-pl011.c) becomes ttyAMA0 itself, so that console leaves stdio (the guest
+# boot test shows it). Such a VM gets its console on a PCI serial card on stdio
+# instead, as Ghaf's uarti-net-vm does (ttyS0: microvm.nix's 8250.nr_uarts=1
+# leaves one 8250 port). Dropping the alias instead would leave the passed UART's
+# name to probe order, and QEMU < 10 dumps have no serial0 alias for the pl011.
+PCI_SERIAL_CONSOLE = ("-device", "pci-serial,chardev=stdio")
+PCI_SERIAL_PARAM = "console=ttyS0"
 # The pkgs attribute of a QEMU with the BPMP guest bridge, per layout.
 QEMU_BPMP_PACKAGE = {"default": "qemu-bpmp", "ghaf": "ghaf-qemu-bpmp"}
 # Ghaf's per-VM extension points (modules/hardware/definition.nix).
@@ -162,6 +173,7 @@ class VmPlan:
     channels: tuple[ChannelPlan, ...] = ()
     network_mac: str = ""  # a QEMU user-mode virtio NIC when set
     console: bool = False
+    pci_serial_console: bool = False  # see PCI_SERIAL_CONSOLE
 
     @property
     def ghaf_key(self) -> str:
@@ -181,6 +193,8 @@ class VmPlan:
             args += ["-dtb", "ghafgen-guest.dtb"]
         for ch in self.channels:
             args += ch.qemu_args
+        if self.pci_serial_console:
+            args += PCI_SERIAL_CONSOLE
         return tuple(args)
 
     @property
@@ -294,9 +308,14 @@ def _vm_plan(profile: Profile, board: Board, name: str, layout: str) -> VmPlan:
     )
     in_tree = [d for d in platform if not d.guest.qemu_emits_node]
     bpmp = any(d.guest.bpmp for d in platform)
+    # dt.guest_overlay aliases serial0 to the first passed UART in the tree.
+    uarts = [d for d in in_tree if d.instance_of == "uart"]
+    pci_console = bool(uarts) and uarts[0].guest.tty == "ttyAMA"
     params = list(vm.kernel_params)
-    for extra in (BPMP_GUEST_PARAMS if bpmp else ()) + (
-        PCI_GUEST_PARAMS if functions else ()
+    for extra in (
+        (BPMP_GUEST_PARAMS if bpmp else ())
+        + (PCI_GUEST_PARAMS if functions else ())
+        + ((PCI_SERIAL_PARAM,) if pci_console else ())
     ):
         if extra not in params:
             params.append(extra)
@@ -337,6 +356,7 @@ def _vm_plan(profile: Profile, board: Board, name: str, layout: str) -> VmPlan:
         ),
         network_mac=_mac(profile.target.name, name) if "network" in vm.shared else "",
         console="console" in vm.shared,
+        pci_serial_console=pci_console,
     )
 
 

@@ -43,11 +43,16 @@ in
     hypervisor = "qemu";
     vcpu = 2;
     mem = 512;
+    # The passed UART is the guest's ttyAMA0: the console is a PCI serial card
+    # on this VM's stdio (console=ttyS0), not QEMU's pl011.
+    qemu.serialConsole = false;
     qemu.extraArgs = [
       "-device"
       "vfio-platform,host=31d0000.serial"
       "-dtb"
       "ghafgen-guest.dtb"
+      "-device"
+      "pci-serial,chardev=stdio"
     ];
     # The guest tree is QEMU's own virt tree for this VM plus ghafgen's
     # additions (net-vm.dts), built where and when the VM starts, so the
@@ -80,6 +85,7 @@ in
 
   boot.kernelParams = [
     "console=ttyAMA0"
+    "console=ttyS0"
   ];
 
   boot.kernelPatches = [
