@@ -1,0 +1,398 @@
+"""Boot a generated guest here: QEMU (TCG) with Debian's arm64 kernel and a busybox initramfs.
+
+Entry points: `stand_ins()` (the kernel and busybox that scripts/guest-boot-deps.sh
+cached), `initramfs(busybox, dest)`, `qemu_argv(vm, ...)` and `boot(argv, ...)`
+-> `Boot`. The initramfs's /init prints lines starting "@@ " that `Boot` parses.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import libfdt
+
+from ghafgen.catalog.load import qemu_virt
+from ghafgen.check import compile_dts, dump_qemu_virt
+from ghafgen.fdtview import FdtView
+from ghafgen.render import dt
+from ghafgen.render.plan import VmPlan, plan
+from ghafgen.tools import run
+from ghafgen.validate import validate
+
+ROOT = Path(__file__).resolve().parent.parent
+MODULES = ROOT / "nix" / "modules"
+
+# Where scripts/guest-boot-deps.sh puts Debian's arm64 kernel and busybox.
+CACHE = Path(
+    os.environ.get("GHAFGEN_GUEST_CACHE", Path.home() / ".cache/ghafgen/guest-boot")
+)
+
+# microvm.nix's QEMU runner on aarch64 (microvm-nix/microvm.nix 71beea0,
+# lib/runners/qemu.nix): machine "virt" (options.nix mkDefault on aarch64) with
+# {accel = "kvm:tcg"; gic-version = "max";}, joined in attribute-name order.
+# Here there is no KVM for an arm64 guest, so accel is tcg (the runner's fallback).
+MACHINE = "virt,accel=tcg,gic-version=max"
+# The runner's -append: "${kernelConsole} reboot=t panic=-1 ${kernelParams}", where
+# kernelConsole is "console=ttyAMA0" on aarch64 when qemu.serialConsole (default
+# true), and kernelParams is boot.kernelParams, which microvm.nix's optimization
+# module (optimize.enable, default true) extends with "8250.nr_uarts=1". NixOS
+# adds "loglevel=4" (boot.consoleLogLevel); its init= does not apply to busybox.
+SERIAL_CONSOLE_PARAM = "console=ttyAMA0"
+RUNNER_PARAMS = ("reboot=t", "panic=-1")
+NIXOS_PARAMS = ("loglevel=4", "8250.nr_uarts=1")
+
+INIT = r"""#!/bin/busybox sh
+# ghafgen guest boot probe: say what the kernel did with the tree, then power off.
+/bin/busybox --install -s /bin
+export PATH=/bin
+mkdir -p /proc /sys /dev
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t debugfs debugfs /sys/kernel/debug
+# Keep kernel messages off the console from here on: dmesg is printed below.
+echo 1 > /proc/sys/kernel/printk
+echo "@@ userspace"
+echo "@@ cmdline $(cat /proc/cmdline)"
+while read -r line; do echo "@@ deferred $line"; done < /sys/kernel/debug/devices_deferred
+for d in /sys/bus/platform/devices/* /sys/bus/amba/devices/*; do
+  [ -e "$d/of_node" ] || continue
+  of=$(readlink -f "$d/of_node")
+  drv=none
+  [ -e "$d/driver" ] && drv=$(basename "$(readlink -f "$d/driver")")
+  echo "@@ device ${d##*/} ${of#/sys/firmware/devicetree/base} $drv"
+done
+echo "@@ console-active $(cat /sys/class/tty/console/active)"
+for t in $(cat /sys/class/tty/console/active); do
+  dev=$(readlink -f "/sys/class/tty/$t/device")
+  # A PCI serial card: the vendor:device of the PCI function above the port.
+  p=$dev id=-
+  while [ "${#p}" -gt 12 ]; do
+    [ -e "$p/vendor" ] && { id="$(cat "$p/vendor"):$(cat "$p/device")"; break; }
+    p=${p%/*}
+  done
+  echo "@@ tty $t $dev $id"
+done
+while read -r line; do echo "@@ consoles $line"; done < /proc/consoles
+dmesg | while read -r line; do echo "@@ dmesg $line"; done
+echo "@@ end"
+poweroff -f
+"""
+
+
+@dataclass(frozen=True)
+class StandIns:
+    kernel: Path
+    busybox: Path
+    versions: str  # "package version" lines, as the set-up script recorded them
+
+
+def stand_ins() -> StandIns | None:
+    """Debian's arm64 kernel and busybox from the cache, or None when not fetched."""
+    kernel, busybox, versions = (
+        CACHE / "vmlinuz",
+        CACHE / "busybox",
+        CACHE / "versions",
+    )
+    if not (kernel.is_file() and busybox.is_file() and versions.is_file()):
+        return None
+    return StandIns(kernel, busybox, versions.read_text().strip())
+
+
+def _cpio_entry(
+    name: str, mode: int, data: bytes, ino: int, rdev: tuple[int, int] = (0, 0)
+) -> bytes:
+    """One `newc` record; every field fixed but the name, mode and data (deterministic)."""
+    encoded = name.encode() + b"\0"
+    fields = [ino, mode, 0, 0, 1, 0, len(data), 0, 0, *rdev, len(encoded), 0]
+    head = b"070701" + b"".join(f"{f:08x}".encode() for f in fields) + encoded
+    head += b"\0" * (-len(head) % 4)
+    return head + data + b"\0" * (-len(data) % 4)
+
+
+def initramfs(busybox: Path, dest: Path) -> Path:
+    """A cpio archive with busybox and the probe /init; same input, same bytes."""
+    entries = [
+        ("bin", stat.S_IFDIR | 0o755, b"", (0, 0)),
+        ("bin/busybox", stat.S_IFREG | 0o755, busybox.read_bytes(), (0, 0)),
+        ("dev", stat.S_IFDIR | 0o755, b"", (0, 0)),
+        # The kernel opens /dev/console (5:1) for init's stdio before anything mounts.
+        ("dev/console", stat.S_IFCHR | 0o600, b"", (5, 1)),
+        ("init", stat.S_IFREG | 0o755, INIT.encode(), (0, 0)),
+        ("proc", stat.S_IFDIR | 0o755, b"", (0, 0)),
+        ("sys", stat.S_IFDIR | 0o755, b"", (0, 0)),
+    ]
+    out = b"".join(
+        _cpio_entry(name, mode, data, ino, rdev)
+        for ino, (name, mode, data, rdev) in enumerate(entries, start=1)
+    )
+    out += _cpio_entry("TRAILER!!!", 0, b"", 0)
+    dest.write_bytes(out)
+    return dest
+
+
+@dataclass(frozen=True)
+class Guest:
+    """One VM of one reference target, as its generated module describes it."""
+
+    target: str
+    vm: VmPlan
+    dts: Path | None  # the committed guest tree additions, vms/<vm>.dts
+
+    @property
+    def id(self) -> str:
+        return f"{self.target}/{self.vm.name}"
+
+    @property
+    def serial_console(self) -> bool:
+        """microvm.qemu.serialConsole as the module leaves it (microvm.nix default: on)."""
+        return not self.vm.pci_serial_console
+
+    def passed_nodes(self) -> list[tuple[str, dt.GuestDevice]]:
+        """(path in the merged tree, placement) of each platform device in vms/<vm>.dts."""
+        in_tree = [d for d in self.vm.platform if not d.guest.qemu_emits_node]
+        bus = qemu_virt().platform_bus_path
+        return [(f"{bus}/{g.node_name}", g) for g in dt.place_on_platform_bus(in_tree)]
+
+    def faulting_nodes(self) -> list[str]:
+        """Passed nodes whose driver touches its registers at probe: here nothing is
+        behind them, so they fault (the test boots a variant with them disabled).
+
+        A BPMP-backed node asks for its clocks first and, with no BPMP driver in
+        the stock kernel, defers before it touches the device; any other passed
+        node's driver maps and writes its region (the SBSA UART:
+        pl011_register_port, seen in the boot test).
+        """
+        return [path for path, g in self.passed_nodes() if not g.dev.guest.bpmp]
+
+
+def reference_guests() -> list[Guest]:
+    """Every VM of every profile in profiles/, from ghafgen's own plan of it."""
+    out = []
+    for path in sorted((ROOT / "profiles").glob("*.toml")):
+        report = validate([path])
+        profile, board = report.usable[0]
+        target = plan(profile, board, path.relative_to(ROOT).as_posix())
+        for vm in target.vms:
+            dts = MODULES / target.name / "vms" / f"{vm.name}.dts"
+            out.append(Guest(target.name, vm, dts if dts.is_file() else None))
+    return out
+
+
+def base_tree(guest: Guest, folder: Path) -> Path:
+    """QEMU's own virt tree for the VM's shape (what the module's preStart dumps)."""
+    dtb = dump_qemu_virt(folder, guest.vm.vcpus, guest.vm.mem_mib)
+    assert dtb is not None, "qemu-system-aarch64 is missing"
+    return dtb
+
+
+def merged_tree(guest: Guest, base: Path, folder: Path) -> Path:
+    """The guest tree the VM boots: QEMU's tree with vms/<vm>.dts applied by fdtoverlay."""
+    assert guest.dts is not None
+    dtbo = folder / "guest.dtbo"
+    ok, _warnings, err = compile_dts(guest.dts, dtbo)
+    assert ok, err
+    out = folder / "merged.dtb"
+    run(["fdtoverlay", "-i", str(base), "-o", str(out), str(dtbo)]).check()
+    return out
+
+
+def disabled(tree: Path, paths: list[str], dest: Path) -> Path:
+    """A copy of `tree` with the nodes at `paths` set to status = "disabled"."""
+    fdt = libfdt.Fdt(tree.read_bytes())
+    fdt.resize(fdt.totalsize() + 256 * len(paths))
+    for path in paths:
+        fdt.setprop_str(fdt.path_offset(path), "status", "disabled")
+    fdt.pack()
+    dest.write_bytes(bytes(fdt.as_bytearray()))
+    return dest
+
+
+def stdout_path(tree: Path) -> str:
+    """The node of QEMU's first UART (chosen/stdout-path), e.g. /pl011@9000000."""
+    view = FdtView(tree.read_bytes())
+    return str(view.strings(view.offset("/chosen"), "stdout-path")[0])
+
+
+def alias(tree: Path, name: str) -> str:
+    view = FdtView(tree.read_bytes())
+    got = view.strings(view.offset("/aliases"), name)
+    return str(got[0]) if got else ""
+
+
+def cmdline(guest: Guest, extra: tuple[str, ...] = ()) -> str:
+    """The -append microvm.nix builds from the module (see SERIAL_CONSOLE_PARAM)."""
+    console = SERIAL_CONSOLE_PARAM if guest.serial_console else ""
+    params = (*guest.vm.kernel_params, *NIXOS_PARAMS, *extra)
+    return f"{console} {' '.join(RUNNER_PARAMS)} {' '.join(params)}"
+
+
+def qemu_argv(
+    guest: Guest,
+    kernel: Path,
+    initrd: Path,
+    folder: Path,
+    extra_params: tuple[str, ...] = (),
+    serial_log: Path | None = None,
+) -> list[str]:
+    """QEMU's argv as microvm.nix's runner builds it for this module, for TCG here.
+
+    Not given, because nothing here can back them: vfio-platform / vfio-pci devices
+    (no device to pass), vhost-vsock (needs the host's vhost_vsock), hugepage
+    backing. ivshmem files go to `folder` instead of /dev/shm.
+    """
+    vm = guest.vm
+    # QEMU splits option values at commas; paths go into such values below.
+    for path in (folder, kernel, initrd):
+        if "," in str(path):
+            raise ValueError(f"QEMU cannot take a path with a comma: {path}")
+    argv = [
+        "qemu-system-aarch64",
+        "-name",
+        vm.name,
+        "-M",
+        MACHINE,
+        "-m",
+        f"{vm.mem_mib}M",
+        "-smp",
+        str(vm.vcpus),
+        "-nodefaults",
+        "-no-user-config",
+        "-no-reboot",
+        "-kernel",
+        str(kernel),
+        "-initrd",
+        str(initrd),
+        "-chardev",
+        "stdio,id=stdio,signal=off",
+        # The runner's devType is "pci" on the virt machine (not "microvm").
+        "-device",
+        "virtio-rng-pci",
+    ]
+    if guest.serial_console:
+        argv += ["-serial", "chardev:stdio"]
+    elif serial_log is not None:
+        argv += ["-serial", f"file:{serial_log}"]
+    # The runner gives "-cpu host" with KVM; an arm64 guest here runs under TCG.
+    argv += ["-cpu", "max", "-append", cmdline(guest, extra_params), "-nographic"]
+    for letter, vol in zip("abcdefgh", vm.volumes, strict=False):
+        image = folder / f"{letter}.img"
+        with image.open("wb") as f:
+            f.truncate(vol.size_mib << 20)  # sparse, as a fresh volume
+        argv += [
+            "-drive",
+            f"id=vd{letter},format=raw,file={image},if=none,aio=threads,"
+            "discard=unmap,read-only=off",
+            "-device",
+            f"virtio-blk-pci,drive=vd{letter}",
+        ]
+    if vm.network_mac:
+        net = f"{vm.name}-net"
+        argv += [
+            "-netdev",
+            f"user,id={net}",
+            "-device",
+            f"virtio-net-pci,netdev={net},mac={vm.network_mac},romfile=",
+        ]
+    args = list(vm.qemu_args)
+    while args:
+        flag, value = args.pop(0), args.pop(0)
+        if value.startswith(("vfio-platform,", "vfio-pci,")):
+            continue
+        argv += [flag, value.replace("mem-path=/dev/shm/", f"mem-path={folder}/")]
+    return argv
+
+
+@dataclass(frozen=True)
+class Device:
+    name: str  # the kernel's device name, e.g. c000000.serial
+    node: str  # its device-tree path
+    driver: str  # "none" when unbound
+
+
+@dataclass(frozen=True)
+class Boot:
+    """What the guest's /init printed on the VM's stdio (plus QEMU's exit)."""
+
+    output: str
+    returncode: int
+    seconds: float
+
+    def _lines(self, tag: str) -> list[str]:
+        prefix = f"@@ {tag}"
+        return [
+            ln[len(prefix) :].strip()
+            for ln in self.output.splitlines()
+            if ln.startswith(prefix + " ") or ln == prefix
+        ]
+
+    @property
+    def userspace(self) -> bool:
+        return bool(self._lines("userspace")) and bool(self._lines("end"))
+
+    @property
+    def cmdline(self) -> str:
+        got = self._lines("cmdline")
+        return got[0] if got else ""
+
+    @property
+    def deferred(self) -> dict[str, str]:
+        """device -> reason, from /sys/kernel/debug/devices_deferred."""
+        out = {}
+        for ln in self._lines("deferred"):
+            name, _, reason = ln.partition("\t")
+            out[name.strip()] = reason.strip()
+        return out
+
+    @property
+    def devices(self) -> dict[str, Device]:
+        """node path -> device, for every platform and AMBA device with a node."""
+        out = {}
+        for ln in self._lines("device"):
+            name, node, driver = ln.split(" ")
+            out[node] = Device(name, node, driver)
+        return out
+
+    @property
+    def console(self) -> str:
+        """The tty behind /dev/console: the /proc/consoles entry flagged C."""
+        for ln in self._lines("consoles"):
+            m = re.match(r"(\S+)\s+\S+\s+\(([^)]*)\)", ln)
+            if m and "C" in m.group(2):
+                return m.group(1)
+        return ""
+
+    def tty(self, name: str) -> tuple[str, str]:
+        """(sysfs device path, PCI vendor:device or "-") of a console tty."""
+        for ln in self._lines("tty"):
+            tty, path, pci_id = ln.split(" ")
+            if tty == name:
+                return path, pci_id
+        return "", ""
+
+    def dmesg(self, needle: str) -> list[str]:
+        return [ln for ln in self._lines("dmesg") if needle in ln]
+
+
+def boot(argv: list[str], cwd: Path, timeout: float = 300) -> Boot:
+    """Run one guest to its power-off (or panic: -no-reboot, panic=-1) and collect stdio."""
+    start = time.monotonic()
+    try:
+        done = subprocess.run(
+            argv,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+        out, code = done.stdout + done.stderr, done.returncode
+    except subprocess.TimeoutExpired as e:
+        out, code = (e.stdout or b"") + (e.stderr or b""), -1
+    text = out.decode(errors="replace").replace("\r\n", "\n")
+    return Boot(text, code, time.monotonic() - start)
