@@ -18,8 +18,9 @@ from pathlib import Path
 import libfdt
 
 from ghafgen.catalog.load import qemu_virt
-from ghafgen.check import compile_dts, dump_qemu_virt
+from ghafgen.check import compile_dts
 from ghafgen.fdtview import FdtView
+from ghafgen.guestbase import guest_base
 from ghafgen.render import dt
 from ghafgen.render.plan import VmPlan, plan
 from ghafgen.tools import run
@@ -149,6 +150,13 @@ class Guest:
         return f"{self.target}/{self.vm.name}"
 
     @property
+    def base_dtb_stand_in(self) -> bool:
+        """A BPMP VM without a guest tree: the pinned QEMU emits /bpmp (and the
+        device's node) itself, Debian's does not, so the test hands QEMU the
+        base tree with -dtb (the module gives no -dtb)."""
+        return self.vm.bpmp and self.dts is None
+
+    @property
     def serial_console(self) -> bool:
         """microvm.qemu.serialConsole as the module leaves it (microvm.nix default: on)."""
         return not self.vm.pci_serial_console
@@ -185,8 +193,11 @@ def reference_guests() -> list[Guest]:
 
 
 def base_tree(guest: Guest, folder: Path) -> Path:
-    """QEMU's own virt tree for the VM's shape (what the module's preStart dumps)."""
-    dtb = dump_qemu_virt(folder, guest.vm.vcpus, guest.vm.mem_mib)
+    """The VM's base tree as the pinned QEMU gives it (ghafgen.guestbase): the local
+    QEMU's own dump for the VM's shape, plus the bridge's /bpmp for a BPMP VM."""
+    dtb = guest_base(
+        folder, vcpus=guest.vm.vcpus, mem_mib=guest.vm.mem_mib, bpmp=guest.vm.bpmp
+    )
     assert dtb is not None, "qemu-system-aarch64 is missing"
     return dtb
 
@@ -299,6 +310,8 @@ def qemu_argv(
             "-device",
             f"virtio-net-pci,netdev={net},mac={vm.network_mac},romfile=",
         ]
+    if guest.base_dtb_stand_in:
+        argv += ["-dtb", "ghafgen-guest.dtb"]
     args = list(vm.qemu_args)
     while args:
         flag, value = args.pop(0), args.pop(0)
