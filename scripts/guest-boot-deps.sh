@@ -28,6 +28,10 @@ cd "$work"
 # the guest kernel series Ghaf runs). linux-image-arm64 is a metapackage: its
 # one dependency is the versioned image.
 meta_version="$(apt-cache madison linux-image-arm64:arm64 | awk 'NR == 1 { print $3 }')"
+if [ -z "$meta_version" ]; then
+  echo "guest-boot-deps: apt offers no linux-image-arm64:arm64 (is arm64 in the sources?)" >&2
+  exit 1
+fi
 apt_locked apt-get download -q "linux-image-arm64:arm64=$meta_version"
 depends="$(dpkg-deb -f linux-image-arm64_*_arm64.deb Depends)"
 image="${depends%% (*}"
