@@ -58,13 +58,12 @@ BPMP_GUEST_PARAMS = ("clk_ignore_unused", "pd_ignore_unused")
 PCI_GUEST_PARAMS = ("pci=nomsi",)
 # Where a VM's console reaches its stdio. microvm.nix (lib/runners/qemu.nix) gives
 # QEMU `-chardev stdio,id=stdio`, wires QEMU's pl011 to it (qemu.serialConsole,
-# default on) and boots with console=ttyAMA0. A passed UART that the guest tree
-# aliases serial0 and whose guest driver names its ports ttyAMA (the SBSA UART:
-# amba-pl011.c) becomes ttyAMA0 itself, so that console leaves stdio (the guest
-# boot test shows it). Such a VM gets its console on a PCI serial card on stdio
-# instead, as Ghaf's uarti-net-vm does (ttyS0: microvm.nix's 8250.nr_uarts=1
-# leaves one 8250 port). Dropping the alias instead would leave the passed UART's
-# name to probe order, and older QEMU dumps have no serial0 alias for the pl011.
+# default on) and boots with console=ttyAMA0. A passed UART whose guest driver
+# is the pl011's own (the SBSA UART, amba-pl011.c: ports ttyAMA) shares its port
+# numbers and probes first (guest boot test, Linux 6.12): with the guest tree's
+# serial0 alias, or without any, it is ttyAMA0, and that console leaves stdio.
+# Such a VM gets its console on a PCI serial card on stdio instead, as Ghaf's
+# uarti-net-vm does (ttyS0: microvm.nix's 8250.nr_uarts=1 leaves one 8250 port).
 PCI_SERIAL_CONSOLE = ("-device", "pci-serial,chardev=stdio")
 PCI_SERIAL_PARAM = "console=ttyS0"
 # Ghaf's own build of the pinned platform QEMU (with the BPMP bridge), used
@@ -347,9 +346,7 @@ def _vm_plan(profile: Profile, board: Board, name: str, layout: str) -> VmPlan:
     )
     in_tree = [d for d in platform if not d.guest.qemu_emits_node]
     bpmp = any(d.guest.bpmp for d in platform)
-    # dt.guest_overlay aliases serial0 to the first passed UART in the tree.
-    uarts = [d for d in in_tree if d.instance_of == "uart"]
-    pci_console = bool(uarts) and uarts[0].guest.tty == "ttyAMA"
+    pci_console = any(d.guest.tty == "ttyAMA" for d in platform)
     params = list(vm.kernel_params)
     for extra in (
         (BPMP_GUEST_PARAMS if bpmp else ())

@@ -48,8 +48,8 @@ in
     vcpu = 2;
     mem = 512;
     qemu.package = qemu;
-    # The passed UART is the guest's ttyAMA0: the console is a PCI serial card
-    # on this VM's stdio (console=ttyS0), not QEMU's pl011.
+    # A passed UART takes the pl011's names (ttyAMA0): the console is a PCI
+    # serial card on this VM's stdio (console=ttyS0), not QEMU's pl011.
     qemu.serialConsole = false;
     qemu.extraArgs = [
       "-device"
