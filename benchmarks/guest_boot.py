@@ -21,12 +21,12 @@ from tests.guestboot import (  # noqa: E402 - after the path set-up above
     Guest,
     base_tree,
     boot,
-    disabled,
     initramfs,
     merged_tree,
     qemu_argv,
     reference_guests,
     stand_ins,
+    tree_to_boot,
 )
 
 DEFAULT = "nvidia-jetson-orin-agx-uarta/uart-vm"
@@ -38,13 +38,10 @@ def boot_seconds(guest: Guest, folder: Path) -> tuple[float, bool, str]:
     if found is None:
         sys.exit("no cached kernel/busybox: run bash scripts/guest-boot-deps.sh")
     initrd = initramfs(found.busybox, folder / "init.cpio")
-    variant = "as generated"
-    if guest.dts is not None:
-        tree = merged_tree(guest, base_tree(guest, folder), folder)
-        off = guest.faulting_nodes()  # the test's variant
-        if off:
-            tree = disabled(tree, off, folder / "variant.dtb")
-            variant = f"variant, {', '.join(off)} disabled"
+    base = base_tree(guest, folder)
+    generated = merged_tree(guest, base, folder) if guest.dts else None
+    tree, variant = tree_to_boot(guest, base, generated, folder)
+    if tree is not None:
         shutil.copy(tree, folder / "ghafgen-guest.dtb")
     result = boot(qemu_argv(guest, found.kernel, initrd, folder), folder)
     return result.seconds, result.userspace, variant

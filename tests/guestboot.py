@@ -224,6 +224,23 @@ def disabled(tree: Path, paths: list[str], dest: Path) -> Path:
     return dest
 
 
+def tree_to_boot(
+    guest: Guest, base: Path, generated: Path | None, folder: Path
+) -> tuple[Path | None, str]:
+    """The tree the test boots (None: QEMU's own) and which one it is."""
+    if guest.base_dtb_stand_in:
+        return base, "base tree (the bridge's /bpmp added; no device node here)"
+    if generated is None:
+        return None, "as generated"
+    faulting = guest.faulting_nodes()
+    if not faulting:
+        return generated, "as generated"
+    return (
+        disabled(generated, faulting, folder / "variant.dtb"),
+        f"test variant, {', '.join(faulting)} disabled (nothing behind it here)",
+    )
+
+
 def stdout_path(tree: Path) -> str:
     """The node of QEMU's first UART (chosen/stdout-path), e.g. /pl011@9000000."""
     view = FdtView(tree.read_bytes())

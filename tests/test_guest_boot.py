@@ -46,13 +46,13 @@ from tests.guestboot import (
     base_tree,
     boot,
     cmdline,
-    disabled,
     initramfs,
     merged_tree,
     qemu_argv,
     reference_guests,
     stand_ins,
     stdout_path,
+    tree_to_boot,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.real_tools]
@@ -106,12 +106,6 @@ def test_guest_boots_to_userspace(
     base = base_tree(guest, tmp_path)
     generated = merged_tree(guest, base, tmp_path) if guest.dts else None
     faulting = guest.faulting_nodes()
-    tree, variant = generated, "as generated"
-    if guest.base_dtb_stand_in:
-        tree, variant = (
-            base,
-            "base tree (the bridge's /bpmp added; no device node here)",
-        )
     if generated is not None and faulting:
         shutil.copy(generated, tmp_path / "ghafgen-guest.dtb")
         log = tmp_path / "pl011.log"
@@ -136,10 +130,7 @@ def test_guest_boots_to_userspace(
             f"{guest.id}: QEMU's pl011 registered before the passed node probed"
         )
         print(f"{guest.id} as generated: {faulting} fault at probe: {where}")
-        tree = disabled(generated, faulting, tmp_path / "variant.dtb")
-        variant = (
-            f"test variant, {', '.join(faulting)} disabled (nothing behind it here)"
-        )
+    tree, variant = tree_to_boot(guest, base, generated, tmp_path)
     if tree is not None:
         # The module's extraArgs say `-dtb ghafgen-guest.dtb`, relative to the VM's
         # directory (its preStart writes it there); QEMU runs in tmp_path.
