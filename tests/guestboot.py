@@ -23,6 +23,7 @@ from ghafgen.fdtview import FdtView
 from ghafgen.guestbase import guest_base
 from ghafgen.render import dt
 from ghafgen.render.plan import VmPlan, plan
+from ghafgen.runtime import VmStack, runtime_stack
 from ghafgen.tools import run
 from ghafgen.validate import validate
 
@@ -144,6 +145,17 @@ class Guest:
     target: str
     vm: VmPlan
     dts: Path | None  # the committed guest tree additions, vms/<vm>.dts
+    runs: VmStack  # what runs on the board: the QEMU and guest kernel ghafgen pins
+
+    @property
+    def on_board(self) -> str:
+        """What this VM runs on the board, which the boot here stands in for."""
+        kernel = (
+            f"Linux {self.runs.kernel} + {', '.join(self.runs.kernel_patches)}"
+            if self.runs.kernel
+            else "the user's guest kernel"
+        )
+        return f"{self.runs.qemu}; {kernel}"
 
     @property
     def id(self) -> str:
@@ -186,9 +198,11 @@ def reference_guests() -> list[Guest]:
         report = validate([path])
         profile, board = report.usable[0]
         target = plan(profile, board, path.relative_to(ROOT).as_posix())
+        stacks = {s.vm: s for s in runtime_stack(profile, board)[1]}
         for vm in target.vms:
             dts = MODULES / target.name / "vms" / f"{vm.name}.dts"
-            out.append(Guest(target.name, vm, dts if dts.is_file() else None))
+            found = dts if dts.is_file() else None
+            out.append(Guest(target.name, vm, found, stacks[vm.name]))
     return out
 
 

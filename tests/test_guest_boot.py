@@ -139,11 +139,12 @@ def test_guest_boots_to_userspace(
     result = boot(qemu_argv(guest, found.kernel, initrd, tmp_path), tmp_path)
     print(
         f"{guest.id}: {variant}; userspace={result.userspace} in {result.seconds:.1f} s;"
-        f" console {result.console or '?'}"
+        f" console {result.console or '?'}\n  on the board: {guest.on_board}"
     )
     assert result.userspace, (
         f"{guest.id} ({variant}) printed no userspace marker on the VM's stdio "
-        f"(exit {result.returncode}); {STAND_IN}:\n{result.output[-3000:]}"
+        f"(exit {result.returncode}); {STAND_IN}; on the board: {guest.on_board}:\n"
+        f"{result.output[-3000:]}"
     )
     assert result.cmdline.split() == cmdline(guest).split()
 
