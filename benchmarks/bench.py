@@ -122,7 +122,7 @@ def scaling(runs: int) -> list[tuple[str, float, float, str]]:
 
 def guest_boot_row() -> tuple[str, float, float, str] | None:
     """One guest boot as the boot test runs it, when its stand-ins are fetched."""
-    from tests.guestboot import stand_ins
+    from tests.guestinit import stand_ins
 
     if stand_ins() is None or not shutil.which("qemu-system-aarch64"):
         return None

@@ -20,13 +20,15 @@ sys.path.insert(0, str(ROOT))  # `python3 benchmarks/guest_boot.py` from a check
 from tests.guestboot import (  # noqa: E402 - after the path set-up above
     Guest,
     base_tree,
-    boot,
-    initramfs,
     merged_tree,
     qemu_argv,
     reference_guests,
-    stand_ins,
     tree_to_boot,
+)
+from tests.guestinit import (  # noqa: E402 - after the path set-up above
+    boot,
+    initramfs,
+    stand_ins,
 )
 
 DEFAULT = "nvidia-jetson-orin-agx-uarta/uart-vm"

@@ -39,20 +39,22 @@ import pytest
 from ghafgen.catalog.load import qemu_virt
 from tests.conftest import require
 from tests.guestboot import (
-    Boot,
     Guest,
-    StandIns,
     alias,
     base_tree,
-    boot,
     cmdline,
-    initramfs,
     merged_tree,
     qemu_argv,
     reference_guests,
-    stand_ins,
     stdout_path,
     tree_to_boot,
+)
+from tests.guestinit import (
+    Boot,
+    StandIns,
+    boot,
+    initramfs,
+    stand_ins,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.real_tools]
