@@ -205,7 +205,7 @@ def _assert_console(
     if guest.serial_console:
         unit = stdout_path(base).rsplit("@", 1)[1]
         assert result.console == "ttyAMA0", result.console
-        assert f"/{unit}.pl011/" in path, f"ttyAMA0 is {path}, not QEMU's pl011"
+        assert f"/{unit}.pl011/" in path + "/", f"ttyAMA0 is {path}, not QEMU's pl011"
     else:
         assert result.console == "ttyS0", result.console
         assert pci_id == PCI_SERIAL_ID, f"ttyS0 is {path} ({pci_id})"
