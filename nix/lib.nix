@@ -1,0 +1,102 @@
+# SPDX-FileCopyrightText: ghafgen contributors
+# SPDX-License-Identifier: Apache-2.0
+#
+# The flake's `lib`: NixOS modules and host configurations for the targets
+# `ghafgen generate` wrote into a folder. flake.nix uses it for nix/modules,
+# the template for the user's own folder. A target's manifest records what
+# its host needs (ghafgen/generate.py host_facts): the device-tree flavour,
+# which picks the host kernel, and jetpack-nixos's SoM and carrier board.
+{
+  lib,
+  nixosSystem,
+  microvm,
+  jetpack-nixos,
+  overlay,
+}:
+rec {
+  # Target name -> folder, for every folder under `dir` with a ghafgen manifest.
+  targets =
+    dir:
+    lib.mapAttrs (name: _: dir + "/${name}") (
+      lib.filterAttrs (
+        name: type: type == "directory" && builtins.pathExists (dir + "/${name}/ghafgen-manifest.json")
+      ) (builtins.readDir dir)
+    );
+
+  # What a generated target needs beside it in any NixOS system: microvm.nix's
+  # host module and ghafgen's overlay (Ghaf's sources, the platform QEMU).
+  baseModule = {
+    key = "ghafgen#base"; # imported by every target module; the key keeps it once
+    imports = [ microvm.nixosModules.host ];
+    nixpkgs.overlays = [ overlay ];
+  };
+
+  # The `host` record of a target's manifest.
+  hostOf =
+    folder:
+    let
+      manifest = builtins.fromJSON (builtins.readFile (folder + "/ghafgen-manifest.json"));
+    in
+    manifest.host or (throw "${toString folder}: the manifest has no host record; regenerate the target with this ghafgen");
+
+  # The Orin host kernel by the target's tree flavour: an L4T tree boots
+  # jetpack-nixos's BSP kernel for the board's SoM, a mainline tree the 6.6 LTS
+  # kernel (mkDefault: a generated host.nix that pins a kernel wins).
+  kernelModule =
+    host:
+    if host.dt_flavor == "l4t" then
+      {
+        imports = [ jetpack-nixos.nixosModules.default ];
+        hardware.nvidia-jetpack = {
+          enable = true;
+          inherit (host.jetpack) som carrierBoard;
+        };
+      }
+    else
+      { pkgs, ... }: { boot.kernelPackages = lib.mkDefault pkgs.linuxPackages_6_6; };
+
+  # One target as a NixOS module: the base, the generated module, its kernel.
+  targetModule = folder: {
+    key = "ghafgen#target:${toString folder}";
+    imports = [
+      baseModule
+      folder
+      (kernelModule (hostOf folder))
+    ];
+  };
+
+  # Just enough for a toplevel to build. A machine's own configuration (file
+  # systems, boot loader, users) replaces these defaults.
+  referenceMachine =
+    name: host:
+    { lib, ... }:
+    {
+      nixpkgs.hostPlatform = lib.mkDefault "aarch64-linux";
+      # NVIDIA's L4T kernel, firmware and tools are unfree.
+      nixpkgs.config = lib.optionalAttrs (host.dt_flavor == "l4t") { allowUnfree = true; };
+      networking.hostName = lib.mkDefault name;
+      boot.loader.systemd-boot.enable = lib.mkDefault true;
+      fileSystems."/" = lib.mkDefault {
+        device = "/dev/disk/by-label/nixos";
+        fsType = "ext4";
+      };
+      system.stateVersion = lib.mkDefault "26.05";
+    };
+
+  # A NixOS system for every target under `dir`; `modules` go into each.
+  nixosConfigurations =
+    {
+      dir,
+      modules ? [ ],
+    }:
+    lib.mapAttrs (
+      name: folder:
+      nixosSystem {
+        modules = [
+          (targetModule folder)
+          (referenceMachine name (hostOf folder))
+        ]
+        ++ modules;
+      }
+    ) (targets dir);
+}

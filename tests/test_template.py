@@ -1,0 +1,95 @@
+"""The flake template: instantiated into a fresh folder (what `nix flake init -t`
+copies), `ghafgen generate` run there as its `generate` app runs it, and every
+Nix file parsed by the real Nix. With GHAFGEN_NIXPKGS_LIB/GHAFGEN_MICROVM_SRC set,
+the template's own flake outputs are evaluated too (stand-ins as in test_flake)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT, require
+from tests.test_flake import OPT_IN, flake_outputs
+
+TEMPLATE = ROOT / "templates" / "default"
+# What the template's `generate` app runs, in the flake's folder.
+GENERATE = "generate profiles/*.toml -o nix/modules"
+
+
+def instantiate(dest: Path) -> Path:
+    """Copy the template as `nix flake init` does, then generate there."""
+    shutil.copytree(TEMPLATE, dest)
+    profiles = sorted(
+        p.relative_to(dest).as_posix() for p in dest.glob("profiles/*.toml")
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "ghafgen", "generate", *profiles, "-o", "nix/modules"],
+        cwd=dest,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return dest
+
+
+def test_template_wires_generate_the_way_the_test_runs_it():
+    flake = (TEMPLATE / "flake.nix").read_text()
+    assert re.search(rf"\$\{{ghafgenExe system\}} {re.escape(GENERATE)} ", flake)
+    assert f"ghafgen {GENERATE}" in (TEMPLATE / "README.md").read_text()
+
+
+def test_instantiated_template_generates_and_every_nix_file_parses(tmp_path: Path):
+    require("nix-instantiate")
+    flake = instantiate(tmp_path / "my-orin")
+    target = flake / "nix" / "modules" / "orin-uarta"
+    assert (target / "default.nix").is_file() and (
+        target / "vms" / "uart-vm.nix"
+    ).is_file()
+    files = sorted(flake.rglob("*.nix"))
+    assert {"flake.nix", "host.nix"} <= {f.name for f in files}
+    for f in files:
+        done = subprocess.run(
+            ["nix-instantiate", "--parse", str(f)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, f"{f}: {done.stderr}"
+
+
+@OPT_IN
+def test_instantiated_template_evaluates_to_a_host_per_target(tmp_path: Path):
+    flake = instantiate(tmp_path / "my-orin")
+    # A user's own host.nix is part of every system.
+    host = flake / "host.nix"
+    host.write_text(host.read_text().replace('fsType = "ext4"', 'fsType = "btrfs"'))
+    out = flake_outputs(template=flake)["template"]
+    assert isinstance(out, dict)
+    assert out["outputs"] == ["apps", "checks", "nixosConfigurations"]
+    assert out["apps"]["aarch64-linux"] == ["default", "generate"]
+    assert out["checks"]["x86_64-linux"] == ["generated-up-to-date"]
+    system = out["nixosConfigurations"]["orin-uarta"]
+    # The template's profile picks the mainline tree: the 6.6 LTS host kernel.
+    assert system["jetpack"] is None
+    assert system["kernel"].startswith("6.6.")
+    assert system["root"] == "btrfs"
+    assert system["vms"] == ["uart-vm"]
+    assert list(out["nixosConfigurations"]) == ["orin-uarta"]
+
+
+def test_readme_nix_path_builds_the_template_target():
+    """The README's Nix lines are the template's: its app, its target's toplevel."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("```sh\n")[2].split("```")[0]
+    target = re.search(
+        r'^name = "([^"]+)"', (TEMPLATE / "profiles/orin.toml").read_text(), re.M
+    )
+    assert target is not None
+    assert "nix flake init -t FLAKE" in block and "nix run .#generate" in block
+    assert f".#nixosConfigurations.{target[1]}.config.system.build.toplevel" in block
