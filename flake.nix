@@ -12,10 +12,12 @@
       url = "github:microvm-nix/microvm.nix";
       inputs.nixpkgs.follows = "nixpkgs";
     };
-    # The Orin BSP (L4T kernel, firmware) for hosts booting an L4T tree.
-    # Not in flake.lock yet: the first `nix flake lock` with network adds it.
+    # The Orin BSP (firmware, flashing, the upstream 6.6 kernel option) for
+    # hosts booting an L4T tree: the fork and branch Ghaf's flake.nix takes,
+    # since anduril's has no 6.6 kernel for Orin. Not in flake.lock yet: the
+    # first `nix flake lock` with network adds it.
     jetpack-nixos = {
-      url = "github:anduril/jetpack-nixos";
+      url = "github:tiiuae/jetpack-nixos/august-rebase";
       inputs.nixpkgs.follows = "nixpkgs";
     };
     # Ghaf's tree: the BPMP virtualization series and QEMU patches generated
@@ -66,8 +68,21 @@
 
       overlays.default = final: prev: {
         ghafgen = final.callPackage ./nix/package.nix { };
-        # Ghaf's QEMU 10.1.5 with its BPMP bridge patches, which platform VMs run.
-        ghafgen-qemu-platform = final.callPackage ./ghafgen/render/static/qemu-platform.nix { };
+        # The QEMU VMs given platform devices run (Ghaf's 10.1.5 with its BPMP
+        # bridge patches), with the values the runtime catalog pins: the same
+        # build a generated qemu.nix makes.
+        ghafgen-qemu-platform =
+          let
+            pin = (builtins.fromTOML (builtins.readFile ./ghafgen/catalog/data/runtime.toml)).qemu.platform;
+          in
+          final.callPackage ./ghafgen/render/static/qemu-platform.nix {
+            ghafSrc = final.ghafgenSources.ghaf;
+            inherit (pin) version url hash;
+            packageDir = pin.package_dir;
+            bridgePatches = pin.bridge_patches;
+            irqfdPatches = pin.irqfd_patches;
+            droppedBasePatches = pin.dropped_base_patches;
+          };
         # The one place that picks this flake's `ghaf` input over the pin in a
         # generated bpmp-virt.nix (catalog or ghafgen.lock): a system built
         # with this overlay uses the input, one without it fetches the pin.
@@ -79,6 +94,8 @@
       packages = forAllSystems (pkgs: {
         ghafgen = pkgs.callPackage ./nix/package.nix { };
         default = self.packages.${pkgs.stdenv.hostPlatform.system}.ghafgen;
+        # `nix build .#qemu-platform`: the QEMU platform VMs run, for a look.
+        qemu-platform = (pkgs.extend self.overlays.default).ghafgen-qemu-platform;
       });
 
       apps = forAllSystems (pkgs: {

@@ -39,9 +39,17 @@ rec {
     in
     manifest.host or (throw "${toString folder}: the manifest has no host record; regenerate the target with this ghafgen");
 
-  # The Orin host kernel by the target's tree flavour: an L4T tree boots
-  # jetpack-nixos's BSP kernel for the board's SoM, a mainline tree the 6.6 LTS
-  # kernel (mkDefault: a generated host.nix that pins a kernel wins).
+  # The Orin host kernel by the target's tree flavour. Both boot Linux 6.6,
+  # the series the generated modules are written and asserted for (the
+  # runtime catalog's kernel.host). An L4T tree boots through jetpack-nixos
+  # (the BSP: firmware, flashing) for the board's SoM, with the upstream 6.6
+  # kernel as Ghaf's AGX reference does (tiiuae/ghaf 9a37dc8:
+  # modules/reference/hardware/jetpack/agx/orin-agx.nix kernelVersion
+  # "upstream-6-6", passed on as hardware.nvidia-jetpack.kernel.version by
+  # nvidia-jetson-orin/jetson-orin.nix); that option is in Ghaf's
+  # jetpack-nixos, not in anduril's, whose Orin kernel is L4T 5.15. A mainline
+  # tree gets nixpkgs' 6.6 LTS (mkDefault: a generated host.nix that pins a
+  # kernel wins).
   kernelModule =
     host:
     if host.dt_flavor == "l4t" then
@@ -50,6 +58,7 @@ rec {
         hardware.nvidia-jetpack = {
           enable = true;
           inherit (host.jetpack) som carrierBoard;
+          kernel.version = "upstream-6-6";
         };
       }
     else

@@ -87,7 +87,11 @@ def test_flake_show_lists_what_a_nix_user_expects():
         ]
     )
     assert out["overlays"] == ["default"]
-    assert {"ghafgen", "ghafgenSources"} <= set(out["overlayAdds"])  # type: ignore[arg-type]
+    assert set(out["overlayAdds"]) == {
+        "ghafgen",
+        "ghafgen-qemu-platform",
+        "ghafgenSources",
+    }  # type: ignore[arg-type]
     targets = reference_targets()
     assert set(out["nixosModules"]) == {"default", "microvm-host", *targets}  # type: ignore[arg-type]
     assert set(out["nixosConfigurations"]) == set(targets)  # type: ignore[arg-type]
@@ -96,7 +100,7 @@ def test_flake_show_lists_what_a_nix_user_expects():
     assert (Path(template["path"]) / "flake.nix").is_file()
     for key in ("packages", "apps", "checks", "devShells"):
         assert sorted(out[key]) == SYSTEMS, key  # type: ignore[arg-type]
-    assert out["packages"]["aarch64-linux"] == ["default", "ghafgen"]  # type: ignore[index]
+    assert out["packages"]["aarch64-linux"] == ["default", "ghafgen", "qemu-platform"]  # type: ignore[index]
     assert set(out["checks"]["x86_64-linux"]) == {  # type: ignore[index]
         "generated-up-to-date",
         "ghafgen",
@@ -117,15 +121,31 @@ def test_each_reference_host_gets_the_kernel_of_its_tree_and_ghaf_from_the_input
         assert host["platform"] == "aarch64-linux"
         assert host["hostName"] == name
         if flavor == "l4t":
-            # The stand-in jetpack-nixos sets its JetPack 6 kernel version.
-            assert host["jetpack"] == {"som": "orin-agx", "carrierBoard": "devkit"}
-            assert host["kernel"] == "5.15.185" and host["allowUnfree"] is True
+            # jetpack-nixos for the BSP, asked for the upstream 6.6 kernel.
+            assert host["jetpack"] == {
+                "som": "orin-agx",
+                "carrierBoard": "devkit",
+                "kernel": "upstream-6-6",
+            }
+            assert host["allowUnfree"] is True
         else:
-            assert host["jetpack"] is None and host["kernel"].startswith("6.6.")
+            assert host["jetpack"] is None
+        # The series the generated modules assert for (runtime catalog kernel.host).
+        assert host["kernel"].startswith("6.6.")
+        assert host["failedAssertions"] == []
         # Ghaf's tree comes from the flake's `ghaf` input through the overlay.
         for patch in host["patches"]:
             if patch["name"] == "bpmp-virt-hooks":
                 assert patch["patch"].startswith(out["ghafgenSourcesGhaf"] + "/")
+    # The overlay's platform QEMU: the runtime catalog's pin, Ghaf's patches
+    # from the same input.
+    qemu = out["qemuPlatform"]
+    pin = tomllib.loads((ROOT / "ghafgen/catalog/data/runtime.toml").read_text())
+    assert qemu["version"] == pin["qemu"]["platform"]["version"]  # type: ignore[index]
+    assert qemu["patches"] and all(  # type: ignore[index]
+        p.startswith(out["ghafgenSourcesGhaf"] + "/packages/")
+        for p in qemu["patches"]  # type: ignore[index]
+    )
     manifest = json.loads(
         (
             ROOT / "nix/modules/nvidia-jetson-orin-agx-uarta/ghafgen-manifest.json"

@@ -121,7 +121,8 @@ def test_guest_modules_evaluate_against_microvm_options(path: Path):
         assert got["kernelParams"] == list(vm.kernel_params)
         assert got["devices"] == [{"bus": "pci", "path": f} for f in vm.pci_functions]
         if vm.bpmp:
-            assert got["qemuPackage"] == "qemu-bpmp"
+            # qemu-platform.nix over nixpkgs' qemu, at the pinned release.
+            assert got["qemuPackage"] == f"qemu-platform-bpmp-{p.qemu.version}"
         if vm.guest_tree is not None:
             assert "dumpdtb=ghafgen-base.dtb" in str(got["preStart"])
             assert "fdtoverlay -i ghafgen-base.dtb -o ghafgen-guest.dtb" in str(

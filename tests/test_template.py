@@ -78,6 +78,7 @@ def test_instantiated_template_evaluates_to_a_host_per_target(tmp_path: Path):
     # The template's profile picks the mainline tree: the 6.6 LTS host kernel.
     assert system["jetpack"] is None
     assert system["kernel"].startswith("6.6.")
+    assert system["failedAssertions"] == []
     assert system["root"] == "btrfs"
     assert system["vms"] == ["uart-vm"]
     assert list(out["nixosConfigurations"]) == ["orin-uarta"]

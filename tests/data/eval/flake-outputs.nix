@@ -10,9 +10,13 @@
 #   (ghafgen's overlays.default among them) are applied to.
 # - microvm: the checkout's path; its host module is stubs.nix's microvmHost.
 # - jetpack-nixos: a module declaring hardware.nvidia-jetpack.{enable,som,
-#   carrierBoard} with the types anduril/jetpack-nixos (4d857d6,
-#   modules/default.nix) declares, and setting the kernel its JetPack 6 BSP
-#   ships (pkgs/kernels/r36/default.nix: 5.15.185) when enabled.
+#   carrierBoard} with the types jetpack-nixos declares (anduril/jetpack-nixos
+#   4d857d6 modules/default.nix) and kernel.version, the option of Ghaf's fork
+#   (tiiuae/jetpack-nixos august-rebase; its revision could not be fetched
+#   here, so the option is known from Ghaf's use of it, tiiuae/ghaf 9a37dc8
+#   nvidia-jetson-orin/jetson-orin.nix). Enabled, it sets a 6.6 kernel for
+#   "upstream-6-6" and else the L4T 5.15.185 of JetPack 6
+#   (anduril pkgs/kernels/r36/default.nix).
 # - ghaf: a store-path-like source, so the test sees which Ghaf tree a
 #   generated module takes.
 {
@@ -82,9 +86,14 @@ let
             ];
             default = "generic";
           };
+          kernel.version = mkOption {
+            type = types.str;
+            default = "bsp-default";
+          };
         };
         config = lib.mkIf config.hardware.nvidia-jetpack.enable {
-          boot.kernelPackages.kernel.version = "5.15.185";
+          boot.kernelPackages.kernel.version =
+            if config.hardware.nvidia-jetpack.kernel.version == "upstream-6-6" then "6.6.50" else "5.15.185";
         };
       };
   };
@@ -117,7 +126,15 @@ let
       hostName = c.networking.hostName;
       platform = c.nixpkgs.hostPlatform;
       kernel = c.boot.kernelPackages.kernel.version;
-      jetpack = if jetpack.enable then { inherit (jetpack) som carrierBoard; } else null;
+      jetpack =
+        if jetpack.enable then
+          {
+            inherit (jetpack) som carrierBoard;
+            kernel = jetpack.kernel.version;
+          }
+        else
+          null;
+      failedAssertions = map (a: a.message) (builtins.filter (a: !a.assertion) c.assertions);
       allowUnfree = c.nixpkgs.config.allowUnfree or false;
       root = c.fileSystems."/".fsType;
       vms = builtins.attrNames c.microvm.vms;
@@ -135,6 +152,15 @@ builtins.toJSON (
     overlays = builtins.attrNames ghafgen.overlays;
     overlayAdds = builtins.attrNames (ghafgen.overlays.default stubs.pkgs stubs.pkgs);
     ghafgenSourcesGhaf = toString (ghafgen.overlays.default stubs.pkgs stubs.pkgs).ghafgenSources.ghaf;
+    qemuPlatform =
+      let
+        withOverlay = lib.fix (final: stubs.pkgs // ghafgen.overlays.default final stubs.pkgs);
+        q = withOverlay.ghafgen-qemu-platform;
+      in
+      {
+        inherit (q) pname version;
+        patches = map toString q.patches;
+      };
     nixosModules = builtins.attrNames ghafgen.nixosModules;
     templates = builtins.mapAttrs (_: t: {
       path = toString t.path;

@@ -20,7 +20,15 @@ rec {
     type = "derivation";
     inherit name;
     outPath = "/nix/store/00000000000000000000000000000000-${name}";
-    overrideAttrs = _f: fake "${name}-patched";
+    # Called as nixpkgs calls it (final: prev: or prev:), so the attributes
+    # an override sets are evaluated and can be read back.
+    overrideAttrs =
+      f:
+      let
+        once = f (fake name);
+        attrs = if builtins.isFunction once then once (fake name) else once;
+      in
+      fake (if attrs ? pname then "${attrs.pname}-${attrs.version}" else "${name}-patched") // attrs;
   };
   pkgs = {
     _type = "pkgs"; # what lib.types.pkgs (microvm.vmHostPackages) checks for
@@ -35,11 +43,12 @@ rec {
     ghaf-qemu-bpmp = fake "ghaf-qemu-bpmp";
     linuxPackages_6_12.kernel.version = "6.12.40";
     linuxPackages_6_6.kernel.version = "6.6.50";
-    # callPackage of a file that must exist; the result stands for its package.
-    callPackage =
-      path: _args:
-      assert builtins.pathExists path;
-      fake (baseNameOf (toString path));
+    # nixpkgs lib's own callPackageWith: the file is imported and called, and
+    # an argument neither given nor in this pkgs fails the evaluation.
+    callPackage = lib.callPackageWith pkgs;
+    inherit lib;
+    qemu = fake "qemu";
+    fetchurl = _args: fake "tarball";
     stdenv.system = "aarch64-linux";
     stdenv.hostPlatform = {
       system = "aarch64-linux";
