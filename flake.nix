@@ -3,9 +3,9 @@
 {
   description = "ghafgen: checked Jetson Orin passthrough configuration for Ghaf and microvm.nix";
 
-  # nixpkgs and microvm.nix are pinned in flake.lock to the revisions Ghaf pins
-  # (tiiuae/ghaf flake.lock), so generated modules are evaluated against what
-  # Ghaf builds with.
+  # nixpkgs, microvm.nix and jetpack-nixos are pinned in flake.lock to the
+  # revisions Ghaf pins (tiiuae/ghaf 9a37dc8 flake.lock), so generated modules
+  # are evaluated against what Ghaf builds with.
   inputs = {
     nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";
     microvm = {
@@ -14,8 +14,7 @@
     };
     # The Orin BSP (firmware, flashing, the upstream 6.6 kernel option) for
     # hosts booting an L4T tree: the fork and branch Ghaf's flake.nix takes,
-    # since anduril's has no 6.6 kernel for Orin. Not in flake.lock yet: the
-    # first `nix flake lock` with network adds it.
+    # since anduril's has no 6.6 kernel for Orin. Locked as Ghaf locks it.
     jetpack-nixos = {
       url = "github:tiiuae/jetpack-nixos/august-rebase";
       inputs.nixpkgs.follows = "nixpkgs";

@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
 import pytest
 
+from ghafgen import __version__
 from ghafgen.catalog.load import sources
 from ghafgen.profile.parse import load
 from tests.conftest import PROFILES, ROOT, require
@@ -155,6 +157,45 @@ def test_each_reference_host_gets_the_kernel_of_its_tree_and_ghaf_from_the_input
     assert manifest["host"]["dt_flavor"] == "l4t"
 
 
+@OPT_IN
+def test_package_wraps_the_tools_and_installs_completions():
+    package = flake_outputs()["package"]
+    assert isinstance(package, dict)
+    assert package["pname"] == "ghafgen" and package["version"] == __version__
+    prefix, path_var, sep, bin_path = package["makeWrapperArgs"]
+    assert (prefix, path_var, sep) == ("--prefix", "PATH", ":")
+    wrapped = {Path(p).parent.name.split("-", 1)[1] for p in bin_path.split(":")}
+    assert wrapped == {"dtc", "graphviz", "git", "nix"}
+    assert package["dependencies"] == ["typer", "jinja2", "libfdt"]
+    for shell in ("bash", "zsh", "fish"):
+        assert (
+            f"--{shell} <(_GHAFGEN_COMPLETE=source_{shell} $out/bin/ghafgen)"
+            in (package["postFixup"])
+        )
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_the_command_prints_the_completion_the_package_installs(shell: str):
+    """What nix/package.nix runs at build time: `_GHAFGEN_COMPLETE=source_SHELL ghafgen`."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; sys.argv[0] = 'ghafgen'; from ghafgen.cli import main; main()",
+        ],
+        env={
+            **os.environ,
+            "_GHAFGEN_COMPLETE": f"source_{shell}",
+            "PYTHONPATH": str(ROOT),
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"_GHAFGEN_COMPLETE=complete_{shell}" in done.stdout
+
+
 def test_python_dependencies_match_pyproject():
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     deps = nix_eval(str(ROOT / "nix" / "python-deps.nix"))
@@ -180,12 +221,3 @@ def test_ghaf_input_is_locked_to_the_catalog_pin():
         f"https://github.com/{ghaf['locked']['owner']}/{ghaf['locked']['repo']}"
         == pin.url
     )
-
-
-def test_only_jetpack_nixos_is_missing_from_the_lock():
-    """flake.lock was extended by hand offline; the README names the one gap."""
-    inputs = nix_eval("--expr", f"builtins.attrNames (import {ROOT}/flake.nix).inputs")
-    lock = json.loads((ROOT / "flake.lock").read_text())
-    assert isinstance(inputs, list)
-    assert set(inputs) - set(lock["nodes"]["root"]["inputs"]) == {"jetpack-nixos"}
-    assert "jetpack-nixos" in (ROOT / "README.md").read_text()

@@ -302,3 +302,10 @@ def test_flake_lock_is_accepted_by_nix(tmp_path: Path):
     assert (
         nodes["nixpkgs"]["locked"]["rev"] == "ffb3c9b700e759be2ef13237c9d8f953b32a1e46"
     )
+    # Ghaf's jetpack-nixos (tiiuae/ghaf 9a37dc8 flake.lock), and Ghaf's tree at
+    # the catalog's pin (tests/test_flake.py checks it against sources.toml).
+    assert (
+        nodes["jetpack-nixos"]["locked"]["rev"]
+        == "beecf2d7122359b17aa551d9f0aee3b73bdb891c"
+    )
+    assert nodes["ghaf"]["locked"]["rev"] == "9a37dc8c2ed13fffb81a77e836bd97d72898acc6"

@@ -1,7 +1,9 @@
-"""The flake template: instantiated into a fresh folder (what `nix flake init -t`
-copies), `ghafgen generate` run there as its `generate` app runs it, and every
-Nix file parsed by the real Nix. With GHAFGEN_NIXPKGS_LIB/GHAFGEN_MICROVM_SRC set,
-the template's own flake outputs are evaluated too (stand-ins as in test_flake)."""
+"""The flake template: instantiated into a fresh folder with the real
+`nix flake init -t` (offline: flake.lock is complete, and a template needs no
+input fetched), `ghafgen generate` run there as its `generate` app runs it, and
+every Nix file parsed by the real Nix. With GHAFGEN_NIXPKGS_LIB and
+GHAFGEN_MICROVM_SRC set, the template's own flake outputs are evaluated too
+(stand-ins as in test_flake)."""
 
 from __future__ import annotations
 
@@ -21,8 +23,32 @@ GENERATE = "generate profiles/*.toml -o nix/modules"
 
 
 def instantiate(dest: Path) -> Path:
-    """Copy the template as `nix flake init` does, then generate there."""
-    shutil.copytree(TEMPLATE, dest)
+    """`nix flake init -t` from a copy of this flake, then generate there."""
+    require("nix")
+    flake = dest.parent / "ghafgen-flake"
+    flake.mkdir()
+    for name in ("flake.nix", "flake.lock"):
+        shutil.copy(ROOT / name, flake / name)
+    shutil.copytree(ROOT / "templates", flake / "templates")
+    registry = dest.parent / "registry.json"
+    registry.write_text('{"flakes": [], "version": 2}')
+    dest.mkdir()
+    done = subprocess.run(
+        [
+            *("nix", "--extra-experimental-features", "nix-command flakes"),
+            *("--option", "flake-registry", str(registry)),
+            *("flake", "init", "-t", f"path:{flake}#default"),
+        ],
+        cwd=dest,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    copied = sorted(p.relative_to(dest) for p in dest.rglob("*") if p.is_file())
+    assert copied == sorted(
+        p.relative_to(TEMPLATE) for p in TEMPLATE.rglob("*") if p.is_file()
+    )
     profiles = sorted(
         p.relative_to(dest).as_posix() for p in dest.glob("profiles/*.toml")
     )
@@ -94,3 +120,15 @@ def test_readme_nix_path_builds_the_template_target():
     assert target is not None
     assert "nix flake init -t FLAKE" in block and "nix run .#generate" in block
     assert f".#nixosConfigurations.{target[1]}.config.system.build.toplevel" in block
+
+
+def test_readme_opens_with_the_debian_commands_then_the_nix_path():
+    """Both paths first: the Debian lines (CI runs the second) and the Nix lines."""
+    readme = (ROOT / "README.md").read_text()
+    assert readme.startswith("```sh\n")
+    debian, nix = (b.split("```")[0] for b in readme.split("```sh\n")[1:3])
+    assert len(debian.splitlines()) == 2
+    for path in re.findall(r"(?:scripts|profiles)/[\w.-]+", debian):
+        assert (ROOT / path).is_file(), path
+    assert readme.index(nix) < readme.index("\n# ghafgen\n")
+    assert nix.splitlines()[0].startswith("nix run FLAKE -- ")

@@ -145,6 +145,29 @@ let
       }) c.boot.kernelPatches;
     };
   names = builtins.mapAttrs (_: builtins.attrNames);
+
+  # nix/package.nix called with stand-in packages; buildPythonApplication
+  # hands back what it was given, which the test reads.
+  package =
+    let
+      python3Packages = lib.genAttrs (import (root + "/nix/python-deps.nix")).runtime stubs.fake // {
+        setuptools = stubs.fake "setuptools";
+        buildPythonApplication = args: args;
+      };
+    in
+    lib.callPackageWith (
+      stubs.pkgs
+      // {
+        inherit python3Packages;
+        installShellFiles = stubs.fake "installShellFiles";
+        graphviz = stubs.fake "graphviz";
+        git = stubs.fake "git";
+        nix = stubs.fake "nix";
+        stdenv = stubs.pkgs.stdenv // {
+          buildPlatform.canExecute = _: true;
+        };
+      }
+    ) (root + "/nix/package.nix") { };
 in
 builtins.toJSON (
   {
@@ -162,6 +185,10 @@ builtins.toJSON (
         patches = map toString q.patches;
       };
     nixosModules = builtins.attrNames ghafgen.nixosModules;
+    package = {
+      inherit (package) pname version makeWrapperArgs postFixup;
+      dependencies = map (d: d.name) package.dependencies;
+    };
     templates = builtins.mapAttrs (_: t: {
       path = toString t.path;
       inherit (t) description;
