@@ -46,12 +46,13 @@
       forAllSystems = f: lib.genAttrs systems (system: f nixpkgs.legacyPackages.${system});
       deps = import ./nix/python-deps.nix;
       pythonWith = pkgs: names: pkgs.python3.withPackages (ps: map (name: ps.${name}) names);
-      # Every tool a test runs, so that none of them skips for a missing tool.
+      # Every test dependency: pyproject's runtime and test Python packages and
+      # the tools the tests run. Nix itself is only in the dev shell: inside a
+      # build sandbox it has no store to use, so the checks' Nix tests skip.
       testTools = pkgs: [
         (pythonWith pkgs (deps.runtime ++ deps.test))
         pkgs.dtc # dtc, fdtoverlay
         pkgs.git
-        pkgs.nix
         pkgs.graphviz # dot
         pkgs.librsvg # rsvg-convert
         pkgs.util-linux # taskset
@@ -68,8 +69,8 @@
       overlays.default = final: prev: {
         ghafgen = final.callPackage ./nix/package.nix { };
         # The QEMU VMs given platform devices run (Ghaf's 10.1.5 with its BPMP
-        # bridge patches), with the values the runtime catalog pins: the same
-        # build a generated qemu.nix makes.
+        # bridge patches), with the values the runtime catalog pins: what a
+        # generated qemu.nix builds for a BPMP VM, less a target's own patches.
         ghafgen-qemu-platform =
           let
             pin = (builtins.fromTOML (builtins.readFile ./ghafgen/catalog/data/runtime.toml)).qemu.platform;
@@ -148,7 +149,7 @@
       );
 
       devShells = forAllSystems (pkgs: {
-        default = pkgs.mkShell { packages = testTools pkgs; };
+        default = pkgs.mkShell { packages = testTools pkgs ++ [ pkgs.nix ]; };
       });
 
       formatter = forAllSystems (pkgs: pkgs.nixfmt-rfc-style);
