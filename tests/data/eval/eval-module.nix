@@ -87,6 +87,9 @@ builtins.toJSON (
       qemuPackage = name (
         if layout == "ghaf" then c.ghaf.virtualization.qemu.package else c.microvm.qemu.package
       );
+      assertions = map (a: a.assertion) c.assertions;
+      qemuVersion = c.microvm.qemu.package.version or "";
+      qemuPatches = map toString (c.microvm.qemu.package.patches or [ ]);
       preStart = c.microvm.preStart;
       kernelParams = c.boot.kernelParams;
       kernelPackages = c.boot.kernelPackages.kernel.version;

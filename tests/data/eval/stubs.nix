@@ -20,15 +20,19 @@ rec {
     type = "derivation";
     inherit name;
     outPath = "/nix/store/00000000000000000000000000000000-${name}";
-    # Called as nixpkgs calls it (final: prev: or prev:), so the attributes
-    # an override sets are evaluated and can be read back.
+    version = "";
+    patches = [ ];
+    postPatch = "";
+    # As nixpkgs' overrideAttrs: `old: { }` or `final: prev: { }`; the result
+    # keeps what the override set, so the tests can read version and patches.
     overrideAttrs =
       f:
       let
-        once = f (fake name);
-        attrs = if builtins.isFunction once then once (fake name) else once;
+        prev = fake name;
+        once = f prev;
+        new = prev // (if builtins.isFunction once then f new prev else once);
       in
-      fake (if attrs ? pname then "${attrs.pname}-${attrs.version}" else "${name}-patched") // attrs;
+      new // { name = "${name}-patched"; };
   };
   pkgs = {
     _type = "pkgs"; # what lib.types.pkgs (microvm.vmHostPackages) checks for

@@ -38,6 +38,10 @@ in
 
   assertions = [
     {
+      assertion = lib.versionOlder (config.microvm.qemu.package.version or "0") "10.2";
+      message = "ghafgen: VM net-vm passes a platform device, which needs -device vfio-platform; QEMU removed it in 10.2 and this VM's QEMU is " + (config.microvm.qemu.package.version or "unknown") + ".";
+    }
+    {
       assertion = lib.versions.majorMinor config.boot.kernelPackages.kernel.version == "6.12";
       message = "ghafgen: VM net-vm needs Linux 6.12: the BPMP hooks and its devices' drivers are pinned for that series; its kernel is " + config.boot.kernelPackages.kernel.version + ".";
     }

@@ -83,6 +83,13 @@ in
     '';
   };
 
+  assertions = [
+    {
+      assertion = lib.versionOlder (config.microvm.qemu.package.version or "0") "10.2";
+      message = "ghafgen: VM net-vm passes a platform device, which needs -device vfio-platform; QEMU removed it in 10.2 and this VM's QEMU is " + (config.microvm.qemu.package.version or "unknown") + ".";
+    }
+  ];
+
   boot.kernelParams = [
     "console=ttyAMA0"
   ];
