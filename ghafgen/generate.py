@@ -32,12 +32,14 @@ def display_name(path: Path) -> str:
 
 
 def host_facts(p: TargetPlan) -> dict[str, object]:
-    """What a NixOS host configuration around the module needs: the tree flavour
-    picks the host kernel (mainline, or jetpack-nixos for L4T) and the board
-    names jetpack-nixos's SoM and carrier board."""
+    """What a NixOS host configuration around the module needs: the kernel
+    series the module is generated for, the tree flavour that picks how it is
+    booted (nixpkgs' kernel, or jetpack-nixos for L4T), and jetpack-nixos's
+    SoM and carrier board for the board."""
     return {
         "board": p.board.name,
         "dt_flavor": p.flavor,
+        "kernel_series": ".".join(p.kernel_version.split(".")[:2]),
         "jetpack": {
             "som": p.board.jetpack_som,
             "carrierBoard": p.board.jetpack_carrier_board,

@@ -39,30 +39,39 @@ rec {
     in
     manifest.host or (throw "${toString folder}: the manifest has no host record; regenerate the target with this ghafgen");
 
-  # The Orin host kernel by the target's tree flavour. Both boot Linux 6.6,
-  # the series the generated modules are written and asserted for (the
-  # runtime catalog's kernel.host). An L4T tree boots through jetpack-nixos
-  # (the BSP: firmware, flashing) for the board's SoM, with the upstream 6.6
-  # kernel as Ghaf's AGX reference does (tiiuae/ghaf 9a37dc8:
+  # The Orin host kernel: the series the target is generated for (its
+  # manifest's kernel_series, the profile's target.kernel_version; the
+  # generated assertions check it), booted by the tree's flavour. A mainline
+  # tree gets nixpkgs' kernel of that series (mkDefault: a generated host.nix
+  # that pins one wins). An L4T tree boots through jetpack-nixos (the BSP:
+  # firmware, flashing) for the board's SoM, with the upstream 6.6 kernel as
+  # Ghaf's AGX reference does (tiiuae/ghaf 9a37dc8:
   # modules/reference/hardware/jetpack/agx/orin-agx.nix kernelVersion
   # "upstream-6-6", passed on as hardware.nvidia-jetpack.kernel.version by
-  # nvidia-jetson-orin/jetson-orin.nix); that option is in Ghaf's
-  # jetpack-nixos, not in anduril's, whose Orin kernel is L4T 5.15. A mainline
-  # tree gets nixpkgs' 6.6 LTS (mkDefault: a generated host.nix that pins a
-  # kernel wins).
+  # nvidia-jetson-orin/jetson-orin.nix). That option is in Ghaf's
+  # jetpack-nixos, not in anduril's, whose Orin kernel is L4T 5.15; "upstream-6-6"
+  # is the only value ghafgen knows Ghaf to use, so another series is an error.
   kernelModule =
     host:
     if host.dt_flavor == "l4t" then
-      {
-        imports = [ jetpack-nixos.nixosModules.default ];
-        hardware.nvidia-jetpack = {
-          enable = true;
-          inherit (host.jetpack) som carrierBoard;
-          kernel.version = "upstream-6-6";
-        };
-      }
+      if host.kernel_series == "6.6" then
+        {
+          imports = [ jetpack-nixos.nixosModules.default ];
+          hardware.nvidia-jetpack = {
+            enable = true;
+            inherit (host.jetpack) som carrierBoard;
+            kernel.version = "upstream-6-6";
+          };
+        }
+      else
+        throw "ghafgen: an L4T-tree host boots through jetpack-nixos, whose upstream kernel ghafgen knows for Linux 6.6 only; the target is generated for ${host.kernel_series}"
     else
-      { pkgs, ... }: { boot.kernelPackages = lib.mkDefault pkgs.linuxPackages_6_6; };
+      { pkgs, ... }:
+      {
+        boot.kernelPackages = lib.mkDefault pkgs."linuxPackages_${
+          builtins.replaceStrings [ "." ] [ "_" ] host.kernel_series
+        }";
+      };
 
   # One target as a NixOS module: the base, the generated module, its kernel.
   targetModule = folder: {

@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT, require
 from tests.test_flake import OPT_IN, flake_outputs
 
@@ -49,19 +51,24 @@ def instantiate(dest: Path) -> Path:
     assert copied == sorted(
         p.relative_to(TEMPLATE) for p in TEMPLATE.rglob("*") if p.is_file()
     )
+    generate_in(dest)
+    return dest
+
+
+def generate_in(flake: Path) -> None:
+    """What the template's `generate` app runs, with this checkout's ghafgen."""
     profiles = sorted(
-        p.relative_to(dest).as_posix() for p in dest.glob("profiles/*.toml")
+        p.relative_to(flake).as_posix() for p in flake.glob("profiles/*.toml")
     )
     done = subprocess.run(
         [sys.executable, "-m", "ghafgen", "generate", *profiles, "-o", "nix/modules"],
-        cwd=dest,
+        cwd=flake,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         capture_output=True,
         text=True,
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    return dest
 
 
 def test_template_wires_generate_the_way_the_test_runs_it():
@@ -132,3 +139,28 @@ def test_readme_opens_with_the_debian_commands_then_the_nix_path():
         assert (ROOT / path).is_file(), path
     assert readme.index(nix) < readme.index("\n# ghafgen\n")
     assert nix.splitlines()[0].startswith("nix run FLAKE -- ")
+
+
+@OPT_IN
+def test_the_host_kernel_follows_the_profile_series(tmp_path: Path):
+    """kernel_version picks nixpkgs' kernel for a mainline tree; through
+    jetpack-nixos only 6.6 is known, so an L4T tree with 6.12 is an error."""
+    flake = tmp_path / "my-orin"
+    shutil.copytree(TEMPLATE, flake)
+    profile = flake / "profiles" / "orin.toml"
+    profile.write_text(
+        profile.read_text().replace(
+            'dt_flavor = "mainline"', 'dt_flavor = "mainline"\nkernel_version = "6.12"'
+        )
+    )
+    generate_in(flake)
+    system = flake_outputs(template=flake)["template"]["nixosConfigurations"][
+        "orin-uarta"
+    ]  # type: ignore[index]
+    assert system["kernel"].startswith("6.12.") and system["failedAssertions"] == []
+    profile.write_text(profile.read_text().replace('"mainline"', '"l4t"'))
+    generate_in(flake)
+    with pytest.raises(
+        AssertionError, match=r"whose upstream kernel ghafgen knows for Linux 6\.6"
+    ):
+        flake_outputs(template=flake)
