@@ -347,3 +347,21 @@ def test_patched_proxy_compiles_for_arm64(tmp_path: Path):
     subprocess.run(["patch", "-p1", "-i", "ghafgen.patch"], cwd=tree, check=True)
     assert "bpmp_host_instance" in proxy.read_text()
     assert build() <= before
+
+
+def test_show_lists_each_vms_device_access_and_own_bpmp_lists():
+    from ghafgen.show import as_json, render_text
+
+    profile, board, _found = checked(ENFORCED)
+    text = render_text(profile, board)
+    assert "Device access (microvm@<vm>: DevicePolicy=closed" in text
+    assert (
+        "uart-vm /dev/kvm /dev/vfio/vfio /dev/ghafgen/vfio-3100000.serial "
+        "/dev/bpmp-host-uart-vm" in text
+    )
+    assert "/dev/bpmp-host-uart-vm allows clocks 14 91 102 155; resets 100" in text
+    doc = as_json(profile, board)
+    nodes = {n["vm"]: n for n in doc["bpmp_per_vm"]}  # type: ignore[attr-defined]
+    assert nodes["net-vm"]["allowed"]["reset"] == [45, 46, 47]
+    access = {a["vm"]: a["devices"] for a in doc["device_access"]}  # type: ignore[attr-defined]
+    assert "/dev/bpmp-host-net-vm" not in access["uart-vm"]

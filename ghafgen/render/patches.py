@@ -132,3 +132,14 @@ def bridge_host_device() -> Patch:
         "it. Applied in postPatch, after Ghaf's bridge source is copied in.",
         diff=_static_diff("qemu-bpmp-guest-host-device.diff"),
     )
+
+
+# Patches whose target file is not in a plain kernel or QEMU tree: `ghafgen
+# check --kernel-src/--qemu-src` cannot apply them (tests/test_isolation.py
+# applies them to the pinned Ghaf sources).
+ON_GHAF_SOURCES = {
+    "bpmp-host-proxy-per-vm.patch": "patches the proxy file Ghaf's bpmp-virt drivers "
+    "patch adds, not in a plain kernel tree",
+    "qemu-bpmp-guest-host-device.patch": "patches the bridge source Ghaf's QEMU "
+    "package copies in, not in a plain QEMU tree",
+}
