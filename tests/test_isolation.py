@@ -365,3 +365,58 @@ def test_show_lists_each_vms_device_access_and_own_bpmp_lists():
     assert nodes["net-vm"]["allowed"]["reset"] == [45, 46, 47]
     access = {a["vm"]: a["devices"] for a in doc["device_access"]}  # type: ignore[attr-defined]
     assert "/dev/bpmp-host-net-vm" not in access["uart-vm"]
+
+
+QEMU_BUILD = os.environ.get("GHAFGEN_QEMU_BUILD", "")
+
+
+@needs_ghaf
+@pytest.mark.skipif(
+    not QEMU_BUILD,
+    reason="set GHAFGEN_QEMU_BUILD to a configured QEMU build directory (meson, "
+    "compile_commands.json, libcommon.a.p/hw_misc_unimp.c.o built) to compile the bridge",
+)
+def test_patched_bridge_compiles_with_qemus_own_flags(tmp_path: Path):
+    """Ghaf's bridge and the patched one, compiled with the exact command QEMU's
+    build uses for hw/misc/unimp.c (checked by hand against Debian's QEMU 10.0.2;
+    the pinned 10.1.5 is not built here). The patch adds no diagnostic."""
+    import json
+    import shlex
+
+    build = Path(QEMU_BUILD)
+    commands = json.loads((build / "compile_commands.json").read_text())
+    (unimp,) = [c for c in commands if c["file"].endswith("hw/misc/unimp.c")]
+    tree = tmp_path / "src"
+    bridge = Path(GHAF) / planned(ENFORCED).qemu.package_dir / "sources"
+    shutil.copytree(bridge, tree)
+    words = shlex.split(unimp["command"])
+    argv = [words[0], "-I", str(tree / "include")]  # the bridge's header first
+    skip = False
+    for w in words[1:]:
+        if skip:
+            skip = False
+        elif w in ("-o", "-MQ", "-MF"):
+            skip = True
+        elif w != "-MD" and not w.endswith("hw/misc/unimp.c"):
+            argv.append(w)
+    argv += ["-Wall", "-Wextra", "-Wno-unused-parameter", "-o", str(tmp_path / "b.o")]
+    argv.append(str(tree / "hw/misc/nvidia_bpmp_guest.c"))
+
+    def compile_() -> set[str]:
+        done = subprocess.run(
+            argv, cwd=build, capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        return {
+            line.split(": ", 2)[-1]
+            for line in done.stderr.splitlines()
+            if "nvidia_bpmp_guest" in line and ("warning:" in line or "error:" in line)
+        }
+
+    before = compile_()
+    p = planned(ENFORCED)
+    assert p.bridge_patch is not None
+    (tree / "ghafgen.patch").write_bytes(render_target(p)[p.bridge_patch.file])
+    subprocess.run(["patch", "-p1", "-i", "ghafgen.patch"], cwd=tree, check=True)
+    assert "host-device" in (tree / "hw/misc/nvidia_bpmp_guest.c").read_text()
+    assert compile_() <= before
