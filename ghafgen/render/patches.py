@@ -115,7 +115,9 @@ def proxy_per_vm() -> Patch:
         description="bpmp-host-proxy: one /dev/bpmp-host-<vm> per child node of "
         "bpmp_host_proxy, each with its own allowed-* lists and protected-* lists "
         "(resources shared with another VM); no child node: Ghaf's single "
-        "/dev/bpmp-host. Applies after the bpmp-virt drivers patch.",
+        "/dev/bpmp-host. A message is checked against the lists of the device "
+        "it was written to, before the BPMP is looked up. Applies after the "
+        "bpmp-virt drivers patch.",
         diff=_static_diff("bpmp-host-proxy-per-vm.diff"),
     )
 
