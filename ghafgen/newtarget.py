@@ -27,7 +27,7 @@ class Prompter:
 
 
 def _check(pattern: str, value: str, what: str) -> str:
-    if not re.match(pattern, value):
+    if not re.fullmatch(pattern, value):
         raise ProfileError(f"invalid {what} {value!r}")
     return value
 

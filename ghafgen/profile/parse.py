@@ -191,7 +191,7 @@ class _Checker:
                 f"name in [{what}] is {len(name)} characters long",
                 f"use {table.name_doc}",
             )
-        elif not re.match(table.name_pattern, name):
+        elif not re.fullmatch(table.name_pattern, name):
             self.add(
                 "GG005",
                 path + (name,),
@@ -304,7 +304,7 @@ class _Checker:
                 f"'{dotted}' is {value!r}, not one of " + ", ".join(fld.enum),
                 hint,
             )
-        elif fld.pattern and not re.match(fld.pattern, value):
+        elif fld.pattern and not re.fullmatch(fld.pattern, value):
             rule_id = "GG005" if fld.pattern in _NAME_PATTERNS else "GG007"
             self.add(
                 rule_id,
@@ -316,8 +316,17 @@ class _Checker:
             self.add(
                 "GG007", path, f"'{dotted}' spans several lines", "write it on one line"
             )
+        elif _CONTROL.search(value):
+            self.add(
+                "GG007",
+                path,
+                f"'{dotted}' holds a control character {_short(value)}",
+                "remove it; values are printed into files and terminals",
+            )
 
 
+# Any C0 control character or DEL; a tab is as unwelcome in a name as a newline.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _NAME_PATTERNS = {spec.VM_NAME, spec.TARGET_NAME, spec.PASSTHROUGH_NAME}
 _PATTERN_HINTS = {
     spec.VM_NAME: "use lowercase letters, digits and '-', starting with a letter, at most 32",
@@ -327,8 +336,10 @@ _PATTERN_HINTS = {
     spec.PCI_ID: 'write IDs as vendor:device in hex, e.g. "10de:1cb1"',
     spec.KERNEL_PARAM: 'one token per list item, no spaces or quotes: ["console=ttyAMA0", "quiet"]',
     spec.KERNEL_VERSION: 'write major.minor, e.g. "6.6"',
-    spec.SOURCE_URL: "a URL or path without spaces or quotes",
-    spec.SOURCE_REV: "a branch, tag or commit ID",
+    spec.SOURCE_URL: "an https://, ssh://, git:// or file:// URL, or a local path without "
+    "':'; no spaces or quotes, not starting with '-'",
+    spec.SOURCE_REV: "a branch, tag or commit ID (letters, digits, '.', '_', '/', '-'; "
+    "not starting with '-')",
     spec.SIZE: 'write a size as a number with K, M, G or T, e.g. "512M" or "4G"',
 }
 

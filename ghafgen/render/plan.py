@@ -80,7 +80,7 @@ class Binding:
     def exec_args(self) -> str:
         args = (self.bus, *self.devices)
         for a in args:
-            if not _UNIT_ARG.match(a):
+            if not _UNIT_ARG.fullmatch(a):
                 raise ValueError(f"unsafe unit argument {a!r}")
         return " ".join(args)
 
