@@ -62,14 +62,14 @@ def _nix(target: Path) -> list[Result]:
     # say which file it was.
     if not files:
         return []
-    if run(["nix-instantiate", "--parse", *map(str, files)]).returncode == 0:
+    if run(["nix-instantiate", "--parse", "--", *map(str, files)]).returncode == 0:
         return [
             Result(target.name, "nix-parse", str(f.relative_to(target)), True)
             for f in files
         ]
     out = []
     for f in files:
-        done = run(["nix-instantiate", "--parse", str(f)])
+        done = run(["nix-instantiate", "--parse", "--", str(f)])
         err = done.stderr.strip().splitlines()
         msg = (
             next((ln for ln in err if ln.startswith("error")), "")
@@ -90,7 +90,7 @@ def _nix(target: Path) -> list[Result]:
 
 def compile_dts(src: Path, dest: Path) -> tuple[bool, list[str], str]:
     """(ok, warning names, stderr) of `dtc -@` on one source."""
-    done = run(["dtc", "-@", "-I", "dts", "-O", "dtb", "-o", str(dest), str(src)])
+    done = run(["dtc", "-@", "-I", "dts", "-O", "dtb", "-o", str(dest), "--", str(src)])
     return (
         done.returncode == 0,
         re.findall(r"Warning \((\w+)\)", done.stderr),
@@ -154,7 +154,15 @@ def _overlays(target: Path, base: Path, tmp: Path) -> list[Result]:
         dtbo = tmp / (f.stem + ".host.dtbo")
         ok, _w, err = compile_dts(f, dtbo)
         done = run(
-            ["fdtoverlay", "-i", str(base), "-o", str(tmp / "applied.dtb"), str(dtbo)]
+            [
+                "fdtoverlay",
+                "-i",
+                str(base),
+                "-o",
+                str(tmp / "applied.dtb"),
+                "--",
+                str(dtbo),
+            ]
         )
         ok = ok and done.returncode == 0
         out.append(
@@ -177,7 +185,9 @@ def _guests(target: Path, qemu_dtb: Path, tmp: Path) -> list[Result]:
         dtbo = tmp / (f.stem + ".guest.dtbo")
         compile_dts(f, dtbo)
         applied = tmp / (f.stem + ".guest.dtb")
-        done = run(["fdtoverlay", "-i", str(qemu_dtb), "-o", str(applied), str(dtbo)])
+        done = run(
+            ["fdtoverlay", "-i", str(qemu_dtb), "-o", str(applied), "--", str(dtbo)]
+        )
         if done.returncode != 0:
             out.append(
                 Result(target.name, "guest-tree", rel, False, done.stderr.strip())
@@ -212,7 +222,7 @@ def _patches(target: Path, kernel: Path | None, qemu: Path | None) -> list[Resul
                 Result(target.name, "patch", rel, True, f"no {flag}", skipped=True)
             )
             continue
-        done = run(["git", "apply", "--check", str(f.resolve())], cwd=src)
+        done = run(["git", "apply", "--check", "--", str(f.resolve())], cwd=src)
         out.append(
             Result(
                 target.name,

@@ -48,7 +48,8 @@ def build_argv(target: str, opts: BuildOptions) -> list[str]:
         argv += ["--store", opts.store]
     for name, value in opts.options:
         argv += ["--option", name, value]
-    argv.append(flake_ref(opts.flake, target))
+    # After `--`, a target or flake that starts with '-' is still the installable.
+    argv += ["--", flake_ref(opts.flake, target)]
     return argv
 
 

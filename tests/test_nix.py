@@ -101,7 +101,7 @@ def test_dry_run_prints_the_exact_command():
     assert done.stdout.strip() == (
         "nix --extra-experimental-features 'nix-command flakes' build --json --no-link "
         "--print-build-logs --show-trace --builders 'ssh://b aarch64-linux' --max-jobs 4 "
-        "--store /tmp/s --option sandbox false '.#nvidia-jetson-orin-agx-uarta'"
+        "--store /tmp/s --option sandbox false -- '.#nvidia-jetson-orin-agx-uarta'"
     )
 
 

@@ -281,5 +281,7 @@ def read(path: Path, *, dts: bool = False) -> list[Imported]:
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "tree.dtb"
-        run(["dtc", "-q", "-I", "dts", "-O", "dtb", "-o", str(out), str(path)]).check()
+        run(
+            ["dtc", "-q", "-I", "dts", "-O", "dtb", "-o", str(out), "--", str(path)]
+        ).check()
         return read_tree(out.read_bytes())
