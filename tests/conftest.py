@@ -95,11 +95,19 @@ def virt_dtb(tmp_path_factory: pytest.TempPathFactory):
 def run_ghafgen(
     *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None, stdin: str = ""
 ) -> subprocess.CompletedProcess[str]:
-    """ghafgen as a user runs it: a separate process (exit codes, stderr, no traceback)."""
+    """ghafgen as a user runs it: a separate process (exit codes, stderr, no traceback).
+
+    PYTHONPATH names this tree, so a run from another folder tests this code,
+    not whichever ghafgen is installed.
+    """
+    import os
+
+    base = os.environ if env is None else env
+    py_path = os.pathsep.join(p for p in (str(ROOT), base.get("PYTHONPATH", "")) if p)
     return subprocess.run(
         [sys.executable, "-m", "ghafgen", *args],
         cwd=cwd,
-        env=env,
+        env={**base, "PYTHONPATH": py_path},
         input=stdin,
         capture_output=True,
         text=True,
