@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ghafgen.render.files import render_target
-from ghafgen.render.output import Outcome, locked, write_target
+from ghafgen.render.output import Outcome, locked, preflight, write_target
 from ghafgen.render.plan import plan
 from ghafgen.validate import Report, validate
 
@@ -57,6 +57,7 @@ def generate(
         for path, (profile, board) in zip(paths, report.usable, strict=True)
     ]
     outcomes = []
+    preflight(outdir, [profile.target.name for profile, _n, _f in rendered])
     with contextlib.nullcontext() if check else locked(outdir):
         for profile, name, files in rendered:
             outcomes.append(

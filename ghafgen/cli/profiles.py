@@ -154,6 +154,11 @@ def generate(
                 f"{o.target}: {len(o.written)} written, {len(o.unchanged)} unchanged"
                 + (f", {len(o.removed)} removed" if o.removed else "")
             )
+            if o.kept:
+                typer.echo(
+                    f"{o.target}: kept what ghafgen did not write: {', '.join(o.kept)}",
+                    err=True,
+                )
     raise typer.Exit(1 if drift else 0)
 
 
