@@ -52,7 +52,12 @@ class CheckInputs:
 def targets(folder: Path) -> list[Path]:
     if (folder / MANIFEST).is_file():
         return [folder]
-    return sorted(p.parent for p in folder.glob(f"*/{MANIFEST}"))
+    # A writer's temp tree (.<target>.tmp-PID, .<target>.old) is not a target.
+    return sorted(
+        p.parent
+        for p in folder.glob(f"*/{MANIFEST}")
+        if not p.parent.name.startswith(".")
+    )
 
 
 def _nix(target: Path) -> list[Result]:
@@ -116,7 +121,7 @@ def _dtc(target: Path, tmp: Path) -> list[Result]:
 
 
 def _symbols_and_paths(dtb: Path) -> tuple[set[str], set[str]]:
-    view = FdtView(dtb.read_bytes())
+    view = FdtView(dtb.read_bytes(), str(dtb))
     return set(view.symbols()), {path for _, path in view.nodes()}
 
 
@@ -136,7 +141,7 @@ def _overlays(target: Path, base: Path, tmp: Path) -> list[Result]:
         rel = str(f.relative_to(target))
         missing = [
             (k, n)
-            for k, n in overlay_targets(f.read_text())
+            for k, n in overlay_targets(f.read_text(errors="replace"))
             if (k == "label" and n not in labels) or (k == "path" and n not in paths)
         ]
         if missing:
@@ -193,8 +198,13 @@ def _guests(target: Path, qemu_dtb: Path, tmp: Path) -> list[Result]:
                 Result(target.name, "guest-tree", rel, False, done.stderr.strip())
             )
             continue
-        view = FdtView(applied.read_bytes())
-        vm_nix = (f.with_suffix(".nix")).read_text()
+        view = FdtView(applied.read_bytes(), str(applied))
+        try:
+            vm_nix = f.with_suffix(".nix").read_text(errors="replace")
+        except OSError as e:
+            msg = f"{f.with_suffix('.nix').name}: {e.strerror or e}"
+            out.append(Result(target.name, "guest-tree", rel, False, msg))
+            continue
         wanted = len(re.findall(r'"vfio-platform,host=[^"]+"', vm_nix))
         bus = view.offset(bus_path)
         have = len(list(view.children(bus))) if bus >= 0 else 0
@@ -285,7 +295,7 @@ def _kconfig(target: Path, known: set[str], tree: str) -> list[Result]:
     out = []
     for f in sorted(target.rglob("*.nix")):
         rel = str(f.relative_to(target))
-        text = f.read_text()
+        text = f.read_text(errors="replace")
         pinned = re.search(r"linuxPackages_(\d+)_(\d+)", text)
         wants = f"{pinned.group(1)}.{pinned.group(2)}" if pinned else ""
         for sym in re.findall(

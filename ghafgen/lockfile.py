@@ -6,6 +6,7 @@ prefetch so that reading a lock never imports the subprocess layer.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -80,6 +81,10 @@ def write_lock(folder: Path, pins: dict[str, Pin]) -> Path:
     path = folder / LOCK
     doc = {"version": 1, "sources": {k: asdict(v) for k, v in sorted(pins.items())}}
     tmp = path.with_name(f".{LOCK}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()  # a killed run's leftover, or a planted link: never followed
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
     os.replace(tmp, path)
     return path

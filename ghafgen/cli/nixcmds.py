@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ghafgen.cli._app import Format, Profiles, app, check_format, reported
+from ghafgen.cli._app import Format, Profiles, TextJson, app, reported
 
 
 @app.command()
@@ -59,32 +59,52 @@ def build(
 @app.command()
 def check(
     folder: Annotated[
-        Path, typer.Argument(help="Generated output: DIR or DIR/<target>.")
+        Path,
+        typer.Argument(
+            help="Generated output: DIR or DIR/<target>.",
+            exists=True,
+            file_okay=False,
+        ),
     ],
     base_dtb: Annotated[
-        Path | None, typer.Option(help="Host base tree the overlays must apply to.")
+        Path | None,
+        typer.Option(
+            help="Host base tree (.dtb) the overlays must apply to.",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+        ),
     ] = None,
     qemu_dtb: Annotated[
         Path | None,
         typer.Option(
-            help="QEMU virt tree for guest trees (default: dumped with QEMU if present)."
+            help="QEMU virt tree for guest trees (default: dumped with QEMU if present).",
+            exists=True,
+            dir_okay=False,
+            readable=True,
         ),
     ] = None,
     kernel_src: Annotated[
         Path | None,
-        typer.Option(help="Kernel tree: patches must apply, symbols must exist."),
+        typer.Option(
+            help="Unpacked kernel tree (a folder): patches must apply, symbols must exist.",
+            exists=True,
+            file_okay=False,
+        ),
     ] = None,
     qemu_src: Annotated[
-        Path | None, typer.Option(help="QEMU tree for QEMU patches.")
+        Path | None,
+        typer.Option(
+            help="Unpacked QEMU tree for QEMU patches.", exists=True, file_okay=False
+        ),
     ] = None,
-    fmt: Format = "text",
+    fmt: Format = TextJson.text,
 ) -> None:
     """Check generated files with the real tools: Nix, dtc, fdtoverlay, git apply, Kconfig."""
     import tempfile
 
     from ghafgen import check as checks
 
-    check_format(fmt)
     with reported(), tempfile.TemporaryDirectory(prefix="ghafgen-qemu-") as tmp:
         if qemu_dtb is None:
             qemu_dtb = checks.dump_qemu_virt(Path(tmp))

@@ -8,16 +8,24 @@ from typing import Annotated
 
 import typer
 
-from ghafgen.cli._app import Format, Profiles, app, check_format, reported
+from ghafgen.cli._app import (
+    Format,
+    Layout,
+    Profiles,
+    RulesFormat,
+    ShowFormat,
+    TextJson,
+    app,
+    reported,
+)
 from ghafgen.findings import Severity
 
 
 @app.command()
-def validate(profiles: Profiles, fmt: Format = "text") -> None:
+def validate(profiles: Profiles, fmt: Format = TextJson.text) -> None:
     """Check profiles against every rule; exit 1 on errors, 2 on unreadable input."""
     from ghafgen.validate import validate as run
 
-    check_format(fmt)
     report = run(profiles)
     if fmt == "json":
         typer.echo(
@@ -48,9 +56,9 @@ def show(
         typer.Argument(help="Profile TOML files.", show_default=False),
     ] = None,
     fmt: Annotated[
-        str,
+        ShowFormat,
         typer.Option("--format", help="text, json, or a diagram: mermaid, dot, svg."),
-    ] = "text",
+    ] = ShowFormat.text,
     boards: Annotated[
         bool, typer.Option("--boards", help="List the catalog's boards.")
     ] = False,
@@ -59,7 +67,6 @@ def show(
     from ghafgen import show as table
     from ghafgen.validate import validate as run
 
-    check_format(fmt, ("text", "json", "mermaid", "dot", "svg"))
     if boards:
         typer.echo(_boards_text())
         return
@@ -72,7 +79,9 @@ def show(
     if fmt in ("mermaid", "dot", "svg"):
         from ghafgen import diagram
 
-        draw = {"mermaid": diagram.mermaid, "dot": diagram.dot, "svg": diagram.svg}[fmt]
+        draw = {"mermaid": diagram.mermaid, "dot": diagram.dot, "svg": diagram.svg}[
+            fmt.value
+        ]
         with reported():
             typer.echo("".join(draw(p, b) for p, b in report.usable), nl=False)
     elif fmt == "json":
@@ -121,22 +130,17 @@ def generate(
         bool, typer.Option("--force", help="Overwrite files that were edited by hand.")
     ] = False,
     layout: Annotated[
-        str,
+        Layout,
         typer.Option(
             help="default: NixOS + microvm.nix; ghaf: Ghaf's per-VM extension points."
         ),
-    ] = "default",
+    ] = Layout.default,
 ) -> None:
     """Write NixOS/microvm.nix modules, overlays, guest trees and patches for each profile."""
     from ghafgen.generate import generate as run
-    from ghafgen.render.plan import LAYOUTS
 
-    if layout not in LAYOUTS:
-        raise typer.BadParameter(
-            f"use one of: {', '.join(LAYOUTS)}", param_hint="--layout"
-        )
     with reported():
-        result = run(profiles, out, check=check, force=force, layout=layout)
+        result = run(profiles, out, check=check, force=force, layout=layout.value)
     for f in result.report.findings:
         if f.severity is not Severity.INFO or result.report.exit_code:
             typer.echo(f.render(), err=True)
@@ -173,11 +177,10 @@ def schema() -> None:
 @app.command()
 def rules(
     fmt: Annotated[
-        str, typer.Option("--format", help="Output format: text, json or markdown.")
-    ] = "text",
+        RulesFormat, typer.Option("--format", help="Output format.")
+    ] = RulesFormat.text,
 ) -> None:
     """List every rule ID with what it checks and how to fix it."""
     from ghafgen import ruledoc
 
-    check_format(fmt, ("text", "json", "markdown"))
-    typer.echo(ruledoc.render(fmt), nl=False)
+    typer.echo(ruledoc.render(fmt.value), nl=False)

@@ -471,8 +471,33 @@ def _build(doc: dict[str, Any], loc: Locator, sha: str) -> Profile:
 def load_text(text: str, display_name: str) -> LoadResult:
     """Check and build a profile from TOML text; `display_name` goes into findings."""
     loc = Locator(display_name, {})
+    if text.startswith("\ufeff"):
+        return LoadResult(
+            None,
+            (
+                finding(
+                    "GG001",
+                    Source(display_name, 1),
+                    "the file starts with a UTF-8 byte-order mark, which TOML does not allow",
+                    "save it as UTF-8 without BOM",
+                ),
+            ),
+        )
     try:
         doc = tomllib.loads(text)
+    except RecursionError:
+        # tomllib recurses once per nesting level: hundreds of `[` end it.
+        return LoadResult(
+            None,
+            (
+                finding(
+                    "GG001",
+                    Source(display_name, 1),
+                    "arrays or inline tables nested too deeply to read",
+                    "a profile needs at most three levels; flatten the value",
+                ),
+            ),
+        )
     except tomllib.TOMLDecodeError as e:
         line = _toml_error_line(str(e))
         msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(e)).rstrip(".")
