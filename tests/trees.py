@@ -10,8 +10,8 @@ from pathlib import Path
 
 import libfdt
 
-from ghafgen.check import dump_qemu_virt
 from ghafgen.fdtview import FdtView
+from ghafgen.guestbase import dump_qemu_virt
 
 KERNEL_TARBALL = Path("/usr/src/linux-source-6.1.tar.xz")
 ORIN_DTS = "arch/arm64/boot/dts/nvidia/tegra234-p3737-0000+p3701-0000.dts"

@@ -29,6 +29,12 @@ in
       patch = ./patches/vfio-platform-reset-not-required.patch;
     }
     {
+      # vfio needs IOMMU_CAP_CACHE_COHERENCY, which Tegra234's SMMU does not
+      # report: uarta: its l4t node is not dma-coherent.
+      name = "arm-smmu-cache-coherency";
+      patch = bpmpVirt.smmuCoherencyPatch;
+    }
+    {
       name = "bpmp-virt-proxy-drivers";
       patch = bpmpVirt.driversPatch;
     }
@@ -40,7 +46,6 @@ in
 
   boot.kernelParams = [
     "vfio_iommu_type1.allow_unsafe_interrupts=1"
-    "arm-smmu.disable_bypass=0"
   ];
 
   services.udev.extraRules = lib.concatStringsSep "\n" [
