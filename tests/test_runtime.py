@@ -270,3 +270,30 @@ def test_a_kernel_without_hooks_is_refused_before_any_build(kernel: str):
     )
     _board, found = check_profile(load_text(text, "p.toml"))
     assert "GG303" in {f.rule_id for f in found}
+
+
+def test_show_prints_what_runs_per_vm():
+    from typer.testing import CliRunner
+
+    from ghafgen.cli import app
+
+    out = CliRunner().invoke(
+        app, ["show", str(ROOT / "profiles/orin-agx-mgbe0-net-vm.toml")]
+    )
+    assert out.exit_code == 0, out.output
+    assert "host   Linux 6.6" in out.output
+    assert "arm-smmu.disable_bypass=0 (mgbe0)" in out.output
+    assert f"net-vm QEMU {qemu_build().version}" in out.output
+    assert "Linux 6.12 (pinned)" in out.output
+    got = CliRunner().invoke(
+        app,
+        ["show", "--format", "json", str(ROOT / "profiles/orin-agx-uarta.toml")],
+    )
+    import json
+
+    runtime = json.loads(got.output)[0]["runtime"]
+    assert runtime["vms"][0]["kernel"] == "6.12"
+    assert (
+        "qemu-vfio-platform-bindings-uart-vm.patch (ghafgen)"
+        in runtime["vms"][0]["qemu_patches"]
+    )

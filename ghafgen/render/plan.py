@@ -25,6 +25,7 @@ from ghafgen.profile.model import Passthrough, Profile, Volume
 from ghafgen.render import dt
 from ghafgen.render.patches import VFIO_RESET, Patch, qemu_fdt_bindings
 from ghafgen.resources import channel_shm, volume_image
+from ghafgen.runtime import guest_series, smmu_patch_reasons
 
 # Host kernel symbols; Ghaf's bpmp-virt-common and bpmp-virt-host modules.
 PASSTHROUGH_CONFIG = ("VFIO", "VFIO_IOMMU_TYPE1", "VIRTIO_PCI", "VIRTIO_MMIO")
@@ -354,11 +355,7 @@ def _vm_plan(profile: Profile, board: Board, name: str, layout: str) -> VmPlan:
         guest_tree=dt.guest_overlay(board, name, in_tree) if in_tree else None,
         bpmp=bpmp,
         guest_config=tuple(dict.fromkeys(guest_config)),
-        guest_kernel=(
-            kernel_pins().guest_series
-            if bpmp or any(d.guest.min_kernel for d in platform)
-            else ""
-        ),
+        guest_kernel=guest_series(list(platform)),
         fdt_bindings=_fdt_bindings(name, in_tree),
         guest_patches=tuple(
             dict.fromkeys(k for d in platform for k in d.guest.ghaf_patches)
@@ -389,20 +386,6 @@ def _fdt_bindings(vm: str, devices: list[PlatformDevice]) -> Patch | None:
             raise ValueError(f"unsafe compatible {compat!r} of {dev.key!r}")
         pairs.append((compat, dev.key))
     return qemu_fdt_bindings(vm, tuple(pairs)) if pairs else None
-
-
-def _smmu_patch_reasons(profile: Profile, board: Board) -> tuple[str, ...]:
-    """Passed devices vfio refuses on Tegra234 without the SMMU coherency patch."""
-    flavor = profile.target.dt_flavor
-    reasons = []
-    for pt in profile.enabled:
-        if pt.device in board.slots:
-            reasons.append(f"{pt.name}: PCIe functions have no dma-coherent node")
-        elif pt.device in board.devices:
-            view = board.devices[pt.device].view(flavor)
-            if view is None or not view.dma_coherent:
-                reasons.append(f"{pt.name}: its {flavor} node is not dma-coherent")
-    return tuple(reasons)
 
 
 def _volume(profile: Profile, vm: str, vol: Volume) -> VolumePlan:
@@ -485,7 +468,7 @@ def plan(
         bpmp=bpmp,
         ghaf=pinned_source(profile, "ghaf"),
         udev_rules=tuple(udev),
-        smmu_patch_reasons=_smmu_patch_reasons(profile, board),
+        smmu_patch_reasons=smmu_patch_reasons(profile, board),
         layout=layout,
         bpmp_allow_all=profile.virtualization.bpmp_allow_all and bpmp,
         cpus=tuple(
