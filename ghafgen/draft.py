@@ -24,7 +24,7 @@ class DraftVm:
     name: str
     vcpus: int = 1
     memory: str = "1G"
-    guess: str = ""
+    guess: str | None = ""  # why it is a guess ("" = size it); None: the user gave it
 
 
 @dataclass
@@ -97,12 +97,13 @@ class Draft:
             doc.add("hardware", hardware)
         vms = tomlkit.table(is_super_table=True)
         for vm in self.vms:
-            why = f"GUESS: {_one_line(vm.guess or 'size it for the workload')}"
             t = tomlkit.table()
             t.add("vcpus", vm.vcpus)
-            t["vcpus"].comment(why)
             t.add("memory", vm.memory)
-            t["memory"].comment(why)
+            if vm.guess is not None:
+                why = f"GUESS: {_one_line(vm.guess or 'size it for the workload')}"
+                t["vcpus"].comment(why)
+                t["memory"].comment(why)
             vms.add(vm.name, t)
         if self.vms:
             doc.add("vms", vms)

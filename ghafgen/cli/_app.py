@@ -103,4 +103,6 @@ def interactive() -> bool:
     """Ask questions only on a terminal, never in a pipe or in CI."""
     import os
 
-    return sys.stdin.isatty() and sys.stdout.isatty() and not os.environ.get("CI")
+    # CI=true (or 1, yes) means a pipeline; CI=false or CI=0 is a person's shell.
+    ci = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+    return sys.stdin.isatty() and sys.stdout.isatty() and not ci

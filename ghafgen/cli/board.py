@@ -200,6 +200,12 @@ def new_target(
         if from_discover is not None:
             from ghafgen import discover as disc
 
+            if board or passthrough or vm:
+                raise typer.BadParameter(
+                    "--from-discover drafts everything from the captured tree; "
+                    "leave out --board, --passthrough and --vm (edit the draft instead)"
+                )
+
             _write_new_profile(path, disc.discover(from_discover), name)
             return
         ask = newtarget.Prompter(typer.prompt) if interactive() else None
