@@ -173,9 +173,13 @@ class Prefetched:
 def prefetch(
     sources: dict[str, tuple[str, str | None]], folder: Path, *, update: bool = False
 ) -> Prefetched:
-    """Pin `sources` (name -> (url, rev)) into folder/ghafgen.lock; keep what is pinned."""
+    """Pin `sources` (name -> (url, rev)) into folder/ghafgen.lock; keep what is pinned.
+
+    Pins of sources not named here stay: another profile in the folder may use them.
+    """
     old = read_lock(folder)
-    pins, pinned, kept = {}, {}, {}
+    pins = {name: pin for name, pin in old.items() if name not in sources}
+    pinned, kept = {}, {}
     for name, (url, rev) in sorted(sources.items()):
         have = old.get(name)
         if have is not None and not update and have.same_source(url, rev):

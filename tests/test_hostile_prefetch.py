@@ -127,3 +127,44 @@ def test_a_plain_local_bare_repository_still_pins(tmp_path: Path, bare: Path):
     assert done.returncode == 0, done.stderr
     lock = json.loads((work / "ghafgen.lock").read_text())["sources"]["ghaf"]
     assert lock["rev"] == _git(bare, "rev-parse", "main")
+
+
+def _profile(folder: Path, name: str, sources: str) -> Path:
+    path = folder / f"{name}.toml"
+    path.write_text((ROOT / "profiles/orin-agx-uarta.toml").read_text() + sources)
+    return path
+
+
+def test_profiles_in_one_folder_share_one_lock_and_lose_no_pin(
+    tmp_path: Path, bare: Path
+):
+    require("nix")
+    work = tmp_path / "w"
+    work.mkdir()
+    a = _profile(work, "a", f'\n[sources.one]\nurl = "file://{bare}"\n')
+    _profile(work, "b", f'\n[sources.two]\nurl = "file://{bare}"\nrev = "main"\n')
+    assert run_ghafgen("prefetch", str(a)).returncode == 0
+    # The same folder spelled another way, and only the other profile.
+    done = run_ghafgen("prefetch", "b.toml", cwd=work)
+    assert done.returncode == 0, done.stderr
+    lock = json.loads((work / "ghafgen.lock").read_text())["sources"]
+    assert sorted(lock) == ["one", "two"]
+    assert lock["two"]["ref"] == "main" and lock["one"]["ref"] is None
+
+
+def test_one_name_two_sources_in_one_folder_is_refused(tmp_path: Path, bare: Path):
+    a = _profile(tmp_path, "a", f'\n[sources.ghaf]\nurl = "file://{bare}"\n')
+    b = _profile(tmp_path, "b", '\n[sources.ghaf]\nurl = "https://example.org/g.git"\n')
+    done = run_ghafgen("prefetch", str(a), str(b))
+    assert done.returncode == 2
+    assert "error: source 'ghaf' is file://" in done.stderr
+    assert "holds one pin per name" in done.stderr
+    assert not (tmp_path / "ghafgen.lock").exists()
+
+
+def test_no_sources_writes_no_lock(tmp_path: Path):
+    plain = _profile(tmp_path, "p", "")
+    done = run_ghafgen("prefetch", str(plain))
+    assert done.returncode == 0
+    assert "nothing to pin" in done.stderr
+    assert not (tmp_path / "ghafgen.lock").exists()

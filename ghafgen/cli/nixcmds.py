@@ -141,17 +141,39 @@ def prefetch(
     from ghafgen.profile.parse import load
 
     by_folder: dict[Path, dict[str, tuple[str, str | None]]] = {}
-    for path in profiles:
+    named_in: dict[tuple[Path, str], Path] = {}
+    for path in dict.fromkeys(profiles):
         result = load(path)
         for f in result.findings:
             typer.echo(f.render(), err=True)
         if result.profile is None:
             raise typer.Exit(2)
-        wanted = by_folder.setdefault(path.parent, {})
+        # One lock per folder, however the folder is spelled.
+        folder = path.parent.resolve()
+        wanted = by_folder.setdefault(folder, {})
         for src in result.profile.sources.values():
-            wanted[src.name] = (src.url, src.rev)
+            want = (src.url, src.rev)
+            first = named_in.setdefault((folder, src.name), path)
+            if wanted.get(src.name, want) != want:
+                url, rev = wanted[src.name]
+                typer.echo(
+                    f"error: source '{src.name}' is {url} @ {rev or 'HEAD'} in {first} "
+                    f"but {src.url} @ {src.rev or 'HEAD'} in {path}; the lock in "
+                    f"{folder} holds one pin per name: rename one source",
+                    err=True,
+                )
+                raise typer.Exit(2)
+            wanted[src.name] = want
+    if not any(by_folder.values()):
+        typer.echo(
+            "nothing to pin: the profiles have no [sources] (no lock file written)",
+            err=True,
+        )
+        return
     with reported():
         for folder, sources in sorted(by_folder.items()):
+            if not sources:
+                continue
             done = run(sources, folder, update=update)
             for name, pin in sorted(done.pinned.items()):
                 typer.echo(
