@@ -77,9 +77,9 @@ def test_show_names_every_device_mode():
 def test_mermaid_diagram():
     out = ghafgen("show", "--format", "mermaid", PROFILE).stdout
     assert out.startswith("flowchart LR\n")
-    for vm in ("net_vm", "gui_vm", "rt_vm"):
+    for vm in ("net_dvm", "gui_dvm", "rt_dvm"):
         assert f"subgraph vm_{vm}[" in out
-    assert 'vm_gui_vm <-- "gui-net 2M" --> vm_net_vm' in out
+    assert 'vm_gui_dvm <-- "gui-net 2M" --> vm_net_dvm' in out
     assert "2 vCPU on cores 10,11, SCHED_FIFO 50" in out
 
 

@@ -68,10 +68,25 @@ def show(
     from ghafgen.validate import validate as run
 
     if boards:
-        typer.echo(_boards_text())
+        if fmt is ShowFormat.json:
+            typer.echo(json.dumps(table.boards_data(), indent=2))
+        elif fmt is ShowFormat.text:
+            typer.echo(_boards_text())
+        else:
+            raise typer.BadParameter(
+                "--boards prints text or json", param_hint="--format"
+            )
         return
     if not profiles:
         raise typer.BadParameter("give at least one profile, or --boards")
+    if (
+        fmt in (ShowFormat.mermaid, ShowFormat.dot, ShowFormat.svg)
+        and len(profiles) > 1
+    ):
+        raise typer.BadParameter(
+            "a diagram is one document of one profile: run show once per profile",
+            param_hint="--format",
+        )
     report = run(profiles)
     for f in report.findings:
         if f.severity is Severity.ERROR:
