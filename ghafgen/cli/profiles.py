@@ -178,7 +178,14 @@ def generate(
                     f"{o.target}: kept what ghafgen did not write: {', '.join(o.kept)}",
                     err=True,
                 )
-    raise typer.Exit(1 if drift else 0)
+    for name in result.orphans:
+        # Not deleted: the folder may hold what a person added; say what to do.
+        typer.echo(
+            f"orphan: {out / name} was written from one of these profiles under "
+            "an earlier target.name; delete it if it is no longer used",
+            err=not check,
+        )
+    raise typer.Exit(1 if drift or (check and result.orphans) else 0)
 
 
 @app.command()
