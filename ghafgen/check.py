@@ -26,6 +26,7 @@ from ghafgen.tools import run, which
 # A guest overlay is compiled without QEMU's tree, so dtc cannot see the bus's
 # interrupt-parent or the node an alias names; both hold once applied.
 GUEST_WARNINGS = ("interrupts_property", "alias_paths")
+_NIX_AT = re.compile(r"at (.+:\d+:\d+):?")
 # Symbols the BPMP series adds itself (its Kconfig comes with the patch).
 PATCH_SYMBOLS = {"TEGRA_BPMP_HOST_PROXY", "TEGRA_BPMP_GUEST_PROXY"}
 
@@ -79,12 +80,7 @@ def _nix(target: Path) -> list[Result]:
     out = []
     for f in files:
         done = run(["nix-instantiate", "--parse", "--", str(f)])
-        err = done.stderr.strip().splitlines()
-        msg = (
-            next((ln for ln in err if ln.startswith("error")), "")
-            if done.returncode
-            else ""
-        )
+        msg = nix_error(done.stderr) if done.returncode else ""
         out.append(
             Result(
                 target.name,
@@ -107,6 +103,37 @@ def compile_dts(src: Path, dest: Path) -> tuple[bool, list[str], str]:
     )
 
 
+def nix_error(stderr: str) -> str:
+    """Nix's error line with the `file:line:col` it printed on a later line."""
+    lines = [ln.strip() for ln in stderr.splitlines()]
+    msg = next((ln for ln in lines if ln.startswith("error")), "")
+    at = next((m.group(1) for ln in lines if (m := _NIX_AT.fullmatch(ln))), "")
+    return f"{msg} (at {at})" if at else msg or (lines[-1] if lines else "")
+
+
+def dtc_error(stderr: str) -> str:
+    """dtc's first `Error: file:line.col-col ...` line, not its closing FATAL ERROR."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    first = next((ln for ln in lines if ln.startswith("Error:")), "")
+    return first or (lines[-1] if lines else "")
+
+
+def _first_error(stderr: str) -> str:
+    """git's first `error:` line (it names the file and line), else the last line."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    return next(
+        (ln for ln in lines if ln.startswith("error:")), lines[-1] if lines else ""
+    )
+
+
+def _not_applied(target: Path, folder: str, check: str, why: str) -> list[Result]:
+    """Say which trees were not checked, rather than saying nothing."""
+    return [
+        Result(target.name, check, str(f.relative_to(target)), True, why, skipped=True)
+        for f in sorted((target / folder).glob("*.dts"))
+    ]
+
+
 def _dtc(target: Path, tmp: Path) -> list[Result]:
     which("dtc")
     out = []
@@ -116,7 +143,7 @@ def _dtc(target: Path, tmp: Path) -> list[Result]:
         allowed = GUEST_WARNINGS if rel.parts[0] == "vms" else ()
         extra = [w for w in warnings if w not in allowed]
         msg = (
-            err.strip().splitlines()[-1]
+            dtc_error(err)
             if not ok
             else (f"dtc warnings: {', '.join(extra)}" if extra else "")
         )
@@ -180,7 +207,7 @@ def _overlays(target: Path, base: Path, tmp: Path) -> list[Result]:
                 "overlay",
                 rel,
                 ok,
-                "" if ok else (done.stderr or err).strip().splitlines()[-1],
+                "" if ok else dtc_error(done.stderr or err),
             )
         )
     return out
@@ -246,7 +273,7 @@ def _patches(target: Path, kernel: Path | None, qemu: Path | None) -> list[Resul
                 "patch",
                 rel,
                 done.returncode == 0,
-                done.stderr.strip().splitlines()[-1] if done.returncode else "",
+                _first_error(done.stderr) if done.returncode else "",
             )
         )
     return out
@@ -327,8 +354,19 @@ def check(folder: Path, inputs: CheckInputs) -> list[Result]:
             results += _dtc(target, tmp)
             if inputs.base_dtb is not None:
                 results += _overlays(target, inputs.base_dtb, tmp)
+            else:
+                results += _not_applied(
+                    target, "overlays", "overlay", "not applied: give --base-dtb"
+                )
             if inputs.qemu_dtb is not None:
                 results += _guests(target, inputs.qemu_dtb, tmp)
+            else:
+                results += _not_applied(
+                    target,
+                    "vms",
+                    "guest-tree",
+                    "not applied: no QEMU to dump its virt tree; give --qemu-dtb",
+                )
             results += _patches(target, inputs.kernel_src, inputs.qemu_src)
             if known is not None:
                 results += _kconfig(target, known, version)

@@ -40,10 +40,14 @@ class SysfsReader:
             data = path.read_bytes()
         except FileNotFoundError:
             if required:
-                raise DiscoverError(
-                    f"{path}: missing; is --root a captured /sys and /proc "
-                    "tree (ghafgen discover --capture)?"
-                ) from None
+                where = (
+                    "is this a Jetson's live /sys and /proc? On another machine give "
+                    "--root a captured tree (ghafgen discover --capture)"
+                    if self.root == Path("/")
+                    else "is --root a captured /sys and /proc tree "
+                    "(ghafgen discover --capture)?"
+                )
+                raise DiscoverError(f"{path}: missing; {where}") from None
             return None
         except OSError as e:
             raise DiscoverError(f"{path}: cannot read ({e.strerror or e})") from None

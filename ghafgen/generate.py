@@ -82,7 +82,9 @@ def generate(
     if report.exit_code != 0:
         return Generated(report, ())
     rendered = []
-    for path, (profile, board) in zip(paths, report.usable, strict=True):
+    for c in report.checked:  # each file once, as validate read it
+        assert c.profile is not None and c.board is not None  # exit code 0
+        path, profile, board = c.path, c.profile, c.board
         name = display_name(path, outdir)
         target = plan(profile, board, name, layout)
         if layout == "ghaf":

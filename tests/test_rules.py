@@ -264,7 +264,8 @@ def test_every_rule_has_a_failing_case():
         )
     # tests/test_system.py; GG706: tests/test_host_isolation.py
     system_rules = {"GG701", "GG702", "GG703", "GG704", "GG705", "GG706"}
-    assert set(REGISTRY) - covered - system_rules == set()
+    file_rules = {"GG012"}  # an unreadable file: tests/test_messages.py
+    assert set(REGISTRY) - covered - system_rules - file_rules == set()
 
 
 def test_rule_ids_are_stable_and_unique():

@@ -41,9 +41,9 @@ def validate(profiles: Profiles, fmt: Format = TextJson.text) -> None:
     else:
         for f in report.findings:
             typer.echo(f.render())
-        ok = sum(c.ok for c in report.checked)
         typer.echo(
-            f"{len(report.checked)} profile(s), {ok} valid, {report.errors} error(s)",
+            f"{len(report.checked)} profile(s), {report.valid} valid, "
+            f"{report.errors} error(s)",
             err=True,
         )
     raise typer.Exit(report.exit_code)

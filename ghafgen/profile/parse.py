@@ -41,6 +41,13 @@ declare(
     "Fix the syntax at the reported line; the message says what the parser expected.",
 )
 declare(
+    "GG012",
+    "profile-unreadable",
+    ERROR,
+    "The profile file cannot be read: missing, a folder, or not permitted.",
+    "Check the path and its permissions.",
+)
+declare(
     "GG002",
     "unknown-key",
     ERROR,
@@ -101,7 +108,7 @@ class LoadResult:
     @property
     def unusable(self) -> bool:
         """True when the file could not be read as TOML at all."""
-        return any(f.rule_id == "GG001" for f in self.findings)
+        return any(f.rule_id in ("GG001", "GG012") for f in self.findings)
 
 
 def _toml_error_line(message: str) -> int:
@@ -146,7 +153,10 @@ class _Checker:
     def container(self, path: tuple[str, ...], value: object) -> None:
         if not isinstance(value, dict):
             self.add(
-                "GG003", path, f"'{'.'.join(path)}' must be a table, not {_kind(value)}"
+                "GG003",
+                path,
+                f"'{'.'.join(path)}' must be a table, not {_kind(value)}",
+                f"write it as a [{'.'.join(path)}] table header with keys below it",
             )
             return
         allowed = spec.CONTAINERS[path]
@@ -175,7 +185,10 @@ class _Checker:
     ) -> None:
         if not isinstance(value, dict):
             self.add(
-                "GG003", path, f"'{'.'.join(path)}' must be a table, not {_kind(value)}"
+                "GG003",
+                path,
+                f"'{'.'.join(path)}' must be a table, not {_kind(value)}",
+                f"write one [{'.'.join(path)}.<name>] table per entry",
             )
             return
         for name, sub in value.items():
@@ -201,8 +214,12 @@ class _Checker:
 
     def table(self, path: tuple[str, ...], value: object, table: spec.Table) -> None:
         if not isinstance(value, dict):
+            dotted = ".".join(str(p) for p in path)
             self.add(
-                "GG003", path, f"'{'.'.join(path)}' must be a table, not {_kind(value)}"
+                "GG003",
+                path,
+                f"'{dotted}' must be a table, not {_kind(value)}",
+                f"write it as a [{dotted}] table header with keys below it",
             )
             return
         nested = spec.NESTED.get(table)
@@ -232,7 +249,7 @@ class _Checker:
                     "GG003",
                     path,
                     f"'{dotted}' must be {_TYPE_NAMES[fld.type]}, not {_kind(value)}",
-                    f"write it as [ ... ]: {fld.doc}",
+                    f"write it in brackets: `{fld.key} = {_example(fld, fld.type[5:-1])}`",
                 )
                 return
             if fld.max_items and len(value) > fld.max_items:
@@ -267,7 +284,7 @@ class _Checker:
                 path,
                 f"'{dotted}' must be {_TYPE_NAMES[type_]}, not "
                 f"{_kind(value)} ({_short(value)})",
-                fld.doc,
+                _type_hint(fld, type_),
             )
             return
         if isinstance(value, str):
@@ -342,6 +359,29 @@ _PATTERN_HINTS = {
     "not starting with '-')",
     spec.SIZE: 'write a size as a number with K, M, G or T, e.g. "512M" or "4G"',
 }
+
+
+def _example(fld: spec.Field, type_: str) -> str:
+    """A value of the field's type, for a hint: `[1, 2]`, `"1G"`, `true`."""
+    one = {
+        "int": str(fld.minimum if fld.minimum is not None else 1),
+        "bool": "true",
+        "size": '"1G"',
+        "str": f'"{fld.enum[0]}"' if fld.enum else '"..."',
+    }[type_]
+    return f"[{one}]" if fld.type.startswith("list[") else one
+
+
+def _type_hint(fld: spec.Field, type_: str) -> str:
+    how = {
+        "int": "a number without quotes",
+        "bool": "true or false without quotes",
+        "size": "a size in quotes",
+        "str": "text in quotes",
+    }[type_]
+    if fld.type.startswith("list["):
+        return f"each item is {how}: `{fld.key} = {_example(fld, type_)}`"
+    return f"write {how}: `{fld.key} = {_example(fld, type_)}`"
 
 
 def _short(value: object) -> str:
@@ -534,7 +574,7 @@ def load(path: Path, display_name: str | None = None) -> LoadResult:
             None,
             (
                 finding(
-                    "GG001",
+                    "GG012",
                     loc.at(),
                     f"cannot read profile: {reason}",
                     "check the path and its permissions",
