@@ -8,6 +8,7 @@ kernel symbols in the tree's Kconfig.
 
 from __future__ import annotations
 
+import json
 import re
 import tempfile
 from dataclasses import asdict, dataclass
@@ -162,6 +163,45 @@ def overlay_targets(dts: str) -> list[tuple[str, str]]:
     found += [("path", m) for m in re.findall(r'target-path = "([^"]+)";', dts)]
     found += [("label", m) for m in re.findall(r"<&(smmu_\w+)\b", dts)]
     return found
+
+
+def _base_flavor(target: Path, base: Path) -> list[Result]:
+    """The base tree's flavour against the profile's dt_flavor (from the manifest).
+
+    A flavour is recognised by the catalog's node paths for the target's board:
+    the one whose paths the base tree has more of. No manifest facts, or no
+    clear winner, says nothing.
+    """
+    from ghafgen import catalog
+    from ghafgen.errors import GhafgenError
+
+    try:
+        doc = json.loads((target / MANIFEST).read_text(encoding="utf-8"))
+        board = catalog.board(str(doc["board"]))
+        wanted = str(doc["dt_flavor"])
+    except (OSError, ValueError, KeyError, TypeError, GhafgenError):
+        return []
+    _labels, paths = _symbols_and_paths(base)
+    views = [v for d in board.devices.values() for v in d.flavors.values()]
+    views += [v for s in board.slots.values() for v in s.controller.flavors.values()]
+    seen = {
+        flavor: sum(v.path in paths for v in views if v.flavor == flavor and v.path)
+        for flavor in {v.flavor for v in views}
+    }
+    best = max(seen, key=lambda f: (seen[f], f == wanted))
+    if best == wanted or seen[best] == seen.get(wanted, 0):
+        return [Result(target.name, "base-tree", base.name, True)]
+    return [
+        Result(
+            target.name,
+            "base-tree",
+            base.name,
+            False,
+            f"looks like a {best} tree ({seen[best]} of its node paths, "
+            f"{seen.get(wanted, 0)} of {wanted}'s); the profile says dt_flavor = "
+            f'"{wanted}": give the {wanted} base tree, or change dt_flavor',
+        )
+    ]
 
 
 def _overlays(target: Path, base: Path, tmp: Path) -> list[Result]:
@@ -353,6 +393,7 @@ def check(folder: Path, inputs: CheckInputs) -> list[Result]:
             results += _nix(target)
             results += _dtc(target, tmp)
             if inputs.base_dtb is not None:
+                results += _base_flavor(target, inputs.base_dtb)
                 results += _overlays(target, inputs.base_dtb, tmp)
             else:
                 results += _not_applied(

@@ -103,6 +103,8 @@ def generate(
                     profile_sha256=profile.sha256,
                     check=check,
                     force=force,
+                    board=profile.target.board,
+                    dt_flavor=profile.target.dt_flavor,
                 )
             )
     written = {name: profile.target.name for profile, name, _f in rendered}

@@ -26,7 +26,14 @@ def expected(path: Path) -> tuple[str, dict[str, bytes]]:
     profile, board = report.usable[0]
     name = path.relative_to(ROOT).as_posix()
     files = render_target(plan(profile, board, name))
-    files[MANIFEST] = manifest(profile.target.name, name, profile.sha256, files)
+    files[MANIFEST] = manifest(
+        profile.target.name,
+        name,
+        profile.sha256,
+        files,
+        board=profile.target.board,
+        dt_flavor=profile.target.dt_flavor,
+    )
     return profile.target.name, files
 
 

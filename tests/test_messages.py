@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -118,3 +119,30 @@ def test_reference_profiles_still_all_valid():
         done.stderr.strip()
         == f"{len(PROFILES)} profile(s), {len(PROFILES)} valid, 0 error(s)"
     )
+
+
+def test_check_says_when_the_base_tree_is_of_the_other_flavour(
+    orin_dtb: Path, tmp_path: Path
+):
+    require("fdtoverlay")
+    l4t = ROOT / "nix/modules/nvidia-jetson-orin-agx-uarta"  # dt_flavor = "l4t"
+    done = run_ghafgen("check", str(l4t), "--base-dtb", str(orin_dtb))
+    line = next(ln for ln in done.stdout.splitlines() if "base-tree" in ln)
+    assert line.startswith("FAIL base-tree")
+    assert "looks like a mainline tree" in line and 'dt_flavor = "l4t"' in line
+    assert done.returncode == 1
+    # The same profile for mainline: the tree matches, nothing to say.
+    profile = tmp_path / "p.toml"
+    text = UARTA.read_text()
+    assert "dt_flavor" not in text  # the default, l4t
+    profile.write_text(
+        text.replace("[target]\n", '[target]\ndt_flavor = "mainline"\n', 1)
+    )
+    gen = run_ghafgen("generate", str(profile), "-o", str(tmp_path / "out"))
+    assert gen.returncode == 0, gen.stdout + gen.stderr
+    target = tmp_path / "out" / "nvidia-jetson-orin-agx-uarta"
+    ok = run_ghafgen(
+        "check", str(target), "--base-dtb", str(orin_dtb), "--format", "json"
+    )
+    rows = [r for r in json.loads(ok.stdout)["results"] if r["check"] == "base-tree"]
+    assert [r["ok"] for r in rows] == [True]

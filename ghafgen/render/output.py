@@ -51,9 +51,15 @@ def sha256(data: bytes) -> str:
 
 
 def manifest(
-    target: str, profile: str, profile_sha256: str, files: dict[str, bytes]
+    target: str,
+    profile: str,
+    profile_sha256: str,
+    files: dict[str, bytes],
+    *,
+    board: str = "",
+    dt_flavor: str = "",
 ) -> bytes:
-    doc = {
+    doc: dict[str, object] = {
         "generator": "ghafgen",
         "version": __version__,
         "target": target,
@@ -61,6 +67,11 @@ def manifest(
         "profile_sha256": profile_sha256,
         "files": {path: sha256(data) for path, data in sorted(files.items())},
     }
+    # What `ghafgen check` compares a base tree with.
+    if board:
+        doc["board"] = board
+    if dt_flavor:
+        doc["dt_flavor"] = dt_flavor
     return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
 
 
@@ -255,13 +266,18 @@ def write_target(
     profile_sha256: str,
     check: bool = False,
     force: bool = False,
+    board: str = "",
+    dt_flavor: str = "",
 ) -> Outcome:
     """Bring DIR/<target>/ to exactly `files` (plus manifest); in check mode only compare.
 
     Raises:
         OutputError: hand-edited files without `force`, or an unwritable directory.
     """
-    files = {**files, MANIFEST: manifest(target, profile, profile_sha256, files)}
+    doc = manifest(
+        target, profile, profile_sha256, files, board=board, dt_flavor=dt_flavor
+    )
+    files = {**files, MANIFEST: doc}
     folder = outdir / target
     preflight(outdir, [target])
     if not check:
