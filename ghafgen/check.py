@@ -166,7 +166,7 @@ def overlay_targets(dts: str) -> list[tuple[str, str]]:
 
 
 def _base_flavor(target: Path, base: Path) -> list[Result]:
-    """The base tree's flavour against the profile's dt_flavor (from the manifest).
+    """The base tree's flavour against the profile's dt_flavor (the manifest's host facts).
 
     A flavour is recognised by the catalog's node paths for the target's board:
     the one whose paths the base tree has more of. No manifest facts, or no
@@ -177,8 +177,8 @@ def _base_flavor(target: Path, base: Path) -> list[Result]:
 
     try:
         doc = json.loads((target / MANIFEST).read_text(encoding="utf-8"))
-        board = catalog.board(str(doc["board"]))
-        wanted = str(doc["dt_flavor"])
+        board = catalog.board(str(doc["host"]["board"]))
+        wanted = str(doc["host"]["dt_flavor"])
     except (OSError, ValueError, KeyError, TypeError, GhafgenError):
         return []
     _labels, paths = _symbols_and_paths(base)

@@ -64,6 +64,22 @@ def _one_ghaf_name_each(target: TargetPlan, profile: str) -> None:
             )
 
 
+def host_facts(p: TargetPlan) -> dict[str, object]:
+    """What a NixOS host configuration around the module needs: the kernel
+    series the module is generated for, the tree flavour that picks how it is
+    booted (nixpkgs' kernel, or jetpack-nixos for L4T), and jetpack-nixos's
+    SoM and carrier board for the board."""
+    return {
+        "board": p.board.name,
+        "dt_flavor": p.flavor,
+        "kernel_series": ".".join(p.kernel_version.split(".")[:2]),
+        "jetpack": {
+            "som": p.board.jetpack_som,
+            "carrierBoard": p.board.jetpack_carrier_board,
+        },
+    }
+
+
 def generate(
     paths: list[Path],
     outdir: Path,
@@ -89,11 +105,11 @@ def generate(
         target = plan(profile, board, name, layout)
         if layout == "ghaf":
             _one_ghaf_name_each(target, name)
-        rendered.append((profile, name, render_target(target)))
+        rendered.append((profile, name, render_target(target), host_facts(target)))
     outcomes = []
-    preflight(outdir, [profile.target.name for profile, _n, _f in rendered])
+    preflight(outdir, [profile.target.name for profile, _n, _f, _h in rendered])
     with contextlib.nullcontext() if check else locked(outdir):
-        for profile, name, files in rendered:
+        for profile, name, files, host in rendered:
             outcomes.append(
                 write_target(
                     outdir,
@@ -101,11 +117,10 @@ def generate(
                     files,
                     profile=name,
                     profile_sha256=profile.sha256,
+                    host=host,
                     check=check,
                     force=force,
-                    board=profile.target.board,
-                    dt_flavor=profile.target.dt_flavor,
                 )
             )
-    written = {name: profile.target.name for profile, name, _f in rendered}
+    written = {name: profile.target.name for profile, name, _f, _h in rendered}
     return Generated(report, tuple(outcomes), tuple(orphans(outdir, written)))

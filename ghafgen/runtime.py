@@ -40,8 +40,11 @@ def smmu_patch_reasons(profile: Profile, board: Board) -> tuple[str, ...]:
         if pt.device in board.slots:
             reasons.append(f"{pt.name}: PCIe functions have no dma-coherent node")
         elif pt.device in board.devices:
-            view = board.devices[pt.device].view(flavor)
-            if view is None or not view.dma_coherent:
+            dev = board.devices[pt.device]
+            view = dev.view(flavor)
+            # The passthrough overlay of a SID-marked device adds dma-coherent, as
+            # Ghaf's UARTI overlay does: its guest node has no DMA channels.
+            if not dev.needs_sid_marking and (view is None or not view.dma_coherent):
                 reasons.append(f"{pt.name}: its {flavor} node is not dma-coherent")
     return tuple(reasons)
 

@@ -256,6 +256,8 @@ def board(name: str) -> Board:
             for k, v in d.get("slots", {}).items()
         },
         fact=_fact(b),
+        jetpack_som=b.get("jetpack", {}).get("som", "generic"),
+        jetpack_carrier_board=b.get("jetpack", {}).get("carrier_board", "generic"),
     )
 
 

@@ -199,6 +199,10 @@ class Board:
     devices: dict[str, PlatformDevice]
     slots: dict[str, Slot]
     fact: Fact = field(default=Fact())
+    # jetpack-nixos's hardware.nvidia-jetpack.som / .carrierBoard for this board,
+    # which an L4T-flavoured host configuration sets.
+    jetpack_som: str = "generic"
+    jetpack_carrier_board: str = "generic"
 
     def passable(self) -> list[str]:
         """Every passthrough key this board offers: platform devices, then slots."""

@@ -55,9 +55,7 @@ def manifest(
     profile: str,
     profile_sha256: str,
     files: dict[str, bytes],
-    *,
-    board: str = "",
-    dt_flavor: str = "",
+    host: dict[str, object] | None = None,
 ) -> bytes:
     doc: dict[str, object] = {
         "generator": "ghafgen",
@@ -67,11 +65,9 @@ def manifest(
         "profile_sha256": profile_sha256,
         "files": {path: sha256(data) for path, data in sorted(files.items())},
     }
-    # What `ghafgen check` compares a base tree with.
-    if board:
-        doc["board"] = board
-    if dt_flavor:
-        doc["dt_flavor"] = dt_flavor
+    if host is not None:
+        # Read by flake.nix to build the host around the module (kernel, jetpack).
+        doc["host"] = host
     return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
 
 
@@ -264,20 +260,19 @@ def write_target(
     *,
     profile: str,
     profile_sha256: str,
+    host: dict[str, object] | None = None,
     check: bool = False,
     force: bool = False,
-    board: str = "",
-    dt_flavor: str = "",
 ) -> Outcome:
     """Bring DIR/<target>/ to exactly `files` (plus manifest); in check mode only compare.
 
     Raises:
         OutputError: hand-edited files without `force`, or an unwritable directory.
     """
-    doc = manifest(
-        target, profile, profile_sha256, files, board=board, dt_flavor=dt_flavor
-    )
-    files = {**files, MANIFEST: doc}
+    files = {
+        **files,
+        MANIFEST: manifest(target, profile, profile_sha256, files, host),
+    }
     folder = outdir / target
     preflight(outdir, [target])
     if not check:

@@ -29,12 +29,6 @@ in
       patch = ./patches/vfio-platform-reset-not-required.patch;
     }
     {
-      # vfio needs IOMMU_CAP_CACHE_COHERENCY, which Tegra234's SMMU does not
-      # report: uarta: its l4t node is not dma-coherent.
-      name = "arm-smmu-cache-coherency";
-      patch = bpmpVirt.smmuCoherencyPatch;
-    }
-    {
       name = "bpmp-virt-proxy-drivers";
       patch = bpmpVirt.driversPatch;
     }

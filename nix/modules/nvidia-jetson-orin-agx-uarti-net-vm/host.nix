@@ -4,9 +4,6 @@
 #
 # Host kernel configuration, patches and parameters for passthrough.
 { config, lib, pkgs, ... }:
-let
-  bpmpVirt = import ./bpmp-virt.nix { inherit lib pkgs; };
-in
 {
   _file = ./host.nix;
 
@@ -26,12 +23,6 @@ in
       # vfio_platform: do not require a reset handler (Tegra devices have none)
       name = "vfio-platform-reset-not-required";
       patch = ./patches/vfio-platform-reset-not-required.patch;
-    }
-    {
-      # vfio needs IOMMU_CAP_CACHE_COHERENCY, which Tegra234's SMMU does not
-      # report: uarti: its l4t node is not dma-coherent.
-      name = "arm-smmu-cache-coherency";
-      patch = bpmpVirt.smmuCoherencyPatch;
     }
   ];
 
