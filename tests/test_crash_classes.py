@@ -86,3 +86,22 @@ def test_format_is_a_fixed_choice():
     assert done.returncode == 2
     assert "'yaml' is not one of 'text', 'json'" in done.stderr
     assert "--format <text|json>" in run_ghafgen("validate", "--help").stdout
+
+
+def test_capture_is_byte_reproducible_and_never_overwrites(tmp_path: Path):
+    sysfs = str(ROOT / "tests/data/sysfs/agx-gpu")
+    one, two = tmp_path / "one.tar.gz", tmp_path / "two.tar.gz"
+    assert (
+        run_ghafgen("discover", "--root", sysfs, "--capture", str(one)).returncode == 0
+    )
+    import time
+
+    time.sleep(1.1)  # gzip would stamp a new time into its header
+    assert (
+        run_ghafgen("discover", "--root", sysfs, "--capture", str(two)).returncode == 0
+    )
+    assert one.read_bytes() == two.read_bytes()
+    again = run_ghafgen("discover", "--root", sysfs, "--capture", str(one))
+    assert again.returncode == 2
+    assert f"error: {one} exists; ghafgen does not overwrite a capture" in again.stderr
+    assert one.read_bytes() == two.read_bytes()
