@@ -188,9 +188,9 @@ def new_target(
             file_okay=False,
         ),
     ] = None,
-    folder: Annotated[Path, typer.Option("--dir", help="Where profiles live.")] = Path(
-        "profiles"
-    ),
+    folder: Annotated[
+        Path, typer.Option("--dir", help="Where profiles live.", file_okay=False)
+    ] = Path("profiles"),
 ) -> None:
     """Scaffold a profile for a board; asks on a terminal for what the flags leave out."""
     from ghafgen import newtarget

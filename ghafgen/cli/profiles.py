@@ -134,7 +134,10 @@ def generate(
     out: Annotated[
         Path,
         typer.Option(
-            "-o", "--out", help="Output folder; each target gets a subfolder."
+            "-o",
+            "--out",
+            help="Output folder; each target gets a subfolder.",
+            file_okay=False,
         ),
     ],
     check: Annotated[
