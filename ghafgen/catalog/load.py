@@ -141,6 +141,7 @@ def _device(key: str, d: dict[str, Any]) -> PlatformDevice:
             min_kernel=g.get("min_kernel", ""),
             ghaf_patches=tuple(g.get("ghaf_patches", ())),
             device_options=g.get("device_options", ""),
+            tty=g.get("tty", ""),
             fact=_fact(g),
         ),
         iommu_sid=d.get("iommu_sid"),

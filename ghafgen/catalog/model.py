@@ -62,6 +62,7 @@ class GuestNode:
     min_kernel: str = ""
     ghaf_patches: tuple[str, ...] = ()  # keys of sources.toml [ghaf] paths
     device_options: str = ""  # -device vfio-platform options of the pinned QEMU
+    tty: str = ""  # the guest driver's port names ("ttyAMA": ttyAMA0, ttyAMA1, ...)
     fact: Fact = Fact()
 
 
