@@ -37,6 +37,11 @@ _COMMIT = r"[0-9a-f]{40}"
 _FIELDS = {"url", "rev", "hash", "method", "ref"}
 
 
+def is_tarball(url: str) -> bool:
+    """A URL prefetch pins by its unpacked hash (nix-prefetch-url --unpack)."""
+    return url.endswith((".tar.gz", ".tgz", ".tar.xz", ".tar.bz2", ".zip"))
+
+
 def _pin(name: object, raw: object) -> Pin:
     from ghafgen.profile.spec import SOURCE_NAME, SOURCE_REV, SOURCE_URL
 

@@ -17,11 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ghafgen.errors import ProfileError, ToolError
-from ghafgen.lockfile import Pin, read_lock, write_lock
+from ghafgen.lockfile import Pin, is_tarball, read_lock, write_lock
 from ghafgen.profile.spec import SOURCE_REV, SOURCE_URL
 from ghafgen.tools import NIX_FEATURES, run
-
-_TARBALL = re.compile(r"\.(tar\.gz|tgz|tar\.xz|tar\.bz2|zip)\Z")
 
 
 def check_source(url: str, rev: str | None) -> None:
@@ -139,7 +137,7 @@ def pin(url: str, rev: str | None) -> Pin:
             ["nix", *NIX_FEATURES, "hash", "path", "--", str(local.resolve())]
         ).check()
         return Pin(url, "", done.stdout.strip(), "nix hash path", rev)
-    if _TARBALL.search(url):
+    if is_tarball(url):
         done = run(["nix-prefetch-url", "--unpack", "--", url]).check()
         return Pin(
             url,

@@ -168,3 +168,50 @@ def test_no_sources_writes_no_lock(tmp_path: Path):
     assert done.returncode == 0
     assert "nothing to pin" in done.stderr
     assert not (tmp_path / "ghafgen.lock").exists()
+
+
+def test_a_folder_pinned_by_hash_is_refused_before_generation(tmp_path: Path):
+    require("nix")
+    folder = tmp_path / "ghaf-tree"
+    folder.mkdir()
+    (folder / "README").write_text("x\n")
+    profile = _profile(tmp_path, "p", f'\n[sources.ghaf]\nurl = "{folder}"\n')
+    assert run_ghafgen("prefetch", str(profile)).returncode == 0
+    done = run_ghafgen("validate", str(profile))
+    assert done.returncode == 1
+    assert (
+        "error[GG013]: source 'ghaf' is a folder pinned by its hash only" in done.stdout
+    )
+
+
+def test_a_tarball_pin_is_fetched_by_its_unpacked_hash(tmp_path: Path):
+    require("nix")
+    tree = tmp_path / "ghaf-src"
+    tree.mkdir()
+    (tree / "README").write_text("x\n")
+    tarball = tmp_path / "ghaf.tar.gz"
+    subprocess.run(
+        ["tar", "czf", str(tarball), "-C", str(tmp_path), tree.name], check=True
+    )
+    profile = _profile(tmp_path, "p", f'\n[sources.ghaf]\nurl = "file://{tarball}"\n')
+    assert run_ghafgen("prefetch", str(profile)).returncode == 0
+    pin = json.loads((tmp_path / "ghafgen.lock").read_text())["sources"]["ghaf"]
+    assert pin["rev"] == ""
+    out = tmp_path / "out"
+    done = run_ghafgen("generate", str(profile), "-o", str(out))
+    assert done.returncode == 0, done.stdout + done.stderr
+    text = (out / "nvidia-jetson-orin-agx-uarta" / "bpmp-virt.nix").read_text()
+    assert "pkgs.fetchzip {" in text and 'rev = ""' not in text
+    assert f'url = "file://{tarball}";' in text and f'hash = "{pin["hash"]}";' in text
+    assert "pinned by hash only" in text
+    # The pinned hash is the unpacked tree's, as fetchzip checks it: Nix's own
+    # fetchTarball, given that hash, accepts the tarball.
+    expr = f'builtins.fetchTarball {{ url = "file://{tarball}"; sha256 = "{pin["hash"]}"; }}'
+    got = subprocess.run(
+        ["nix-instantiate", "--eval", "--expr", expr],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert got.returncode == 0, got.stderr
+    assert got.stdout.strip().strip('"').startswith("/nix/store/")
