@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ghafgen.profile.model import Profile
 from ghafgen.render.files import render_target
 from ghafgen.render.output import Outcome, locked, write_target
 from ghafgen.render.plan import plan
@@ -29,6 +30,16 @@ def display_name(path: Path) -> str:
         return Path(os.path.relpath(path.resolve(), Path.cwd())).as_posix()
     except ValueError:
         return path.name
+
+
+def manifest_meta(profile: Profile) -> dict[str, str]:
+    """What `check` needs to pick the base tree the files were written for."""
+    t = profile.target
+    return {
+        "board": t.board,
+        "dt_flavor": t.dt_flavor,
+        "kernel_version": t.kernel_version,
+    }
 
 
 def generate(
@@ -68,6 +79,7 @@ def generate(
                     profile_sha256=profile.sha256,
                     check=check,
                     force=force,
+                    meta=manifest_meta(profile),
                 )
             )
     return Generated(report, tuple(outcomes))

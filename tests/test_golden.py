@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ghafgen.generate import generate
+from ghafgen.generate import generate, manifest_meta
 from ghafgen.render.files import render_target
 from ghafgen.render.output import MANIFEST, manifest
 from ghafgen.render.plan import plan
@@ -26,7 +26,9 @@ def expected(path: Path) -> tuple[str, dict[str, bytes]]:
     profile, board = report.usable[0]
     name = path.relative_to(ROOT).as_posix()
     files = render_target(plan(profile, board, name))
-    files[MANIFEST] = manifest(profile.target.name, name, profile.sha256, files)
+    files[MANIFEST] = manifest(
+        profile.target.name, name, profile.sha256, files, manifest_meta(profile)
+    )
     return profile.target.name, files
 
 

@@ -194,6 +194,8 @@ class Board:
     dt_compatible: str
     devices: dict[str, PlatformDevice]
     slots: dict[str, Slot]
+    # The board's DTS below a kernel tree's arch/arm64/boot/dts ("" if none).
+    dts: str = ""
     fact: Fact = field(default=Fact())
 
     def passable(self) -> list[str]:

@@ -50,9 +50,16 @@ def sha256(data: bytes) -> str:
 
 
 def manifest(
-    target: str, profile: str, profile_sha256: str, files: dict[str, bytes]
+    target: str,
+    profile: str,
+    profile_sha256: str,
+    files: dict[str, bytes],
+    meta: dict[str, str] | None = None,
 ) -> bytes:
-    doc = {
+    # `meta` (board, dt_flavor, kernel_version) tells `check` which base tree
+    # the files were written for.
+    doc: dict[str, object] = {
+        **(meta or {}),
         "generator": "ghafgen",
         "version": __version__,
         "target": target,
@@ -174,13 +181,17 @@ def write_target(
     profile_sha256: str,
     check: bool = False,
     force: bool = False,
+    meta: dict[str, str] | None = None,
 ) -> Outcome:
     """Bring DIR/<target>/ to exactly `files` (plus manifest); in check mode only compare.
 
     Raises:
         OutputError: hand-edited files without `force`, or an unwritable directory.
     """
-    files = {**files, MANIFEST: manifest(target, profile, profile_sha256, files)}
+    files = {
+        **files,
+        MANIFEST: manifest(target, profile, profile_sha256, files, meta),
+    }
     folder = outdir / target
     if not check:
         _recover(outdir, target)
