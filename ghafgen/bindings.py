@@ -50,7 +50,12 @@ class Finding:
 
     def render(self) -> str:
         where = self.schema.rsplit("/schemas/", 1)[-1] if self.schema else "dtschema"
-        return f"{self.node}: {self.message} [{where}]"
+        text = f"{self.node}: {self.message} [{where}]"
+        named = set(re.findall(r"'([^']+)'", self.message))
+        if self.cited and named - set(self.cited):
+            # The message also names what the base has or a departure covers.
+            text += f" (added and undocumented: {', '.join(self.cited)})"
+        return text
 
 
 @dataclass(frozen=True)
@@ -75,7 +80,9 @@ class Departure:
 
 
 def _shape(message: str) -> str:
-    return re.sub(r"'[^']+'", "'_'", message)
+    # A list of names is one slot: the base's "'a' do not match" and the
+    # tree's "'a', 'b' do not match" are the same complaint.
+    return re.sub(r"'[^']+'(?:, '[^']+')*", "'_'", message)
 
 
 def _cited(message: str, path: list[object]) -> tuple[str, ...]:
@@ -177,5 +184,20 @@ def departures() -> tuple[Departure, ...]:
     )
 
 
-def departure_for(f: Finding, tree: str) -> Departure | None:
-    return next((d for d in departures() if d.tree == tree and d.covers(f)), None)
+def undocumented(f: Finding, tree: str) -> tuple[Finding | None, set[str]]:
+    """(what of `f` no departure covers or None, ids of the departures that cover some)."""
+    deps = [
+        d
+        for d in departures()
+        if d.tree == tree and fnmatch.fnmatchcase(f.node, d.node)
+    ]
+    if f.compatible or not f.cited:
+        used = {d.id for d in deps if d.covers(f)}
+        return (None if used else f), used
+    left, used = [], set()
+    for name in f.cited:
+        by = [d.id for d in deps if name in d.properties]
+        used.update(by)
+        if not by:
+            left.append(name)
+    return (replace(f, cited=tuple(left)) if left else None), used

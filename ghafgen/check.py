@@ -494,19 +494,18 @@ def _schema_results(
     failed: dict[str, list[str]] = {}
     departed: dict[str, set[str]] = {}
     for f in found:
-        dep = bindings.departure_for(f, job.kind)
+        left, used = bindings.undocumented(f, job.kind)
         # The file(s) whose nodes the finding is on; the whole set if none alone.
         for subject in job.by_node.get(f.node) or job.files:
-            if dep is not None:
-                departed.setdefault(subject, set()).add(dep.id)
-            else:
-                failed.setdefault(subject, []).append(f.render())
+            departed.setdefault(subject, set()).update(used)
+            if left is not None:
+                failed.setdefault(subject, []).append(left.render())
     out = []
     for subject in job.files:
         if subject in failed:
             continue
         note = f"dt-validate, {tree} bindings: nothing added"
-        if subject in departed:
+        if departed.get(subject):
             note += f" beyond documented departures ({', '.join(sorted(departed[subject]))})"
         out.append(Result(job.target, "schema", subject, True, note))
     for subject, messages in failed.items():

@@ -38,4 +38,6 @@ if python3 -c 'import os, sys, sysconfig
 sys.exit(0 if os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")) else 1)'; then
   pip_flags+=(--break-system-packages)
 fi
-"${sudo_cmd[@]}" python3 -m pip install "${pip_flags[@]}" -e '.[test]'
+# schemas: dtschema (dt-validate, dt-mk-schema), pure Python; the binding
+# sources come from linux-source-6.12.
+"${sudo_cmd[@]}" python3 -m pip install "${pip_flags[@]}" -e '.[test,schemas]'
