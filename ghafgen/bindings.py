@@ -68,6 +68,7 @@ class Departure:
     compatible: str = ""
     properties: tuple[str, ...] = ()
     messages: tuple[str, ...] = ()
+    in_base: bool = False  # the base tree's own (the pinned QEMU's /bpmp)
 
     def covers(self, f: Finding) -> bool:
         if not fnmatch.fnmatchcase(f.node, self.node):
@@ -179,9 +180,19 @@ def departures() -> tuple[Departure, ...]:
             compatible=d.get("compatible", ""),
             properties=tuple(d.get("properties", ())),
             messages=tuple(d.get("messages", ())),
+            in_base=bool(d.get("in_base", False)),
         )
         for d in doc["departure"]
     )
+
+
+def base_departures(base: list[Finding], tree: str) -> set[str]:
+    """Ids of the `in_base` departures the base tree's own findings show."""
+    return {
+        d.id
+        for d in departures()
+        if d.in_base and d.tree == tree and any(d.covers(f) for f in base)
+    }
 
 
 def undocumented(f: Finding, tree: str) -> tuple[Finding | None, set[str]]:

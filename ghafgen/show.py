@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from ghafgen.allowlist import KINDS, AllowList, allow_list
 from ghafgen.catalog.model import Board
 from ghafgen.profile.model import Passthrough, Profile
+from ghafgen.runtime import runtime_stack
 from ghafgen.table import render
 
 
@@ -132,7 +133,28 @@ def render_text(profile: Profile, board: Board) -> str:
     ]
     if not allowed.empty:
         out.append(_allow_text(allowed))
+    out.append(_runtime_text(profile, board))
     return "\n".join(out)
+
+
+def _runtime_text(profile: Profile, board: Board) -> str:
+    """What runs: the host kernel and its patches, each VM's QEMU and kernel."""
+    host, vms = runtime_stack(profile, board)
+    lines = ["What runs (versions ghafgen pins; docs/runtime.md says why):"]
+    lines.append(f"  host   {host.kernel}; patches: {', '.join(host.patches) or '-'}")
+    if host.params:
+        lines.append(f"         {', '.join(host.params)}")
+    for vm in vms:
+        lines.append(
+            f"  {vm.vm:6} {vm.qemu}; QEMU patches: {', '.join(vm.qemu_patches) or '-'}"
+        )
+        kernel = (
+            f"Linux {vm.kernel} (pinned)" if vm.kernel else "kernel: the guest's own"
+        )
+        lines.append(
+            f"         {kernel}; patches: {', '.join(vm.kernel_patches) or '-'}"
+        )
+    return "\n".join(lines)
 
 
 def _allow_text(allowed: AllowList) -> str:
@@ -145,6 +167,7 @@ def _allow_text(allowed: AllowList) -> str:
 
 def as_json(profile: Profile, board: Board) -> dict[str, object]:
     allowed = allow_list(profile, board)
+    host, vms = runtime_stack(profile, board)
     return {
         "target": profile.target.name,
         "board": board.name,
@@ -153,4 +176,5 @@ def as_json(profile: Profile, board: Board) -> dict[str, object]:
         "bpmp_allow_list": {
             kind: [asdict(a) for a in allowed.of(kind)] for kind in KINDS
         },
+        "runtime": {"host": asdict(host), "vms": [asdict(vm) for vm in vms]},
     }

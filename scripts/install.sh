@@ -1,30 +1,55 @@
 #!/usr/bin/env bash
 # Install everything ghafgen and its tests use on a fresh Debian machine:
-# the real tools (Nix, dtc, QEMU, the Linux 6.1 sources) and the Python package.
+# the real tools (Nix, dtc, QEMU, the Linux 6.1 and 6.12 sources) and the Python package.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
   device-tree-compiler   # dtc, fdtoverlay
   nix-bin                # nix-instantiate, nix build
-  qemu-system-arm        # qemu-system-aarch64 -machine virt,dumpdtb=
+  qemu-system-arm        # qemu-system-aarch64 -machine virt,dumpdtb= (10.0 from backports)
   linux-source-6.1       # mainline tegra234 device trees and dt-bindings
+  linux-source-6.12      # the guest kernel series; the L4T-layout stand-in tree
   cpp                    # device-tree preprocessing
   graphviz               # show --format svg
   librsvg2-bin           # rsvg-convert: tests render the SVG
   git
 )
 
+sudo_cmd=()
+[ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+
+# QEMU 10.0 (bookworm-backports) still has vfio-platform and has the 10.x virt
+# memory map the pinned QEMU 10.1 shares; bookworm's own is 7.2. Add the suite
+# with the mirror URI this machine's Debian source already names; where there
+# is none (another distribution), keep the distribution's QEMU.
+backports=""
+if grep -q '^VERSION_CODENAME=bookworm' /etc/os-release 2>/dev/null; then
+  list=/etc/apt/sources.list.d/ghafgen-backports.sources
+  if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    uri=$(grep -rhsoE '^(URIs:|deb) +[^ ]+' /etc/apt/sources.list.d/debian.sources \
+      /etc/apt/sources.list 2>/dev/null | grep -v security | head -n 1 | awk '{print $2}' || true)
+    if [ -n "$uri" ]; then
+      printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+        "$uri" | "${sudo_cmd[@]}" tee "$list" >/dev/null
+      "${sudo_cmd[@]}" apt-get update -q
+    fi
+  fi
+  grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/ && backports=yes
+fi
+
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
-sudo_cmd=()
-[ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
 if [ ${#missing[@]} -gt 0 ]; then
   "${sudo_cmd[@]}" apt-get update -q
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q \
     --no-install-recommends "${missing[@]}"
+fi
+if [ -n "$backports" ] && ! qemu-system-aarch64 --version | grep -q 'version 10\.'; then
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q \
+    --no-install-recommends -t bookworm-backports qemu-system-arm
 fi
 
 # Debian's own python3 may come without pip, and marks its environment as

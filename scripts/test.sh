@@ -3,6 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
+# Test set-up only: the QEMU 10.0 source the runtime tests read.
+bash scripts/fetch-qemu-source.sh
 python3 -m ruff check ghafgen tests benchmarks
 python3 -m ruff format --check ghafgen tests benchmarks
 python3 -m mypy

@@ -118,19 +118,25 @@ def test_guest_modules_evaluate_against_microvm_options(path: Path):
             "qemu",
         )
         assert got["extraArgs"] == list(vm.qemu_args)
+        assert got["assertions"] == [True] * len(got["assertions"])  # type: ignore[arg-type]
         assert got["kernelParams"] == list(vm.kernel_params)
         assert got["devices"] == [{"bus": "pci", "path": f} for f in vm.pci_functions]
-        if vm.bpmp:
-            assert got["qemuPackage"] == "qemu-bpmp"
+        if vm.custom_qemu:
+            # A VM given a platform device runs the pinned QEMU, still with vfio-platform.
+            version = tuple(int(x) for x in str(got["qemuVersion"]).split("."))
+            assert version < (10, 2), got["qemuVersion"]
+            patches = " ".join(got["qemuPatches"])  # type: ignore[arg-type]
+            assert ("0001-nvidia-bpmp-guest-hooks.patch" in patches) == vm.bpmp
+            assert "0006-vfio-platform-rearm-automasked-lines.patch" in patches
+            if vm.fdt_bindings is not None:
+                assert vm.fdt_bindings.file.split("/")[-1] in patches
         if vm.guest_tree is not None:
             assert "dumpdtb=ghafgen-base.dtb" in str(got["preStart"])
             assert "fdtoverlay -i ghafgen-base.dtb -o ghafgen-guest.dtb" in str(
                 got["preStart"]
             )
         if vm.guest_kernel:
-            assert str(got["kernelPackages"]).startswith(
-                vm.guest_kernel.replace("_", ".")
-            )
+            assert str(got["kernelPackages"]).startswith(vm.guest_kernel + ".")
         for entry in got["kernelPatches"]:  # type: ignore[union-attr]
             assert set(entry["keys"]) <= PATCH_KEYS, entry
 

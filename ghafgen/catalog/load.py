@@ -17,9 +17,11 @@ from ghafgen.catalog.model import (
     Fact,
     FlavorView,
     GuestNode,
+    KernelPins,
     PcieController,
     PinnedSource,
     PlatformDevice,
+    QemuBuild,
     QemuVirt,
     Resource,
     Sibling,
@@ -53,6 +55,7 @@ def _views(d: dict[str, Any]) -> dict[str, FlavorView]:
             path=v.get("path", ""),
             label=v.get("label", ""),
             controller_iommus=bool(v.get("controller_iommus", False)),
+            dma_coherent=bool(v.get("dma_coherent", False)),
             clocks=_names(v, "clocks"),
             resets=_names(v, "resets"),
             power_domains=_names(v, "power_domains"),
@@ -104,7 +107,7 @@ def _device(key: str, d: dict[str, Any]) -> PlatformDevice:
             kernel_config=tuple(g.get("kernel_config", ())),
             min_kernel=g.get("min_kernel", ""),
             ghaf_patches=tuple(g.get("ghaf_patches", ())),
-            ghaf_device_options=g.get("ghaf_device_options", ""),
+            device_options=g.get("device_options", ""),
             fact=_fact(g),
         ),
         iommu_sid=d.get("iommu_sid"),
@@ -112,6 +115,7 @@ def _device(key: str, d: dict[str, Any]) -> PlatformDevice:
         host_compatible_override=d.get("host_compatible_override", ""),
         host_driver_modules=tuple(d.get("host_driver_modules", ())),
         interrupt_count=d.get("interrupt_count"),
+        smmu_bypass_reason=d.get("smmu_bypass_reason", ""),
         fact=_fact(d),
     )
 
@@ -217,21 +221,64 @@ def board(name: str) -> Board:
 
 
 @functools.cache
+def _runtime_data() -> dict[str, Any]:
+    return tomllib.loads((DATA / "runtime.toml").read_text(encoding="utf-8"))
+
+
+@functools.cache
 def qemu_virt() -> QemuVirt:
-    d = tomllib.loads((DATA / "qemu.toml").read_text(encoding="utf-8"))
-    v, b, m = d["virt"], d["bpmp_guest"], d["memmap_patch"]
+    q = _runtime_data()["qemu"]["platform"]
+    v, b = q["virt"], q["bridge"]
     return QemuVirt(
+        version=q["version"],
         platform_bus_path=v["platform_bus_path"],
         platform_bus_base=int(v["platform_bus_base"]),
         platform_bus_size=int(v["platform_bus_size"]),
         platform_bus_first_spi=int(v["platform_bus_first_spi"]),
         platform_bus_spis=int(v["platform_bus_spis"]),
         pcie_mmio_size=int(v["pcie_mmio_size"]),
-        bpmp_virtual_pa=int(b["virtual_pa"]),
+        high_pcie_mmio_size=int(v["high_pcie_mmio_size"]),
+        bpmp_bridge_base=int(b["base"]),
+        bpmp_bridge_old_base=int(b["old_base"]),
+        bpmp_node=b["node"],
         bpmp_compatible=tuple(b["compatible"]),
-        memmap_window_base=int(m["window_base"]),
-        memmap_max_bar=int(m["max_bar"]),
+        emits_node=tuple(q["fdt_bindings"]["emits_node"]),
         fact=_fact(v),
+        bridge_fact=_fact(b),
+    )
+
+
+@functools.cache
+def qemu_build() -> QemuBuild:
+    q = _runtime_data()["qemu"]["platform"]
+    return QemuBuild(
+        version=q["version"],
+        url=q["url"],
+        hash=q["hash"],
+        vfio_platform_removed=q["vfio_platform_removed"],
+        package_dir=q["package_dir"],
+        bridge_patches=tuple(q["bridge_patches"]),
+        irqfd_patches=tuple(q["irqfd_patches"]),
+        dropped_base_patches=tuple(q["dropped_base_patches"]),
+        fact=_fact(q),
+    )
+
+
+@functools.cache
+def kernel_pins() -> KernelPins:
+    k = _runtime_data()["kernel"]
+    hooks = {s: p for s, p in k["bpmp_hooks"].items() if s != "source"}
+    return KernelPins(
+        host_series=k["host"]["series"],
+        host_package=k["host"]["package"],
+        guest_series=k["guest"]["series"],
+        guest_package=k["guest"]["package"],
+        bpmp_hooks=hooks,
+        smmu_patch=k["smmu_coherency"]["patch"],
+        host_fact=_fact(k["host"]),
+        guest_fact=_fact(k["guest"]),
+        hooks_fact=_fact(k["bpmp_hooks"]),
+        smmu_fact=_fact(k["smmu_coherency"]),
     )
 
 

@@ -41,6 +41,8 @@ class FlavorView:
     path: str = ""
     label: str = ""
     controller_iommus: bool = False
+    # The node says dma-coherent: vfio accepts it without the SMMU patch.
+    dma_coherent: bool = False
     clocks: tuple[str, ...] | None = None
     resets: tuple[str, ...] | None = None
     power_domains: tuple[str, ...] | None = None
@@ -59,7 +61,7 @@ class GuestNode:
     kernel_config: tuple[str, ...] = ()
     min_kernel: str = ""
     ghaf_patches: tuple[str, ...] = ()  # keys of sources.toml [ghaf] paths
-    ghaf_device_options: str = ""  # QEMU -device options only Ghaf's QEMU knows
+    device_options: str = ""  # -device vfio-platform options of the pinned QEMU
     fact: Fact = Fact()
 
 
@@ -84,6 +86,8 @@ class PlatformDevice:
     host_compatible_override: str = ""
     host_driver_modules: tuple[str, ...] = ()
     interrupt_count: int | None = None
+    # Needs arm-smmu.disable_bypass=0 on the host, and why (empty: does not).
+    smmu_bypass_reason: str = ""
     fact: Fact = Fact()
 
     @property
@@ -205,19 +209,54 @@ class Board:
 
 @dataclass(frozen=True)
 class QemuVirt:
-    """QEMU `virt` machine facts used for guest trees and the memory-map patch."""
+    """The pinned QEMU's `virt` machine: platform bus, PCIe windows, BPMP bridge."""
 
+    version: str
     platform_bus_path: str
     platform_bus_base: int
     platform_bus_size: int
     platform_bus_first_spi: int
     platform_bus_spis: int
     pcie_mmio_size: int
-    bpmp_virtual_pa: int
+    high_pcie_mmio_size: int
+    bpmp_bridge_base: int
+    bpmp_bridge_old_base: int
+    bpmp_node: str
     bpmp_compatible: tuple[str, ...]
-    memmap_window_base: int
-    memmap_max_bar: int
+    emits_node: tuple[str, ...]  # vfio-platform compatibles QEMU writes a node for
     fact: Fact = Fact()
+    bridge_fact: Fact = Fact()
+
+
+@dataclass(frozen=True)
+class QemuBuild:
+    """The QEMU ghafgen builds for VMs given platform devices (vfio-platform)."""
+
+    version: str
+    url: str
+    hash: str
+    vfio_platform_removed: str
+    package_dir: str  # in the pinned Ghaf tree
+    bridge_patches: tuple[str, ...]
+    irqfd_patches: tuple[str, ...]
+    dropped_base_patches: tuple[str, ...]
+    fact: Fact = Fact()
+
+
+@dataclass(frozen=True)
+class KernelPins:
+    """Host and guest kernel series, and the Ghaf patches keyed by series."""
+
+    host_series: str
+    host_package: str
+    guest_series: str
+    guest_package: str
+    bpmp_hooks: dict[str, str]  # series -> path in the Ghaf tree
+    smmu_patch: str
+    host_fact: Fact = Fact()
+    guest_fact: Fact = Fact()
+    hooks_fact: Fact = Fact()
+    smmu_fact: Fact = Fact()
 
 
 @dataclass(frozen=True)

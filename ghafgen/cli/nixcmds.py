@@ -98,11 +98,12 @@ def check(
     import tempfile
 
     from ghafgen import check as checks
+    from ghafgen.guestbase import dump_qemu_virt
 
     check_format(fmt)
     with reported(), tempfile.TemporaryDirectory(prefix="ghafgen-qemu-") as tmp:
         if qemu_dtb is None:
-            qemu_dtb = checks.dump_qemu_virt(Path(tmp))
+            qemu_dtb = dump_qemu_virt(Path(tmp))
         inputs = checks.CheckInputs(
             base_dtb, qemu_dtb, kernel_src, qemu_src, kernel_sources, schemas
         )

@@ -214,25 +214,12 @@ def guest_node(board: Board, g: GuestDevice) -> Node:
 
 
 def guest_overlay(board: Board, vm: str, devices: list[PlatformDevice]) -> Overlay:
-    """The VM's additions to QEMU's virt tree: the BPMP guest node and its devices."""
+    """The VM's additions to QEMU's virt tree: its passed devices' nodes, no more."""
     virt = qemu_virt()
     placed = place_on_platform_bus(devices)
+    # No /bpmp here: the pinned QEMU's bridge emits it (and its phandle); the
+    # devices' `&bpmp` references resolve against it when the VM starts.
     root_nodes: list[Node] = []
-    if any(d.guest.bpmp for d in devices):
-        root_nodes.append(
-            Node(
-                "bpmp",
-                "bpmp",
-                (
-                    Prop("compatible", strings(*virt.bpmp_compatible)),
-                    Prop("virtual-pa", cells(0, virt.bpmp_virtual_pa, hex_=True)),
-                    Prop("#clock-cells", cells(1)),
-                    Prop("#reset-cells", cells(1)),
-                    Prop("#power-domain-cells", cells(1)),
-                    Prop("status", strings("okay")),
-                ),
-            )
-        )
     aliases = tuple(
         Prop(f"serial{i}", strings(f"{virt.platform_bus_path}/{g.node_name}"))
         for i, g in enumerate(g for g in placed if g.dev.instance_of == "uart")

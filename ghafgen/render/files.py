@@ -16,6 +16,8 @@ from ghafgen.render.escape import FILTERS
 from ghafgen.render.plan import TargetPlan
 
 TEMPLATES = Path(__file__).parent / "templates"
+# Real Nix files, shipped as they are (nixfmt and nix-instantiate read them).
+STATIC = Path(__file__).parent / "static"
 
 
 def _only_escaped(value: object) -> object:
@@ -61,6 +63,19 @@ def _render(name: str, **values: object) -> bytes:
     return text.encode("utf-8")
 
 
+def _static_nix(name: str, plan: TargetPlan) -> bytes:
+    """A real Nix file shipped in render/static, under the generated-file header."""
+    text = (STATIC / name).read_text(encoding="utf-8")
+    body = "".join(
+        line for line in text.splitlines(keepends=True) if "SPDX-" not in line
+    )
+    head = environment().from_string(
+        '{% from "_header.j2" import nix_header %}{{ nix_header(name, plan, version) }}\n'
+    )
+    rendered: str = head.render(name=name, plan=plan, version=__version__)
+    return (rendered + body).encode()
+
+
 def render_target(plan: TargetPlan) -> dict[str, bytes]:
     """Every file of one target, keyed by its path inside the target folder."""
     files: dict[str, bytes] = {
@@ -92,13 +107,16 @@ def render_target(plan: TargetPlan) -> dict[str, bytes]:
     for p in plan.patches:
         files[p.file] = _render("patch.j2", plan=plan, p=p)
     for vm in plan.vms:
-        files[f"vms/{vm.name}.nix"] = _render(
-            "vm.nix.j2", plan=plan, vm=vm, qemu_bpmp_package=plan.qemu_bpmp_package
-        )
+        files[f"vms/{vm.name}.nix"] = _render("vm.nix.j2", plan=plan, vm=vm)
         if vm.guest_tree is not None:
             files[f"vms/{vm.name}.dts"] = _render(
                 "overlay.dts.j2", plan=plan, ov=vm.guest_tree
             )
-        if vm.memmap is not None:
-            files[vm.memmap.file] = _render("patch.j2", plan=plan, p=vm.memmap)
+        if vm.fdt_bindings is not None:
+            files[vm.fdt_bindings.file] = _render(
+                "patch.j2", plan=plan, p=vm.fdt_bindings
+            )
+    if plan.platform_qemu and plan.layout != "ghaf":
+        files["qemu.nix"] = _render("qemu.nix.j2", plan=plan)
+        files["qemu-platform.nix"] = _static_nix("qemu-platform.nix", plan)
     return dict(sorted(files.items()))

@@ -1,16 +1,14 @@
-"""Patches ghafgen writes itself: the vfio_platform reset relaxation and the QEMU memory map.
+"""Patches ghafgen writes itself: the vfio_platform reset relaxation and QEMU's
+vfio-platform FDT bindings.
 
-Entry points: `VFIO_RESET` (a fixed diff) and `qemu_memmap(bar_size)`.
-Patches that exist upstream (the bpmp-virt series) are fetched, never written here.
+Entry points: `VFIO_RESET` (a fixed diff) and `qemu_fdt_bindings(compatibles)`.
+Patches that exist upstream (the bpmp-virt series, Ghaf's QEMU and SMMU patches)
+are fetched from the pinned Ghaf tree, never written here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from ghafgen.catalog.load import qemu_virt
-
-GIB = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -19,6 +17,7 @@ class Patch:
     file: str
     description: str
     diff: str
+    license: str = "GPL-2.0-only"  # the patched tree's: Linux here, QEMU is or-later
 
 
 # drivers/vfio/platform/vfio_platform.c lines 16-22 are the same in Linux 6.1,
@@ -54,49 +53,43 @@ VFIO_RESET = Patch(
 )
 
 
-@dataclass(frozen=True)
-class MemMap:
-    """Where the seed's layout puts the enlarged window and guest RAM for one BAR."""
+# hw/core/sysbus-fdt.c of the pinned QEMU (10.1): the end of bindings[]. The
+# lines before the insertion are in the context of Ghaf's patch 0001 against
+# the same release; the three after it are QEMU's since uefi-vars (10.0).
+# Inserted after the TPM entry, away from the hunk Ghaf's 0001 adds, so the
+# two apply in either order.
+def qemu_fdt_bindings(vm: str, compatibles: tuple[tuple[str, str], ...]) -> Patch:
+    """Bindings that let vfio-platform devices whose guest node ghafgen writes start.
 
-    window_base: int
-    window_size: int
-    ram_base: int
-
-
-def memmap_for(bar_size: int) -> MemMap:
-    """Window from 0x40000000 up to the end of the first naturally aligned BAR slot."""
-    base = qemu_virt().memmap_window_base
-    bar_at = (base + bar_size - 1) // bar_size * bar_size
-    end = bar_at + bar_size
-    size = (end - base + GIB - 1) // GIB * GIB
-    return MemMap(base, size, base + size)
-
-
-def qemu_memmap(vm: str, bar_size: int) -> Patch:
-    m = memmap_for(bar_size)
+    QEMU exits for a vfio-platform device with no FDT binding ("can not be
+    dynamically instantiated"); these bind each host compatible to QEMU's
+    no_fdt_node, so QEMU maps the device and the VM's -dtb describes it.
+    `compatibles` holds (compatible, device) pairs.
+    """
+    added = [
+        f'+    VFIO_PLATFORM_BINDING("{compat}", no_fdt_node), /* {dev} */'
+        for compat, dev in compatibles
+    ]
     return Patch(
-        name=f"qemu-virt-memmap-{vm}",
-        file=f"patches/qemu-virt-memmap-{vm}.patch",
-        description=(
-            f"hw/arm/virt.c: {m.window_size >> 30} GiB PCIe window at {m.window_base:#x}, "
-            f"RAM at {m.ram_base:#x}, for a {bar_size >> 30} GiB BAR in {vm}"
-        ),
+        license="GPL-2.0-or-later",
+        name=f"qemu-vfio-platform-bindings-{vm}",
+        file=f"patches/qemu-vfio-platform-bindings-{vm}.patch",
+        description="hw/core/sysbus-fdt.c: let "
+        + ", ".join(dev for _c, dev in compatibles)
+        + " start under vfio-platform; the guest node comes from the VM's -dtb",
         diff=_diff(
-            "diff --git a/hw/arm/virt.c b/hw/arm/virt.c",
-            "--- a/hw/arm/virt.c",
-            "+++ b/hw/arm/virt.c",
-            "@@ -161,8 +161,9 @@ static const MemMapEntry base_memmap[] = {",
-            "     [VIRT_SECURE_MEM] =         { 0x0e000000, 0x01000000 },",
-            "     [VIRT_PCIE_MMIO] =          { 0x10000000, 0x2eff0000 },",
-            "     [VIRT_PCIE_PIO] =           { 0x3eff0000, 0x00010000 },",
-            "-    [VIRT_PCIE_ECAM] =          { 0x3f000000, 0x01000000 },",
-            f"+    /* ghafgen: {m.window_size >> 30} GiB for a {bar_size >> 30} GiB BAR "
-            "(seed-pcie layout) */",
-            f"+    [VIRT_PCIE_ECAM] =          {{ {m.window_base:#x}, {m.window_size:#x} }},",
-            "     /* Actual RAM size depends on initial RAM and device memory settings */",
-            "-    [VIRT_MEM] =                { GiB, LEGACY_RAMLIMIT_BYTES },",
-            f"+    [VIRT_MEM] =                {{ {m.ram_base:#x}, LEGACY_RAMLIMIT_BYTES }},",
-            " };",
-            BLANK,
+            "diff --git a/hw/core/sysbus-fdt.c b/hw/core/sysbus-fdt.c",
+            "--- a/hw/core/sysbus-fdt.c",
+            "+++ b/hw/core/sysbus-fdt.c",
+            f"@@ -518,6 +518,{6 + len(added) + 2} @@ static const BindingEntry bindings[] = {{",
+            " #ifdef CONFIG_TPM",
+            "     TYPE_BINDING(TYPE_TPM_TIS_SYSBUS, add_tpm_tis_fdt_node),",
+            " #endif",
+            "+#ifdef CONFIG_LINUX",
+            *added,
+            "+#endif",
+            "     TYPE_BINDING(TYPE_RAMFB_DEVICE, no_fdt_node),",
+            "     TYPE_BINDING(TYPE_UEFI_VARS_SYSBUS, add_uefi_vars_node),",
+            '     TYPE_BINDING("", NULL), /* last element */',
         ),
     )

@@ -11,13 +11,20 @@ import re
 from dataclasses import dataclass, field
 
 from ghafgen.allowlist import AllowList, allow_list, platform_devices
-from ghafgen.catalog.load import sources
-from ghafgen.catalog.model import Board, Fact, PinnedSource, PlatformDevice
+from ghafgen.catalog.load import kernel_pins, qemu_build, qemu_virt, sources
+from ghafgen.catalog.model import (
+    Board,
+    Fact,
+    KernelPins,
+    PinnedSource,
+    PlatformDevice,
+    QemuBuild,
+)
 from ghafgen.errors import ProfileError
 from ghafgen.profile.model import Passthrough, Profile, Volume
 from ghafgen.render import dt
-from ghafgen.render.patches import VFIO_RESET, Patch, qemu_memmap
-from ghafgen.rules.pcie import needs_qemu_memmap_patch
+from ghafgen.render.patches import VFIO_RESET, Patch, qemu_fdt_bindings
+from ghafgen.runtime import guest_series, smmu_patch_reasons
 
 # Host kernel symbols; Ghaf's bpmp-virt-common and bpmp-virt-host modules.
 PASSTHROUGH_CONFIG = ("VFIO", "VFIO_IOMMU_TYPE1", "VIRTIO_PCI", "VIRTIO_MMIO")
@@ -41,20 +48,24 @@ BPMP_GUEST_CONFIG = (
 HOST_PARAMS = (
     # Level-triggered platform IRQs cannot be remapped 1:1; let VFIO forward them.
     "vfio_iommu_type1.allow_unsafe_interrupts=1",
-    # Stream IDs without a context fall through until the guest programs one.
-    "arm-smmu.disable_bypass=0",
 )
+# Lets every stream ID without an SMMU context DMA untranslated: only a passed
+# device that needs it (catalog `smmu_bypass_reason`) justifies it.
+SMMU_BYPASS_PARAM = "arm-smmu.disable_bypass=0"
 # The guest's clk_disable_unused()/genpd_power_off_unused() would reach the real
 # BPMP through the proxy and switch off clocks the host needs.
 BPMP_GUEST_PARAMS = ("clk_ignore_unused", "pd_ignore_unused")
 # QEMU on aarch64 does not deliver MSIs of passed PCI devices (seed-pcie).
 PCI_GUEST_PARAMS = ("pci=nomsi",)
-# The pkgs attribute of a QEMU with the BPMP guest bridge, per layout.
-QEMU_BPMP_PACKAGE = {"default": "qemu-bpmp", "ghaf": "ghaf-qemu-bpmp"}
+# Ghaf's own build of the pinned platform QEMU (with the BPMP bridge), used
+# by the Ghaf layout instead of ghafgen's qemu-platform.nix.
+GHAF_QEMU_PACKAGE = "ghaf-qemu-bpmp"
 # Ghaf's per-VM extension points (modules/hardware/definition.nix).
 GHAF_VMS = ("guivm", "audiovm", "netvm", "gpuvm", "dispvm")
 LAYOUTS = ("default", "ghaf")
-_UNIT_ARG = re.compile(r"^[A-Za-z0-9:._-]+$")
+_UNIT_ARG = re.compile(r"[A-Za-z0-9:._-]+")
+# A DT compatible as it may appear in a C string of the QEMU binding patch.
+_COMPATIBLE = re.compile(r"[A-Za-z0-9][A-Za-z0-9,._+-]*")
 
 
 @dataclass(frozen=True)
@@ -80,7 +91,7 @@ class Binding:
     def exec_args(self) -> str:
         args = (self.bus, *self.devices)
         for a in args:
-            if not _UNIT_ARG.match(a):
+            if not _UNIT_ARG.fullmatch(a):
                 raise ValueError(f"unsafe unit argument {a!r}")
         return " ".join(args)
 
@@ -151,10 +162,11 @@ class VmPlan:
     pci_functions: tuple[str, ...]
     guest_tree: dt.Overlay | None
     bpmp: bool
-    memmap: Patch | None
     guest_config: tuple[tuple[str, str], ...]
-    guest_kernel: str  # "6_12" when a passed device needs that guest kernel, else ""
+    guest_kernel: str  # the pinned guest series ("6.12") when a passed device needs it
     guest_patches: tuple[str, ...]  # keys of the Ghaf tree's patch paths
+    # QEMU bindings for passed devices whose guest node the VM's -dtb holds.
+    fdt_bindings: Patch | None = None
     layout: str = "default"
     hugepages: bool = False
     vsock_cid: int | None = None
@@ -172,7 +184,7 @@ class VmPlan:
     def qemu_args(self) -> tuple[str, ...]:
         args: list[str] = []
         for dev in self.platform:
-            opts = dev.guest.ghaf_device_options if self.layout == "ghaf" else ""
+            opts = dev.guest.device_options
             args += [
                 "-device",
                 f"vfio-platform,host={dev.dt_name}" + (f",{opts}" if opts else ""),
@@ -185,7 +197,12 @@ class VmPlan:
 
     @property
     def custom_qemu(self) -> bool:
-        return self.bpmp or self.memmap is not None
+        """Runs the pinned platform QEMU: stock QEMU has no vfio-platform since 10.2."""
+        return bool(self.platform)
+
+    @property
+    def guest_kernel_attr(self) -> str:
+        return "linuxPackages_" + self.guest_kernel.replace(".", "_")
 
 
 @dataclass(frozen=True)
@@ -206,6 +223,10 @@ class TargetPlan:
     bpmp: bool
     ghaf: PinnedSource
     udev_rules: tuple[str, ...] = field(default=())
+    # Why the host kernel needs Ghaf's SMMU coherency patch (empty: it does not).
+    smmu_patch_reasons: tuple[str, ...] = ()
+    kernels: KernelPins = field(default_factory=kernel_pins)
+    qemu: QemuBuild = field(default_factory=qemu_build)
     layout: str = "default"
     bpmp_allow_all: bool = False
     cpus: tuple[CpuPlan, ...] = ()
@@ -236,8 +257,23 @@ class TargetPlan:
         return bool(self.cpus or self.partition_params)
 
     @property
-    def qemu_bpmp_package(self) -> str:
-        return QEMU_BPMP_PACKAGE[self.layout]
+    def ghaf_qemu_package(self) -> str:
+        return GHAF_QEMU_PACKAGE
+
+    @property
+    def platform_qemu(self) -> bool:
+        """Some VM runs the pinned platform QEMU (default layout: qemu.nix builds it)."""
+        return any(vm.custom_qemu for vm in self.vms)
+
+    @property
+    def bpmp_node(self) -> str:
+        """Where the pinned QEMU's bridge puts the guest's BPMP node."""
+        return qemu_virt().bpmp_node
+
+    @property
+    def bpmp_series(self) -> tuple[str, ...]:
+        """Kernel series the pinned BPMP hooks patch exists for."""
+        return tuple(self.kernels.bpmp_hooks)
 
     @property
     def ghaf_patches(self) -> tuple[str, ...]:
@@ -246,7 +282,11 @@ class TargetPlan:
 
     @property
     def needs_ghaf_source(self) -> bool:
-        return self.bpmp or any(vm.bpmp or vm.guest_patches for vm in self.vms)
+        return (
+            self.bpmp
+            or bool(self.smmu_patch_reasons)
+            or any(vm.bpmp or vm.guest_patches or vm.custom_qemu for vm in self.vms)
+        )
 
     @property
     def proxy_overlay(self) -> dt.Overlay | None:
@@ -300,10 +340,6 @@ def _vm_plan(profile: Profile, board: Board, name: str, layout: str) -> VmPlan:
     ):
         if extra not in params:
             params.append(extra)
-    big_bars = [pt for pt in needs_qemu_memmap_patch(profile, board) if pt.vm == name]
-    memmap = None
-    if big_bars:
-        memmap = qemu_memmap(name, max(pt.bar_size or 0 for pt in big_bars))
     guest_config: list[tuple[str, str]] = list(BPMP_GUEST_CONFIG) if bpmp else []
     for dev in platform:
         guest_config += _symbols(dev.guest.kernel_config)
@@ -316,13 +352,9 @@ def _vm_plan(profile: Profile, board: Board, name: str, layout: str) -> VmPlan:
         pci_functions=functions,
         guest_tree=dt.guest_overlay(board, name, in_tree) if in_tree else None,
         bpmp=bpmp,
-        memmap=memmap,
         guest_config=tuple(dict.fromkeys(guest_config)),
-        guest_kernel=max(
-            (d.guest.min_kernel for d in platform if d.guest.min_kernel),
-            key=lambda v: tuple(int(x) for x in v.split(".")),
-            default="",
-        ).replace(".", "_"),
+        guest_kernel=guest_series(list(platform)),
+        fdt_bindings=_fdt_bindings(name, in_tree),
         guest_patches=tuple(
             dict.fromkeys(k for d in platform for k in d.guest.ghaf_patches)
         ),
@@ -338,6 +370,20 @@ def _vm_plan(profile: Profile, board: Board, name: str, layout: str) -> VmPlan:
         network_mac=_mac(profile.target.name, name) if "network" in vm.shared else "",
         console="console" in vm.shared,
     )
+
+
+def _fdt_bindings(vm: str, devices: list[PlatformDevice]) -> Patch | None:
+    """A binding for each device QEMU would refuse: its guest node is ghafgen's."""
+    emits = set(qemu_virt().emits_node)
+    pairs = []
+    for dev in devices:
+        compat = dev.host_compatible_override or dev.compatible[0]
+        if compat in emits:
+            continue
+        if not _COMPATIBLE.fullmatch(compat) or not _UNIT_ARG.fullmatch(dev.key):
+            raise ValueError(f"unsafe compatible {compat!r} of {dev.key!r}")
+        pairs.append((compat, dev.key))
+    return qemu_fdt_bindings(vm, tuple(pairs)) if pairs else None
 
 
 def _volume(profile: Profile, vm: str, vol: Volume) -> VolumePlan:
@@ -392,8 +438,11 @@ def plan(
     symbols += PLATFORM_CONFIG if platform else ()
     symbols += BPMP_HOST_CONFIG if bpmp else ()
     ids = [i for pt in profile.enabled if pt.binding == "ids" for i in pt.ids]
-    params = HOST_PARAMS + (
-        (f"vfio-pci.ids={','.join(dict.fromkeys(ids))}",) if ids else ()
+    bypass = any(d.smmu_bypass_reason for d in platform)
+    params = (
+        HOST_PARAMS
+        + ((SMMU_BYPASS_PARAM,) if bypass else ())
+        + ((f"vfio-pci.ids={','.join(dict.fromkeys(ids))}",) if ids else ())
     )
     udev = ['SUBSYSTEM=="vfio", GROUP="kvm", MODE="0660"']
     if bpmp:
@@ -416,6 +465,7 @@ def plan(
         bpmp=bpmp,
         ghaf=pinned_source(profile, "ghaf"),
         udev_rules=tuple(udev),
+        smmu_patch_reasons=smmu_patch_reasons(profile, board),
         layout=layout,
         bpmp_allow_all=profile.virtualization.bpmp_allow_all and bpmp,
         cpus=tuple(

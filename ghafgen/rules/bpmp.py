@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ghafgen.allowlist import KINDS, allow_list, platform_devices
+from ghafgen.catalog.load import kernel_pins
 from ghafgen.catalog.model import Board
 from ghafgen.findings import Finding
 from ghafgen.profile.model import Profile
 from ghafgen.rules.registry import ERROR, WARNING, finding, rule
 
-BPMP_MIN_KERNEL = (6, 6)
 _EXTRA_KEYS = {
     "clock": "extra_allowed_clocks",
     "reset": "extra_allowed_resets",
@@ -63,19 +63,22 @@ def bpmp_allow_all(p: Profile, b: Board) -> Iterator[Finding]:
 
 @rule(
     "GG303",
-    "kernel-too-old-for-bpmp",
+    "kernel-without-bpmp-hooks",
     ERROR,
-    fix='Set `kernel_version = "6.6"` or later under [target].',
+    fix="Set `kernel_version` under [target] to a series the pinned Ghaf has BPMP hooks "
+    'for ("6.6" or "6.12").',
 )
-def kernel_too_old(p: Profile, b: Board) -> Iterator[Finding]:
-    """BPMP virtualization needs a host kernel of 6.6 or later (current Ghaf line)."""
-    if p.virtualization.enable and p.target.kernel < BPMP_MIN_KERNEL:
+def kernel_without_bpmp_hooks(p: Profile, b: Board) -> Iterator[Finding]:
+    """BPMP virtualization needs a host kernel series the pinned BPMP hooks patch exists for."""
+    series = kernel_pins().bpmp_hooks
+    if p.virtualization.enable and p.target.kernel_version not in series:
         yield finding(
             "GG303",
             p.target.at("kernel_version"),
-            f"kernel {p.target.kernel_version!r} is too old for BPMP virtualization",
-            "the bpmp-virt hooks are written against the 6.6 drivers/firmware/tegra "
-            'layout; use kernel_version = "6.6"',
+            f"the pinned Ghaf has no BPMP hooks patch for kernel "
+            f"{p.target.kernel_version!r} (it has {', '.join(series)})",
+            f"the hooks touch drivers/firmware/tegra, which differs between series; "
+            f'use kernel_version = "{kernel_pins().host_series}"',
         )
 
 

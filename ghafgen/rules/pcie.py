@@ -18,8 +18,8 @@ def slot_passthroughs(p: Profile, b: Board) -> list[Passthrough]:
     return [pt for pt in p.enabled if pt.device in b.slots]
 
 
-def needs_qemu_memmap_patch(p: Profile, b: Board) -> list[Passthrough]:
-    """Slot passthroughs whose BAR exceeds QEMU's default 32-bit PCIe window."""
+def bars_in_high_window(p: Profile, b: Board) -> list[Passthrough]:
+    """Slot passthroughs whose BAR only fits QEMU's 64-bit PCIe window."""
     return [
         pt
         for pt in slot_passthroughs(p, b)
@@ -129,20 +129,22 @@ def host_storage_slot(p: Profile, b: Board) -> Iterator[Finding]:
 
 @rule(
     "GG405",
-    "bar-needs-qemu-patch",
+    "bar-in-high-window",
     INFO,
-    fix="Nothing to do: generation adds the QEMU memory-map patch for this VM.",
+    fix="Nothing to do: keep the guest's highmem on (QEMU's default; ghafgen never "
+    "turns it off).",
 )
-def bar_needs_qemu_patch(p: Profile, b: Board) -> Iterator[Finding]:
-    """A BAR bigger than QEMU's default PCIe window needs the memory-map patch."""
-    for pt in needs_qemu_memmap_patch(p, b):
+def bar_in_high_window(p: Profile, b: Board) -> Iterator[Finding]:
+    """A BAR bigger than QEMU's 32-bit PCIe window goes to its 64-bit window."""
+    for pt in bars_in_high_window(p, b):
         assert pt.bar_size is not None
         yield finding(
             "GG405",
             pt.at("bar_size"),
-            f"BAR of {format_size(pt.bar_size)} exceeds QEMU virt's PCIe window "
-            f"({VIRT.pcie_mmio_size:#x} bytes); the guest needs the memory-map patch",
-            f"ghafgen generates patches/qemu-virt-memmap-{pt.vm}.patch for it",
+            f"BAR of {format_size(pt.bar_size)} exceeds QEMU {VIRT.version} virt's "
+            f"32-bit PCIe window ({format_size(VIRT.pcie_mmio_size)}); it is placed in "
+            f"the 64-bit window ({format_size(VIRT.high_pcie_mmio_size)})",
+            "64-bit prefetchable BARs go there with highmem on; no QEMU patch is needed",
         )
 
 
@@ -150,10 +152,10 @@ def bar_needs_qemu_patch(p: Profile, b: Board) -> Iterator[Finding]:
     "GG406",
     "bar-size-invalid",
     ERROR,
-    fix="Give the BAR size as a power of two of at most 8G.",
+    fix="Give the BAR size as a power of two that fits QEMU's 64-bit PCIe window.",
 )
 def bar_size_invalid(p: Profile, b: Board) -> Iterator[Finding]:
-    """BARs are powers of two and fit the patched QEMU memory map (8 GiB at most)."""
+    """BARs are powers of two and fit the pinned QEMU's 64-bit PCIe window (512 GiB)."""
     for pt in slot_passthroughs(p, b):
         size = pt.bar_size
         if size is None:
@@ -165,13 +167,13 @@ def bar_size_invalid(p: Profile, b: Board) -> Iterator[Finding]:
                 f"BAR size {format_size(size)} is not a power of two",
                 "PCI BARs are powers of two; round up to the card's real BAR",
             )
-        elif size > VIRT.memmap_max_bar:
+        elif size > VIRT.high_pcie_mmio_size:
             yield finding(
                 "GG406",
                 pt.at("bar_size"),
-                f"BAR of {format_size(size)} is larger than the "
-                f"{format_size(VIRT.memmap_max_bar)} the QEMU memory-map patch places",
-                "use a card whose largest BAR is 8G or less",
+                f"BAR of {format_size(size)} is larger than QEMU {VIRT.version} virt's "
+                f"64-bit PCIe window ({format_size(VIRT.high_pcie_mmio_size)})",
+                "no QEMU virt guest can map it; use a card with a smaller BAR",
             )
 
 

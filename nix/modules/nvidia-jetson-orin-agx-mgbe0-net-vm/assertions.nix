@@ -14,8 +14,11 @@ in
       message = "ghafgen: profile profiles/orin-agx-mgbe0-net-vm.toml was generated for Linux 6.6 (target.kernel_version); the host kernel is " + kernel + ".";
     }
     {
-      assertion = lib.versionAtLeast kernel "6.6";
-      message = "ghafgen: BPMP virtualization needs Linux 6.6 or later; the host kernel is " + kernel + ".";
+      assertion = builtins.elem (lib.versions.majorMinor kernel) [
+        "6.6"
+        "6.12"
+      ];
+      message = "ghafgen: the pinned Ghaf has BPMP hooks for Linux 6.6, 6.12 only; the host kernel is " + kernel + ".";
     }
   ];
 }

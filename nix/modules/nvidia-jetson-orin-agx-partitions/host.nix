@@ -31,6 +31,12 @@ in
       patch = ./patches/vfio-platform-reset-not-required.patch;
     }
     {
+      # vfio needs IOMMU_CAP_CACHE_COHERENCY, which Tegra234's SMMU does not
+      # report: gpu: PCIe functions have no dma-coherent node.
+      name = "arm-smmu-cache-coherency";
+      patch = bpmpVirt.smmuCoherencyPatch;
+    }
+    {
       name = "bpmp-virt-proxy-drivers";
       patch = bpmpVirt.driversPatch;
     }

@@ -40,7 +40,6 @@ in
 
   boot.kernelParams = [
     "vfio_iommu_type1.allow_unsafe_interrupts=1"
-    "arm-smmu.disable_bypass=0"
   ];
 
   services.udev.extraRules = lib.concatStringsSep "\n" [

@@ -4,6 +4,9 @@
 #
 # Host kernel configuration, patches and parameters for passthrough.
 { config, lib, pkgs, ... }:
+let
+  bpmpVirt = import ./bpmp-virt.nix { inherit lib pkgs; };
+in
 {
   _file = ./host.nix;
 
@@ -20,11 +23,16 @@
         VFIO_PCI = yes;
       };
     }
+    {
+      # vfio needs IOMMU_CAP_CACHE_COHERENCY, which Tegra234's SMMU does not
+      # report: wifi: PCIe functions have no dma-coherent node.
+      name = "arm-smmu-cache-coherency";
+      patch = bpmpVirt.smmuCoherencyPatch;
+    }
   ];
 
   boot.kernelParams = [
     "vfio_iommu_type1.allow_unsafe_interrupts=1"
-    "arm-smmu.disable_bypass=0"
   ];
 
   services.udev.extraRules = lib.concatStringsSep "\n" [

@@ -23,10 +23,32 @@ let
     type = "derivation";
     inherit name;
     outPath = "/nix/store/00000000000000000000000000000000-${name}";
-    overrideAttrs = _f: fake "${name}-patched";
+    version = "";
+    patches = [ ];
+    postPatch = "";
+    # As nixpkgs' overrideAttrs: `old: { }` or `final: prev: { }`; the result
+    # keeps what the override set, so the tests can read version and patches.
+    overrideAttrs =
+      f:
+      let
+        prev = fake name;
+        once = f prev;
+        new = prev // (if builtins.isFunction once then f new prev else once);
+      in
+      new // { name = "${name}-patched"; };
   };
+  # nixpkgs' callPackage: the function's arguments from pkgs, then overrides.
+  callPackage =
+    path: overrides:
+    let
+      f = import path;
+    in
+    f (builtins.intersectAttrs (builtins.functionArgs f) (pkgs // { inherit lib; }) // overrides);
   pkgs = {
     _type = "pkgs"; # what lib.types.pkgs (microvm.vmHostPackages) checks for
+    inherit callPackage;
+    fetchurl = _args: fake "tarball";
+    qemu = fake "qemu";
     fetchFromGitHub = _args: fake "source";
     fetchgit = _args: fake "source";
     runCommand = name: _env: _script: fake name;
@@ -34,7 +56,6 @@ let
     dtc = fake "dtc";
     buildPackages.dtc = fake "dtc";
     qemu_kvm = fake "qemu";
-    qemu-bpmp = fake "qemu-bpmp";
     ghaf-qemu-bpmp = fake "ghaf-qemu-bpmp";
     linuxPackages_6_12.kernel.version = "6.12.40";
     stdenv.system = "aarch64-linux";
@@ -206,6 +227,9 @@ builtins.toJSON (
       qemuPackage = name (
         if layout == "ghaf" then c.ghaf.virtualization.qemu.package else c.microvm.qemu.package
       );
+      assertions = map (a: a.assertion) c.assertions;
+      qemuVersion = c.microvm.qemu.package.version or "";
+      qemuPatches = map toString (c.microvm.qemu.package.patches or [ ]);
       preStart = c.microvm.preStart;
       kernelParams = c.boot.kernelParams;
       kernelPackages = c.boot.kernelPackages.kernel.version;

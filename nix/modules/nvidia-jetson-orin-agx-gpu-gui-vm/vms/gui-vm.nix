@@ -4,13 +4,6 @@
 #
 # microvm.nix guest gui-vm.
 { config, lib, pkgs, ... }:
-let
-  baseQemu = pkgs.qemu_kvm;
-  # hw/arm/virt.c: 7 GiB PCIe window at 0x40000000, RAM at 0x200000000, for a 4 GiB BAR in gui-vm
-  qemu = baseQemu.overrideAttrs (old: {
-    patches = (old.patches or [ ]) ++ [ ../patches/qemu-virt-memmap-gui-vm.patch ];
-  });
-in
 {
   _file = ./gui-vm.nix;
 
@@ -18,7 +11,6 @@ in
     hypervisor = "qemu";
     vcpu = 4;
     mem = 4096;
-    qemu.package = qemu;
     devices = [
       {
         bus = "pci";

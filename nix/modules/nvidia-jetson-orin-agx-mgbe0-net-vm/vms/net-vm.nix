@@ -6,12 +6,12 @@
 { config, lib, pkgs, ... }:
 let
   bpmpVirt = import ../bpmp-virt.nix { inherit lib pkgs; };
-  # Only this VM gets the QEMU with the BPMP guest bridge: that QEMU opens
-  # /dev/bpmp-host when it starts (Ghaf: ghaf-qemu-bpmp).
-  baseQemu =
-    pkgs.qemu-bpmp
-      or (throw "ghafgen: VM net-vm needs pkgs.qemu-bpmp, a QEMU with the BPMP guest bridge (Ghaf calls it ghaf-qemu-bpmp); add it with an overlay");
-  qemu = baseQemu;
+  # vfio-platform is gone from QEMU since 10.2: this VM runs the pinned
+  # QEMU 10.1.5, with the BPMP guest bridge, which opens /dev/bpmp-host and
+  # emits the guest's /bpmp node.
+  qemu = import ../qemu.nix { inherit lib pkgs; } {
+    bpmpBridge = true;
+  };
 in
 {
   _file = ./net-vm.nix;
@@ -23,12 +23,23 @@ in
     qemu.package = qemu;
     qemu.extraArgs = [
       "-device"
-      "vfio-platform,host=6800000.ethernet"
+      "vfio-platform,host=6800000.ethernet,startup-rearm=on"
     ];
   };
 
-  # A passed device's driver needs this kernel in the guest (see the catalog).
+  # The guest series ghafgen pins: ghaf-mgbe0 (guest boot.kernelPackages = linuxPackages_6_12: v6.12 hardcodes MGBE0's stream id, v6.13+ reads an iommu_fwspec the guest lacks).
   boot.kernelPackages = lib.mkDefault pkgs.linuxPackages_6_12;
+
+  assertions = [
+    {
+      assertion = lib.versionOlder (config.microvm.qemu.package.version or "0") "10.2";
+      message = "ghafgen: VM net-vm passes a platform device, which needs -device vfio-platform; QEMU removed it in 10.2 and this VM's QEMU is " + (config.microvm.qemu.package.version or "unknown") + ".";
+    }
+    {
+      assertion = lib.versions.majorMinor config.boot.kernelPackages.kernel.version == "6.12";
+      message = "ghafgen: VM net-vm needs Linux 6.12: the BPMP hooks and its devices' drivers are pinned for that series; its kernel is " + config.boot.kernelPackages.kernel.version + ".";
+    }
+  ];
 
   boot.kernelParams = [
     "clk_ignore_unused"

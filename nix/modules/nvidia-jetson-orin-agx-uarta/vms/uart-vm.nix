@@ -6,12 +6,14 @@
 { config, lib, pkgs, ... }:
 let
   bpmpVirt = import ../bpmp-virt.nix { inherit lib pkgs; };
-  # Only this VM gets the QEMU with the BPMP guest bridge: that QEMU opens
-  # /dev/bpmp-host when it starts (Ghaf: ghaf-qemu-bpmp).
-  baseQemu =
-    pkgs.qemu-bpmp
-      or (throw "ghafgen: VM uart-vm needs pkgs.qemu-bpmp, a QEMU with the BPMP guest bridge (Ghaf calls it ghaf-qemu-bpmp); add it with an overlay");
-  qemu = baseQemu;
+  # vfio-platform is gone from QEMU since 10.2: this VM runs the pinned
+  # QEMU 10.1.5, with the BPMP guest bridge, which opens /dev/bpmp-host and
+  # emits the guest's /bpmp node.
+  qemu = import ../qemu.nix { inherit lib pkgs; } {
+    bpmpBridge = true;
+    # hw/core/sysbus-fdt.c: let uarta start under vfio-platform; the guest node comes from the VM's -dtb
+    extraPatches = [ ../patches/qemu-vfio-platform-bindings-uart-vm.patch ];
+  };
   guestOverlay = pkgs.runCommand "ghafgen-uart-vm-guest.dtbo" {
     nativeBuildInputs = [ pkgs.buildPackages.dtc ];
   } ''dtc -@ -I dts -O dtb -o "$out" ${./uart-vm.dts}'';
@@ -79,9 +81,35 @@ in
           ]
         )
       }
+      # The QEMU emits /bpmp itself; name it so the overlay's &bpmp resolves.
+      ${pkgs.dtc}/bin/fdtput ${
+        lib.escapeShellArgs [
+          "-p"
+          "-t"
+          "s"
+          "ghafgen-base.dtb"
+          "/__symbols__"
+          "bpmp"
+          "/bpmp"
+        ]
+      }
       ${pkgs.dtc}/bin/fdtoverlay -i ghafgen-base.dtb -o ghafgen-guest.dtb ${guestOverlay}
     '';
   };
+
+  # The guest series ghafgen pins: ghaf-mgbe0 (guest boot.kernelPackages = linuxPackages_6_12: v6.12 hardcodes MGBE0's stream id, v6.13+ reads an iommu_fwspec the guest lacks).
+  boot.kernelPackages = lib.mkDefault pkgs.linuxPackages_6_12;
+
+  assertions = [
+    {
+      assertion = lib.versionOlder (config.microvm.qemu.package.version or "0") "10.2";
+      message = "ghafgen: VM uart-vm passes a platform device, which needs -device vfio-platform; QEMU removed it in 10.2 and this VM's QEMU is " + (config.microvm.qemu.package.version or "unknown") + ".";
+    }
+    {
+      assertion = lib.versions.majorMinor config.boot.kernelPackages.kernel.version == "6.12";
+      message = "ghafgen: VM uart-vm needs Linux 6.12: the BPMP hooks and its devices' drivers are pinned for that series; its kernel is " + config.boot.kernelPackages.kernel.version + ".";
+    }
+  ];
 
   boot.kernelParams = [
     "clk_ignore_unused"

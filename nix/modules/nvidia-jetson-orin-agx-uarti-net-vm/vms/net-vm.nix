@@ -5,9 +5,13 @@
 # microvm.nix guest net-vm.
 { config, lib, pkgs, ... }:
 let
-  # The QEMU microvm.nix runs this VM with (options.nix: qemu.package).
-  baseQemu = config.microvm.qemu.package or pkgs.qemu_kvm;
-  qemu = baseQemu;
+  # vfio-platform is gone from QEMU since 10.2: this VM runs the pinned
+  # QEMU 10.1.5, without the BPMP bridge (no BPMP-backed device here).
+  qemu = import ../qemu.nix { inherit lib pkgs; } {
+    bpmpBridge = false;
+    # hw/core/sysbus-fdt.c: let uarti start under vfio-platform; the guest node comes from the VM's -dtb
+    extraPatches = [ ../patches/qemu-vfio-platform-bindings-net-vm.patch ];
+  };
   guestOverlay = pkgs.runCommand "ghafgen-net-vm-guest.dtbo" {
     nativeBuildInputs = [ pkgs.buildPackages.dtc ];
   } ''dtc -@ -I dts -O dtb -o "$out" ${./net-vm.dts}'';
@@ -43,6 +47,7 @@ in
     hypervisor = "qemu";
     vcpu = 2;
     mem = 512;
+    qemu.package = qemu;
     qemu.extraArgs = [
       "-device"
       "vfio-platform,host=31d0000.serial"
@@ -77,6 +82,13 @@ in
       ${pkgs.dtc}/bin/fdtoverlay -i ghafgen-base.dtb -o ghafgen-guest.dtb ${guestOverlay}
     '';
   };
+
+  assertions = [
+    {
+      assertion = lib.versionOlder (config.microvm.qemu.package.version or "0") "10.2";
+      message = "ghafgen: VM net-vm passes a platform device, which needs -device vfio-platform; QEMU removed it in 10.2 and this VM's QEMU is " + (config.microvm.qemu.package.version or "unknown") + ".";
+    }
+  ];
 
   boot.kernelParams = [
     "console=ttyAMA0"

@@ -1,0 +1,102 @@
+"""A guest's base tree as the pinned QEMU gives it, from the QEMU installed here.
+
+Entry point: `guest_base(folder, vcpus=, mem_mib=, bpmp=)`. The pinned platform
+QEMU emits the guest's `/bpmp` node itself (its BPMP bridge); Debian's QEMU,
+the stand-in here, does not, so this adds that node exactly as the pinned
+patch writes it (catalog runtime.toml, `qemu.platform.bridge`) and then names
+it in `/__symbols__`, as the VM's preStart does before applying the guest
+tree. The stand-in's own nodes are used as they are.
+"""
+
+from __future__ import annotations
+
+import shutil
+import struct
+from pathlib import Path
+
+import libfdt
+
+from ghafgen.catalog.load import qemu_virt
+from ghafgen.fdtview import FdtView
+from ghafgen.tools import run
+
+
+def _max_phandle(data: bytes) -> int:
+    view = FdtView(data)
+    return max(int(view.fdt.get_phandle(off)) for off, _path in view.nodes())
+
+
+def add_bridge_node(data: bytes) -> bytes:
+    """`data` with the /bpmp node the pinned QEMU's bridge emits, if it lacks one."""
+    virt = qemu_virt()
+    fdt = libfdt.Fdt(bytearray(data))
+    if fdt.path_offset(virt.bpmp_node, libfdt.QUIET_NOTFOUND) >= 0:
+        return data
+    fdt.resize(fdt.totalsize() + 1024)
+    node = fdt.add_subnode(0, virt.bpmp_node.lstrip("/"))
+    compatible = b"".join(c.encode() + b"\0" for c in virt.bpmp_compatible)
+    fdt.setprop(node, "compatible", compatible)
+    fdt.setprop_u64(node, "virtual-pa", virt.bpmp_bridge_base)
+    for cells in ("#clock-cells", "#reset-cells", "#power-domain-cells"):
+        fdt.setprop_u32(node, cells, 1)
+    fdt.setprop(node, "phandle", struct.pack(">I", _max_phandle(data) + 1))
+    fdt.pack()
+    return bytes(fdt.as_bytearray())
+
+
+def name_bridge_node(data: bytes) -> bytes:
+    """`data` with `/__symbols__/bpmp`, the label the guest trees refer to."""
+    virt = qemu_virt()
+    fdt = libfdt.Fdt(bytearray(data))
+    fdt.resize(fdt.totalsize() + 256)
+    symbols = fdt.path_offset("/__symbols__", libfdt.QUIET_NOTFOUND)
+    if symbols < 0:
+        symbols = fdt.add_subnode(0, "__symbols__")
+    fdt.setprop_str(symbols, "bpmp", virt.bpmp_node)
+    fdt.pack()
+    return bytes(fdt.as_bytearray())
+
+
+def dump_qemu_virt(folder: Path, vcpus: int = 1, mem_mib: int = 1024) -> Path | None:
+    """QEMU's own virt tree (the guest trees' base), with the machine options
+    microvm.nix uses on aarch64 (TCG here); None without QEMU."""
+    if shutil.which("qemu-system-aarch64") is None:
+        return None
+    dtb = folder / f"virt-{vcpus}-{mem_mib}.dtb"
+    run(
+        [
+            "qemu-system-aarch64",
+            "-M",
+            "virt,accel=tcg,gic-version=max",
+            "-cpu",
+            "max",
+            "-m",
+            str(mem_mib),
+            "-smp",
+            str(vcpus),
+            "-nodefaults",
+            "-no-user-config",
+            "-display",
+            "none",
+            "-machine",
+            f"dumpdtb={dtb}",
+        ]
+    ).check()
+    return dtb
+
+
+def refers_to_bridge(dtbo: bytes) -> bool:
+    """A compiled guest tree whose nodes point at the bridge's /bpmp (`&bpmp`)."""
+    view = FdtView(dtbo)
+    fixups = view.offset("/__fixups__")
+    return fixups >= 0 and view.prop(fixups, "bpmp") is not None
+
+
+def guest_base(folder: Path, *, vcpus: int, mem_mib: int, bpmp: bool) -> Path | None:
+    """QEMU's virt tree for one VM shape as the pinned QEMU gives it; None without QEMU."""
+    dumped = dump_qemu_virt(folder, vcpus, mem_mib)
+    if dumped is None or not bpmp:
+        return dumped
+    out = folder / f"{dumped.stem}-bpmp.dtb"
+    out.write_bytes(name_bridge_node(add_bridge_node(dumped.read_bytes())))
+    return out

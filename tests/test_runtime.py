@@ -1,0 +1,375 @@
+"""What runs on the board: each runtime fact of docs/runtime.md, held to the output.
+
+One test (or more) per item of the "It boots" review: the QEMU with
+vfio-platform, the bridge's own /bpmp, the SMMU coherency patch, the bypass
+parameter, MGBE0's startup-rearm, the pinned kernels, the UARTA allow list and
+the BAR window. Facts checked against the pinned Ghaf tree itself run when
+GHAFGEN_GHAF_SRC names a checkout of it (skipped with the reason otherwise).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from ghafgen.catalog.load import kernel_pins, qemu_build, qemu_virt, sources
+from ghafgen.fdtview import FdtView
+from ghafgen.guestbase import add_bridge_node, name_bridge_node
+from ghafgen.profile.parse import load_text
+from ghafgen.render.plan import TargetPlan, plan
+from ghafgen.validate import check_profile, validate
+from tests.conftest import AGX, PROFILES, ROOT, require
+
+MODULES = ROOT / "nix" / "modules"
+GHAF = os.environ.get("GHAFGEN_GHAF_SRC", "")
+needs_ghaf = pytest.mark.skipif(
+    not GHAF,
+    reason="set GHAFGEN_GHAF_SRC to a checkout of tiiuae/ghaf at the pinned revision "
+    "to check runtime facts against its patch text",
+)
+
+
+def plans() -> list[TargetPlan]:
+    out = []
+    for path in PROFILES:
+        profile, board = validate([path]).usable[0]
+        out.append(plan(profile, board, path.name))
+    return out
+
+
+PLANS = plans()
+
+
+def version(text: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in text.split("."))
+
+
+def files(p: TargetPlan) -> dict[str, str]:
+    root = MODULES / p.name
+    return {
+        str(f.relative_to(root)): f.read_text()
+        for f in sorted(root.rglob("*"))
+        if f.is_file()
+    }
+
+
+# 1. A QEMU that still has vfio-platform, brought by the output itself.
+
+
+def test_pinned_platform_qemu_still_has_vfio_platform():
+    build = qemu_build()
+    assert version(build.version) < version(build.vfio_platform_removed)
+    assert build.version in build.url
+
+
+@pytest.mark.parametrize("p", PLANS, ids=[p.name for p in PLANS])
+def test_every_platform_vm_runs_the_pinned_qemu_and_nothing_is_left_to_the_user(
+    p: TargetPlan,
+):
+    out = files(p)
+    text = "\n".join(out.values())
+    assert "throw" not in text.replace("or (throw", "")  # only hooksFor's backstop
+    assert "pkgs.qemu-bpmp" not in text
+    for vm in p.vms:
+        nix = out[f"vms/{vm.name}.nix"]
+        if not vm.platform:
+            assert "qemu.package" not in nix, (
+                "a VM without platform devices keeps microvm.nix's QEMU"
+            )
+            continue
+        assert "import ../qemu.nix" in nix and "qemu.package = qemu;" in nix
+        assert f"bpmpBridge = {'true' if vm.bpmp else 'false'};" in nix
+        assert f'"{qemu_build().version}"' in out["qemu.nix"]
+
+
+def test_qemu_refuses_devices_without_a_binding_so_ghafgen_adds_one():
+    """UARTA and UARTI have no FDT binding in QEMU; MGBE0 has Ghaf's."""
+    by_name = {p.name: p for p in PLANS}
+    uarta = by_name["nvidia-jetson-orin-agx-uarta"].vms[0]
+    assert uarta.fdt_bindings is not None
+    assert 'VFIO_PLATFORM_BINDING("nvidia,tegra234-uart", no_fdt_node)' in (
+        uarta.fdt_bindings.diff
+    )
+    uarti = by_name["nvidia-jetson-orin-agx-uarti-net-vm"].vms[0]
+    assert uarti.fdt_bindings is not None
+    # The host overlay renames UARTI's compatible; QEMU matches what the host says.
+    assert '"nvidia,dummy"' in uarti.fdt_bindings.diff
+    mgbe0 = by_name["nvidia-jetson-orin-agx-mgbe0-net-vm"].vms[0]
+    assert mgbe0.fdt_bindings is None and mgbe0.guest_tree is None
+    assert "nvidia,tegra234-mgbe" in qemu_virt().emits_node
+
+
+@needs_ghaf
+def test_pinned_qemu_facts_match_ghafs_package_and_patch_text():
+    root = Path(GHAF) / qemu_build().package_dir
+    package = (root / "package.nix").read_text()
+    assert f'version = "{qemu_build().version}";' in package
+    assert qemu_build().hash in package
+    for patch in qemu_build().bridge_patches + qemu_build().irqfd_patches:
+        assert (root / patch).exists(), patch
+    bridge = (root / qemu_build().bridge_patches[0]).read_text()
+    virt = qemu_virt()
+    assert f"[VIRT_NVIDIA_BPMP_GUEST] =  {{ {virt.bpmp_bridge_base:#010x}," in bridge
+    assert (
+        f"[VIRT_ACPI_PCIHP] =         {{ {virt.bpmp_bridge_old_base:#010x}," in bridge
+    )
+    assert all(f'"compatible", "{c}"' in bridge for c in virt.bpmp_compatible)
+    assert 'VFIO_PLATFORM_BINDING("nvidia,tegra234-mgbe"' in bridge
+    # The lines ghafgen's binding patch anchors on are the 10.1 file's.
+    for line in (
+        "     TYPE_BINDING(TYPE_TPM_TIS_SYSBUS, add_tpm_tis_fdt_node),",
+        " #ifdef CONFIG_TPM",
+    ):
+        assert line in bridge.splitlines()
+
+
+QEMU_CACHE = (
+    Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    / "ghafgen"
+    / "qemu-source"
+)
+
+
+@pytest.fixture(scope="module")
+def qemu_10_0(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Debian's QEMU 10.0 source (scripts/fetch-qemu-source.sh): the files read here."""
+    import tarfile
+
+    tarballs = sorted(QEMU_CACHE.glob("qemu_10.0*.orig.tar.xz"))
+    if not tarballs:
+        message = (
+            f"no QEMU 10.0 source in {QEMU_CACHE} (bash scripts/fetch-qemu-source.sh)"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    dest = tmp_path_factory.mktemp("qemu")
+    wanted = ("hw/arm/virt.c", "hw/core/sysbus-fdt.c")
+    with tarfile.open(tarballs[-1]) as tar:
+        members = [m for m in tar.getmembers() if m.name.partition("/")[2] in wanted]
+        tar.extractall(dest, members=members, filter="data")
+    return next(dest.iterdir())
+
+
+def test_virt_memory_map_of_the_10_x_line(qemu_10_0: Path):
+    """The platform bus, its first SPI and the PCIe windows the catalog pins, in
+    QEMU 10.0's virt.c (10.1 adds VIRT_ACPI_PCIHP at 0x090c0000, ghaf-0001)."""
+    virt, text = qemu_virt(), (qemu_10_0 / "hw/arm/virt.c").read_text()
+    bus = f"[VIRT_PLATFORM_BUS] =       {{ {virt.platform_bus_base:#010x}, "
+    assert bus + f"{virt.platform_bus_size:#010x} }}," in text
+    assert (
+        f"[VIRT_PCIE_MMIO] =          {{ 0x10000000, {virt.pcie_mmio_size:#010x} }},"
+        in text
+    )
+    assert "#define DEFAULT_HIGH_PCIE_MMIO_SIZE_GB 512" in text
+    assert virt.high_pcie_mmio_size == 512 << 30
+    assert f"[VIRT_PLATFORM_BUS] = {virt.platform_bus_first_spi}," in text
+    assert f"{virt.bpmp_bridge_base:#010x}" not in text  # free before the bridge
+
+
+@pytest.mark.parametrize("p", PLANS, ids=[p.name for p in PLANS])
+def test_qemu_binding_patches_apply_to_qemu_10_0(p: TargetPlan, qemu_10_0: Path):
+    import subprocess
+
+    require("git")
+    for vm in p.vms:
+        if vm.fdt_bindings is None:
+            continue
+        patch = MODULES / p.name / vm.fdt_bindings.file
+        done = subprocess.run(
+            ["git", "apply", "--check", "-v", str(patch)],
+            cwd=qemu_10_0,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+
+
+# 2. The bridge sits at 0x090d0000 and writes /bpmp itself.
+
+
+@pytest.mark.parametrize("p", PLANS, ids=[p.name for p in PLANS])
+def test_no_guest_tree_overrides_what_the_pinned_qemu_emits(p: TargetPlan):
+    for name, text in files(p).items():
+        if name.startswith("vms/") and name.endswith(".dts"):
+            assert "virtual-pa" not in text and not re.search(r"\bbpmp\s*\{", text)
+            assert "/bpmp" not in text
+
+
+def test_the_bridge_address_is_free_in_the_stand_in_qemus_map(virt_dtb):
+    """Nothing QEMU 10.x puts in the guest tree overlaps the bridge's page."""
+    virt = qemu_virt()
+    view = FdtView(virt_dtb().read_bytes())
+    for off, path in view.nodes():
+        reg = view.cells(off, "reg")
+        if path.count("/") != 1 or len(reg) < 4:
+            continue
+        for i in range(0, len(reg) - 3, 4):
+            base, size = reg[i] << 32 | reg[i + 1], reg[i + 2] << 32 | reg[i + 3]
+            assert not base <= virt.bpmp_bridge_base < base + size, path
+
+
+def test_stand_in_base_gets_the_node_the_pinned_bridge_emits(virt_dtb):
+    data = name_bridge_node(add_bridge_node(virt_dtb().read_bytes()))
+    view = FdtView(data)
+    node = view.offset("/bpmp")
+    assert node >= 0
+    assert view.strings(node, "compatible") == list(qemu_virt().bpmp_compatible)
+    assert view.cells(node, "virtual-pa") == [0, 0x090D0000]
+    assert view.symbols()["bpmp"] == "/bpmp"
+    assert view.fdt.get_phandle(node) > 0
+
+
+# 3. and 4. The SMMU coherency patch where vfio needs it; bypass only for MGBE0.
+
+
+@pytest.mark.parametrize("p", PLANS, ids=[p.name for p in PLANS])
+def test_smmu_patch_wherever_vfio_would_refuse_a_device(p: TargetPlan):
+    host = files(p)["host.nix"]
+    pcie = any(b.bus == "pci" for b in p.bindings)
+    if pcie:
+        assert p.smmu_patch_reasons
+    assert ("bpmpVirt.smmuCoherencyPatch" in host) == bool(p.smmu_patch_reasons)
+
+
+@pytest.mark.parametrize("p", PLANS, ids=[p.name for p in PLANS])
+def test_disable_bypass_only_for_a_device_that_needs_it(p: TargetPlan):
+    host = files(p)["host.nix"]
+    needs = [d.key for vm in p.vms for d in vm.platform if d.smmu_bypass_reason]
+    assert ('"arm-smmu.disable_bypass=0"' in host) == bool(needs)
+    assert not needs or needs == ["mgbe0"]
+
+
+def test_l4t_mgbe0_needs_no_smmu_patch_but_mainline_does(parse):
+    from ghafgen import catalog
+
+    board = catalog.board("jetson-agx-orin-devkit")
+    text = (
+        "[hardware.nvidia.virtualization]\nenable = true\n"
+        '[hardware.nvidia.passthroughs.mgbe0]\nvm = "a"\n[vms.a]\nvcpus = 1\nmemory = "1G"\n'
+    )
+    l4t = plan(parse(AGX + text), board, "p.toml")
+    main = plan(parse(AGX + 'dt_flavor = "mainline"\n' + text), board, "p.toml")
+    assert l4t.smmu_patch_reasons == ()
+    assert main.smmu_patch_reasons == ("mgbe0: its mainline node is not dma-coherent",)
+
+
+def test_smmu_patch_applies_to_the_6_12_tree(tmp_path: Path):
+    """The function the patch replaces is the same in the 6.12 tree Debian ships."""
+    require("git")
+    if not GHAF:
+        pytest.skip("set GHAFGEN_GHAF_SRC to a Ghaf checkout to read the SMMU patch")
+    tarball = Path("/usr/src/linux-source-6.12.tar.xz")
+    if not tarball.exists():
+        pytest.skip(f"{tarball} missing (apt-get install linux-source-6.12)")
+    import subprocess
+    import tarfile
+
+    member = "linux-source-6.12/drivers/iommu/arm/arm-smmu/arm-smmu.c"
+    with tarfile.open(tarball) as tar:
+        tar.extractall(tmp_path, members=[tar.getmember(member)], filter="data")
+    patch = Path(GHAF) / kernel_pins().smmu_patch
+    done = subprocess.run(
+        ["git", "apply", "--check", "-v", str(patch)],
+        cwd=tmp_path / "linux-source-6.12",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_sid_marked_devices_pass_vfios_check_through_their_overlay():
+    """UARTA/UARTI: the passthrough overlay adds dma-coherent (as Ghaf's UARTI
+    overlay does), so vfio accepts them without the SMMU patch."""
+    for p in PLANS:
+        marked = [d for vm in p.vms for d in vm.platform if d.needs_sid_marking]
+        for b in p.bindings:
+            if b.overlay is not None and b.bus == "platform" and marked:
+                props = [pr.name for f in b.overlay.fragments for pr in f.props]
+                assert "dma-coherent" in props and "iommus" in props
+        if marked and not any(b.bus == "pci" for b in p.bindings):
+            assert not p.smmu_patch_reasons, p.name
+
+
+# 5. MGBE0's interrupt re-arm.
+
+
+def test_mgbe0_gets_startup_rearm_in_every_layout():
+    net = next(p for p in PLANS if p.name.endswith("mgbe0-net-vm")).vms[0]
+    assert "vfio-platform,host=6800000.ethernet,startup-rearm=on" in net.qemu_args
+    assert (
+        "patches/0006-vfio-platform-rearm-automasked-lines.patch"
+        in qemu_build().irqfd_patches
+    )
+
+
+# 6. Kernels by series, checked by assertions, never a patch that fails to apply.
+
+
+def test_hooks_exist_for_the_pinned_series():
+    pins = kernel_pins()
+    assert pins.host_series in pins.bpmp_hooks and pins.guest_series in pins.bpmp_hooks
+    assert set(pins.bpmp_hooks) == {"6.6", "6.12"}
+    for path in pins.bpmp_hooks.values():
+        assert path.startswith(
+            sources()["ghaf"].paths["bpmp_sources"].split("/common/")[0]
+        )
+
+
+@pytest.mark.parametrize("p", PLANS, ids=[p.name for p in PLANS])
+def test_bpmp_guests_pin_their_kernel_and_assert_it(p: TargetPlan):
+    out = files(p)
+    for vm in p.vms:
+        nix = out[f"vms/{vm.name}.nix"]
+        if vm.bpmp:
+            assert vm.guest_kernel == kernel_pins().guest_series
+            assert "boot.kernelPackages = lib.mkDefault pkgs.linuxPackages_6_12;" in nix
+            assert 'kernel.version == "6.12";' in nix
+    if p.bpmp:
+        assertions = out["assertions.nix"]
+        assert all(f'"{s}"' in assertions for s in kernel_pins().bpmp_hooks)
+        hooks = out["bpmp-virt.nix"]
+        assert "hooks.${series}" in hooks and "versionAtLeast" not in hooks
+
+
+@pytest.mark.parametrize("kernel", ["6.1", "6.13"])
+def test_a_kernel_without_hooks_is_refused_before_any_build(kernel: str):
+    text = (
+        AGX
+        + f'kernel_version = "{kernel}"\n[hardware.nvidia.virtualization]\nenable = true\n'
+        '[hardware.nvidia.passthroughs.uarta]\nvm = "a"\n[vms.a]\nvcpus = 1\nmemory = "1G"\n'
+    )
+    _board, found = check_profile(load_text(text, "p.toml"))
+    assert "GG303" in {f.rule_id for f in found}
+
+
+def test_show_prints_what_runs_per_vm():
+    from typer.testing import CliRunner
+
+    from ghafgen.cli import app
+
+    out = CliRunner().invoke(
+        app, ["show", str(ROOT / "profiles/orin-agx-mgbe0-net-vm.toml")]
+    )
+    assert out.exit_code == 0, out.output
+    assert "host   Linux 6.6" in out.output
+    assert "arm-smmu.disable_bypass=0 (mgbe0)" in out.output
+    assert f"net-vm QEMU {qemu_build().version}" in out.output
+    assert "Linux 6.12 (pinned)" in out.output
+    got = CliRunner().invoke(
+        app,
+        ["show", "--format", "json", str(ROOT / "profiles/orin-agx-uarta.toml")],
+    )
+    import json
+
+    runtime = json.loads(got.output)[0]["runtime"]
+    assert runtime["vms"][0]["kernel"] == "6.12"
+    assert (
+        "qemu-vfio-platform-bindings-uart-vm.patch (ghafgen)"
+        in runtime["vms"][0]["qemu_patches"]
+    )
