@@ -9,7 +9,7 @@ APT_PACKAGES=(
   nix-bin                # nix-instantiate, nix build
   qemu-system-arm        # qemu-system-aarch64 -machine virt,dumpdtb= (10.0 from backports)
   linux-source-6.1       # mainline tegra234 device trees and dt-bindings
-  linux-source-6.12      # the guest kernel series; the L4T-layout stand-in tree
+  linux-source-6.12      # the guest kernel series; the L4T-layout stand-in tree; binding schemas
   cpp                    # device-tree preprocessing
   graphviz               # show --format svg
   librsvg2-bin           # rsvg-convert: tests render the SVG

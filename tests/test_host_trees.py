@@ -162,6 +162,26 @@ def test_target_overlays_together_on_the_6_12_tree(
     assert checked, f"{target.name}: no passed device or slot found to check"
 
 
+def test_where_6_12_differs_from_the_l4t_view_the_targets_rely_on(orin_dtb_612: Path):
+    """Facts of the stand-in that docs/runtime.md lists as unproven for L4T.
+
+    The catalog's L4T view gives the PCIe root ports `iommus` (Ghaf's overlay
+    empties it); 6.12 maps their endpoints with `iommu-map` only, so
+    `iommus = <>` applies there but has nothing to take away. The L4T view
+    names MGBE0 by a `mgbe0` label, which 6.12 lacks (no committed overlay
+    targets it).
+    """
+    tree = Tree(orin_dtb_612)
+    board = load.board("jetson-agx-orin-devkit")
+    for key in ("pcie-m2e", "pcie-x8"):
+        ctl = board.slots[key].controller.flavors["l4t"]
+        assert ctl.controller_iommus
+        assert tree.maybe(ctl.path, "iommus") is None
+        assert tree.maybe(ctl.path, "iommu-map") is not None
+    assert "mgbe0" not in FdtView(tree.blob).symbols()
+    assert tree.has(board.devices["mgbe0"].flavors["mainline"].path)
+
+
 def test_l4t_overlays_do_not_fit_mainline_6_1(orin_dtb: Path):
     """Why 6.1 is no stand-in: it lacks nodes four committed overlays target."""
     done = run_ghafgen(
