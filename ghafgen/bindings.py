@@ -104,6 +104,33 @@ def dtschema_version() -> str | None:
         return None
 
 
+# QEMU writes fresh random seeds into /chosen on every dump; zeroed, the same
+# tree hashes the same and dt-validate's findings cache hits.
+_SEEDS = ("rng-seed", "kaslr-seed")
+
+
+def stable_copy(src: Path, dest: Path) -> None:
+    """Copy a DTB with /chosen's random seeds zeroed (same length, same type)
+    and no free space, so equal trees are equal bytes."""
+    import libfdt
+
+    fdt = libfdt.Fdt(src.read_bytes())
+    chosen = fdt.path_offset("/chosen", [libfdt.NOTFOUND])
+    if chosen >= 0:
+        for name in _SEEDS:
+            got = fdt.getprop(chosen, name, [libfdt.NOTFOUND])
+            if not isinstance(got, int):
+                fdt.setprop(chosen, name, bytes(len(got)))
+    # QEMU's dump also leaves unset bytes in padding and free space; dtc
+    # writes the same tree back with both zeroed.
+    raw = dest.with_suffix(".raw")
+    raw.write_bytes(bytes(fdt.as_bytearray()))
+    run(
+        ["dtc", "-q", "-I", "dtb", "-O", "dtb", "-o", str(dest), "--", str(raw)]
+    ).check()
+    raw.unlink()
+
+
 def validate(dtbs: list[Path], schema: Path, cache: Path) -> dict[Path, list[Finding]]:
     """One dt-validate run over `dtbs`; findings per DTB (all in one folder).
 

@@ -527,7 +527,7 @@ def _run_schemas(
         for path in [j.base for j in jobs] + [j.dtb for j in jobs]:
             if path not in copies:
                 copies[path] = folder / f"{len(copies)}.dtb"
-                shutil.copyfile(path, copies[path])
+                bindings.stable_copy(path, copies[path])
         found = bindings.validate(
             list(copies.values()), schema, basetrees.cache_root() / "dt-validate"
         )

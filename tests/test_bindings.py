@@ -149,3 +149,19 @@ def test_a_planted_host_binding_error_is_named_with_file_and_node(
     )
     # Only the planted name is reported; iommus and dma-coherent are departures.
     assert fails[0].endswith("(added and undocumented: reg-names)")
+
+
+@pytest.mark.real_tools
+def test_two_qemu_dumps_validate_as_one_tree(tmp_path: Path):
+    """QEMU seeds /chosen afresh per dump; zeroed, dt-validate's cache can hit."""
+    require("qemu-system-aarch64")
+    from ghafgen.guestbase import dump_qemu_virt
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a, b = dump_qemu_virt(tmp_path / "a"), dump_qemu_virt(tmp_path / "b")
+    assert a is not None and b is not None
+    assert a.read_bytes() != b.read_bytes()
+    bindings.stable_copy(a, tmp_path / "a.dtb")
+    bindings.stable_copy(b, tmp_path / "b.dtb")
+    assert (tmp_path / "a.dtb").read_bytes() == (tmp_path / "b.dtb").read_bytes()
