@@ -231,3 +231,32 @@ def test_check_says_what_it_skipped_without_sources(tmp_path: Path):
     skipped = sum(ln.startswith("skip") for ln in lines)
     assert summary.endswith(f"; {skipped} not run (listed as skip, with why)")
     assert not [ln for ln in lines if ln.startswith("ok   overlay")]
+
+
+@pytest.mark.parametrize("version", ["6.12", "6.6"])
+def test_a_mainline_profile_is_checked_on_the_tree_of_the_kernel_it_pins(
+    version: str, tmp_path: Path, kernel_src_612: Path
+):
+    """Mainline-flavoured output names no stand-in: its base is its own kernel's
+    tree, or a skip naming the linux-source package to install."""
+    text = (ROOT / "profiles" / "orin-agx-uarta.toml").read_text()
+    text = text.replace(
+        "[target]\n",
+        f'[target]\ndt_flavor = "mainline"\nkernel_version = "{version}"\n',
+        1,
+    )
+    profile = tmp_path / "p.toml"
+    profile.write_text(text)
+    out = tmp_path / "out"
+    assert run_ghafgen("generate", str(profile), "-o", str(out)).returncode == 0
+    done = run_ghafgen("check", str(out), "--no-schemas")
+    lines = [ln for ln in done.stdout.splitlines() if " overlay " in ln]
+    assert len(lines) == 2, done.stdout
+    if version == "6.12":
+        assert all(
+            ln.startswith("ok") and ln.endswith("(linux-source-6.12)") for ln in lines
+        ), lines
+    else:
+        assert all(
+            ln.startswith("skip") and "install linux-source-6.6" in ln for ln in lines
+        ), lines
