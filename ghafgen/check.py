@@ -394,13 +394,16 @@ def _kconfig(target: Path, known: set[str], tree: str) -> list[Result]:
 
 
 def read_meta(target: Path) -> dict[str, str]:
-    """board, dt_flavor and kernel_version from the manifest ({} if it has none)."""
+    """board, dt_flavor and kernel_series from the manifest ({} if it has none)."""
     try:
         doc = json.loads((target / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    keys = ("board", "dt_flavor", "kernel_version")
-    return {k: str(doc[k]) for k in keys if isinstance(doc, dict) and k in doc}
+    host = doc.get("host") if isinstance(doc, dict) else None
+    if not isinstance(host, dict):
+        return {}
+    keys = ("board", "dt_flavor", "kernel_series")
+    return {k: str(host[k]) for k in keys if k in host}
 
 
 class _Bases:
@@ -441,7 +444,7 @@ class _Bases:
                 "the manifest names no board (regenerate the output); pass --base-dtb"
             )
         flavor = meta.get("dt_flavor", "l4t")
-        version = L4T_STANDIN if flavor == "l4t" else meta.get("kernel_version", "")
+        version = L4T_STANDIN if flavor == "l4t" else meta.get("kernel_series", "")
         try:
             board = catalog_board(name)
         except ProfileError:

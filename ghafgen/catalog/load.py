@@ -108,6 +108,7 @@ def _device(key: str, d: dict[str, Any]) -> PlatformDevice:
             min_kernel=g.get("min_kernel", ""),
             ghaf_patches=tuple(g.get("ghaf_patches", ())),
             device_options=g.get("device_options", ""),
+            tty=g.get("tty", ""),
             fact=_fact(g),
         ),
         iommu_sid=d.get("iommu_sid"),
@@ -217,6 +218,8 @@ def board(name: str) -> Board:
             for k, v in d.get("slots", {}).items()
         },
         fact=_fact(b),
+        jetpack_som=b.get("jetpack", {}).get("som", "generic"),
+        jetpack_carrier_board=b.get("jetpack", {}).get("carrier_board", "generic"),
     )
 
 

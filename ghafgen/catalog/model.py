@@ -62,6 +62,7 @@ class GuestNode:
     min_kernel: str = ""
     ghaf_patches: tuple[str, ...] = ()  # keys of sources.toml [ghaf] paths
     device_options: str = ""  # -device vfio-platform options of the pinned QEMU
+    tty: str = ""  # the guest driver's port names ("ttyAMA": ttyAMA0, ttyAMA1, ...)
     fact: Fact = Fact()
 
 
@@ -201,6 +202,10 @@ class Board:
     # The board's DTS below a kernel tree's arch/arm64/boot/dts ("" if none).
     dts: str = ""
     fact: Fact = field(default=Fact())
+    # jetpack-nixos's hardware.nvidia-jetpack.som / .carrierBoard for this board,
+    # which an L4T-flavoured host configuration sets.
+    jetpack_som: str = "generic"
+    jetpack_carrier_board: str = "generic"
 
     def passable(self) -> list[str]:
         """Every passthrough key this board offers: platform devices, then slots."""

@@ -54,12 +54,9 @@ def manifest(
     profile: str,
     profile_sha256: str,
     files: dict[str, bytes],
-    meta: dict[str, str] | None = None,
+    host: dict[str, object] | None = None,
 ) -> bytes:
-    # `meta` (board, dt_flavor, kernel_version) tells `check` which base tree
-    # the files were written for.
     doc: dict[str, object] = {
-        **(meta or {}),
         "generator": "ghafgen",
         "version": __version__,
         "target": target,
@@ -67,6 +64,9 @@ def manifest(
         "profile_sha256": profile_sha256,
         "files": {path: sha256(data) for path, data in sorted(files.items())},
     }
+    if host is not None:
+        # Read by flake.nix to build the host around the module (kernel, jetpack).
+        doc["host"] = host
     return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
 
 
@@ -179,9 +179,9 @@ def write_target(
     *,
     profile: str,
     profile_sha256: str,
+    host: dict[str, object] | None = None,
     check: bool = False,
     force: bool = False,
-    meta: dict[str, str] | None = None,
 ) -> Outcome:
     """Bring DIR/<target>/ to exactly `files` (plus manifest); in check mode only compare.
 
@@ -190,7 +190,7 @@ def write_target(
     """
     files = {
         **files,
-        MANIFEST: manifest(target, profile, profile_sha256, files, meta),
+        MANIFEST: manifest(target, profile, profile_sha256, files, host),
     }
     folder = outdir / target
     if not check:
