@@ -64,6 +64,16 @@ class FdtView:
             prop = self.fdt.next_property_offset(prop, self.quiet)
         return out
 
+    def props(self, off: int) -> dict[str, bytes]:
+        """Every property of node `off`, name -> raw value."""
+        out: dict[str, bytes] = {}
+        prop = self.fdt.first_property_offset(off, self.quiet)
+        while prop >= 0:
+            p = self.fdt.get_property_by_offset(prop)
+            out[p.name] = bytes(p)
+            prop = self.fdt.next_property_offset(prop, self.quiet)
+        return out
+
     def children(self, off: int) -> Iterator[int]:
         child = self.fdt.first_subnode(off, self.quiet)
         while child >= 0:

@@ -240,6 +240,7 @@ def board(name: str) -> Board:
         rootfs=b["rootfs"],
         dt_model=b["dt_model"],
         dt_compatible=b["dt_compatible"],
+        dts=b.get("dts", ""),
         devices={k: chip.devices[k] for k in b["devices"]},
         slots={
             k: Slot(

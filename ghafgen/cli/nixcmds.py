@@ -134,9 +134,24 @@ def check(
             help="Unpacked QEMU tree for QEMU patches.", exists=True, file_okay=False
         ),
     ] = None,
+    kernel_sources: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder holding linux-source-X.Y.tar.xz, to build base trees and "
+            "binding schemas from (default: $GHAFGEN_KERNEL_SOURCES or /usr/src)."
+        ),
+    ] = None,
+    schemas: Annotated[
+        bool,
+        typer.Option(
+            "--schemas/--no-schemas",
+            help="Run dt-validate with the kernel's binding schemas.",
+        ),
+    ] = True,
     fmt: Format = TextJson.text,
 ) -> None:
-    """Check generated files with the real tools: Nix, dtc, fdtoverlay, git apply, Kconfig."""
+    """Check generated files with the real tools: Nix, dtc, fdtoverlay, dt-validate,
+    git apply, Kconfig. Checks that cannot run are listed as skipped, with why."""
     import tempfile
 
     from ghafgen import check as checks
@@ -145,20 +160,33 @@ def check(
     with reported(), tempfile.TemporaryDirectory(prefix="ghafgen-qemu-") as tmp:
         if qemu_dtb is None:
             qemu_dtb = dump_qemu_virt(Path(tmp))
-        inputs = checks.CheckInputs(base_dtb, qemu_dtb, kernel_src, qemu_src)
+        inputs = checks.CheckInputs(
+            base_dtb, qemu_dtb, kernel_src, qemu_src, kernel_sources, schemas
+        )
         results = checks.check(folder, inputs)
     failed = [r for r in results if not r.ok]
+    skipped = [r for r in results if r.skipped]
+    ran = len(results) - len(skipped)
     if fmt == "json":
         typer.echo(
             json.dumps(
-                {"results": checks.as_json(results), "failed": len(failed)}, indent=2
+                {
+                    "results": checks.as_json(results),
+                    "ran": ran,
+                    "failed": len(failed),
+                    "skipped": len(skipped),
+                },
+                indent=2,
             )
         )
     else:
         for r in results:
             if not r.ok or r.skipped or r.message:
                 typer.echo(r.render())
-        typer.echo(f"{len(results)} checks, {len(failed)} failed", err=True)
+        summary = f"{ran} checks ran, {len(failed)} failed"
+        if skipped:
+            summary += f"; {len(skipped)} not run (listed as skip, with why)"
+        typer.echo(summary, err=True)
     if not results:
         typer.echo(f"error: no generated target under {folder}", err=True)
         raise typer.Exit(2)
