@@ -14,6 +14,7 @@ from ghafgen.allowlist import bpmp_owners, per_vm_form, platform_devices
 from ghafgen.catalog.load import kernel_pins, qemu_build, qemu_virt
 from ghafgen.catalog.model import Board, PlatformDevice
 from ghafgen.profile.model import Profile
+from ghafgen.resources import channel_shm
 
 
 @dataclass(frozen=True)
@@ -139,11 +140,6 @@ def vfio_link(device: str) -> str:
     return f"/dev/ghafgen/vfio-{device}"
 
 
-def shm_path(channel: str) -> str:
-    """The file every member of a shared-memory channel maps."""
-    return f"/dev/shm/ghafgen-{channel}"
-
-
 @dataclass(frozen=True)
 class DeviceAccess:
     vm: str
@@ -207,8 +203,8 @@ def device_access(
                 tuple(devices),
                 tuple(vfio),
                 bpmp,
-                tuple(shm_path(c.name) for c in channels),
-                tuple(shm_path(c.name) for c in others),
+                tuple(channel_shm(profile.target.name, c.name) for c in channels),
+                tuple(channel_shm(profile.target.name, c.name) for c in others),
             )
         )
     return out

@@ -199,6 +199,8 @@ class Board:
     dt_compatible: str
     devices: dict[str, PlatformDevice]
     slots: dict[str, Slot]
+    # The board's DTS below a kernel tree's arch/arm64/boot/dts ("" if none).
+    dts: str = ""
     fact: Fact = field(default=Fact())
     # jetpack-nixos's hardware.nvidia-jetpack.som / .carrierBoard for this board,
     # which an L4T-flavoured host configuration sets.

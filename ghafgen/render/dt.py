@@ -239,7 +239,8 @@ def guest_node(board: Board, g: GuestDevice) -> Node:
         resets = [("bpmp", soc.resets[r].id) for r in g.dev.resets]
         if clocks:
             props.append(Prop("clocks", cell_list(clocks)))  # type: ignore[arg-type]
-            props.append(Prop("clock-names", strings(*guest.clock_names)))
+            if guest.clock_names:
+                props.append(Prop("clock-names", strings(*guest.clock_names)))
         if resets:
             props.append(Prop("resets", cell_list(resets)))  # type: ignore[arg-type]
             props.append(Prop("reset-names", strings(*guest.reset_names)))

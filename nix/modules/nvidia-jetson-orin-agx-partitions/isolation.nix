@@ -28,8 +28,8 @@
   # Shared-memory channel files exist from boot, so a VM that is not a member
   # can be kept off them by path (they are files, not devices).
   systemd.tmpfiles.rules = [
-    "f /dev/shm/ghafgen-gui-net 0600 microvm kvm -"
-    "f /dev/shm/ghafgen-rt-telemetry 0600 microvm kvm -"
+    "f /dev/shm/ghafgen.nvidia-jetson-orin-agx-partitions.gui-net 0600 microvm kvm -"
+    "f /dev/shm/ghafgen.nvidia-jetson-orin-agx-partitions.rt-telemetry 0600 microvm kvm -"
   ];
 
   systemd.services."microvm@net-vm".serviceConfig = {
@@ -42,7 +42,7 @@
       "/dev/vhost-vsock rw"
     ];
     InaccessiblePaths = [
-      "-/dev/shm/ghafgen-rt-telemetry"
+      "-/dev/shm/ghafgen.nvidia-jetson-orin-agx-partitions.rt-telemetry"
     ];
   };
 
@@ -64,7 +64,7 @@
       "/dev/vhost-vsock rw"
     ];
     InaccessiblePaths = [
-      "-/dev/shm/ghafgen-gui-net"
+      "-/dev/shm/ghafgen.nvidia-jetson-orin-agx-partitions.gui-net"
     ];
   };
 }
