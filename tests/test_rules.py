@@ -94,7 +94,7 @@ CASES: dict[str, tuple[str, str]] = {
     ),
     "GG303": (
         AGX + 'kernel_version = "6.5"\n' + V + uarta() + VM_A,
-        AGX + 'kernel_version = "6.12"\n' + V + uarta() + VM_A,
+        AGX + 'kernel_version = "6.6"\n' + V + uarta() + VM_A,
     ),
     "GG304": (
         AGX + V + "extra_allowed_resets = [85]\n" + uarta() + VM_A,

@@ -318,6 +318,7 @@ def kernel_pins() -> KernelPins:
     return KernelPins(
         host_series=k["host"]["series"],
         host_package=k["host"]["package"],
+        host_bpmp_series=tuple(k["host"]["bpmp_series"]),
         guest_series=k["guest"]["series"],
         guest_package=k["guest"]["package"],
         bpmp_hooks=hooks,

@@ -254,6 +254,7 @@ class KernelPins:
 
     host_series: str
     host_package: str
+    host_bpmp_series: tuple[str, ...]  # host series the BPMP host proxy builds on
     guest_series: str
     guest_package: str
     bpmp_hooks: dict[str, str]  # series -> path in the Ghaf tree

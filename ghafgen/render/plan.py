@@ -310,8 +310,8 @@ class TargetPlan:
 
     @property
     def bpmp_series(self) -> tuple[str, ...]:
-        """Kernel series the pinned BPMP hooks patch exists for."""
-        return tuple(self.kernels.bpmp_hooks)
+        """Host kernel series the pinned BPMP host proxy and hooks build on."""
+        return self.kernels.host_bpmp_series
 
     @property
     def ghaf_patches(self) -> tuple[str, ...]:

@@ -63,22 +63,27 @@ def bpmp_allow_all(p: Profile, b: Board) -> Iterator[Finding]:
 
 @rule(
     "GG303",
-    "kernel-without-bpmp-hooks",
+    "kernel-without-bpmp-host-support",
     ERROR,
-    fix="Set `kernel_version` under [target] to a series the pinned Ghaf has BPMP hooks "
-    'for ("6.6" or "6.12").',
+    fix='Set `kernel_version = "6.6"` under [target]: the pinned BPMP host proxy builds '
+    "on that series only.",
 )
-def kernel_without_bpmp_hooks(p: Profile, b: Board) -> Iterator[Finding]:
-    """BPMP virtualization needs a host kernel series the pinned BPMP hooks patch exists for."""
-    series = kernel_pins().bpmp_hooks
-    if p.virtualization.enable and p.target.kernel_version not in series:
+def kernel_without_bpmp_host_support(p: Profile, b: Board) -> Iterator[Finding]:
+    """BPMP virtualization needs a host kernel series the pinned host proxy and hooks build on."""
+    pins = kernel_pins()
+    if p.virtualization.enable and p.target.kernel_version not in pins.host_bpmp_series:
+        why = (
+            "its host proxy does not build there (its .remove returns int; "
+            "6.11+ platform drivers return void)"
+            if p.target.kernel_version in pins.bpmp_hooks
+            else f"it has BPMP hooks for {', '.join(pins.bpmp_hooks)} only"
+        )
         yield finding(
             "GG303",
             p.target.at("kernel_version"),
-            f"the pinned Ghaf has no BPMP hooks patch for kernel "
-            f"{p.target.kernel_version!r} (it has {', '.join(series)})",
-            f"the hooks touch drivers/firmware/tegra, which differs between series; "
-            f'use kernel_version = "{kernel_pins().host_series}"',
+            f"the pinned Ghaf cannot virtualize BPMP on a kernel "
+            f"{p.target.kernel_version!r} host: {why}",
+            f'use kernel_version = "{pins.host_series}"',
         )
 
 

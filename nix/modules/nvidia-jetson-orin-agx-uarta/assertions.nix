@@ -16,9 +16,8 @@ in
     {
       assertion = builtins.elem (lib.versions.majorMinor kernel) [
         "6.6"
-        "6.12"
       ];
-      message = "ghafgen: the pinned Ghaf has BPMP hooks for Linux 6.6, 6.12 only; the host kernel is " + kernel + ".";
+      message = "ghafgen: the pinned Ghaf's BPMP host proxy builds on Linux 6.6 only; the host kernel is " + kernel + ".";
     }
   ];
 }
