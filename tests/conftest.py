@@ -76,6 +76,27 @@ def orin_dtb(kernel_src: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
 
 
 @pytest.fixture(scope="session")
+def trees_612(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The 6.12 board trees (AGX, Orin NX, Orin Nano, IGX), built once: name -> DTB."""
+    from tests import trees
+
+    if not trees.KERNEL_612_TARBALL.exists():
+        import os
+
+        message = (
+            f"{trees.KERNEL_612_TARBALL} missing (apt-get install linux-source-6.12)"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    require("cpp")
+    require("dtc")
+    src = trees.extract_612_subset(tmp_path_factory.mktemp("linux612"))
+    out = tmp_path_factory.mktemp("trees612")
+    return {name: trees.build_board_dtb(src, out, name) for name in trees.BOARD_DTS_612}
+
+
+@pytest.fixture(scope="session")
 def virt_dtb(tmp_path_factory: pytest.TempPathFactory):
     """A function: QEMU's virt tree for (vcpus, memory MiB), dumped once per shape."""
     from tests import trees

@@ -14,6 +14,20 @@ from ghafgen.fdtview import FdtView
 from ghafgen.guestbase import dump_qemu_virt
 
 KERNEL_TARBALL = Path("/usr/src/linux-source-6.1.tar.xz")
+# 6.12 has the P3768 (Orin NX/Nano) and P3740 trees and the guest bindings.
+KERNEL_612_TARBALL = Path("/usr/src/linux-source-6.12.tar.xz")
+BOARD_DTS_612 = (
+    "tegra234-p3737-0000+p3701-0000",
+    "tegra234-p3768-0000+p3767-0000",
+    "tegra234-p3768-0000+p3767-0005",
+    "tegra234-p3740-0002+p3701-0008",
+)
+MEMBERS_612 = (
+    "include/dt-bindings/",
+    "include/uapi/linux/input-event-codes.h",
+    "arch/arm64/boot/dts/nvidia/",
+    "scripts/dtc/include-prefixes/",
+)
 ORIN_DTS = "arch/arm64/boot/dts/nvidia/tegra234-p3737-0000+p3701-0000.dts"
 MEMBERS = (
     "include/dt-bindings/",
@@ -36,6 +50,46 @@ def extract_kernel_subset(dest: Path) -> Path:
         ]
         tar.extractall(dest, members=wanted, filter="fully_trusted")
     return dest / "linux-source-6.1"
+
+
+def extract_612_subset(dest: Path) -> Path:
+    """Unpack 6.12's Tegra device trees and the headers they include; return the root."""
+    with tarfile.open(KERNEL_612_TARBALL) as tar:
+        wanted = [
+            m
+            for m in tar.getmembers()
+            if any(m.name.partition("/")[2].startswith(p) for p in MEMBERS_612)
+        ]
+        tar.extractall(dest, members=wanted, filter="fully_trusted")
+    return dest / "linux-source-6.12"
+
+
+def build_board_dtb(src: Path, out: Path, name: str) -> Path:
+    """cpp then dtc -@ for arch/arm64/boot/dts/nvidia/<name>.dts."""
+    pre = out / f"{name}.pp.dts"
+    run(
+        [
+            "cpp",
+            "-nostdinc",
+            "-undef",
+            "-D__DTS__",
+            "-x",
+            "assembler-with-cpp",
+            "-I",
+            "include",
+            "-I",
+            "arch/arm64/boot/dts",
+            "-I",
+            "scripts/dtc/include-prefixes",
+            f"arch/arm64/boot/dts/nvidia/{name}.dts",
+            "-o",
+            str(pre),
+        ],
+        cwd=src,
+    )
+    dtb = out / f"{name}.dtb"
+    run(["dtc", "-@", "-q", "-I", "dts", "-O", "dtb", "-o", str(dtb), str(pre)])
+    return dtb
 
 
 def run(argv: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

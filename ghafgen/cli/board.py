@@ -42,6 +42,14 @@ def catalog_import(
     out: Annotated[
         Path | None, typer.Option("-o", "--out", help="Write the TOML here.")
     ] = None,
+    whole_soc: Annotated[
+        bool,
+        typer.Option(
+            "--soc",
+            help="Every device node (reg plus clocks/resets/power-domains/iommus) "
+            "with its passthrough class and why.",
+        ),
+    ] = False,
 ) -> None:
     """Read passthrough-capable nodes (serial, ethernet, PCIe, display) from a vendor tree."""
     from ghafgen import catalog
@@ -55,8 +63,21 @@ def catalog_import(
     with reported():
         try:
             nodes = dtimport.read(source, dts=dts is not None)
+            if whole_soc:
+                from ghafgen.catalog import soc
+
+                blob = dtimport.blob(source, dts=dts is not None)
+                text = soc.as_toml(
+                    soc.scan(blob, catalog.board(board).soc), source.name
+                )
         except Exception as e:  # libfdt's FdtException, a missing file
             raise GhafgenError(f"cannot read {source}: {e}") from e
+        if whole_soc:
+            if out is None:
+                typer.echo(text, nl=False)
+            else:
+                out.write_text(text, encoding="utf-8")
+            return
         if not show_diff:
             text = dtimport.as_toml(nodes, source.name)
             if out is None:
