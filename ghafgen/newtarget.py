@@ -103,9 +103,13 @@ def draft(
         if ask is None:
             raise ProfileError(f"give --board, one of: {', '.join(names)}")
         board_name = ask(f"board ({', '.join(names)})", names[0])
-    if board_name not in names:
-        raise ProfileError(f"no board {board_name!r}; one of: {', '.join(names)}")
-    board = catalog.board(board_name)
+    resolved = catalog.resolve(board_name)
+    if resolved is None:
+        raise ProfileError(
+            f"no board {board_name!r}; one of: {', '.join(names)} "
+            "(or a module SKU such as p3701-0005)"
+        )
+    board = catalog.board(resolved)
     pairs = _pairs(passthroughs, ask, board)
     entries = []
     for dev, vm in pairs:
@@ -119,11 +123,22 @@ def draft(
             ]
         entries.append(entry)
     wanted = list(dict.fromkeys(vm for _d, vm in pairs))
+    # Ghaf boots the L4T tree; a device only the mainline tree describes
+    # (UARTE, the I2C controllers) makes the draft mainline.
+    mainline_only = [
+        d
+        for d, _vm in pairs
+        if d in board.devices and "l4t" not in board.devices[d].flavors
+    ]
     return Draft(
         target=name,
         board=board.name,
-        flavor="l4t",
-        flavor_guess="the L4T tree Ghaf boots; use mainline for an upstream kernel's tree",
+        flavor="mainline" if mainline_only else "l4t",
+        flavor_guess=(
+            f"{', '.join(mainline_only)} only in the mainline tree"
+            if mainline_only
+            else "the L4T tree Ghaf boots; use mainline for an upstream kernel's tree"
+        ),
         header=[
             f"Scaffolded by `ghafgen new-target {name}`. Lines marked GUESS need a check."
         ],

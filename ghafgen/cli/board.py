@@ -143,9 +143,23 @@ def _write_new_profile(path: Path, found: object, name: str) -> None:
 
     assert isinstance(found, Discovery)
     if found.board is None:
+        from ghafgen.boarddraft import board_draft, missing_facts
+
+        draft = path.with_name(path.stem + ".board.toml")
+        try:
+            draft.parent.mkdir(parents=True, exist_ok=True)
+            with open(draft, "x", encoding="utf-8") as out:
+                out.write(board_draft(found))
+        except FileExistsError:
+            raise GhafgenError(
+                f"{draft} exists; ghafgen does not overwrite a draft"
+            ) from None
+        except OSError as e:
+            raise GhafgenError(f"cannot write {draft}: {e.strerror or e}") from None
         raise DiscoverError(
             "no catalog board matches compatible "
-            f"{', '.join(found.compatible)}; see ghafgen show --boards"
+            f"{', '.join(found.compatible) or '(none)'}; wrote a board draft to "
+            f"{draft}; missing: " + "; ".join(missing_facts(found))
         )
     _create(path, from_discovery(found, name).toml())
 
