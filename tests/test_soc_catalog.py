@@ -11,6 +11,7 @@ resource.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from ghafgen.allowlist import allow_list
 from ghafgen.catalog import soc
 from ghafgen.catalog.load import DATA
 from ghafgen.profile.parse import load_text
-from tests.conftest import run_ghafgen
+from tests.conftest import ROOT, run_ghafgen
 from tests.trees import BOARD_DTS_612, Tree
 
 T234 = catalog.board("jetson-agx-orin-devkit").soc
@@ -151,3 +152,35 @@ def test_every_allow_list_is_free_of_other_nodes_and_emc(board_name, device):
         assert not (set(node.clocks) - PROTECTED) & clocks, node.path
         assert not set(node.resets) & resets, node.path
         assert not set(node.power_domains) & pds, node.path
+
+
+def test_devices_page_is_generated_from_the_same_data():
+    from ghafgen.devicedoc import render
+
+    page = (ROOT / "docs" / "devices.md").read_text()
+    assert page == render(None, "markdown") + "\n", (
+        "regenerate: ghafgen show --devices --format markdown > docs/devices.md"
+    )
+    for name in BOARD_DTS_612[:2]:
+        for d in soc.for_board(name):
+            assert f"| {d.dt_name} |" in page
+
+
+def test_show_devices_for_a_board_and_a_sku():
+    done = run_ghafgen("show", "--devices", "--board", "p3767-0005", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)["jetson-orin-nx-devkit+p3767-0005"]
+    by_device = {r["device"]: r for r in rows}
+    assert by_device["3140000.serial"]["profile key"] == "uarte"
+    assert by_device["c240000.i2c"]["class"].startswith("BPMP")
+    assert by_device["c310000.mttcan"]["class"] == "not passable"
+    agx = json.loads(
+        run_ghafgen(
+            "show", "--devices", "--board", "jetson-agx-orin-devkit", "--format", "json"
+        ).stdout
+    )["jetson-agx-orin-devkit"]
+    i2c2 = next(r for r in agx if r["device"] == "c240000.i2c")
+    assert i2c2["class"] == "not passable" and i2c2["profile key"] == ""
+    bad = run_ghafgen("show", "--devices", "--board", "no-such-board")
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+    assert "no board 'no-such-board'" in bad.stderr

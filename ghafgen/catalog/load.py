@@ -209,6 +209,7 @@ def _module(sku: str, m: dict[str, Any]) -> Module:
         dt_model=m.get("dt_model", ""),
         fused_off=tuple(m.get("fused_off", ())),
         absent=tuple(m.get("absent", ())),
+        mainline_dts=m.get("mainline_dts", ""),
         fact=_fact(m),
     )
 
@@ -269,7 +270,11 @@ def board(name: str) -> Board:
         carrier=carrier,
         module=module,
         modules=tuple(modules),
-        mainline_dts=b.get("mainline_dts", ""),
+        mainline_dts=(
+            module.mainline_dts
+            if sku and module and module.mainline_dts
+            else b.get("mainline_dts", "")
+        ),
     )
 
 

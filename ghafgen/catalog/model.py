@@ -204,6 +204,7 @@ class Module:
     dt_model: str = ""
     fused_off: tuple[str, ...] = ()  # SoC blocks the SKU does not have
     absent: tuple[str, ...] = ()  # catalog devices this SKU does not bring out
+    mainline_dts: str = ""  # when the SKU has its own mainline tree
     fact: Fact = Fact()
 
 

@@ -54,10 +54,30 @@ def show(
     boards: Annotated[
         bool, typer.Option("--boards", help="List the catalog's boards.")
     ] = False,
+    devices: Annotated[
+        bool,
+        typer.Option(
+            "--devices",
+            help="Every device of the SoC, its passthrough class and why "
+            "(--format text, json or markdown).",
+        ),
+    ] = False,
+    board: Annotated[
+        str | None,
+        typer.Option(help="With --devices: one board (a name or a module SKU)."),
+    ] = None,
 ) -> None:
     """Print who owns each device (VM, IOMMU group, BPMP IDs, slot, power), or a diagram."""
     from ghafgen import show as table
     from ghafgen.validate import validate as run
+
+    if devices:
+        from ghafgen import devicedoc
+
+        check_format(fmt, ("text", "json", "markdown"))
+        with reported():
+            typer.echo(devicedoc.render(board, fmt))
+        return
 
     check_format(fmt, ("text", "json", "mermaid", "dot", "svg"))
     if boards:
