@@ -120,6 +120,22 @@ def scaling(runs: int) -> list[tuple[str, float, float, str]]:
     return rows
 
 
+def guest_boot_row() -> tuple[str, float, float, str] | None:
+    """One guest boot as the boot test runs it, when its stand-ins are fetched."""
+    from tests.guestinit import stand_ins
+
+    if stand_ins() is None or not shutil.which("qemu-system-aarch64"):
+        return None
+    from benchmarks.guest_boot import DEFAULT, boot_seconds, reference_guests
+
+    guest = next(g for g in reference_guests() if g.id == DEFAULT)
+    with tempfile.TemporaryDirectory() as tmp:
+        seconds, _ok, _variant = boot_seconds(guest, Path(tmp))
+    ms = seconds * 1000
+    note = "one run, QEMU TCG; benchmarks/guest_boot.py --all: each guest"
+    return (f"guest boot {DEFAULT.split('-agx-')[1]}", ms, ms, note)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=15)
@@ -132,6 +148,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--no-scale", action="store_true", help="Skip the synthetic board."
+    )
+    parser.add_argument(
+        "--no-boot", action="store_true", help="Skip the guest boot (seconds)."
     )
     parser.add_argument(
         "--no-bytecode-cache",
@@ -188,6 +207,9 @@ def main() -> None:
     )
     if not args.no_scale:
         rows += scaling(max(3, args.runs // 3))
+    booted = None if args.no_boot else guest_boot_row()
+    if booted is not None:
+        rows.append(booted)
     print(f"{'benchmark':44} {'median ms':>10} {'min ms':>8}  note")
     for label, med, low, note in rows:
         print(f"{label:44} {med:10.1f} {low:8.1f}  {note}")

@@ -1,6 +1,9 @@
 """`ghafgen build`: run `nix build` on a flake output and explain common failures.
 
-Entry points: `build_argv(...)` (pure) and `build(...)`.
+Entry points: `build_argv(...)`, `nix_options(...)` (pure) and `build(...)`.
+A bare TARGET names the NixOS system the flake builds for it,
+`nixosConfigurations.<TARGET>.config.system.build.toplevel` (the flake's own
+outputs, and the template's, define one per generated target).
 """
 
 from __future__ import annotations
@@ -22,11 +25,65 @@ class BuildOptions:
     max_jobs: str | None = None
     store: str | None = None
     options: tuple[tuple[str, str], ...] = field(default=())
+    # None: no result symlink (--no-link); a path: nix build --out-link PATH.
+    out_link: str | None = None
+
+
+def toplevel_attr(target: str) -> str:
+    return f"nixosConfigurations.{target}.config.system.build.toplevel"
 
 
 def flake_ref(flake: str, target: str) -> str:
-    """`flake#attr`: TARGET as given when it names an attribute, else `flake#TARGET`."""
-    return target if "#" in target else f"{flake}#{target}"
+    """TARGET as given when it is `flake#attr`, else its system's toplevel in `flake`."""
+    return target if "#" in target else f"{flake}#{toplevel_attr(target)}"
+
+
+# NUL never occurs in an argv string, so it cannot clash with a name or value.
+_PAIR = "\0"
+
+
+def nix_options(args: list[str]) -> tuple[list[str], int]:
+    """Rewrite Nix's two-value `--option NAME VALUE` into one token per option.
+
+    Click gives an option a fixed number of values, and the older ghafgen form
+    `--option NAME=VALUE` takes one; a NAME never contains "=", so the token
+    after `--option` tells the forms apart. Returns the rewritten arguments and
+    how many options used the old form. Arguments after `--` are left alone.
+    """
+    out: list[str] = []
+    old = 0
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            out += args[i:]
+            break
+        name: str | None = None
+        if arg == "--option" and i + 1 < len(args):
+            name, i = args[i + 1], i + 2
+        elif arg.startswith("--option="):
+            name, i = arg.removeprefix("--option="), i + 1
+        else:
+            out.append(arg)
+            i += 1
+            continue
+        if "=" in name:
+            old += 1
+            out += ["--option", name]
+        elif i < len(args):
+            out += ["--option", name + _PAIR + args[i]]
+            i += 1
+        else:
+            out += ["--option", name]  # no value: left for the command to reject
+    return out, old
+
+
+def option_pair(token: str) -> tuple[str, str] | None:
+    """(NAME, VALUE) of one `--option` token after `nix_options`, None if malformed."""
+    name, sep, value = token.partition(_PAIR)
+    if not sep:
+        name, sep, value = token.partition("=")
+    return (name, value) if sep and name else None
 
 
 def build_argv(target: str, opts: BuildOptions) -> list[str]:
@@ -36,7 +93,7 @@ def build_argv(target: str, opts: BuildOptions) -> list[str]:
         *NIX_FEATURES,
         "build",
         "--json",
-        "--no-link",
+        *(["--no-link"] if opts.out_link is None else ["--out-link", opts.out_link]),
         "--print-build-logs",
         "--show-trace",
     ]
@@ -48,7 +105,8 @@ def build_argv(target: str, opts: BuildOptions) -> list[str]:
         argv += ["--store", opts.store]
     for name, value in opts.options:
         argv += ["--option", name, value]
-    argv.append(flake_ref(opts.flake, target))
+    # `--`: a target or flake path that starts with "-" stays an installable.
+    argv += ["--", flake_ref(opts.flake, target)]
     return argv
 
 

@@ -3,6 +3,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
+# Test set-up only (not a user's install): the QEMU 10.0 source the runtime
+# tests read, and Debian's arm64 kernel and busybox for the guest boot test.
+bash scripts/fetch-qemu-source.sh
+bash scripts/guest-boot-deps.sh
 python3 -m ruff check ghafgen tests benchmarks
 python3 -m ruff format --check ghafgen tests benchmarks
 python3 -m mypy

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ghafgen.generate import generate
+from ghafgen.generate import generate, host_facts
 from ghafgen.render.files import render_target
 from ghafgen.render.output import MANIFEST, manifest
 from ghafgen.render.plan import plan
@@ -25,8 +25,11 @@ def expected(path: Path) -> tuple[str, dict[str, bytes]]:
     report = validate([path])
     profile, board = report.usable[0]
     name = path.relative_to(ROOT).as_posix()
-    files = render_target(plan(profile, board, name))
-    files[MANIFEST] = manifest(profile.target.name, name, profile.sha256, files)
+    p = plan(profile, board, name)
+    files = render_target(p)
+    files[MANIFEST] = manifest(
+        profile.target.name, name, profile.sha256, files, host_facts(p)
+    )
     return profile.target.name, files
 
 

@@ -19,12 +19,9 @@ from tests.conftest import ROOT, require, run_ghafgen
 FIXTURE = ROOT / "tests" / "data" / "fixture-flake"
 # Root without a nix-daemon, no network: what CI and this machine have.
 OFFLINE = [
-    "--option",
-    "build-users-group=",
-    "--option",
-    "sandbox=false",
-    "--option",
-    "substituters=",
+    *("--option", "build-users-group", ""),
+    *("--option", "sandbox", "false"),
+    *("--option", "substituters", ""),
 ]
 
 
@@ -42,7 +39,7 @@ def flake(tmp_path: Path) -> Path:
 
 
 def test_build_streams_progress_and_prints_out_path(flake: Path):
-    done = ghafgen("build", "--flake", str(flake), "hello", *OFFLINE)
+    done = ghafgen("build", f"{flake}#hello", *OFFLINE)
     assert done.returncode == 0, done.stderr
     assert "hello> building hello" in done.stderr
     out = done.stdout.strip()
@@ -50,15 +47,23 @@ def test_build_streams_progress_and_prints_out_path(flake: Path):
     assert Path(out).read_text() == "hello\n"
 
 
+def test_build_out_link_leaves_a_result_symlink(flake: Path, tmp_path: Path):
+    link = tmp_path / "result-hello"
+    done = ghafgen("build", f"{flake}#hello", "--out-link", str(link), *OFFLINE)
+    assert done.returncode == 0, done.stderr
+    assert link.is_symlink()
+    assert str(link.resolve()) == done.stdout.strip()
+
+
 def test_build_for_another_system_explains_builders(flake: Path):
-    done = ghafgen("build", "--flake", str(flake), "foreign", *OFFLINE)
+    done = ghafgen("build", f"{flake}#foreign", *OFFLINE)
     assert done.returncode == 3
     assert "error: no builder for" in done.stderr
     assert "--builders" in done.stderr and "binfmt" in done.stderr
 
 
 def test_build_evaluation_error_points_at_the_profile(flake: Path):
-    done = ghafgen("build", "--flake", str(flake), "broken", *OFFLINE)
+    done = ghafgen("build", f"{flake}#broken", *OFFLINE)
     assert done.returncode == 3
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("error: evaluation failed in /nix/store/")
@@ -83,10 +88,10 @@ def test_build_without_nix_is_one_line(tmp_path: Path):
     ]
 
 
-def test_dry_run_prints_the_exact_command():
+def test_print_command_prints_the_exact_command():
     done = ghafgen(
         "build",
-        "--dry-run",
+        "--print-command",
         "--builders",
         "ssh://b aarch64-linux",
         "--max-jobs",
@@ -94,14 +99,16 @@ def test_dry_run_prints_the_exact_command():
         "--store",
         "/tmp/s",
         "--option",
-        "sandbox=false",
+        "sandbox",
+        "false",
         "nvidia-jetson-orin-agx-uarta",
     )
     assert done.returncode == 0
     assert done.stdout.strip() == (
         "nix --extra-experimental-features 'nix-command flakes' build --json --no-link "
         "--print-build-logs --show-trace --builders 'ssh://b aarch64-linux' --max-jobs 4 "
-        "--store /tmp/s --option sandbox false '.#nvidia-jetson-orin-agx-uarta'"
+        "--store /tmp/s --option sandbox false -- "
+        "'.#nixosConfigurations.nvidia-jetson-orin-agx-uarta.config.system.build.toplevel'"
     )
 
 
@@ -295,3 +302,10 @@ def test_flake_lock_is_accepted_by_nix(tmp_path: Path):
     assert (
         nodes["nixpkgs"]["locked"]["rev"] == "ffb3c9b700e759be2ef13237c9d8f953b32a1e46"
     )
+    # Ghaf's jetpack-nixos (tiiuae/ghaf 9a37dc8 flake.lock), and Ghaf's tree at
+    # the catalog's pin (tests/test_flake.py checks it against sources.toml).
+    assert (
+        nodes["jetpack-nixos"]["locked"]["rev"]
+        == "beecf2d7122359b17aa551d9f0aee3b73bdb891c"
+    )
+    assert nodes["ghaf"]["locked"]["rev"] == "9a37dc8c2ed13fffb81a77e836bd97d72898acc6"

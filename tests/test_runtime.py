@@ -126,6 +126,69 @@ def test_pinned_qemu_facts_match_ghafs_package_and_patch_text():
         assert line in bridge.splitlines()
 
 
+QEMU_CACHE = (
+    Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    / "ghafgen"
+    / "qemu-source"
+)
+
+
+@pytest.fixture(scope="module")
+def qemu_10_0(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Debian's QEMU 10.0 source (scripts/fetch-qemu-source.sh): the files read here."""
+    import tarfile
+
+    tarballs = sorted(QEMU_CACHE.glob("qemu_10.0*.orig.tar.xz"))
+    if not tarballs:
+        message = (
+            f"no QEMU 10.0 source in {QEMU_CACHE} (bash scripts/fetch-qemu-source.sh)"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    dest = tmp_path_factory.mktemp("qemu")
+    wanted = ("hw/arm/virt.c", "hw/core/sysbus-fdt.c")
+    with tarfile.open(tarballs[-1]) as tar:
+        members = [m for m in tar.getmembers() if m.name.partition("/")[2] in wanted]
+        tar.extractall(dest, members=members, filter="data")
+    return next(dest.iterdir())
+
+
+def test_virt_memory_map_of_the_10_x_line(qemu_10_0: Path):
+    """The platform bus, its first SPI and the PCIe windows the catalog pins, in
+    QEMU 10.0's virt.c (10.1 adds VIRT_ACPI_PCIHP at 0x090c0000, ghaf-0001)."""
+    virt, text = qemu_virt(), (qemu_10_0 / "hw/arm/virt.c").read_text()
+    bus = f"[VIRT_PLATFORM_BUS] =       {{ {virt.platform_bus_base:#010x}, "
+    assert bus + f"{virt.platform_bus_size:#010x} }}," in text
+    assert (
+        f"[VIRT_PCIE_MMIO] =          {{ 0x10000000, {virt.pcie_mmio_size:#010x} }},"
+        in text
+    )
+    assert "#define DEFAULT_HIGH_PCIE_MMIO_SIZE_GB 512" in text
+    assert virt.high_pcie_mmio_size == 512 << 30
+    assert f"[VIRT_PLATFORM_BUS] = {virt.platform_bus_first_spi}," in text
+    assert f"{virt.bpmp_bridge_base:#010x}" not in text  # free before the bridge
+
+
+@pytest.mark.parametrize("p", PLANS, ids=[p.name for p in PLANS])
+def test_qemu_binding_patches_apply_to_qemu_10_0(p: TargetPlan, qemu_10_0: Path):
+    import subprocess
+
+    require("git")
+    for vm in p.vms:
+        if vm.fdt_bindings is None:
+            continue
+        patch = MODULES / p.name / vm.fdt_bindings.file
+        done = subprocess.run(
+            ["git", "apply", "--check", "-v", str(patch)],
+            cwd=qemu_10_0,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+
+
 # 2. The bridge sits at 0x090d0000 and writes /bpmp itself.
 
 

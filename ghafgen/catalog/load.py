@@ -109,6 +109,7 @@ def _device(key: str, d: dict[str, Any]) -> PlatformDevice:
             min_kernel=g.get("min_kernel", ""),
             ghaf_patches=tuple(g.get("ghaf_patches", ())),
             device_options=g.get("device_options", ""),
+            tty=g.get("tty", ""),
             fact=_fact(g),
         ),
         iommu_sid=d.get("iommu_sid"),
@@ -210,6 +211,7 @@ def _module(sku: str, m: dict[str, Any]) -> Module:
         fused_off=tuple(m.get("fused_off", ())),
         absent=tuple(m.get("absent", ())),
         mainline_dts=m.get("mainline_dts", ""),
+        jetpack_som=m.get("jetpack_som", ""),
         fact=_fact(m),
     )
 
@@ -275,6 +277,12 @@ def board(name: str) -> Board:
             if sku and module and module.mainline_dts
             else b.get("mainline_dts", "")
         ),
+        jetpack_som=(
+            module.jetpack_som
+            if sku and module and module.jetpack_som
+            else b.get("jetpack", {}).get("som", "generic")
+        ),
+        jetpack_carrier_board=b.get("jetpack", {}).get("carrier_board", "generic"),
     )
 
 

@@ -62,6 +62,7 @@ class GuestNode:
     min_kernel: str = ""
     ghaf_patches: tuple[str, ...] = ()  # keys of sources.toml [ghaf] paths
     device_options: str = ""  # -device vfio-platform options of the pinned QEMU
+    tty: str = ""  # the guest driver's port names ("ttyAMA": ttyAMA0, ttyAMA1, ...)
     fact: Fact = Fact()
 
 
@@ -205,6 +206,7 @@ class Module:
     fused_off: tuple[str, ...] = ()  # SoC blocks the SKU does not have
     absent: tuple[str, ...] = ()  # catalog devices this SKU does not bring out
     mainline_dts: str = ""  # when the SKU has its own mainline tree
+    jetpack_som: str = ""  # jetpack-nixos som, when it differs from the carrier's
     fact: Fact = Fact()
 
 
@@ -226,6 +228,10 @@ class Board:
     module: Module | None = None
     modules: tuple[str, ...] = ()  # every SKU the carrier takes
     mainline_dts: str = ""  # the mainline board tree (data/soc/<name>.toml)
+    # jetpack-nixos's hardware.nvidia-jetpack.som / .carrierBoard for this board,
+    # which an L4T-flavoured host configuration sets.
+    jetpack_som: str = "generic"
+    jetpack_carrier_board: str = "generic"
 
     def passable(self) -> list[str]:
         """Every passthrough key this board offers: platform devices, then slots."""

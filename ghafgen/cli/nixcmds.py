@@ -4,16 +4,40 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand
 
 from ghafgen.cli._app import Format, Profiles, app, check_format, reported
 
 
-@app.command()
+class _NixOptionCommand(TyperCommand):
+    """Accepts Nix's own `--option NAME VALUE` (two values) besides NAME=VALUE."""
+
+    # Any: Typer's Command is typed with its vendored click's Context.
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        from ghafgen.nixbuild import nix_options
+
+        args, old = nix_options(args)
+        if old:
+            typer.echo(
+                "warning: --option NAME=VALUE is deprecated; write --option NAME "
+                "VALUE, as nix does",
+                err=True,
+            )
+        return super().parse_args(ctx, args)
+
+
+@app.command(cls=_NixOptionCommand)
 def build(
-    target: Annotated[str, typer.Argument(help="Target name, or flake#attribute.")],
+    target: Annotated[
+        str,
+        typer.Argument(
+            help="Target name (builds nixosConfigurations.TARGET's toplevel), "
+            "or flake#attribute."
+        ),
+    ],
     flake: Annotated[str, typer.Option(help="Flake to build from.")] = ".",
     builders: Annotated[
         str | None,
@@ -25,27 +49,39 @@ def build(
     store: Annotated[str | None, typer.Option(help="Passed to nix --store.")] = None,
     option: Annotated[
         list[str] | None,
-        typer.Option(help="NAME=VALUE, passed as nix --option NAME VALUE; repeatable."),
+        typer.Option(
+            help="NAME VALUE, passed as nix --option NAME VALUE; repeatable "
+            "(NAME=VALUE still works, deprecated).",
+            metavar="NAME VALUE",
+        ),
     ] = None,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print the nix command and run nothing.")
+    out_link: Annotated[
+        str | None,
+        typer.Option(
+            help="Symlink to the result, as nix build --out-link (default: none)."
+        ),
+    ] = None,
+    print_command: Annotated[
+        bool,
+        typer.Option(
+            "--print-command",
+            "--dry-run",
+            help="Print the nix build command and run nothing.",
+        ),
     ] = False,
 ) -> None:
-    """Run nix build on a target, streaming Nix's log, and print the out paths."""
+    """Run nix build on a target's NixOS system, streaming Nix's log; print the out paths."""
     import shlex
 
     from ghafgen import nixbuild
 
-    pairs = []
-    for item in option or []:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise typer.BadParameter(
-                f"{item!r}: write NAME=VALUE", param_hint="--option"
-            )
-        pairs.append((name, value))
-    opts = nixbuild.BuildOptions(flake, builders, max_jobs, store, tuple(pairs))
-    if dry_run:
+    pairs = [nixbuild.option_pair(item) for item in option or []]
+    if None in pairs:
+        raise typer.BadParameter("write --option NAME VALUE", param_hint="--option")
+    opts = nixbuild.BuildOptions(
+        flake, builders, max_jobs, store, tuple(p for p in pairs if p), out_link
+    )
+    if print_command:
         typer.echo(shlex.join(nixbuild.build_argv(target, opts)))
         return
     with reported():

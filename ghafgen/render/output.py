@@ -50,9 +50,13 @@ def sha256(data: bytes) -> str:
 
 
 def manifest(
-    target: str, profile: str, profile_sha256: str, files: dict[str, bytes]
+    target: str,
+    profile: str,
+    profile_sha256: str,
+    files: dict[str, bytes],
+    host: dict[str, object] | None = None,
 ) -> bytes:
-    doc = {
+    doc: dict[str, object] = {
         "generator": "ghafgen",
         "version": __version__,
         "target": target,
@@ -60,6 +64,9 @@ def manifest(
         "profile_sha256": profile_sha256,
         "files": {path: sha256(data) for path, data in sorted(files.items())},
     }
+    if host is not None:
+        # Read by flake.nix to build the host around the module (kernel, jetpack).
+        doc["host"] = host
     return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
 
 
@@ -172,6 +179,7 @@ def write_target(
     *,
     profile: str,
     profile_sha256: str,
+    host: dict[str, object] | None = None,
     check: bool = False,
     force: bool = False,
 ) -> Outcome:
@@ -180,7 +188,10 @@ def write_target(
     Raises:
         OutputError: hand-edited files without `force`, or an unwritable directory.
     """
-    files = {**files, MANIFEST: manifest(target, profile, profile_sha256, files)}
+    files = {
+        **files,
+        MANIFEST: manifest(target, profile, profile_sha256, files, host),
+    }
     folder = outdir / target
     if not check:
         _recover(outdir, target)

@@ -57,6 +57,16 @@ SMMU_BYPASS_PARAM = "arm-smmu.disable_bypass=0"
 BPMP_GUEST_PARAMS = ("clk_ignore_unused", "pd_ignore_unused")
 # QEMU on aarch64 does not deliver MSIs of passed PCI devices (seed-pcie).
 PCI_GUEST_PARAMS = ("pci=nomsi",)
+# Where a VM's console reaches its stdio. microvm.nix (lib/runners/qemu.nix) gives
+# QEMU `-chardev stdio,id=stdio`, wires QEMU's pl011 to it (qemu.serialConsole,
+# default on) and boots with console=ttyAMA0. A passed UART whose guest driver
+# is the pl011's own (the SBSA UART, amba-pl011.c: ports ttyAMA) shares its port
+# numbers and probes first (guest boot test, Linux 6.12): with the guest tree's
+# serial0 alias, or without any, it is ttyAMA0, and that console leaves stdio.
+# Such a VM gets its console on a PCI serial card on stdio instead, as Ghaf's
+# uarti-net-vm does (ttyS0: microvm.nix's 8250.nr_uarts=1 leaves one 8250 port).
+PCI_SERIAL_CONSOLE = ("-device", "pci-serial,chardev=stdio")
+PCI_SERIAL_PARAM = "console=ttyS0"
 # Ghaf's own build of the pinned platform QEMU (with the BPMP bridge), used
 # by the Ghaf layout instead of ghafgen's qemu-platform.nix.
 GHAF_QEMU_PACKAGE = "ghaf-qemu-bpmp"
@@ -174,6 +184,7 @@ class VmPlan:
     channels: tuple[ChannelPlan, ...] = ()
     network_mac: str = ""  # a QEMU user-mode virtio NIC when set
     console: bool = False
+    pci_serial_console: bool = False  # see PCI_SERIAL_CONSOLE
 
     @property
     def ghaf_key(self) -> str:
@@ -193,6 +204,8 @@ class VmPlan:
             args += ["-dtb", "ghafgen-guest.dtb"]
         for ch in self.channels:
             args += ch.qemu_args
+        if self.pci_serial_console:
+            args += PCI_SERIAL_CONSOLE
         return tuple(args)
 
     @property
@@ -334,9 +347,12 @@ def _vm_plan(profile: Profile, board: Board, name: str, layout: str) -> VmPlan:
     )
     in_tree = [d for d in platform if not d.guest.qemu_emits_node]
     bpmp = any(d.guest.bpmp for d in platform)
+    pci_console = any(d.guest.tty == "ttyAMA" for d in platform)
     params = list(vm.kernel_params)
-    for extra in (BPMP_GUEST_PARAMS if bpmp else ()) + (
-        PCI_GUEST_PARAMS if functions else ()
+    for extra in (
+        (BPMP_GUEST_PARAMS if bpmp else ())
+        + (PCI_GUEST_PARAMS if functions else ())
+        + ((PCI_SERIAL_PARAM,) if pci_console else ())
     ):
         if extra not in params:
             params.append(extra)
@@ -369,6 +385,7 @@ def _vm_plan(profile: Profile, board: Board, name: str, layout: str) -> VmPlan:
         ),
         network_mac=_mac(profile.target.name, name) if "network" in vm.shared else "",
         console="console" in vm.shared,
+        pci_serial_console=pci_console,
     )
 
 

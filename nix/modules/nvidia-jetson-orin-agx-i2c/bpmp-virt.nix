@@ -7,12 +7,15 @@
 # the platform QEMU's patches. Used by the host and by guests.
 { lib, pkgs }:
 let
-  src = pkgs.fetchFromGitHub {
+  # ghafgen's flake overlay (overlays.default) supplies Ghaf as its `ghaf`
+  # input, which a Ghaf user can follow; without that overlay the pin below
+  # (the catalog's, or the profile's ghafgen.lock) is fetched.
+  src = pkgs.ghafgenSources.ghaf or (pkgs.fetchFromGitHub {
     owner = "tiiuae";
     repo = "ghaf";
     rev = "9a37dc8c2ed13fffb81a77e836bd97d72898acc6";
     hash = "sha256-1gv7Imco5JwGbU2TYyYC0/gqyFFGUTJbBHbYx1iCP78=";
-  };
+  });
   driverSources = "${src}/" + "modules/reference/hardware/jetpack/nvidia-jetson-orin/virtualization/common/bpmp-virt-common/sources";
 in
 {

@@ -48,11 +48,16 @@ in
     vcpu = 2;
     mem = 512;
     qemu.package = qemu;
+    # A passed UART takes the pl011's names (ttyAMA0): the console is a PCI
+    # serial card on this VM's stdio (console=ttyS0), not QEMU's pl011.
+    qemu.serialConsole = false;
     qemu.extraArgs = [
       "-device"
       "vfio-platform,host=31d0000.serial"
       "-dtb"
       "ghafgen-guest.dtb"
+      "-device"
+      "pci-serial,chardev=stdio"
     ];
     # The guest tree is QEMU's own virt tree for this VM plus ghafgen's
     # additions (net-vm.dts), built where and when the VM starts, so the
@@ -92,6 +97,7 @@ in
 
   boot.kernelParams = [
     "console=ttyAMA0"
+    "console=ttyS0"
   ];
 
   boot.kernelPatches = [

@@ -1,0 +1,197 @@
+# Stubbed NixOS for evaluating ghafgen's Nix without nixpkgs (tests only):
+# NixOS option declarations with NixOS's types for the options ghafgen's
+# modules and flake set, and a `pkgs` whose packages are store-path-like
+# stand-ins, so nothing is built. This is not NixOS's module set: an option
+# declared here is checked for its name and type, nothing more.
+# Used by eval-module.nix (one generated module) and flake-outputs.nix (the
+# flake's outputs with stand-in inputs).
+{
+  lib,
+  # The kernel version a host module sees when nothing sets boot.kernelPackages.
+  hostKernel ? "6.6.50",
+}:
+let
+  inherit (lib) mkOption types;
+in
+rec {
+  # Stand-ins for the few pkgs attributes the modules use: store-path-like
+  # derivations, so that nothing is built and nothing needs nixpkgs.
+  fake = name: {
+    type = "derivation";
+    inherit name;
+    outPath = "/nix/store/00000000000000000000000000000000-${name}";
+    version = "";
+    patches = [ ];
+    postPatch = "";
+    # As nixpkgs' overrideAttrs: `old: { }` or `final: prev: { }`; the result
+    # keeps what the override set, so the tests can read version and patches.
+    overrideAttrs =
+      f:
+      let
+        prev = fake name;
+        once = f prev;
+        new = prev // (if builtins.isFunction once then f new prev else once);
+      in
+      new // { name = "${name}-patched"; };
+  };
+  pkgs = {
+    _type = "pkgs"; # what lib.types.pkgs (microvm.vmHostPackages) checks for
+    fetchFromGitHub = _args: fake "source";
+    fetchgit = _args: fake "source";
+    runCommand = name: _env: _script: fake name;
+    writeShellScript = name: _text: fake name;
+    dtc = fake "dtc";
+    buildPackages.dtc = fake "dtc";
+    qemu_kvm = fake "qemu";
+    qemu-bpmp = fake "qemu-bpmp";
+    ghaf-qemu-bpmp = fake "ghaf-qemu-bpmp";
+    linuxPackages_6_12.kernel.version = "6.12.40";
+    linuxPackages_6_6.kernel.version = "6.6.50";
+    # nixpkgs lib's own callPackageWith: the file is imported and called, and
+    # an argument neither given nor in this pkgs fails the evaluation.
+    callPackage = lib.callPackageWith pkgs;
+    inherit lib;
+    qemu = fake "qemu";
+    fetchurl = _args: fake "tarball";
+    stdenv.system = "aarch64-linux";
+    stdenv.hostPlatform = {
+      system = "aarch64-linux";
+      isLinux = true;
+    };
+    system = "aarch64-linux";
+  };
+
+  # NixOS: nixos/modules/system/boot/kernel.nix
+  kernelParam = types.strMatching ''([^"[:space:]]|"[^"]*")+'';
+  # NixOS: nixos/lib/systemd-unit-options.nix (unitOption, unit name lists)
+  unitOption = types.oneOf [
+    types.bool
+    types.int
+    types.str
+    types.path
+    (types.listOf types.str)
+  ];
+  service = types.submodule {
+    options = {
+      description = mkOption { type = types.str; default = ""; };
+      wantedBy = mkOption { type = types.listOf types.str; default = [ ]; };
+      requiredBy = mkOption { type = types.listOf types.str; default = [ ]; };
+      before = mkOption { type = types.listOf types.str; default = [ ]; };
+      after = mkOption { type = types.listOf types.str; default = [ ]; };
+      serviceConfig = mkOption { type = types.attrsOf unitOption; default = { }; };
+      unitConfig = mkOption { type = types.attrsOf unitOption; default = { }; };
+    };
+  };
+  assertion = types.submodule {
+    options = {
+      assertion = mkOption { type = types.bool; };
+      message = mkOption { type = types.str; };
+    };
+  };
+  # NixOS: nixos/modules/hardware/device-tree.nix
+  overlay = types.submodule {
+    options = {
+      name = mkOption { type = types.str; };
+      dtsFile = mkOption { type = types.nullOr types.path; default = null; };
+      dtsText = mkOption { type = types.nullOr types.str; default = null; };
+      dtboFile = mkOption { type = types.nullOr types.path; default = null; };
+      filter = mkOption { type = types.nullOr types.str; default = null; };
+    };
+  };
+
+  common = {
+    options = {
+      boot.kernelParams = mkOption { type = types.listOf kernelParam; default = [ ]; };
+      boot.kernelPatches = mkOption { type = types.listOf types.attrs; default = [ ]; };
+      assertions = mkOption { type = types.listOf assertion; default = [ ]; };
+    };
+  };
+
+  hostOptions = {
+    options = {
+      boot.blacklistedKernelModules = mkOption { type = types.listOf types.str; default = [ ]; };
+      boot.kernelPackages = mkOption {
+        type = types.raw;
+        default.kernel.version = hostKernel;
+      };
+      hardware.deviceTree.enable = mkOption { type = types.bool; default = false; };
+      hardware.deviceTree.overlays = mkOption { type = types.listOf overlay; default = [ ]; };
+      systemd.services = mkOption { type = types.attrsOf service; default = { }; };
+      services.udev.extraRules = mkOption { type = types.lines; default = ""; };
+    };
+  };
+
+  # microvm.nix's host option the generated host modules set (the real module,
+  # nixos-modules/host, needs the whole of NixOS): nixos-modules/host/options.nix
+  # declares each VM's config as a NixOS module.
+  microvmHost = {
+    options.microvm.vms = mkOption {
+      type = types.attrsOf (types.submodule {
+        options.config = mkOption { type = types.deferredModule; };
+      });
+      default = { };
+    };
+  };
+
+  # What microvm.nix's guest options.nix reads from NixOS.
+  guestOptions = {
+    options = {
+      networking.hostName = mkOption { type = types.str; default = "guest"; };
+      boot.kernelPackages = mkOption {
+        type = types.raw;
+        default.kernel.version = "6.6.50";
+      };
+      system.build = mkOption { type = types.lazyAttrsOf types.unspecified; default = { }; };
+      system.boot.loader.initrdFile = mkOption { type = types.str; default = "initrd"; };
+    };
+    config.system.build.initialRamdisk = fake "initrd";
+  };
+
+  # Stubs of the Ghaf options --layout ghaf sets, with the types Ghaf declares
+  # (modules/hardware/definition.nix, modules/microvm/vm-config.nix,
+  # modules/common/virtualization/qemu.nix).
+  ghafHost = {
+    options.ghaf.hardware.definition = mkOption {
+      type = types.attrsOf (types.submodule {
+        options.extraModules = mkOption { type = types.listOf types.unspecified; default = [ ]; };
+      });
+      default = { };
+    };
+    options.ghaf.virtualization.vmConfig.sysvms = mkOption {
+      type = types.attrsOf (types.submodule {
+        options.mem = mkOption { type = types.nullOr types.int; default = null; };
+        options.vcpu = mkOption { type = types.nullOr types.int; default = null; };
+      });
+      default = { };
+    };
+  };
+  ghafGuest = {
+    options.ghaf.virtualization.qemu.package = mkOption {
+      type = types.package;
+      default = fake "ghaf-qemu";
+    };
+  };
+
+
+  # What the flake's host configurations set beyond the generated modules
+  # (nix/lib.nix referenceMachine, baseModule); NixOS declares these in
+  # nixos/modules/misc/nixpkgs.nix, tasks/network-interfaces.nix,
+  # system/boot/loader/systemd-boot, tasks/filesystems.nix, misc/version.nix.
+  systemOptions = {
+    options = {
+      nixpkgs.hostPlatform = mkOption { type = types.either types.str types.attrs; };
+      nixpkgs.overlays = mkOption { type = types.listOf types.unspecified; default = [ ]; };
+      nixpkgs.config = mkOption { type = types.attrs; default = { }; };
+      networking.hostName = mkOption { type = types.strMatching "^$|^[[:alnum:]]([[:alnum:]_-]{0,61}[[:alnum:]])?$"; };
+      boot.loader.systemd-boot.enable = mkOption { type = types.bool; default = false; };
+      fileSystems = mkOption {
+        type = types.attrsOf (types.submodule {
+          options.device = mkOption { type = types.str; };
+          options.fsType = mkOption { type = types.str; };
+        });
+        default = { };
+      };
+      system.stateVersion = mkOption { type = types.str; };
+    };
+  };
+}

@@ -1,0 +1,223 @@
+"""The flake: its outputs as `nix flake show` lists them, its pins, its package.
+
+The outputs test is opt-in like tests/test_nixos_eval.py: it evaluates
+flake.nix's `outputs` function with stand-in inputs built from a nixpkgs lib
+checkout (GHAFGEN_NIXPKGS_LIB) and a microvm.nix checkout (GHAFGEN_MICROVM_SRC);
+tests/data/eval/flake-outputs.nix says what is stubbed. The rest runs always.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from ghafgen import __version__
+from ghafgen.catalog.load import sources
+from ghafgen.profile.parse import load
+from tests.conftest import PROFILES, ROOT, require
+
+FLAKE_EVAL = ROOT / "tests" / "data" / "eval" / "flake-outputs.nix"
+LIB = os.environ.get("GHAFGEN_NIXPKGS_LIB", "")
+MICROVM = os.environ.get("GHAFGEN_MICROVM_SRC", "")
+OPT_IN = pytest.mark.skipif(
+    not (LIB and MICROVM),
+    reason="opt-in: set GHAFGEN_NIXPKGS_LIB (nixpkgs.lib checkout) and GHAFGEN_MICROVM_SRC "
+    "(microvm.nix checkout) to evaluate the flake's outputs",
+)
+SYSTEMS = ["aarch64-linux", "x86_64-linux"]
+# pyproject (PyPI) names whose nixpkgs python3Packages attribute differs.
+NIXPKGS_NAME = {"pylibfdt": "libfdt"}
+
+
+def nix_eval(*args: str) -> object:
+    require("nix-instantiate")
+    done = subprocess.run(
+        ["nix-instantiate", "--eval", "--strict", "--json", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout)
+
+
+def flake_outputs(template: Path | None = None) -> dict[str, object]:
+    lib = (
+        Path(LIB) / "lib" if (Path(LIB) / "lib" / "default.nix").exists() else Path(LIB)
+    )
+    args = [str(FLAKE_EVAL), "--argstr", "libPath", str(lib)]
+    args += ["--argstr", "microvmSrc", MICROVM, "--arg", "root", str(ROOT)]
+    if template is not None:
+        args += ["--arg", "template", str(template)]
+    out = nix_eval(*args)
+    assert isinstance(out, str)
+    result: dict[str, object] = json.loads(out)
+    return result
+
+
+def reference_targets() -> dict[str, str]:
+    """Target name -> dt_flavor of every reference profile."""
+    targets = {}
+    for path in PROFILES:
+        profile = load(path).profile
+        assert profile is not None
+        targets[profile.target.name] = profile.target.dt_flavor
+    return targets
+
+
+@OPT_IN
+def test_flake_show_lists_what_a_nix_user_expects():
+    out = flake_outputs()
+    assert out["outputs"] == sorted(
+        [
+            "apps",
+            "checks",
+            "devShells",
+            "formatter",
+            "lib",
+            "nixosConfigurations",
+            "nixosModules",
+            "overlays",
+            "packages",
+            "templates",
+        ]
+    )
+    assert out["overlays"] == ["default"]
+    assert set(out["overlayAdds"]) == {
+        "ghafgen",
+        "ghafgen-qemu-platform",
+        "ghafgenSources",
+    }  # type: ignore[arg-type]
+    targets = reference_targets()
+    assert set(out["nixosModules"]) == {"default", "microvm-host", *targets}  # type: ignore[arg-type]
+    assert set(out["nixosConfigurations"]) == set(targets)  # type: ignore[arg-type]
+    template = out["templates"]["default"]  # type: ignore[index]
+    assert Path(template["path"]) == ROOT / "templates" / "default"
+    assert (Path(template["path"]) / "flake.nix").is_file()
+    for key in ("packages", "apps", "checks", "devShells"):
+        assert sorted(out[key]) == SYSTEMS, key  # type: ignore[arg-type]
+    assert out["packages"]["aarch64-linux"] == ["default", "ghafgen", "qemu-platform"]  # type: ignore[index]
+    assert set(out["checks"]["x86_64-linux"]) == {  # type: ignore[index]
+        "generated-up-to-date",
+        "ghafgen",
+        "tests",
+    }
+    assert out["formatter"] == SYSTEMS
+    # What the README tells a flake user to call.
+    assert {"targetModule", "nixosConfigurations", "targets"} <= set(out["lib"])  # type: ignore[arg-type]
+
+
+@OPT_IN
+def test_each_reference_host_gets_the_kernel_of_its_tree_and_ghaf_from_the_input():
+    out = flake_outputs()
+    systems = out["nixosConfigurations"]
+    assert isinstance(systems, dict)
+    for name, flavor in reference_targets().items():
+        host = systems[name]
+        assert host["platform"] == "aarch64-linux"
+        assert host["hostName"] == name
+        if flavor == "l4t":
+            # jetpack-nixos for the BSP, asked for the upstream 6.6 kernel.
+            assert host["jetpack"] == {
+                "som": "orin-agx",
+                "carrierBoard": "devkit",
+                "kernel": "upstream-6-6",
+            }
+            assert host["allowUnfree"] is True
+        else:
+            assert host["jetpack"] is None
+        # The series the generated modules assert for (runtime catalog kernel.host).
+        assert host["kernel"].startswith("6.6.")
+        assert host["failedAssertions"] == []
+        # Ghaf's tree comes from the flake's `ghaf` input through the overlay.
+        for patch in host["patches"]:
+            if patch["name"] == "bpmp-virt-hooks":
+                assert patch["patch"].startswith(out["ghafgenSourcesGhaf"] + "/")
+    # The overlay's platform QEMU: the runtime catalog's pin, Ghaf's patches
+    # from the same input.
+    qemu = out["qemuPlatform"]
+    pin = tomllib.loads((ROOT / "ghafgen/catalog/data/runtime.toml").read_text())
+    assert qemu["version"] == pin["qemu"]["platform"]["version"]  # type: ignore[index]
+    assert qemu["patches"] and all(  # type: ignore[index]
+        p.startswith(out["ghafgenSourcesGhaf"] + "/packages/")
+        for p in qemu["patches"]  # type: ignore[index]
+    )
+    manifest = json.loads(
+        (
+            ROOT / "nix/modules/nvidia-jetson-orin-agx-uarta/ghafgen-manifest.json"
+        ).read_text()
+    )
+    assert systems["nvidia-jetson-orin-agx-uarta"]["vms"] == ["uart-vm"]
+    assert manifest["host"]["dt_flavor"] == "l4t"
+
+
+@OPT_IN
+def test_package_wraps_the_tools_and_installs_completions():
+    package = flake_outputs()["package"]
+    assert isinstance(package, dict)
+    assert package["pname"] == "ghafgen" and package["version"] == __version__
+    prefix, path_var, sep, bin_path = package["makeWrapperArgs"]
+    assert (prefix, path_var, sep) == ("--prefix", "PATH", ":")
+    wrapped = {Path(p).parent.name.split("-", 1)[1] for p in bin_path.split(":")}
+    assert wrapped == {"dtc", "graphviz", "git", "nix"}
+    assert package["dependencies"] == ["typer", "jinja2", "libfdt"]
+    for shell in ("bash", "zsh", "fish"):
+        assert (
+            f"--{shell} <(_GHAFGEN_COMPLETE=source_{shell} $out/bin/ghafgen)"
+            in (package["postFixup"])
+        )
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_the_command_prints_the_completion_the_package_installs(shell: str):
+    """What nix/package.nix runs at build time: `_GHAFGEN_COMPLETE=source_SHELL ghafgen`."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; sys.argv[0] = 'ghafgen'; from ghafgen.cli import main; main()",
+        ],
+        env={
+            **os.environ,
+            "_GHAFGEN_COMPLETE": f"source_{shell}",
+            "PYTHONPATH": str(ROOT),
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"_GHAFGEN_COMPLETE=complete_{shell}" in done.stdout
+
+
+def test_python_dependencies_match_pyproject():
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    deps = nix_eval(str(ROOT / "nix" / "python-deps.nix"))
+    assert isinstance(deps, dict)
+
+    def names(reqs: list[str]) -> list[str]:
+        bare = [r.split(">")[0].split("<")[0].split("=")[0].strip() for r in reqs]
+        return sorted(NIXPKGS_NAME.get(n, n) for n in bare)
+
+    assert sorted(deps["runtime"]) == names(pyproject["project"]["dependencies"])
+    test_extra = pyproject["project"]["optional-dependencies"]["test"]
+    assert sorted(deps["test"]) == names(test_extra)
+
+
+def test_ghaf_input_is_locked_to_the_catalog_pin():
+    lock = json.loads((ROOT / "flake.lock").read_text())
+    ghaf = lock["nodes"][lock["nodes"]["root"]["inputs"]["ghaf"]]
+    pin = sources()["ghaf"]
+    assert ghaf["flake"] is False
+    assert ghaf["locked"]["rev"] == pin.rev
+    assert ghaf["locked"]["narHash"] == pin.hash
+    assert (
+        f"https://github.com/{ghaf['locked']['owner']}/{ghaf['locked']['repo']}"
+        == pin.url
+    )

@@ -1,0 +1,227 @@
+"""Every guest of every reference target boots here, under QEMU (TCG), to userspace.
+
+Each VM runs with the machine, memory, vCPUs, kernel command line, QEMU arguments
+and merged guest tree its generated module gives it (from ghafgen's plan, the
+same data the golden files are rendered from), a busybox /init that reports what
+the kernel did, and then powers off. Asserted per guest: userspace is reached on
+the VM's stdio, what the kernel says about each passed node, and which device
+the console is on.
+
+Stand-ins (docs/runtime.md, "Guest boots here"), and what they do not prove:
+- Kernel: Debian's stock arm64 kernel (linux-image-arm64, the newest the
+  machine's sources offer), not the guest kernel the module builds (nixpkgs
+  linuxPackages_6_12 with the bpmp-virt guest proxy, TEGRA_BPMP, DWMAC_TEGRA).
+  The stock kernel has no BPMP driver, so a BPMP-backed node defers on `bpmp`;
+  that its driver binds with the patched kernel is not shown here.
+- QEMU: Debian's qemu-system-arm (10.0.x), not the pinned platform QEMU 10.1.5
+  (Ghaf's patches: BPMP bridge, vfio-platform FDT bindings) that VMs given a
+  platform device run, nor nixpkgs' QEMU that the others run. Debian's QEMU
+  emits no /bpmp: the base tree gets it from ghafgen.guestbase, as the bridge
+  writes it, and a BPMP VM without a guest tree (MGBE0) boots that base tree
+  with -dtb; the MGBE0 node the pinned QEMU emits is not here at all.
+- Devices: nothing is passed (no vfio here). A passed region has nothing behind
+  it; a node whose driver touches its registers at probe faults, so its guest
+  boots twice: as generated (the fault is asserted) and as a test variant with
+  that node disabled (the rest is asserted). Each guest prints which ran.
+- Userspace: busybox, not NixOS; vhost-vsock and hugepage backing are left out.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ghafgen.catalog.load import qemu_virt
+from tests.conftest import require
+from tests.guestboot import (
+    Guest,
+    alias,
+    base_tree,
+    cmdline,
+    merged_tree,
+    qemu_argv,
+    reference_guests,
+    stdout_path,
+    tree_to_boot,
+)
+from tests.guestinit import (
+    Boot,
+    StandIns,
+    boot,
+    initramfs,
+    stand_ins,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.real_tools]
+
+GUESTS = reference_guests()
+# QEMU's PCI serial card (hw/char/serial-pci.c: PCI_VENDOR_ID_REDHAT,
+# PCI_DEVICE_ID_REDHAT_SERIAL), the console of a VM whose ttyAMA0 is a passed UART.
+PCI_SERIAL_ID = "0x1b36:0x0002"
+STAND_IN = (
+    "stand-in: Debian's stock arm64 kernel (no bpmp-virt guest proxy) and Debian's "
+    "QEMU (no BPMP bridge, no MGBE0 FDT binding), not the pinned guest kernel and "
+    "Ghaf QEMU 10.1.5"
+)
+
+
+@pytest.fixture(scope="module")
+def kit(tmp_path_factory: pytest.TempPathFactory) -> tuple[StandIns, Path]:
+    """Debian's kernel and busybox (fetched by scripts/test.sh) and the initramfs."""
+    for tool in ("qemu-system-aarch64", "dtc", "fdtoverlay"):
+        require(tool)
+    found = stand_ins()
+    if found is None:
+        message = (
+            "Debian's arm64 kernel and busybox are not fetched "
+            "(bash scripts/test.sh fetches them: scripts/guest-boot-deps.sh)"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    qemu = subprocess.run(
+        ["qemu-system-aarch64", "--version"], capture_output=True, text=True, check=True
+    ).stdout.splitlines()[0]
+    print(f"\nguest boots: {found.versions.replace(chr(10), ', ')}; {qemu}")
+    return found, initramfs(
+        found.busybox, tmp_path_factory.mktemp("boot") / "init.cpio"
+    )
+
+
+def _earlycon(base: Path) -> tuple[str, ...]:
+    """Kernel messages on QEMU's pl011 from the first instruction, kept after the
+    real console starts: how the as-generated boot's fault reaches the test."""
+    unit = stdout_path(base).rsplit("@", 1)[1]
+    return (f"earlycon=pl011,mmio32,0x{unit}", "keep_bootcon", "ignore_loglevel")
+
+
+@pytest.mark.parametrize("guest", GUESTS, ids=[g.id for g in GUESTS])
+def test_guest_boots_to_userspace(
+    guest: Guest, kit: tuple[StandIns, Path], tmp_path: Path
+) -> None:
+    found, initrd = kit
+    base = base_tree(guest, tmp_path)
+    generated = merged_tree(guest, base, tmp_path) if guest.dts else None
+    faulting = guest.faulting_nodes()
+    if generated is not None and faulting:
+        shutil.copy(generated, tmp_path / "ghafgen-guest.dtb")
+        log = tmp_path / "pl011.log"
+        first = boot(
+            qemu_argv(guest, found.kernel, initrd, tmp_path, _earlycon(base), log),
+            tmp_path,
+        )
+        said = first.output + (log.read_text(errors="replace") if log.exists() else "")
+        assert not first.userspace, (
+            f"{guest.id}: reached userspace with {faulting} backed by nothing"
+        )
+        assert "synchronous external abort" in said, (
+            f"{guest.id} as generated: expected the passed region with nothing behind "
+            f"it to fault at probe; the kernel said:\n{said[-3000:]}"
+        )
+        where = re.findall(r"\] ((?:pc|lr) : \S+)", said)
+        # The generator's console rule rests on this: the passed UART probes
+        # before QEMU's pl011 has registered a port (ignore_loglevel shows it).
+        unit = stdout_path(base).rsplit("@", 1)[1]
+        before = said[: said.index("synchronous external abort")]
+        assert f"{unit}.pl011: ttyAMA" not in before, (
+            f"{guest.id}: QEMU's pl011 registered before the passed node probed"
+        )
+        print(f"{guest.id} as generated: {faulting} fault at probe: {where}")
+    tree, variant = tree_to_boot(guest, base, generated, tmp_path)
+    if tree is not None:
+        # The module's extraArgs say `-dtb ghafgen-guest.dtb`, relative to the VM's
+        # directory (its preStart writes it there); QEMU runs in tmp_path.
+        shutil.copy(tree, tmp_path / "ghafgen-guest.dtb")
+
+    result = boot(qemu_argv(guest, found.kernel, initrd, tmp_path), tmp_path)
+    print(
+        f"{guest.id}: {variant}; userspace={result.userspace} in {result.seconds:.1f} s;"
+        f" console {result.console or '?'}\n  on the board: {guest.on_board}"
+    )
+    assert result.userspace, (
+        f"{guest.id} ({variant}) printed no userspace marker on the VM's stdio "
+        f"(exit {result.returncode}); {STAND_IN}; on the board: {guest.on_board}:\n"
+        f"{result.output[-3000:]}"
+    )
+    assert result.cmdline.split() == cmdline(guest).split()
+
+    _assert_passed_nodes(guest, result, tree, faulting)
+    _assert_console(guest, result, base, generated)
+
+
+def _assert_passed_nodes(
+    guest: Guest, result: Boot, tree: Path | None, faulting: list[str]
+) -> None:
+    bus = qemu_virt().platform_bus_path
+    for path, g in guest.passed_nodes():
+        dev = result.devices.get(path)
+        said = result.dmesg(dev.name) if dev else []
+        print(
+            f"  {path} ({g.dev.key}): {dev}; deferred: "
+            f"{result.deferred.get(dev.name) if dev else None}; dmesg: {said}"
+        )
+        if path in faulting:
+            assert dev is None, f"{path} is disabled in the variant, yet has a device"
+            continue
+        assert dev is not None, f"{guest.id}: no device for passed node {path}"
+        assert dev.driver == "none", (
+            f"{path} bound to {dev.driver} with nothing behind it"
+        )
+        reason = result.deferred.get(dev.name, "")
+        assert "supplier bpmp not ready" in reason, (
+            f"{guest.id}: {dev.name} should wait for its BPMP clocks ({STAND_IN}: "
+            f"the stock kernel has no BPMP driver); devices_deferred: {result.deferred}"
+        )
+    if guest.vm.bpmp and tree is not None:
+        bpmp = result.devices.get("/bpmp")
+        print(f"  /bpmp: {bpmp} (the stock kernel has no BPMP driver)")
+        assert bpmp is not None and bpmp.driver == "none", (
+            f"{guest.id}: /bpmp should stay unbound under the stock kernel: {bpmp}"
+        )
+    for pdev in guest.vm.platform:
+        if pdev.guest.qemu_emits_node:
+            # Debian's QEMU has no FDT binding for it and nothing is passed here.
+            on_bus = [n for n in result.devices if n.startswith(bus + "/")]
+            assert on_bus == [], on_bus
+            print(
+                f"  {pdev.dt_name}: no node here (the pinned QEMU emits it; {STAND_IN})"
+            )
+    if guest.vm.pci_functions:
+        print(f"  PCI functions {', '.join(guest.vm.pci_functions)}: not passed here")
+
+
+def _assert_console(
+    guest: Guest, result: Boot, base: Path, generated: Path | None
+) -> None:
+    """The console is on the device wired to the VM's stdio (the markers came
+    through it): QEMU's first UART (pl011) or, for a VM whose ttyAMA0 is a
+    passed UART, the PCI serial card."""
+    path, pci_id = result.tty(result.console)
+    if guest.serial_console:
+        unit = stdout_path(base).rsplit("@", 1)[1]
+        assert result.console == "ttyAMA0", result.console
+        assert f"/{unit}.pl011/" in path + "/", f"ttyAMA0 is {path}, not QEMU's pl011"
+    else:
+        assert result.console == "ttyS0", result.console
+        assert pci_id == PCI_SERIAL_ID, f"ttyS0 is {path} ({pci_id})"
+    if generated is None:
+        return
+    # On the board the passed UARTs answer. A console among a passed UART's port
+    # names (its driver's, e.g. ttyAMA) is not sure to be QEMU's device: the SBSA
+    # UART probes before the pl011 and, as serial0, is ttyAMA0.
+    first = alias(generated, "serial0")
+    for node, g in guest.passed_nodes():
+        tty = g.dev.guest.tty
+        if not tty:
+            continue
+        on_board = f"{tty}0" if node == first else f"a {tty} port"
+        assert not re.fullmatch(rf"{tty}\d+", result.console), (
+            f"{guest.id}: on the board {node} is {on_board}, so "
+            f"console={result.console} would not be sure to reach the VM's stdio"
+        )
+        print(f"  console {result.console} ({path}); the passed UART is {on_board}")

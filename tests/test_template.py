@@ -1,0 +1,166 @@
+"""The flake template: instantiated into a fresh folder with the real
+`nix flake init -t` (offline: flake.lock is complete, and a template needs no
+input fetched), `ghafgen generate` run there as its `generate` app runs it, and
+every Nix file parsed by the real Nix. With GHAFGEN_NIXPKGS_LIB and
+GHAFGEN_MICROVM_SRC set, the template's own flake outputs are evaluated too
+(stand-ins as in test_flake)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, require
+from tests.test_flake import OPT_IN, flake_outputs
+
+TEMPLATE = ROOT / "templates" / "default"
+# What the template's `generate` app runs, in the flake's folder.
+GENERATE = "generate profiles/*.toml -o nix/modules"
+
+
+def instantiate(dest: Path) -> Path:
+    """`nix flake init -t` from a copy of this flake, then generate there."""
+    require("nix")
+    flake = dest.parent / "ghafgen-flake"
+    flake.mkdir()
+    for name in ("flake.nix", "flake.lock"):
+        shutil.copy(ROOT / name, flake / name)
+    shutil.copytree(ROOT / "templates", flake / "templates")
+    registry = dest.parent / "registry.json"
+    registry.write_text('{"flakes": [], "version": 2}')
+    dest.mkdir()
+    done = subprocess.run(
+        [
+            *("nix", "--extra-experimental-features", "nix-command flakes"),
+            *("--option", "flake-registry", str(registry)),
+            *("flake", "init", "-t", f"path:{flake}#default"),
+        ],
+        cwd=dest,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    copied = sorted(p.relative_to(dest) for p in dest.rglob("*") if p.is_file())
+    assert copied == sorted(
+        p.relative_to(TEMPLATE) for p in TEMPLATE.rglob("*") if p.is_file()
+    )
+    generate_in(dest)
+    return dest
+
+
+def generate_in(flake: Path) -> None:
+    """What the template's `generate` app runs, with this checkout's ghafgen."""
+    profiles = sorted(
+        p.relative_to(flake).as_posix() for p in flake.glob("profiles/*.toml")
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "ghafgen", "generate", *profiles, "-o", "nix/modules"],
+        cwd=flake,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_template_wires_generate_the_way_the_test_runs_it():
+    flake = (TEMPLATE / "flake.nix").read_text()
+    assert re.search(rf"\$\{{ghafgenExe system\}} {re.escape(GENERATE)} ", flake)
+    assert f"ghafgen {GENERATE}" in (TEMPLATE / "README.md").read_text()
+
+
+def test_instantiated_template_generates_and_every_nix_file_parses(tmp_path: Path):
+    require("nix-instantiate")
+    flake = instantiate(tmp_path / "my-orin")
+    target = flake / "nix" / "modules" / "orin-uarta"
+    assert (target / "default.nix").is_file() and (
+        target / "vms" / "uart-vm.nix"
+    ).is_file()
+    files = sorted(flake.rglob("*.nix"))
+    assert {"flake.nix", "host.nix"} <= {f.name for f in files}
+    for f in files:
+        done = subprocess.run(
+            ["nix-instantiate", "--parse", str(f)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, f"{f}: {done.stderr}"
+
+
+@OPT_IN
+def test_instantiated_template_evaluates_to_a_host_per_target(tmp_path: Path):
+    flake = instantiate(tmp_path / "my-orin")
+    # A user's own host.nix is part of every system.
+    host = flake / "host.nix"
+    host.write_text(host.read_text().replace('fsType = "ext4"', 'fsType = "btrfs"'))
+    out = flake_outputs(template=flake)["template"]
+    assert isinstance(out, dict)
+    assert out["outputs"] == ["apps", "checks", "nixosConfigurations"]
+    assert out["apps"]["aarch64-linux"] == ["default", "generate"]
+    assert out["checks"]["x86_64-linux"] == ["generated-up-to-date"]
+    system = out["nixosConfigurations"]["orin-uarta"]
+    # The template's profile picks the mainline tree: the 6.6 LTS host kernel.
+    assert system["jetpack"] is None
+    assert system["kernel"].startswith("6.6.")
+    assert system["failedAssertions"] == []
+    assert system["root"] == "btrfs"
+    assert system["vms"] == ["uart-vm"]
+    assert list(out["nixosConfigurations"]) == ["orin-uarta"]
+
+
+def test_readme_nix_path_builds_the_template_target():
+    """The README's Nix lines are the template's: its app, its target's toplevel."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("```sh\n")[2].split("```")[0]
+    target = re.search(
+        r'^name = "([^"]+)"', (TEMPLATE / "profiles/orin.toml").read_text(), re.M
+    )
+    assert target is not None
+    assert "nix flake init -t FLAKE" in block and "nix run .#generate" in block
+    assert f".#nixosConfigurations.{target[1]}.config.system.build.toplevel" in block
+
+
+def test_readme_opens_with_the_debian_commands_then_the_nix_path():
+    """Both paths first: the Debian lines (CI runs the second) and the Nix lines."""
+    readme = (ROOT / "README.md").read_text()
+    assert readme.startswith("```sh\n")
+    debian, nix = (b.split("```")[0] for b in readme.split("```sh\n")[1:3])
+    assert len(debian.splitlines()) == 2
+    for path in re.findall(r"(?:scripts|profiles)/[\w.-]+", debian):
+        assert (ROOT / path).is_file(), path
+    assert readme.index(nix) < readme.index("\n# ghafgen\n")
+    assert nix.splitlines()[0].startswith("nix run FLAKE -- ")
+
+
+@OPT_IN
+def test_the_host_kernel_follows_the_profile_series(tmp_path: Path):
+    """kernel_version picks nixpkgs' kernel for a mainline tree; through
+    jetpack-nixos only 6.6 is known, so an L4T tree with 6.12 is an error."""
+    flake = tmp_path / "my-orin"
+    shutil.copytree(TEMPLATE, flake)
+    profile = flake / "profiles" / "orin.toml"
+    profile.write_text(
+        profile.read_text().replace(
+            'dt_flavor = "mainline"', 'dt_flavor = "mainline"\nkernel_version = "6.12"'
+        )
+    )
+    generate_in(flake)
+    system = flake_outputs(template=flake)["template"]["nixosConfigurations"][
+        "orin-uarta"
+    ]  # type: ignore[index]
+    assert system["kernel"].startswith("6.12.") and system["failedAssertions"] == []
+    profile.write_text(profile.read_text().replace('"mainline"', '"l4t"'))
+    generate_in(flake)
+    with pytest.raises(
+        AssertionError, match=r"whose upstream kernel ghafgen knows for Linux 6\.6"
+    ):
+        flake_outputs(template=flake)
