@@ -91,9 +91,21 @@ def trees_612(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         pytest.skip(message)
     require("cpp")
     require("dtc")
-    src = trees.extract_612_subset(tmp_path_factory.mktemp("linux612"))
+    src = linux_612(tmp_path_factory)
     out = tmp_path_factory.mktemp("trees612")
     return {name: trees.build_board_dtb(src, out, name) for name in trees.BOARD_DTS_612}
+
+
+_LINUX_612: list[Path] = []
+
+
+def linux_612(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The 6.12 subset (trees, headers, bindings), unpacked once per session."""
+    from tests import trees
+
+    if not _LINUX_612:
+        _LINUX_612.append(trees.extract_612_subset(tmp_path_factory.mktemp("linux612")))
+    return _LINUX_612[0]
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,7 @@ BOARD_DTS_612 = (
     "tegra234-p3740-0002+p3701-0008",
 )
 MEMBERS_612 = (
+    "Documentation/devicetree/bindings/",
     "include/dt-bindings/",
     "include/uapi/linux/input-event-codes.h",
     "arch/arm64/boot/dts/nvidia/",

@@ -244,6 +244,7 @@ def board(name: str) -> Board:
             else b["description"]
         ),
         soc=chip,
+        # A carrier file without [modules] states its cores and RAM itself.
         cpu_cores=module.cpu_cores if module else int(b["cpu_cores"]),
         ram_mib=module.ram_mib if module else _size_mib(b["ram"]),
         host_reserve_mib=_size_mib(b["host_reserve"]),
