@@ -131,9 +131,14 @@ def render(board: str | None, fmt: str) -> str:
             lines += [
                 f"## {b.name} ({b.mainline_dts})",
                 "",
-                f"{b.description}. Module SKUs: "
+                f"{b.description}. Module SKUs on this carrier: "
                 + ", ".join(m.upper() for m in b.modules)
-                + ".",
+                + "."
+                + (
+                    f" Fused off on this SKU: {', '.join(b.module.fused_off)}."
+                    if b.module is not None and b.module.fused_off
+                    else ""
+                ),
                 "",
                 *_markdown_table(_rows(b) + _extra_rows(b)),
                 "",

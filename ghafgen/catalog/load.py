@@ -209,7 +209,6 @@ def _module(sku: str, m: dict[str, Any]) -> Module:
         ram_mib=_size_mib(m["ram"]),
         dt_model=m.get("dt_model", ""),
         fused_off=tuple(m.get("fused_off", ())),
-        absent=tuple(m.get("absent", ())),
         mainline_dts=m.get("mainline_dts", ""),
         jetpack_som=m.get("jetpack_som", ""),
         fact=_fact(m),
@@ -232,7 +231,6 @@ def board(name: str) -> Board:
     modules = {k: _module(k, v) for k, v in d.get("modules", {}).items()}
     module = modules[sku] if sku else modules.get(b.get("default_module", ""))
     carrier = b.get("carrier", "")
-    wired = [k for k in b["devices"] if module is None or k not in module.absent]
     fact = _fact(b)
     if module is not None and sku:
         fact = module.fact
@@ -253,7 +251,7 @@ def board(name: str) -> Board:
             module.dt_model if sku and module and module.dt_model else b["dt_model"]
         ),
         dt_compatible=f"nvidia,{carrier}+{sku}" if sku else b["dt_compatible"],
-        devices={k: chip.devices[k] for k in wired},
+        devices={k: chip.devices[k] for k in b["devices"]},
         slots={
             k: Slot(
                 key=k,

@@ -204,7 +204,6 @@ class Module:
     ram_mib: int
     dt_model: str = ""
     fused_off: tuple[str, ...] = ()  # SoC blocks the SKU does not have
-    absent: tuple[str, ...] = ()  # catalog devices this SKU does not bring out
     mainline_dts: str = ""  # when the SKU has its own mainline tree
     jetpack_som: str = ""  # jetpack-nixos som, when it differs from the carrier's
     fact: Fact = Fact()

@@ -113,6 +113,8 @@ def _boards_text() -> str:
         lines.append(
             f"{name}: {b.description}; {b.cpu_cores} cores, {b.ram_mib // 1024} GiB"
         )
+        if b.module is not None and b.module.fused_off:
+            lines.append("  fused off: " + ", ".join(b.module.fused_off))
         lines.append(
             "  devices: "
             + ", ".join(f"{k} ({d.dt_name})" for k, d in b.devices.items())
