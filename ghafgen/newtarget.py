@@ -123,22 +123,11 @@ def draft(
             ]
         entries.append(entry)
     wanted = list(dict.fromkeys(vm for _d, vm in pairs))
-    # Ghaf boots the L4T tree; a device only the mainline tree describes
-    # (UARTE, the I2C controllers) makes the draft mainline.
-    mainline_only = [
-        d
-        for d, _vm in pairs
-        if d in board.devices and "l4t" not in board.devices[d].flavors
-    ]
     return Draft(
         target=name,
         board=board.name,
-        flavor="mainline" if mainline_only else "l4t",
-        flavor_guess=(
-            f"{', '.join(mainline_only)} only in the mainline tree"
-            if mainline_only
-            else "the L4T tree Ghaf boots; use mainline for an upstream kernel's tree"
-        ),
+        flavor="l4t",
+        flavor_guess="the L4T tree Ghaf boots; use mainline for an upstream kernel's tree",
         header=[
             f"Scaffolded by `ghafgen new-target {name}`. Lines marked GUESS need a check."
         ],

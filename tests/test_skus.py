@@ -126,22 +126,6 @@ def test_new_target_takes_a_sku(given: str, board: str, tmp_path: Path):
     assert tomllib.loads((tmp_path / "t.toml").read_text())["target"]["board"] == board
 
 
-def test_new_target_drafts_mainline_for_a_mainline_only_device(tmp_path: Path):
-    done = ghafgen(
-        "new-target",
-        "t",
-        "--board",
-        "p3767-0005",
-        "--passthrough",
-        "uarte:uart-vm",
-        "--dir",
-        str(tmp_path),
-    )
-    assert done.returncode == 0, done.stderr
-    doc = tomllib.loads((tmp_path / "t.toml").read_text())
-    assert doc["target"]["dt_flavor"] == "mainline"
-
-
 def test_new_target_refuses_an_unknown_sku(tmp_path: Path):
     done = ghafgen("new-target", "t", "--board", "p1234-0000", "--dir", str(tmp_path))
     assert done.returncode != 0 and "Traceback" not in done.stderr
