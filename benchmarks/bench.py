@@ -150,6 +150,16 @@ def main() -> None:
         "--no-scale", action="store_true", help="Skip the synthetic board."
     )
     parser.add_argument(
+        "--schemas",
+        action="store_true",
+        help="Add dt-validate rows per target, cold and cached (minutes).",
+    )
+    parser.add_argument(
+        "--schemas-cold",
+        action="store_true",
+        help="With --schemas: also time dt-mk-schema over the bindings (~2 min).",
+    )
+    parser.add_argument(
         "--no-boot", action="store_true", help="Skip the guest boot (seconds)."
     )
     parser.add_argument(
@@ -192,6 +202,15 @@ def main() -> None:
             min(args.runs, 5), command([py, "-m", "ghafgen", "check", "nix/modules"])
         )
         rows.append(("ghafgen check nix/modules (real tools)", med, low, ""))
+        med, low = best_of(
+            min(args.runs, 5),
+            command([py, "-m", "ghafgen", "check", "nix/modules", "--no-schemas"]),
+        )
+        rows.append(("ghafgen check nix/modules --no-schemas", med, low, ""))
+    if args.schemas:
+        from benchmarks import schemas
+
+        rows += schemas.rows(args.runs, args.schemas_cold)
     in_process_validate()  # warm imports and catalog cache
     med, low = best_of(args.runs, in_process_validate)
     rows.append((f"validate() in-process, {len(PROFILES)} profiles", med, low, ""))

@@ -2,18 +2,27 @@
 
 Entry point: `check(folder, CheckInputs(...))` -> list of `Result`. Each target
 folder (one holding ghafgen-manifest.json) gets: Nix parse, dtc, host overlays
-on a base DTB, guest trees on QEMU's virt tree, patches on source trees, and
-kernel symbols in the tree's Kconfig.
+on a base DTB, guest trees on QEMU's virt tree, binding schemas (dt-validate)
+on both, patches on source trees, and kernel symbols in the tree's Kconfig.
+
+Without --base-dtb the host base is built from an installed linux-source
+tarball (basetrees.py). A check that cannot run is a `skipped` Result with
+the reason, never a silent absence.
 """
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ghafgen import basetrees, bindings
+from ghafgen.catalog.load import board as catalog_board
 from ghafgen.catalog.load import qemu_virt
+from ghafgen.errors import ProfileError
 from ghafgen.fdtview import FdtView
 from ghafgen.guestbase import (
     add_bridge_node,
@@ -26,6 +35,7 @@ from ghafgen.tools import run, which
 # A guest overlay is compiled without QEMU's tree, so dtc cannot see the bus's
 # interrupt-parent or the node an alias names; both hold once applied.
 GUEST_WARNINGS = ("interrupts_property", "alias_paths")
+_NIX_AT = re.compile(r"at (.+:\d+:\d+):?")
 # Symbols the BPMP series adds itself (its Kconfig comes with the patch).
 PATCH_SYMBOLS = {"TEGRA_BPMP_HOST_PROXY", "TEGRA_BPMP_GUEST_PROXY"}
 
@@ -33,7 +43,7 @@ PATCH_SYMBOLS = {"TEGRA_BPMP_HOST_PROXY", "TEGRA_BPMP_GUEST_PROXY"}
 @dataclass(frozen=True)
 class Result:
     target: str
-    check: str  # nix-parse | dtc | overlay | guest-tree | patch | kconfig
+    check: str  # nix-parse | dtc | overlay | guest-tree | schema | patch | kconfig
     subject: str
     ok: bool
     message: str = ""
@@ -51,12 +61,53 @@ class CheckInputs:
     qemu_dtb: Path | None = None
     kernel_src: Path | None = None
     qemu_src: Path | None = None
+    # Where linux-source-X.Y.tar.xz are looked for (default: GHAFGEN_KERNEL_SOURCES, /usr/src).
+    kernel_sources: Path | None = None
+    schemas: bool = True
+
+
+# The public tree with JetPack 6's layout (PCIe under /bus@0, the uarti label):
+# the stand-in for L4T-flavoured targets and for every binding schema.
+L4T_STANDIN = "6.12"
+
+
+@dataclass(frozen=True)
+class HostBase:
+    dtb: Path
+    what: str  # said in every overlay result: which tree this was
+    kernel: Path | None = None  # the tree it came from (its bindings), if known
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One tree to validate against the binding schemas, and its base tree."""
+
+    target: str
+    kind: str  # host | guest (which departures apply)
+    files: tuple[str, ...]  # the target's files that made the tree
+    dtb: Path
+    base: Path
+    by_node: dict[str, list[str]]  # node path -> files that touch it (host)
+    kernel: Path | None = None  # whose bindings; None: the stand-in tree
+
+
+@dataclass
+class _Schemas:
+    """Trees collected while checking, validated in one dt-validate run at the end."""
+
+    jobs: list[_Job] = field(default_factory=list)
+    skipped: list[Result] = field(default_factory=list)
 
 
 def targets(folder: Path) -> list[Path]:
     if (folder / MANIFEST).is_file():
         return [folder]
-    return sorted(p.parent for p in folder.glob(f"*/{MANIFEST}"))
+    # A writer's temp tree (.<target>.tmp-PID, .<target>.old) is not a target.
+    return sorted(
+        p.parent
+        for p in folder.glob(f"*/{MANIFEST}")
+        if not p.parent.name.startswith(".")
+    )
 
 
 def _nix(target: Path) -> list[Result]:
@@ -66,20 +117,15 @@ def _nix(target: Path) -> list[Result]:
     # say which file it was.
     if not files:
         return []
-    if run(["nix-instantiate", "--parse", *map(str, files)]).returncode == 0:
+    if run(["nix-instantiate", "--parse", "--", *map(str, files)]).returncode == 0:
         return [
             Result(target.name, "nix-parse", str(f.relative_to(target)), True)
             for f in files
         ]
     out = []
     for f in files:
-        done = run(["nix-instantiate", "--parse", str(f)])
-        err = done.stderr.strip().splitlines()
-        msg = (
-            next((ln for ln in err if ln.startswith("error")), "")
-            if done.returncode
-            else ""
-        )
+        done = run(["nix-instantiate", "--parse", "--", str(f)])
+        msg = nix_error(done.stderr) if done.returncode else ""
         out.append(
             Result(
                 target.name,
@@ -94,11 +140,34 @@ def _nix(target: Path) -> list[Result]:
 
 def compile_dts(src: Path, dest: Path) -> tuple[bool, list[str], str]:
     """(ok, warning names, stderr) of `dtc -@` on one source."""
-    done = run(["dtc", "-@", "-I", "dts", "-O", "dtb", "-o", str(dest), str(src)])
+    done = run(["dtc", "-@", "-I", "dts", "-O", "dtb", "-o", str(dest), "--", str(src)])
     return (
         done.returncode == 0,
         re.findall(r"Warning \((\w+)\)", done.stderr),
         done.stderr,
+    )
+
+
+def nix_error(stderr: str) -> str:
+    """Nix's error line with the `file:line:col` it printed on a later line."""
+    lines = [ln.strip() for ln in stderr.splitlines()]
+    msg = next((ln for ln in lines if ln.startswith("error")), "")
+    at = next((m.group(1) for ln in lines if (m := _NIX_AT.fullmatch(ln))), "")
+    return f"{msg} (at {at})" if at else msg or (lines[-1] if lines else "")
+
+
+def dtc_error(stderr: str) -> str:
+    """dtc's first `Error: file:line.col-col ...` line, not its closing FATAL ERROR."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    first = next((ln for ln in lines if ln.startswith("Error:")), "")
+    return first or (lines[-1] if lines else "")
+
+
+def _first_error(stderr: str) -> str:
+    """git's first `error:` line (it names the file and line), else the last line."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    return next(
+        (ln for ln in lines if ln.startswith("error:")), lines[-1] if lines else ""
     )
 
 
@@ -111,7 +180,7 @@ def _dtc(target: Path, tmp: Path) -> list[Result]:
         allowed = GUEST_WARNINGS if rel.parts[0] == "vms" else ()
         extra = [w for w in warnings if w not in allowed]
         msg = (
-            err.strip().splitlines()[-1]
+            dtc_error(err)
             if not ok
             else (f"dtc warnings: {', '.join(extra)}" if extra else "")
         )
@@ -120,7 +189,7 @@ def _dtc(target: Path, tmp: Path) -> list[Result]:
 
 
 def _symbols_and_paths(dtb: Path) -> tuple[set[str], set[str]]:
-    view = FdtView(dtb.read_bytes())
+    view = FdtView(dtb.read_bytes(), str(dtb))
     return set(view.symbols()), {path for _, path in view.nodes()}
 
 
@@ -132,15 +201,69 @@ def overlay_targets(dts: str) -> list[tuple[str, str]]:
     return found
 
 
-def _overlays(target: Path, base: Path, tmp: Path) -> list[Result]:
+def _base_flavor(target: Path, base: Path) -> list[Result]:
+    """The base tree's flavour against the profile's dt_flavor (the manifest's host facts).
+
+    A flavour is recognised by the catalog's node paths for the target's board:
+    the one whose paths the base tree has more of. No manifest facts, or no
+    clear winner, says nothing.
+    """
+    from ghafgen import catalog
+    from ghafgen.errors import GhafgenError
+
+    try:
+        doc = json.loads((target / MANIFEST).read_text(encoding="utf-8"))
+        board = catalog.board(str(doc["host"]["board"]))
+        wanted = str(doc["host"]["dt_flavor"])
+    except (OSError, ValueError, KeyError, TypeError, GhafgenError):
+        return []
+    _labels, paths = _symbols_and_paths(base)
+    views = [v for d in board.devices.values() for v in d.flavors.values()]
+    views += [v for s in board.slots.values() for v in s.controller.flavors.values()]
+    seen = {
+        flavor: sum(v.path in paths for v in views if v.flavor == flavor and v.path)
+        for flavor in {v.flavor for v in views}
+    }
+    best = max(seen, key=lambda f: (seen[f], f == wanted))
+    if best == wanted or seen[best] == seen.get(wanted, 0):
+        return [Result(target.name, "base-tree", base.name, True)]
+    return [
+        Result(
+            target.name,
+            "base-tree",
+            base.name,
+            False,
+            f"looks like a {best} tree ({seen[best]} of its node paths, "
+            f"{seen.get(wanted, 0)} of {wanted}'s); the profile says dt_flavor = "
+            f'"{wanted}": give the {wanted} base tree, or change dt_flavor',
+        )
+    ]
+
+
+def touched(base: FdtView, tree: FdtView) -> set[str]:
+    """Paths of nodes `tree` adds to `base` or whose properties differ."""
+    have = {path: off for off, path in base.nodes()}
+    out = set()
+    for off, path in tree.nodes():
+        if path.startswith("/__"):  # __symbols__, __fixups__: bookkeeping
+            continue
+        if path not in have or base.props(have[path]) != tree.props(off):
+            out.add(path)
+    return out
+
+
+def _overlays(
+    target: Path, base: HostBase, tmp: Path, schemas: _Schemas
+) -> list[Result]:
     which("fdtoverlay")
-    labels, paths = _symbols_and_paths(base)
-    out = []
+    labels, paths = _symbols_and_paths(base.dtb)
+    base_view = FdtView(base.dtb.read_bytes())
+    out, applied, touches = [], [], {}
     for f in sorted((target / "overlays").glob("*.dts")):
         rel = str(f.relative_to(target))
         missing = [
             (k, n)
-            for k, n in overlay_targets(f.read_text())
+            for k, n in overlay_targets(f.read_text(errors="replace"))
             if (k == "label" and n not in labels) or (k == "path" and n not in paths)
         ]
         if missing:
@@ -151,49 +274,93 @@ def _overlays(target: Path, base: Path, tmp: Path) -> list[Result]:
                     "overlay",
                     rel,
                     False,
-                    f"targets {what}, which {base.name} lacks",
+                    f"targets {what}, which {base.dtb.name} lacks ({base.what})",
                 )
             )
             continue
-        dtbo = tmp / (f.stem + ".host.dtbo")
+        dtbo = tmp / f"{target.name}--{f.stem}.host.dtbo"
         ok, _w, err = compile_dts(f, dtbo)
+        alone = tmp / f"{target.name}--{f.stem}.host.dtb"
         done = run(
-            ["fdtoverlay", "-i", str(base), "-o", str(tmp / "applied.dtb"), str(dtbo)]
+            ["fdtoverlay", "-i", str(base.dtb), "-o", str(alone), "--", str(dtbo)]
         )
         ok = ok and done.returncode == 0
+        if ok:
+            applied.append(dtbo)
+            touches[rel] = touched(base_view, FdtView(alone.read_bytes()))
         out.append(
             Result(
                 target.name,
                 "overlay",
                 rel,
                 ok,
-                "" if ok else (done.stderr or err).strip().splitlines()[-1],
+                f"applied to {base.what}" if ok else dtc_error(done.stderr or err),
+            )
+        )
+    if applied and len(applied) == len(out):
+        # The tree the board boots: every overlay of the target at once.
+        whole = tmp / f"{target.name}--host.dtb"
+        run(
+            ["fdtoverlay", "-i", str(base.dtb), "-o", str(whole), "--"]
+            + [str(p) for p in applied]
+        ).check()
+        by_node: dict[str, list[str]] = {}
+        for rel, nodes in touches.items():
+            for node in nodes:
+                by_node.setdefault(node, []).append(rel)
+        schemas.jobs.append(
+            _Job(
+                target.name,
+                "host",
+                tuple(touches),
+                whole,
+                base.dtb,
+                by_node,
+                base.kernel,
+            )
+        )
+    elif out:
+        schemas.skipped.append(
+            Result(
+                target.name,
+                "schema",
+                "overlays",
+                True,
+                "binding schemas not run on the host tree: its overlays did not apply",
+                skipped=True,
             )
         )
     return out
 
 
-def _guests(target: Path, qemu_dtb: Path, tmp: Path) -> list[Result]:
+def _guests(target: Path, qemu_dtb: Path, tmp: Path, schemas: _Schemas) -> list[Result]:
     bus_path = qemu_virt().platform_bus_path
     out = []
     for f in sorted((target / "vms").glob("*.dts")):
         rel = str(f.relative_to(target))
-        dtbo = tmp / (f.stem + ".guest.dtbo")
+        dtbo = tmp / f"{target.name}--{f.stem}.guest.dtbo"
         compile_dts(f, dtbo)
-        applied = tmp / (f.stem + ".guest.dtb")
+        applied = tmp / f"{target.name}--{f.stem}.guest.dtb"
         base = qemu_dtb
         if refers_to_bridge(dtbo.read_bytes()):
             # The pinned QEMU emits /bpmp for this VM; the stand-in does not.
-            base = tmp / (f.stem + ".base.dtb")
+            base = tmp / f"{target.name}--{f.stem}.base.dtb"
             base.write_bytes(name_bridge_node(add_bridge_node(qemu_dtb.read_bytes())))
-        done = run(["fdtoverlay", "-i", str(base), "-o", str(applied), str(dtbo)])
+        done = run(["fdtoverlay", "-i", str(base), "-o", str(applied), "--", str(dtbo)])
         if done.returncode != 0:
             out.append(
                 Result(target.name, "guest-tree", rel, False, done.stderr.strip())
             )
             continue
-        view = FdtView(applied.read_bytes())
-        vm_nix = (f.with_suffix(".nix")).read_text()
+        # The diff's base is what the pinned QEMU gives: its tree and the bridge's /bpmp.
+        schemas.jobs.append(_Job(target.name, "guest", (rel,), applied, base, {}))
+        view = FdtView(applied.read_bytes(), str(applied))
+        try:
+            vm_nix = f.with_suffix(".nix").read_text(errors="replace")
+        except OSError as e:
+            msg = f"{f.with_suffix('.nix').name}: {e.strerror or e}"
+            out.append(Result(target.name, "guest-tree", rel, False, msg))
+            continue
         wanted = len(re.findall(r'"vfio-platform,host=[^"]+"', vm_nix))
         bus = view.offset(bus_path)
         have = len(list(view.children(bus))) if bus >= 0 else 0
@@ -221,14 +388,14 @@ def _patches(target: Path, kernel: Path | None, qemu: Path | None) -> list[Resul
                 Result(target.name, "patch", rel, True, f"no {flag}", skipped=True)
             )
             continue
-        done = run(["git", "apply", "--check", str(f.resolve())], cwd=src)
+        done = run(["git", "apply", "--check", "--", str(f.resolve())], cwd=src)
         out.append(
             Result(
                 target.name,
                 "patch",
                 rel,
                 done.returncode == 0,
-                done.stderr.strip().splitlines()[-1] if done.returncode else "",
+                _first_error(done.stderr) if done.returncode else "",
             )
         )
     return out
@@ -284,7 +451,7 @@ def _kconfig(target: Path, known: set[str], tree: str) -> list[Result]:
     out = []
     for f in sorted(target.rglob("*.nix")):
         rel = str(f.relative_to(target))
-        text = f.read_text()
+        text = f.read_text(errors="replace")
         pinned = re.search(r"linuxPackages_(\d+)_(\d+)", text)
         wants = f"{pinned.group(1)}.{pinned.group(2)}" if pinned else ""
         for sym in re.findall(
@@ -294,22 +461,211 @@ def _kconfig(target: Path, known: set[str], tree: str) -> list[Result]:
     return out
 
 
+def read_meta(target: Path) -> dict[str, str]:
+    """board, dt_flavor and kernel_series from the manifest ({} if it has none)."""
+    try:
+        doc = json.loads((target / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    host = doc.get("host") if isinstance(doc, dict) else None
+    if not isinstance(host, dict):
+        return {}
+    keys = ("board", "dt_flavor", "kernel_series")
+    return {k: str(host[k]) for k in keys if k in host}
+
+
+class _Bases:
+    """Base trees, resolved once per run: given ones, or built from linux-source."""
+
+    def __init__(self, inputs: CheckInputs) -> None:
+        self.inputs = inputs
+        self._kernels: dict[str, Path | str] = {}
+
+    def kernel(self, version: str) -> Path | str:
+        """The unpacked linux-source-`version`, or why there is none."""
+        if version not in self._kernels:
+            try:
+                tar = basetrees.tarball(version, self.inputs.kernel_sources)
+            except ValueError as e:
+                self._kernels[version] = str(e)
+                return self._kernels[version]
+            where = basetrees.sources_dir(self.inputs.kernel_sources)
+            self._kernels[version] = (
+                basetrees.kernel_subset(tar)
+                if tar
+                else f"no linux-source-{version}.tar.xz in {where}"
+            )
+        return self._kernels[version]
+
+    def host(self, meta: dict[str, str]) -> HostBase | str:
+        """The host base tree for a target's overlays, or why there is none."""
+        if self.inputs.base_dtb is not None:
+            tree = self.kernel(L4T_STANDIN)
+            return HostBase(
+                self.inputs.base_dtb,
+                f"{self.inputs.base_dtb.name} (--base-dtb)",
+                tree if isinstance(tree, Path) else None,
+            )
+        name = meta.get("board")
+        if not name:
+            return (
+                "the manifest names no board (regenerate the output); pass --base-dtb"
+            )
+        flavor = meta.get("dt_flavor", "l4t")
+        version = L4T_STANDIN if flavor == "l4t" else meta.get("kernel_series", "")
+        try:
+            board = catalog_board(name)
+        except ProfileError:
+            return f"board {name!r} is not in the catalog; pass --base-dtb"
+        if not board.dts:
+            return f"the catalog names no DTS for {name}; pass --base-dtb"
+        tree = self.kernel(version)
+        if isinstance(tree, str):
+            return (
+                f"no base tree; pass --base-dtb or install linux-source-{version} "
+                f"({tree})"
+            )
+        try:
+            dtb = basetrees.board_dtb(tree, board.dts)
+        except FileNotFoundError:
+            return f"linux-source-{version} has no {board.dts}; pass --base-dtb"
+        standin = ", stand-in for the L4T tree" if flavor == "l4t" else ""
+        return HostBase(
+            dtb, f"{Path(board.dts).stem} (linux-source-{version}{standin})", tree
+        )
+
+
+def _skip_all(target: Path, sub: str, check: str, why: str) -> list[Result]:
+    """Say which trees were not checked, rather than saying nothing."""
+    return [
+        Result(target.name, check, str(f.relative_to(target)), True, why, skipped=True)
+        for f in sorted((target / sub).glob("*.dts"))
+    ]
+
+
+def _schema_results(
+    job: _Job, found: list[bindings.Finding], tree: str, in_base: set[str]
+) -> list[Result]:
+    failed: dict[str, list[str]] = {}
+    departed: dict[str, set[str]] = {}
+    for f in found:
+        left, used = bindings.undocumented(f, job.kind)
+        # The file(s) whose nodes the finding is on; the whole set if none alone.
+        for subject in job.by_node.get(f.node) or job.files:
+            departed.setdefault(subject, set()).update(used)
+            if left is not None:
+                failed.setdefault(subject, []).append(left.render())
+    out = []
+    for subject in job.files:
+        if subject in failed:
+            continue
+        note = f"dt-validate, {tree} bindings: nothing added"
+        if departed.get(subject):
+            note += f" beyond documented departures ({', '.join(sorted(departed[subject]))})"
+        if in_base:
+            note += f"; the base tree's own: {', '.join(sorted(in_base))}"
+        out.append(Result(job.target, "schema", subject, True, note))
+    for subject, messages in failed.items():
+        out += [Result(job.target, "schema", subject, False, m) for m in messages]
+    return out
+
+
+def _run_schemas(
+    schemas: _Schemas, bases: _Bases, inputs: CheckInputs, tmp: Path
+) -> list[Result]:
+    out = list(schemas.skipped)
+    why = "" if inputs.schemas else "--no-schemas"
+    version = bindings.dtschema_version()
+    if not why and (version is None or shutil.which("dt-validate") is None):
+        why = "dt-validate not installed (pip install 'ghafgen[schemas]')"
+    standin = bases.kernel(L4T_STANDIN)
+    groups: dict[Path, list[_Job]] = {}
+    for job in schemas.jobs:
+        kernel = job.kernel or standin
+        if why or isinstance(kernel, str):
+            reason = why or f"no kernel bindings: install linux-source-{L4T_STANDIN}"
+            out += [
+                Result(job.target, "schema", f, True, reason, skipped=True)
+                for f in job.files
+            ]
+            continue
+        groups.setdefault(kernel, []).append(job)
+    for n, (kernel, jobs) in enumerate(sorted(groups.items())):
+        assert version is not None
+        schema = basetrees.processed_schemas(kernel, version)
+        folder = tmp / f"schemas-{n}"
+        folder.mkdir()
+        copies: dict[Path, Path] = {}
+        for path in [j.base for j in jobs] + [j.dtb for j in jobs]:
+            if path not in copies:
+                copies[path] = folder / f"{len(copies)}.dtb"
+                bindings.stable_copy(path, copies[path])
+        found = bindings.validate(
+            list(copies.values()), schema, basetrees.cache_root() / "dt-validate"
+        )
+        for job in jobs:
+            base = found[copies[job.base]]
+            added = bindings.added(found[copies[job.dtb]], base)
+            in_base = bindings.base_departures(base, job.kind)
+            out += _schema_results(job, added, kernel.name, in_base)
+    return out
+
+
 def check(folder: Path, inputs: CheckInputs) -> list[Result]:
+    """Raises NotADeviceTree when a given base tree is not a DTB."""
+    for given in (inputs.base_dtb, inputs.qemu_dtb):
+        if given is not None:
+            FdtView(given.read_bytes(), str(given))  # one clear error, up front
     results: list[Result] = []
     known = kconfig_symbols(inputs.kernel_src) if inputs.kernel_src else None
     version = kernel_version(inputs.kernel_src) if inputs.kernel_src else ""
+    bases = _Bases(inputs)
+    schemas = _Schemas()
     with tempfile.TemporaryDirectory(prefix="ghafgen-check-") as tmpname:
         tmp = Path(tmpname)
         for target in targets(folder):
             results += _nix(target)
             results += _dtc(target, tmp)
-            if inputs.base_dtb is not None:
-                results += _overlays(target, inputs.base_dtb, tmp)
+            host = bases.host(read_meta(target))
+            if isinstance(host, HostBase):
+                if inputs.base_dtb is not None:
+                    results += _base_flavor(target, inputs.base_dtb)
+                results += _overlays(target, host, tmp, schemas)
+            else:
+                results += _skip_all(
+                    target, "overlays", "overlay", f"host overlays not applied: {host}"
+                )
+                schemas.skipped += _skip_all(
+                    target,
+                    "overlays",
+                    "schema",
+                    "binding schemas not run on the host tree: no base tree",
+                )
             if inputs.qemu_dtb is not None:
-                results += _guests(target, inputs.qemu_dtb, tmp)
+                results += _guests(target, inputs.qemu_dtb, tmp, schemas)
+            else:
+                results += _skip_all(
+                    target,
+                    "vms",
+                    "guest-tree",
+                    "guest tree not merged: no QEMU virt tree "
+                    "(install qemu-system-arm or pass --qemu-dtb)",
+                )
             results += _patches(target, inputs.kernel_src, inputs.qemu_src)
             if known is not None:
                 results += _kconfig(target, known, version)
+            else:
+                results.append(
+                    Result(
+                        target.name,
+                        "kconfig",
+                        "*.nix",
+                        True,
+                        "kernel symbols not checked: no --kernel-src",
+                        skipped=True,
+                    )
+                )
+        results += _run_schemas(schemas, bases, inputs, tmp)
     return results
 
 

@@ -29,7 +29,14 @@ class Link:
 
 
 def _id(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_]", "_", text)
+    """A Mermaid/Graphviz ID, one per name: `_` doubles and other characters are
+    `_` plus a code (`-` is `_d`), so `ser-a` and `ser_a` stay two nodes."""
+
+    def code(m: re.Match[str]) -> str:
+        c = m.group()
+        return {"_": "__", "-": "_d"}.get(c, f"_x{ord(c):x}_")
+
+    return re.sub(r"[^A-Za-z0-9]", code, text)
 
 
 def _cores(cores: tuple[int, ...] | list[int]) -> str:

@@ -7,6 +7,7 @@ remembers it, so `--capture` saves exactly what was read and nothing else.
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import re
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from ghafgen import catalog
 from ghafgen.errors import GhafgenError
+from ghafgen.profile.spec import BDF
 
 
 class DiscoverError(GhafgenError):
@@ -38,10 +40,14 @@ class SysfsReader:
             data = path.read_bytes()
         except FileNotFoundError:
             if required:
-                raise DiscoverError(
-                    f"{path}: missing; is --root a captured /sys and /proc "
-                    "tree (ghafgen discover --capture)?"
-                ) from None
+                where = (
+                    "is this a Jetson's live /sys and /proc? On another machine give "
+                    "--root a captured tree (ghafgen discover --capture)"
+                    if self.root == Path("/")
+                    else "is --root a captured /sys and /proc tree "
+                    "(ghafgen discover --capture)?"
+                )
+                raise DiscoverError(f"{path}: missing; {where}") from None
             return None
         except OSError as e:
             raise DiscoverError(f"{path}: cannot read ({e.strerror or e})") from None
@@ -127,15 +133,33 @@ class Discovery:
         return ()
 
 
-def _bars(resource: str) -> tuple[int, ...]:
+def _hex(text: str, where: Path) -> int:
+    """A sysfs hex number ("0x030000"); anything else names the file."""
+    try:
+        return int(text.strip(), 16)
+    except ValueError:
+        raise DiscoverError(
+            f"{where}: {text.strip()[:40]!r} is not a hex number; is this a real "
+            "or captured sysfs tree?"
+        ) from None
+
+
+def _bars(resource: str, where: Path) -> tuple[int, ...]:
     sizes = []
     for line in resource.splitlines()[:6]:  # BAR0-5; then the ROM and bridge windows
         parts = line.split()
         if len(parts) >= 2:
-            start, end = int(parts[0], 16), int(parts[1], 16)
+            start, end = _hex(parts[0], where), _hex(parts[1], where)
             if end > start:
                 sizes.append(end - start + 1)
     return tuple(sizes)
+
+
+def _checked(value: str, pattern: str, where: Path, what: str) -> str:
+    """A sysfs name or ID that goes into a draft profile: it must look like one."""
+    if not re.fullmatch(pattern, value):
+        raise DiscoverError(f"{where}: {value[:40]!r} is not {what}")
+    return value
 
 
 def discover(root: Path, reader: SysfsReader | None = None) -> Discovery:
@@ -162,15 +186,29 @@ def discover(root: Path, reader: SysfsReader | None = None) -> Discovery:
     pci = []
     for bdf in r.listdir("sys/bus/pci/devices"):
         base = f"sys/bus/pci/devices/{bdf}"
+        at = root / base
+        _checked(bdf, BDF, at, "a PCI address (domain:bus:device.function)")
         pci.append(
             PciFunction(
                 bdf=bdf,
-                vendor=(r.text(f"{base}/vendor") or "").strip().removeprefix("0x"),
-                device=(r.text(f"{base}/device") or "").strip().removeprefix("0x"),
-                pci_class=int((r.text(f"{base}/class") or "0").strip(), 16),
+                vendor=_checked(
+                    (r.text(f"{base}/vendor") or "").strip().removeprefix("0x"),
+                    r"[0-9a-f]{4}",
+                    at / "vendor",
+                    "a PCI vendor ID",
+                ),
+                device=_checked(
+                    (r.text(f"{base}/device") or "").strip().removeprefix("0x"),
+                    r"[0-9a-f]{4}",
+                    at / "device",
+                    "a PCI device ID",
+                ),
+                pci_class=_hex(r.text(f"{base}/class") or "0", at / "class"),
                 driver=r.link(f"{base}/driver"),
                 iommu_group=r.link(f"{base}/iommu_group"),
-                bars=_bars(r.text(f"{base}/resource", required=False) or ""),
+                bars=_bars(
+                    r.text(f"{base}/resource", required=False) or "", at / "resource"
+                ),
             )
         )
     known = {
@@ -263,7 +301,10 @@ def capture(reader: SysfsReader, out: Path) -> int:
     """A tar.gz of exactly the files `reader` read; returns how many entries."""
     buf = io.BytesIO()
     seen: set[str] = set()
-    with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
+    # gzip stamps the time into its header unless told mtime=0: the same tree
+    # gives the same bytes.
+    gz = gzip.GzipFile(filename="", mode="wb", fileobj=buf, mtime=0)
+    with gz, tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for rel in sorted(set(reader.read_paths)):
             if rel in seen or rel.endswith("/"):
                 continue  # directories come from their files; listings are implied
@@ -282,5 +323,13 @@ def capture(reader: SysfsReader, out: Path) -> int:
                 info = tarfile.TarInfo(rel)
                 info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, 0
                 tar.addfile(info)
-    out.write_bytes(buf.getvalue())
+    try:
+        with open(out, "xb") as f:  # never over an earlier capture
+            f.write(buf.getvalue())
+    except FileExistsError:
+        raise DiscoverError(
+            f"{out} exists; ghafgen does not overwrite a capture"
+        ) from None
+    except OSError as e:
+        raise DiscoverError(f"cannot write {out}: {e.strerror or e}") from None
     return len(seen)

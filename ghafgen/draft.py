@@ -6,8 +6,10 @@ ghafgen guessed carries a `# GUESS:` comment saying what to check.
 
 from __future__ import annotations
 
-import json
+import dataclasses
+import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from ghafgen import catalog
 from ghafgen.catalog.model import Slot
@@ -22,7 +24,7 @@ class DraftVm:
     name: str
     vcpus: int = 1
     memory: str = "1G"
-    guess: str = ""
+    guess: str | None = ""  # why it is a guess ("" = size it); None: the user gave it
 
 
 @dataclass
@@ -59,48 +61,101 @@ class Draft:
         )
 
     def toml(self) -> str:
-        q = json.dumps  # TOML basic strings for the values ghafgen writes
-        out = [
-            *(f"# {h}" for h in self.header),
-            "",
-            "[target]",
-            f"name = {q(self.target)}",
-            f"board = {q(self.board)}",
-            f"dt_flavor = {q(self.flavor)}"
-            + (f"  {GUESS} {self.flavor_guess}" if self.flavor_guess else ""),
-        ]
+        """The draft as TOML, written by tomlkit: every value is quoted by a TOML
+        writer, and comments (which may quote what a device tree or sysfs said)
+        are cut to one line, so no string from the hardware becomes a key."""
+        import tomlkit
+
+        doc = tomlkit.document()
+        for h in self.header:
+            doc.add(tomlkit.comment(_one_line(h)))
+        target = tomlkit.table()
+        target.add("name", self.target)
+        target.add("board", self.board)
+        target.add("dt_flavor", self.flavor)
+        if self.flavor_guess:
+            target["dt_flavor"].comment(f"GUESS: {_one_line(self.flavor_guess)}")
+        doc.add(tomlkit.nl())
+        doc.add("target", target)
+        nvidia = tomlkit.table(is_super_table=True)
         if self.needs_virtualization:
-            out += ["", "[hardware.nvidia.virtualization]", "enable = true"]
+            virt = tomlkit.table()
+            virt.add("enable", True)
+            nvidia.add("virtualization", virt)
+        passthroughs = tomlkit.table(is_super_table=True)
+        commented: list[str] = []
         for p in self.passthroughs:
-            lines = [f"[hardware.nvidia.passthroughs.{p.name}]"]
-            if p.device:
-                lines.append(f"device = {q(p.device)}")
-            if p.vm:
-                mark = f"  {GUESS} which VM gets it" if p.vm_guessed else ""
-                lines.append(f"vm = {q(p.vm)}{mark}")
-            if p.kind:
-                lines.append(f"kind = {q(p.kind)}")
-            if p.functions:
-                lines.append(
-                    "functions = [" + ", ".join(q(f) for f in p.functions) + "]"
-                )
-            if p.iommu_group:
-                lines.append(
-                    "iommu_group = [" + ", ".join(q(f) for f in p.iommu_group) + "]"
-                )
-            if p.bar_size:
-                lines.append(f"bar_size = {q(p.bar_size)}  # largest BAR, rounded up")
-            out.append("")
-            out += [f"# {n}" for n in p.notes]
-            out += [f"# {ln}" if p.commented else ln for ln in lines]
+            if p.commented:
+                commented += _commented_out(p)
+            else:
+                passthroughs.add(p.name, _passthrough(p))
+        if passthroughs:
+            nvidia.add("passthroughs", passthroughs)
+        if nvidia:
+            hardware = tomlkit.table(is_super_table=True)
+            hardware.add("nvidia", nvidia)
+            doc.add("hardware", hardware)
+        vms = tomlkit.table(is_super_table=True)
         for vm in self.vms:
-            out += [
-                "",
-                f"[vms.{vm.name}]",
-                f"vcpus = {vm.vcpus}  {GUESS} {vm.guess or 'size it for the workload'}",
-                f"memory = {q(vm.memory)}  {GUESS} {vm.guess or 'size it for the workload'}",
-            ]
-        return "\n".join(out) + "\n"
+            t = tomlkit.table()
+            t.add("vcpus", vm.vcpus)
+            t.add("memory", vm.memory)
+            if vm.guess is not None:
+                why = f"GUESS: {_one_line(vm.guess or 'size it for the workload')}"
+                t["vcpus"].comment(why)
+                t["memory"].comment(why)
+            vms.add(vm.name, t)
+        if self.vms:
+            doc.add("vms", vms)
+        text = tomlkit.dumps(doc)
+        if commented:
+            text = text.rstrip("\n") + "\n\n" + "\n".join(commented) + "\n"
+        return text
+
+
+def _one_line(text: str) -> str:
+    """Free text for a comment: control characters (a newline above all) become spaces."""
+    return re.sub(r"[\x00-\x1f\x7f]", " ", text)
+
+
+def _passthrough(p: DraftPassthrough) -> Any:
+    import tomlkit
+
+    t = tomlkit.table()
+    for note in p.notes:
+        t.add(tomlkit.comment(_one_line(note)))
+    if p.device:
+        t.add("device", p.device)
+    if p.vm:
+        t.add("vm", p.vm)
+        if p.vm_guessed:
+            t["vm"].comment("GUESS: which VM gets it")
+    if p.kind:
+        t.add("kind", p.kind)
+    if p.functions:
+        t.add("functions", list(p.functions))
+    if p.iommu_group:
+        t.add("iommu_group", list(p.iommu_group))
+    if p.bar_size:
+        t.add("bar_size", p.bar_size)
+        t["bar_size"].comment("largest BAR, rounded up")
+    return t
+
+
+def _commented_out(p: DraftPassthrough) -> list[str]:
+    """A passthrough the reader may enable: notes, then its TOML, every line a comment."""
+    import tomlkit
+
+    wrapper = tomlkit.document()
+    hw = tomlkit.table(is_super_table=True)
+    nv = tomlkit.table(is_super_table=True)
+    pts = tomlkit.table(is_super_table=True)
+    pts.add(p.name, _passthrough(dataclasses.replace(p, notes=[])))
+    nv.add("passthroughs", pts)
+    hw.add("nvidia", nv)
+    wrapper.add("hardware", hw)
+    body = tomlkit.dumps(wrapper).strip("\n").splitlines()
+    return [f"# {_one_line(n)}" for n in p.notes] + [f"# {ln}" for ln in body] + [""]
 
 
 def _pow2(n: int) -> int:

@@ -10,12 +10,24 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from ghafgen.errors import GhafgenError
+
+
+class NotADeviceTree(GhafgenError):
+    """Bytes that libfdt does not accept as a flattened device tree."""
+
 
 class FdtView:
-    def __init__(self, blob: bytes) -> None:
+    def __init__(self, blob: bytes, source: str = "the tree") -> None:
+        """Raises NotADeviceTree when `blob` is not a flattened device tree."""
         import libfdt
 
-        self.fdt: Any = libfdt.Fdt(blob)
+        try:
+            self.fdt: Any = libfdt.Fdt(blob)
+        except libfdt.FdtException as e:
+            raise NotADeviceTree(
+                f"{source} is not a compiled device tree (.dtb): {e}"
+            ) from None
         self.quiet = [libfdt.NOTFOUND]
 
     def offset(self, path: str) -> int:
@@ -49,6 +61,16 @@ class FdtView:
         while prop >= 0:
             p = self.fdt.get_property_by_offset(prop)
             out[p.name] = p.as_str()
+            prop = self.fdt.next_property_offset(prop, self.quiet)
+        return out
+
+    def props(self, off: int) -> dict[str, bytes]:
+        """Every property of node `off`, name -> raw value."""
+        out: dict[str, bytes] = {}
+        prop = self.fdt.first_property_offset(off, self.quiet)
+        while prop >= 0:
+            p = self.fdt.get_property_by_offset(prop)
+            out[p.name] = bytes(p)
             prop = self.fdt.next_property_offset(prop, self.quiet)
         return out
 

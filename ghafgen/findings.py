@@ -3,7 +3,19 @@
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
+
+# Control characters from a profile (a key, a file name) are shown escaped, so a
+# finding cannot forge lines or move the terminal's cursor.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_BUT_NL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
+
+
+def printable(text: str, *, keep_newlines: bool = False) -> str:
+    """`text` with control characters as Python escapes (a tab as `\\t`)."""
+    pattern = _CONTROL_BUT_NL if keep_newlines else _CONTROL
+    return pattern.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 class Severity(enum.Enum):
@@ -33,9 +45,13 @@ class Finding:
     hint: str = ""
 
     def render(self) -> str:
-        text = f"{self.src}: {self.severity.value}[{self.rule_id}]: {self.message}"
+        text = (
+            f"{printable(str(self.src))}: {self.severity.value}[{self.rule_id}]: "
+            f"{printable(self.message)}"
+        )
         if self.hint:
-            text += f"\n  hint: {self.hint}"
+            # Multi-line hints (a memory table) are ghafgen's own text.
+            text += f"\n  hint: {printable(self.hint, keep_newlines=True)}"
         return text
 
     def as_json(self) -> dict[str, object]:

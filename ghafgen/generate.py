@@ -7,12 +7,14 @@ written unless every profile validates without errors.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ghafgen.errors import ProfileError
 from ghafgen.render.files import render_target
-from ghafgen.render.output import Outcome, locked, write_target
+from ghafgen.render.output import MANIFEST, Outcome, locked, preflight, write_target
 from ghafgen.render.plan import TargetPlan, plan
 from ghafgen.validate import Report, validate
 
@@ -21,14 +23,45 @@ from ghafgen.validate import Report, validate
 class Generated:
     report: Report
     outcomes: tuple[Outcome, ...]
+    orphans: tuple[str, ...] = ()  # folders of a renamed target, left as they are
 
 
-def display_name(path: Path) -> str:
-    """The profile's path as generated headers show it: relative to the working directory."""
-    try:
-        return Path(os.path.relpath(path.resolve(), Path.cwd())).as_posix()
-    except ValueError:
-        return path.name
+def display_name(path: Path, outdir: Path) -> str:
+    """The profile as generated files name it: relative to the nearest folder it
+    shares with the output (`profiles/x.toml` for `-o nix/modules`), so neither
+    the working directory nor the spelling of either path changes a file."""
+    profile, out = path.resolve(), outdir.resolve()
+    base = Path(os.path.commonpath([profile.parent, out]))
+    return profile.relative_to(base).as_posix()
+
+
+def orphans(outdir: Path, written: dict[str, str]) -> list[str]:
+    """Target folders in `outdir` that one of these profiles wrote under another
+    target name (target.name was renamed): `written` maps profile -> target."""
+    found = []
+    for manifest in sorted(outdir.glob(f"*/{MANIFEST}")):
+        folder = manifest.parent
+        if folder.name.startswith(".") or folder.name in written.values():
+            continue
+        try:
+            doc = json.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(doc, dict) and doc.get("profile") in written:
+            found.append(folder.name)
+    return found
+
+
+def _one_ghaf_name_each(target: TargetPlan, profile: str) -> None:
+    """Ghaf names VMs without dashes; two VMs must not meet in one attribute."""
+    seen: dict[str, str] = {}
+    for vm in target.vms:
+        first = seen.setdefault(vm.ghaf_key, vm.name)
+        if first != vm.name:
+            raise ProfileError(
+                f"{profile}: VMs '{first}' and '{vm.name}' both become Ghaf's "
+                f"'{vm.ghaf_key}' in --layout ghaf; rename one of them"
+            )
 
 
 def host_facts(p: TargetPlan) -> dict[str, object]:
@@ -64,12 +97,17 @@ def generate(
     report = validate(paths)
     if report.exit_code != 0:
         return Generated(report, ())
-    plans = [
-        (profile, display_name(path), plan(profile, board, display_name(path), layout))
-        for path, (profile, board) in zip(paths, report.usable, strict=True)
-    ]
-    rendered = [(pr, name, render_target(p), host_facts(p)) for pr, name, p in plans]
+    rendered = []
+    for c in report.checked:  # each file once, as validate read it
+        assert c.profile is not None and c.board is not None  # exit code 0
+        path, profile, board = c.path, c.profile, c.board
+        name = display_name(path, outdir)
+        target = plan(profile, board, name, layout)
+        if layout == "ghaf":
+            _one_ghaf_name_each(target, name)
+        rendered.append((profile, name, render_target(target), host_facts(target)))
     outcomes = []
+    preflight(outdir, [profile.target.name for profile, _n, _f, _h in rendered])
     with contextlib.nullcontext() if check else locked(outdir):
         for profile, name, files, host in rendered:
             outcomes.append(
@@ -84,4 +122,5 @@ def generate(
                     force=force,
                 )
             )
-    return Generated(report, tuple(outcomes))
+    written = {name: profile.target.name for profile, name, _f, _h in rendered}
+    return Generated(report, tuple(outcomes), tuple(orphans(outdir, written)))

@@ -6,8 +6,10 @@ prefetch so that reading a lock never imports the subprocess layer.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -28,14 +30,53 @@ class Pin:
         return self.url == url and self.ref == ref
 
 
+# What a pin's fields may hold: they are printed into bpmp-virt.nix and passed
+# to Nix and git, so a lock edited by hand is held to the profile's patterns.
+_HASH = r"sha256-[A-Za-z0-9+/]{43}="
+_COMMIT = r"[0-9a-f]{40}"
+_FIELDS = {"url", "rev", "hash", "method", "ref"}
+
+
+def is_tarball(url: str) -> bool:
+    """A URL prefetch pins by its unpacked hash (nix-prefetch-url --unpack)."""
+    return url.endswith((".tar.gz", ".tgz", ".tar.xz", ".tar.bz2", ".zip"))
+
+
+def _pin(name: object, raw: object) -> Pin:
+    from ghafgen.profile.spec import SOURCE_NAME, SOURCE_REV, SOURCE_URL
+
+    if not isinstance(name, str) or not re.fullmatch(SOURCE_NAME, name):
+        raise ValueError(f"source name {name!r}")
+    if not isinstance(raw, dict) or not {"url", "rev", "hash"} <= set(raw) <= _FIELDS:
+        raise ValueError(f"'{name}' is not an object with url, rev and hash")
+    if not all(
+        isinstance(v, str) or (k == "ref" and v is None) for k, v in raw.items()
+    ):
+        raise ValueError(f"'{name}' has a value that is not a string")
+    pin = Pin(**raw)
+    checks = (
+        ("url", pin.url, SOURCE_URL),
+        ("rev", pin.rev, f"|{_COMMIT}"),
+        ("hash", pin.hash, _HASH),
+        ("method", pin.method, r"[a-z -]{0,40}"),
+        ("ref", pin.ref or "", f"|{SOURCE_REV}"),
+    )
+    for key, value, pattern in checks:
+        if not re.fullmatch(pattern, value):
+            raise ValueError(f"'{name}'.{key} is {value[:80]!r}")
+    return pin
+
+
 def read_lock(folder: Path) -> dict[str, Pin]:
     path = folder / LOCK
     if not path.exists():
         return {}
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-        return {name: Pin(**p) for name, p in doc["sources"].items()}
-    except (OSError, ValueError, KeyError, TypeError) as e:
+        if not isinstance(doc, dict) or not isinstance(doc.get("sources"), dict):
+            raise ValueError("no 'sources' object")
+        return {name: _pin(name, p) for name, p in doc["sources"].items()}
+    except (OSError, ValueError, UnicodeDecodeError) as e:
         raise ProfileError(
             f"{path}: not a ghafgen lock file ({e}); delete it and run ghafgen prefetch"
         ) from e
@@ -45,6 +86,10 @@ def write_lock(folder: Path, pins: dict[str, Pin]) -> Path:
     path = folder / LOCK
     doc = {"version": 1, "sources": {k: asdict(v) for k, v in sorted(pins.items())}}
     tmp = path.with_name(f".{LOCK}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()  # a killed run's leftover, or a planted link: never followed
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
     os.replace(tmp, path)
     return path

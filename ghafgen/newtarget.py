@@ -15,21 +15,53 @@ from ghafgen.draft import Draft, DraftPassthrough, DraftVm
 from ghafgen.errors import ProfileError
 from ghafgen.profile import spec
 
+Check = Callable[[str], str | None]  # an answer -> why it is wrong, or None
+
 
 @dataclass(frozen=True)
 class Prompter:
-    """Wraps typer.prompt so the questions can be tested without a terminal."""
+    """Wraps typer.prompt so the questions can be tested without a terminal.
+
+    A wrong answer is asked again (typer re-prompts on BadParameter) instead of
+    ending the wizard; Ctrl-C at a prompt is an interrupt (exit 130), not the
+    "Aborted!" (exit 1) click turns it into.
+    """
 
     prompt: Callable[..., object]
 
-    def __call__(self, text: str, default: str) -> str:
-        return str(self.prompt(text, default=default)).strip()
+    def __call__(self, text: str, default: str, check: Check | None = None) -> str:
+        import typer
+
+        def proc(answer: str) -> str:
+            answer = answer.strip()
+            why = check(answer) if check else None
+            if why:
+                raise typer.BadParameter(why)
+            return answer
+
+        try:
+            return str(self.prompt(text, default=default, value_proc=proc))
+        except typer.Abort as e:
+            if isinstance(e.__cause__ or e.__context__, KeyboardInterrupt):
+                raise KeyboardInterrupt from None
+            raise
+
+
+def _bad(pattern: str, value: str, what: str) -> str | None:
+    return None if re.fullmatch(pattern, value) else f"invalid {what} {value!r}"
 
 
 def _check(pattern: str, value: str, what: str) -> str:
-    if not re.match(pattern, value):
-        raise ProfileError(f"invalid {what} {value!r}")
+    why = _bad(pattern, value, what)
+    if why:
+        raise ProfileError(why)
     return value
+
+
+def _vcpus(value: str) -> str | None:
+    if not value.isdigit() or not 1 <= int(value) <= 256:
+        return f"vCPUs: {value!r} is not a number from 1 to 256"
+    return None
 
 
 def _pairs(
@@ -39,18 +71,36 @@ def _pairs(
         answer = ask(
             f"devices to pass, DEVICE:VM separated by commas ({', '.join(board.passable())})",
             "",
+            lambda a: next(
+                (w for w in (_pair_error(i, board) for i in _split(a)) if w), None
+            ),
         )
-        items = [i.strip() for i in answer.split(",") if i.strip()]
+        items = _split(answer)
+        flag = ""
+    else:
+        flag = "--passthrough "
     pairs = []
     for item in items:
-        dev, sep, vm = item.partition(":")
-        if not sep or dev not in board.passable():
-            raise ProfileError(
-                f"--passthrough {item!r}: write DEVICE:VM with a device of "
-                f"{board.name}: {', '.join(board.passable())}"
-            )
-        pairs.append((dev, _check(spec.VM_NAME, vm, "VM name")))
+        why = _pair_error(item, board)
+        if why:
+            raise ProfileError(f"{flag}{why}")
+        dev, _sep, vm = item.partition(":")
+        pairs.append((dev, vm))
     return pairs
+
+
+def _split(answer: str) -> list[str]:
+    return [i.strip() for i in answer.split(",") if i.strip()]
+
+
+def _pair_error(item: str, board: catalog.model.Board) -> str | None:
+    dev, sep, vm = item.partition(":")
+    if not sep or dev not in board.passable():
+        return (
+            f"{item!r}: write DEVICE:VM with a device of "
+            f"{board.name}: {', '.join(board.passable())}"
+        )
+    return _bad(spec.VM_NAME, vm, "VM name")
 
 
 def _vms(items: list[str], wanted: list[str], ask: Prompter | None) -> list[DraftVm]:
@@ -62,26 +112,26 @@ def _vms(items: list[str], wanted: list[str], ask: Prompter | None) -> list[Draf
                 f"--vm {item!r}: write NAME:VCPUS:MEMORY, e.g. net-vm:2:1G"
             )
         name = _check(spec.VM_NAME, parts[0], "VM name")
+        if _vcpus(parts[1]):
+            raise ProfileError(f"--vm {item!r}: {_vcpus(parts[1])}")
         given[name] = DraftVm(
-            name, int(parts[1]), _check(spec.SIZE, parts[2], "memory size"), guess=""
+            name,
+            int(parts[1]),
+            _check(spec.SIZE, parts[2], "memory size"),
+            guess=None,  # the user's own value
         )
     out = list(given.values())
     for name in wanted:
         if name in given:
             continue
         if ask is not None:
-            vcpus = ask(f"vCPUs for {name}", "1")
-            memory = ask(f"memory for {name}", "1G")
-            if not vcpus.isdigit():
-                raise ProfileError(f"vCPUs for {name}: {vcpus!r} is not a number")
-            out.append(
-                DraftVm(
-                    name,
-                    int(vcpus),
-                    _check(spec.SIZE, memory, "memory size"),
-                    guess="asked on the terminal",
-                )
+            vcpus = ask(f"vCPUs for {name}", "1", _vcpus)
+            memory = ask(
+                f"memory for {name}",
+                "1G",
+                lambda a: _bad(spec.SIZE, a, 'memory size (e.g. "512M" or "2G")'),
             )
+            out.append(DraftVm(name, int(vcpus), memory, guess=None))
         else:
             out.append(
                 DraftVm(name, 1, "1G", guess="default; set --vm NAME:VCPUS:MEMORY")
@@ -102,7 +152,11 @@ def draft(
     if board_name is None:
         if ask is None:
             raise ProfileError(f"give --board, one of: {', '.join(names)}")
-        board_name = ask(f"board ({', '.join(names)})", names[0])
+        board_name = ask(
+            f"board ({', '.join(names)}, or a module SKU)",
+            names[0],
+            lambda a: None if catalog.resolve(a) else f"no board {a!r}",
+        )
     resolved = catalog.resolve(board_name)
     if resolved is None:
         raise ProfileError(

@@ -165,6 +165,104 @@ def _allow_text(allowed: AllowList) -> str:
     return "\n".join(lines)
 
 
+def _id_list(board: Board, kind: str, names: tuple[str, ...]) -> list[int]:
+    return [board.soc.resource(kind, n).id for n in names]
+
+
+def ownership_data(profile: Profile, board: Board) -> list[dict[str, object]]:
+    """The ownership table as data: numbers as numbers, lists as lists, no layout.
+
+    `owner` is the VM (None: the host), `vfio` says a passed device is bound
+    to vfio on the host without a VM.
+    """
+    by_device = {pt.device: pt for pt in profile.enabled}
+    flavor = profile.target.dt_flavor
+    out: list[dict[str, object]] = []
+    for dev in board.devices.values():
+        pt = by_device.get(dev.key)
+        marked = dev.needs_sid_marking and pt is not None
+        sid = board.soc.passthrough_sid if marked else dev.iommu_sid
+        name = board.soc.passthrough_sid_name if marked else dev.iommu_sid_name
+        out.append(
+            {
+                "device": dev.key,
+                "kind": "device",
+                "dt_name": dev.dt_name,
+                "owner": pt.vm if pt else None,
+                "vfio": pt is not None,
+                "in_tree": flavor in dev.flavors,
+                "iommu": None
+                if sid is None or (dev.needs_sid_marking and not marked)
+                else {"sid": sid, "name": name, "marked": marked},
+                "bpmp": {
+                    kind: _id_list(board, kind, dev.resources(flavor, kind))
+                    if pt is not None
+                    else []
+                    for kind in KINDS
+                },
+            }
+        )
+    for slot in board.slots.values():
+        pt = by_device.get(slot.key)
+        ctl = slot.controller
+        view = ctl.flavors.get(flavor)
+        out.append(
+            {
+                "device": slot.key,
+                "kind": "slot",
+                "dt_name": ctl.dt_name,
+                "owner": pt.vm if pt else None,
+                "vfio": pt is not None,
+                "iommu": {
+                    "sid": ctl.sid,
+                    "name": ctl.sid_name,
+                    "root_port_iommus_emptied": view.path
+                    if pt and view and view.controller_iommus
+                    else None,
+                },
+                "slot": {
+                    "form": slot.form,
+                    "max_lanes": slot.max_lanes,
+                    "pci_domain": ctl.domain,
+                    "power_max_w": slot.power_max_w,
+                    "power_w": pt.max_power_w if pt else None,
+                },
+                "functions": [f.bdf for f in pt.functions] if pt else [],
+            }
+        )
+    for vm in profile.vms.values():
+        for kind in vm.shared:
+            out.append(
+                {
+                    "device": f"virtio-{'net' if kind == 'network' else kind}",
+                    "kind": "shared",
+                    "owner": vm.name,
+                    "vfio": False,
+                }
+            )
+    return out
+
+
+def boards_data() -> list[dict[str, object]]:
+    """`show --boards` as data."""
+    from ghafgen import catalog
+
+    out: list[dict[str, object]] = []
+    for name in catalog.board_names():
+        b = catalog.board(name)
+        out.append(
+            {
+                "board": name,
+                "description": b.description,
+                "cpu_cores": b.cpu_cores,
+                "ram_mib": b.ram_mib,
+                "devices": {k: d.dt_name for k, d in b.devices.items()},
+                "slots": {k: s.description for k, s in b.slots.items()},
+            }
+        )
+    return out
+
+
 def as_json(profile: Profile, board: Board) -> dict[str, object]:
     allowed = allow_list(profile, board)
     host, vms = runtime_stack(profile, board)
@@ -172,7 +270,7 @@ def as_json(profile: Profile, board: Board) -> dict[str, object]:
         "target": profile.target.name,
         "board": board.name,
         "dt_flavor": profile.target.dt_flavor,
-        "devices": [asdict(r) for r in ownership(profile, board)],
+        "devices": ownership_data(profile, board),
         "bpmp_allow_list": {
             kind: [asdict(a) for a in allowed.of(kind)] for kind in KINDS
         },

@@ -10,7 +10,7 @@ _FACTOR = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 def parse_size(text: str) -> int | None:
     """Bytes in `text` (binary units, K/M/G/T), or None if it is not a size."""
-    m = _SIZE.match(text)
+    m = _SIZE.fullmatch(text)
     if m is None:
         return None
     return int(m.group(1)) * _FACTOR[m.group(2)]

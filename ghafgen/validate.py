@@ -45,6 +45,13 @@ class Checked:
 class Report:
     checked: tuple[Checked, ...]
     system_findings: tuple[Finding, ...]
+    # Profiles of a host whose profiles break a rule together (GG7xx errors).
+    host_invalid: frozenset[Path] = frozenset()
+
+    @property
+    def valid(self) -> int:
+        """Profiles with no error of their own and none shared with their host."""
+        return sum(c.ok and c.path not in self.host_invalid for c in self.checked)
 
     @property
     def findings(self) -> list[Finding]:
@@ -121,9 +128,21 @@ def with_pins(result: LoadResult, folder: Path) -> LoadResult:
     return LoadResult(dataclasses.replace(result.profile, pins=pins), result.findings)
 
 
+def _once(paths: list[Path]) -> list[Path]:
+    """Each file once, however it is spelled: a profile is not its own neighbour."""
+    seen: dict[Path, Path] = {}
+    for path in paths:
+        try:
+            key = path.resolve()
+        except OSError:
+            key = path
+        seen.setdefault(key, path)
+    return list(seen.values())
+
+
 def validate(paths: list[Path]) -> Report:
     checked = []
-    for path in paths:
+    for path in _once(paths):
         result = with_pins(load(path), path.parent)
         board, found = check_profile(result)
         checked.append(
@@ -136,11 +155,16 @@ def validate(paths: list[Path]) -> Report:
             )
         )
     hosts: dict[str, list[tuple[Profile, Board]]] = defaultdict(list)
+    paths_of: dict[str, list[Path]] = defaultdict(list)
     for c in checked:
         if c.profile is not None and c.board is not None:
             hosts[c.profile.host].append((c.profile, c.board))
+            paths_of[c.profile.host].append(c.path)
     system: list[Finding] = []
-    for group in hosts.values():
-        for _info, check in CHECKS["system"]:
-            system.extend(check(group))
-    return Report(tuple(checked), tuple(system))
+    host_invalid: set[Path] = set()
+    for host, group in hosts.items():
+        found = [f for _info, check in CHECKS["system"] for f in check(group)]
+        if any(f.severity is Severity.ERROR for f in found):
+            host_invalid.update(paths_of[host])
+        system.extend(found)
+    return Report(tuple(checked), tuple(system), frozenset(host_invalid))

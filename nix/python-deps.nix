@@ -9,6 +9,7 @@
     "typer"
     "jinja2"
     "libfdt" # PyPI: pylibfdt
+    "tomlkit"
   ];
   test = [
     "pytest"

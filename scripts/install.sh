@@ -9,7 +9,7 @@ APT_PACKAGES=(
   nix-bin                # nix-instantiate, nix build
   qemu-system-arm        # qemu-system-aarch64 -machine virt,dumpdtb= (10.0 from backports)
   linux-source-6.1       # mainline tegra234 device trees and dt-bindings
-  linux-source-6.12      # the guest kernel series; the L4T-layout stand-in tree
+  linux-source-6.12      # the guest kernel series; the L4T-layout stand-in tree; binding schemas
   cpp                    # device-tree preprocessing
   graphviz               # show --format svg
   librsvg2-bin           # rsvg-convert: tests render the SVG
@@ -63,4 +63,6 @@ if python3 -c 'import os, sys, sysconfig
 sys.exit(0 if os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")) else 1)'; then
   pip_flags+=(--break-system-packages)
 fi
-"${sudo_cmd[@]}" python3 -m pip install "${pip_flags[@]}" -e '.[test]'
+# schemas: dtschema (dt-validate, dt-mk-schema), pure Python; the binding
+# sources come from linux-source-6.12.
+"${sudo_cmd[@]}" python3 -m pip install "${pip_flags[@]}" -e '.[test,schemas]'

@@ -51,61 +51,63 @@ def require(tool: str) -> str:
     return path
 
 
-@pytest.fixture(scope="session")
-def kernel_src(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Debian's linux-source-6.1 (the subset ghafgen's checks read)."""
+def kernel_tree(version: str) -> Path:
+    """Debian's linux-source-`version` (the subset ghafgen's checks read)."""
     from tests import trees
 
-    if not trees.KERNEL_TARBALL.exists():
-        import os
-
-        message = f"{trees.KERNEL_TARBALL} missing (apt-get install linux-source-6.1)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return trees.extract_kernel_subset(tmp_path_factory.mktemp("linux"))
-
-
-@pytest.fixture(scope="session")
-def orin_dtb(kernel_src: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from tests import trees
-
-    require("cpp")
-    require("dtc")
-    return trees.build_orin_dtb(kernel_src, tmp_path_factory.mktemp("orin"))
-
-
-@pytest.fixture(scope="session")
-def trees_612(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The 6.12 board trees (AGX, Orin NX, Orin Nano, IGX), built once: name -> DTB."""
-    from tests import trees
-
-    if not trees.KERNEL_612_TARBALL.exists():
+    if not trees.tarball(version).exists():
         import os
 
         message = (
-            f"{trees.KERNEL_612_TARBALL} missing (apt-get install linux-source-6.12)"
+            f"{trees.tarball(version)} missing (apt-get install linux-source-{version})"
         )
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    require("cpp")
-    require("dtc")
-    src = linux_612(tmp_path_factory)
-    out = tmp_path_factory.mktemp("trees612")
-    return {name: trees.build_board_dtb(src, out, name) for name in trees.BOARD_DTS_612}
+    return trees.extract_kernel_subset(version)
 
 
-_LINUX_612: list[Path] = []
+@pytest.fixture(scope="session")
+def kernel_src() -> Path:
+    return kernel_tree("6.1")
 
 
-def linux_612(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The 6.12 subset (trees, headers, bindings), unpacked once per session."""
+@pytest.fixture(scope="session")
+def kernel_src_612() -> Path:
+    return kernel_tree("6.12")
+
+
+@pytest.fixture(scope="session")
+def orin_dtb(kernel_src: Path) -> Path:
+    """The AGX Orin devkit tree of mainline 6.1 (PCIe at the root, no uarti)."""
     from tests import trees
 
-    if not _LINUX_612:
-        _LINUX_612.append(trees.extract_612_subset(tmp_path_factory.mktemp("linux612")))
-    return _LINUX_612[0]
+    require("cpp")
+    require("dtc")
+    return trees.build_orin_dtb(kernel_src)
+
+
+@pytest.fixture(scope="session")
+def orin_dtb_612(kernel_src_612: Path) -> Path:
+    """The AGX Orin devkit tree of 6.12: JetPack 6's layout, the L4T stand-in."""
+    from tests import trees
+
+    require("cpp")
+    require("dtc")
+    return trees.build_orin_dtb(kernel_src_612)
+
+
+@pytest.fixture(scope="session")
+def trees_612(kernel_src_612: Path) -> dict[str, Path]:
+    """The 6.12 board trees (AGX, Orin NX, Orin Nano, IGX), built once: name -> DTB."""
+    from tests import trees
+
+    require("cpp")
+    require("dtc")
+    return {
+        name: trees.build_board_dtb(kernel_src_612, name)
+        for name in trees.BOARD_DTS_612
+    }
 
 
 @pytest.fixture(scope="session")
@@ -128,11 +130,19 @@ def virt_dtb(tmp_path_factory: pytest.TempPathFactory):
 def run_ghafgen(
     *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None, stdin: str = ""
 ) -> subprocess.CompletedProcess[str]:
-    """ghafgen as a user runs it: a separate process (exit codes, stderr, no traceback)."""
+    """ghafgen as a user runs it: a separate process (exit codes, stderr, no traceback).
+
+    PYTHONPATH names this tree, so a run from another folder tests this code,
+    not whichever ghafgen is installed.
+    """
+    import os
+
+    base = os.environ if env is None else env
+    py_path = os.pathsep.join(p for p in (str(ROOT), base.get("PYTHONPATH", "")) if p)
     return subprocess.run(
         [sys.executable, "-m", "ghafgen", *args],
         cwd=cwd,
-        env=env,
+        env={**base, "PYTHONPATH": py_path},
         input=stdin,
         capture_output=True,
         text=True,

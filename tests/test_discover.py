@@ -136,7 +136,7 @@ def test_new_target_without_board_in_a_pipe_says_what_to_give(tmp_path: Path):
 
 
 def test_new_target_on_a_terminal_asks_for_what_is_missing(tmp_path: Path):
-    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    env = {k: v for k, v in os.environ.items() if k != "CI"} | {"PYTHONPATH": str(ROOT)}
     child = pexpect.spawn(
         sys.executable,
         ["-m", "ghafgen", "new-target", "tty-demo"],

@@ -47,9 +47,10 @@ def test_channels_reach_exactly_their_members():
         return (TARGET / "vms" / f"{vm}.nix").read_text()
 
     gui, net, rt = args("gui-vm"), args("net-vm"), args("rt-vm")
-    share = "mem-path=/dev/shm/ghafgen-gui-net,size=2097152,share=on"
+    shm = "mem-path=/dev/shm/ghafgen.nvidia-jetson-orin-agx-partitions"
+    share = f"{shm}.gui-net,size=2097152,share=on"
     assert share in gui and share in net and share not in rt
-    tele = "mem-path=/dev/shm/ghafgen-rt-telemetry,size=65536,share=on"
+    tele = f"{shm}.rt-telemetry,size=65536,share=on"
     assert tele in gui and tele in rt and tele not in net
     assert '"ivshmem-plain,memdev=ivshmem-gui-net"' in net
 
@@ -57,7 +58,8 @@ def test_channels_reach_exactly_their_members():
 def test_memory_volumes_vsock_and_shared_devices():
     gui = (TARGET / "vms" / "gui-vm.nix").read_text()
     assert "hugepageMem = true;" in gui and "vsock.cid = 4;" in gui
-    assert 'image = "/var/lib/vm-volumes/gui-vm-home.img";' in gui
+    image = "/var/lib/vm-volumes/nvidia-jetson-orin-agx-partitions.gui-vm.home.img"
+    assert f'image = "{image}";' in gui
     assert 'mountPoint = "/home";\n        size = 65536;' in gui
     rt = (TARGET / "vms" / "rt-vm.nix").read_text()
     assert 'type = "user";' in rt and 'mac = "02:' in rt
@@ -75,9 +77,9 @@ def test_show_names_every_device_mode():
 def test_mermaid_diagram():
     out = ghafgen("show", "--format", "mermaid", PROFILE).stdout
     assert out.startswith("flowchart LR\n")
-    for vm in ("net_vm", "gui_vm", "rt_vm"):
+    for vm in ("net_dvm", "gui_dvm", "rt_dvm"):
         assert f"subgraph vm_{vm}[" in out
-    assert 'vm_gui_vm <-- "gui-net 2M" --> vm_net_vm' in out
+    assert 'vm_gui_dvm <-- "gui-net 2M" --> vm_net_dvm' in out
     assert "2 vCPU on cores 10,11, SCHED_FIFO 50" in out
 
 

@@ -264,7 +264,9 @@ MAINLINE = [
 def test_every_reference_profile_on_the_real_orin_tree(
     name: str, orin_dtb: Path, tmp_path: Path
 ):
-    """Each profile's host overlays, applied to the tree built from linux-source-6.1."""
+    """The mainline renderer: each profile re-rendered mainline-flavoured, its host
+    overlays applied to the tree built from linux-source-6.1. The committed
+    (L4T-flavoured) files are proven on 6.12 in test_host_trees.py."""
     require("fdtoverlay")
     profile, board = mainline_profile(name)
     files = render_target(plan(profile, board, f"{name}.toml"))

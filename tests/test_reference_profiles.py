@@ -50,11 +50,11 @@ def test_show_prints_ownership_table(path: Path):
     data = json.loads(
         CliRunner().invoke(app, ["show", "--format", "json", str(path)]).output
     )
-    owners = {d["device"]: d["owner"] for d in data[0]["devices"]}
+    rows = {d["device"]: d for d in data[0]["devices"]}
     report = validate([path])
     profile = report.usable[0][0]
     for pt in profile.enabled:
-        assert owners[pt.device] == (pt.vm or "host (vfio)")
+        assert rows[pt.device]["owner"] == pt.vm and rows[pt.device]["vfio"]
 
 
 def test_show_gpu_profile_details():

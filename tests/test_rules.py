@@ -262,8 +262,12 @@ def test_every_rule_has_a_failing_case():
         covered |= set(
             re.findall(r"GG\d{3}", path.read_bytes().split(b"\n", 1)[0].decode())
         )
-    system_rules = {"GG701", "GG702", "GG703", "GG704", "GG705"}  # tests/test_system.py
-    assert set(REGISTRY) - covered - system_rules == set()
+    # tests/test_system.py; GG706: tests/test_host_isolation.py
+    system_rules = {"GG701", "GG702", "GG703", "GG704", "GG705", "GG706"}
+    # GG012 an unreadable file: tests/test_messages.py; GG013 a lock entry:
+    # tests/test_hostile_prefetch.py
+    file_rules = {"GG012", "GG013"}
+    assert set(REGISTRY) - covered - system_rules - file_rules == set()
 
 
 def test_rule_ids_are_stable_and_unique():

@@ -107,3 +107,26 @@ def test_generated_scripts_are_fixed_text():
         for p in Path(ROOT / "nix" / "modules").glob("*/bind-vfio.sh")
     }
     assert len(texts) == 1
+
+
+def test_a_file_named_like_an_option_stays_a_file(tmp_path: Path, monkeypatch):
+    """`--` before positionals: dtc reads `-o.dts` as the source, not as `-o`."""
+    from ghafgen.check import compile_dts
+    from tests.conftest import require
+
+    require("dtc")
+    monkeypatch.chdir(tmp_path)
+    Path("-o.dts").write_text('/dts-v1/;\n/ { model = "m"; };\n')
+    ok, _warnings, err = compile_dts(Path("-o.dts"), Path("out.dtb"))
+    assert ok, err
+    assert Path("out.dtb").read_bytes()[:4] == b"\xd0\x0d\xfe\xed"
+
+
+def test_build_target_after_double_dash():
+    from ghafgen.nixbuild import BuildOptions, build_argv
+
+    argv = build_argv("--impure", BuildOptions())
+    assert argv[-2] == "--" and argv[-1].startswith(".#")
+    assert "--impure" not in argv[:-1]
+    argv = build_argv("-x#y", BuildOptions())
+    assert argv[-2:] == ["--", "-x#y"]

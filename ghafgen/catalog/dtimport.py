@@ -47,6 +47,8 @@ class Imported:
 
 
 def _pairs(cells: list[int], width: int) -> list[list[int]]:
+    if width <= 0:  # `#address-cells = <0>` and no size: nothing to group
+        return []
     return [cells[i : i + width] for i in range(0, len(cells), width)]
 
 
@@ -122,41 +124,50 @@ def read_tree(blob: bytes) -> list[Imported]:
     return found
 
 
-def _toml_str(s: str) -> str:
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def as_toml(nodes: list[Imported], source: str) -> str:
-    """Catalog-style TOML for the imported nodes (facts only; review before committing)."""
-    lines = [f"# Imported by `ghafgen catalog import` from {source}.", ""]
+    """Catalog-style TOML for the imported nodes (facts only; review before committing).
+
+    Strings come from the tree as they are (a label, a compatible, a status may
+    hold anything), so a TOML writer quotes them; the source name goes into a
+    comment with its control characters made spaces.
+    """
+    import re
+
+    import tomlkit
+
+    doc = tomlkit.document()
+    name = re.sub(r"[\x00-\x1f\x7f]", " ", source)
+    doc.add(tomlkit.comment(f"Imported by `ghafgen catalog import` from {name}."))
+    doc.add(tomlkit.nl())
+    imported = tomlkit.table(is_super_table=True)
     for n in nodes:
-        key = n.dt_name.replace(".", "-")
-        lines += [
-            f"[imported.{_toml_str(key)}]",
-            f"path = {_toml_str(n.path)}",
-            f"dt_name = {_toml_str(n.dt_name)}",
-            f"kind = {_toml_str(n.kind)}",
-            f"label = {_toml_str(n.label)}",
-            "compatible = [" + ", ".join(_toml_str(c) for c in n.compatible) + "]",
-            f"status = {_toml_str(n.status)}",
-            "reg = [" + ", ".join(f"[{a:#x}, {s:#x}]" for a, s in n.reg) + "]",
-            f"interrupts = {list(n.interrupts)}",
-            "clocks = ["
-            + ", ".join(f"[{_toml_str(nm)}, {i}]" for nm, i in n.clocks)
-            + "]",
-            "resets = ["
-            + ", ".join(f"[{_toml_str(nm)}, {i}]" for nm, i in n.resets)
-            + "]",
-            f"power_domains = {list(n.power_domains)}",
-        ]
+        t = tomlkit.table()
+        t.add("path", n.path)
+        t.add("dt_name", n.dt_name)
+        t.add("kind", n.kind)
+        t.add("label", n.label)
+        t.add("compatible", list(n.compatible))
+        t.add("status", n.status)
+        t.add(
+            "reg",
+            [
+                [tomlkit.integer(f"{a:#x}"), tomlkit.integer(f"{s:#x}")]
+                for a, s in n.reg
+            ],
+        )
+        t.add("interrupts", list(n.interrupts))
+        t.add("clocks", [[nm, i] for nm, i in n.clocks])
+        t.add("resets", [[nm, i] for nm, i in n.resets])
+        t.add("power_domains", list(n.power_domains))
         if n.iommu_sid is not None:
-            lines.append(f"iommu_sid = {n.iommu_sid:#x}")
+            t.add("iommu_sid", tomlkit.integer(f"{n.iommu_sid:#x}"))
         if n.pci_domain is not None:
-            lines.append(f"pci_domain = {n.pci_domain}")
+            t.add("pci_domain", n.pci_domain)
         if n.num_lanes is not None:
-            lines.append(f"num_lanes = {n.num_lanes}")
-        lines.append("")
-    return "\n".join(lines)
+            t.add("num_lanes", n.num_lanes)
+        imported.add(n.dt_name.replace(".", "-"), t)
+    doc.add("imported", imported)
+    return tomlkit.dumps(doc)
 
 
 @dataclass(frozen=True)

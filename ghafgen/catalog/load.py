@@ -9,8 +9,9 @@ from __future__ import annotations
 import functools
 import os
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ghafgen.catalog.model import (
     Board,
@@ -29,12 +30,44 @@ from ghafgen.catalog.model import (
     Slot,
     Soc,
 )
-from ghafgen.errors import ProfileError
+from ghafgen.errors import GhafgenError, ProfileError
 from ghafgen.units import mib, parse_size
 
 # GHAFGEN_CATALOG points at another copy of data/ (a vendor import, a test's
 # deliberately wrong copy); the shipped data is the default.
 DATA = Path(os.environ.get("GHAFGEN_CATALOG") or Path(__file__).parent / "data")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class CatalogError(GhafgenError):
+    """The catalog folder (GHAFGEN_CATALOG, or the shipped data) cannot be used."""
+
+
+def _where() -> str:
+    return f"GHAFGEN_CATALOG={DATA}" if os.environ.get("GHAFGEN_CATALOG") else str(DATA)
+
+
+def _guarded(fn: F) -> F:
+    """A missing, unreadable or malformed catalog file is one error line naming it."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (OSError, UnicodeDecodeError) as e:
+            reason = getattr(e, "strerror", None) or e
+            name = getattr(e, "filename", None) or DATA
+            raise CatalogError(
+                f"cannot read catalog file {name}: {reason}; is {_where()} a copy "
+                "of ghafgen's catalog/data folder?"
+            ) from None
+        except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as e:
+            raise CatalogError(
+                f"catalog under {_where()} is malformed ({type(e).__name__}: {e})"
+            ) from None
+
+    return wrapper  # type: ignore[return-value]
 
 
 def _fact(d: dict[str, Any]) -> Fact:
@@ -124,6 +157,7 @@ def _device(key: str, d: dict[str, Any]) -> PlatformDevice:
 
 
 @functools.cache
+@_guarded
 def soc(name: str) -> Soc:
     d = tomllib.loads((DATA / f"{name}.toml").read_text(encoding="utf-8"))
     s = d["soc"]
@@ -168,6 +202,11 @@ def soc(name: str) -> Soc:
 
 
 def _carriers() -> list[str]:
+    if not (DATA / "boards").is_dir():
+        raise CatalogError(
+            f"no boards/ folder under {_where()}; point it at a copy of ghafgen's "
+            "catalog/data folder, or unset it"
+        )
     return sorted(p.stem for p in (DATA / "boards").glob("*.toml"))
 
 
@@ -216,6 +255,7 @@ def _module(sku: str, m: dict[str, Any]) -> Module:
 
 
 @functools.cache
+@_guarded
 def board(name: str) -> Board:
     """The board called `name` (`<carrier>` or `<carrier>+<sku>`).
 
@@ -251,6 +291,12 @@ def board(name: str) -> Board:
             module.dt_model if sku and module and module.dt_model else b["dt_model"]
         ),
         dt_compatible=f"nvidia,{carrier}+{sku}" if sku else b["dt_compatible"],
+        # A SKU with its own mainline tree (the Orin Nano kit's) checks against it.
+        dts=(
+            f"nvidia/{module.mainline_dts}.dts"
+            if sku and module and module.mainline_dts
+            else b.get("dts", "")
+        ),
         devices={k: chip.devices[k] for k in b["devices"]},
         slots={
             k: Slot(
@@ -286,11 +332,13 @@ def board(name: str) -> Board:
 
 
 @functools.cache
+@_guarded
 def _runtime_data() -> dict[str, Any]:
     return tomllib.loads((DATA / "runtime.toml").read_text(encoding="utf-8"))
 
 
 @functools.cache
+@_guarded
 def qemu_virt() -> QemuVirt:
     q = _runtime_data()["qemu"]["platform"]
     v, b = q["virt"], q["bridge"]
@@ -314,6 +362,7 @@ def qemu_virt() -> QemuVirt:
 
 
 @functools.cache
+@_guarded
 def qemu_build() -> QemuBuild:
     q = _runtime_data()["qemu"]["platform"]
     return QemuBuild(
@@ -330,6 +379,7 @@ def qemu_build() -> QemuBuild:
 
 
 @functools.cache
+@_guarded
 def kernel_pins() -> KernelPins:
     k = _runtime_data()["kernel"]
     hooks = {s: p for s, p in k["bpmp_hooks"].items() if s != "source"}
@@ -348,6 +398,7 @@ def kernel_pins() -> KernelPins:
 
 
 @functools.cache
+@_guarded
 def sources() -> dict[str, PinnedSource]:
     d = tomllib.loads((DATA / "sources.toml").read_text(encoding="utf-8"))
     fixed = {"url", "rev", "hash", "source", "note", "uncertain"}

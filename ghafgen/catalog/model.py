@@ -222,6 +222,8 @@ class Board:
     dt_compatible: str
     devices: dict[str, PlatformDevice]
     slots: dict[str, Slot]
+    # The board's DTS below a kernel tree's arch/arm64/boot/dts ("" if none).
+    dts: str = ""
     fact: Fact = field(default=Fact())
     carrier: str = ""  # "p3737-0000"
     module: Module | None = None

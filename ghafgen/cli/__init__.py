@@ -7,6 +7,7 @@ profiles.py, nixcmds.py and board.py; heavy imports stay inside them.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import typer
@@ -36,3 +37,21 @@ def main() -> None:
     except GhafgenError as e:
         typer.echo(f"error: {e}", err=True)
         sys.exit(2)
+    except OSError as e:
+        # A file outside ghafgen's own error handling (the shell's rc file that
+        # --install-completion edits), or stdout itself (`schema > /dev/full`).
+        if e.filename:
+            typer.echo(f"error: cannot write {e.filename}: {e.strerror or e}", err=True)
+        else:
+            _drop_stdout()
+            typer.echo(f"error: cannot write the output: {e.strerror or e}", err=True)
+        sys.exit(2)
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's last flush cannot fail again."""
+    import os
+
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())

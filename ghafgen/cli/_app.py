@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import enum
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,7 +30,40 @@ app = typer.Typer(
 Profiles = Annotated[
     list[Path], typer.Argument(help="Profile TOML files.", show_default=False)
 ]
-Format = Annotated[str, typer.Option("--format", help="Output format: text or json.")]
+
+
+# Fixed choices as enums: Typer refuses any other value and lists these in --help.
+class TextJson(enum.StrEnum):
+    text = "text"
+    json = "json"
+
+
+class ShowFormat(enum.StrEnum):
+    text = "text"
+    json = "json"
+    mermaid = "mermaid"
+    dot = "dot"
+    svg = "svg"
+    markdown = "markdown"  # show --devices only (docs/devices.md)
+
+
+class RulesFormat(enum.StrEnum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+class Layout(enum.StrEnum):  # render.plan.LAYOUTS (tested)
+    default = "default"
+    ghaf = "ghaf"
+
+
+class Flavor(enum.StrEnum):  # catalog.model.FLAVORS (tested)
+    l4t = "l4t"
+    mainline = "mainline"
+
+
+Format = Annotated[TextJson, typer.Option("--format", help="Output format.")]
 
 
 @contextlib.contextmanager
@@ -66,15 +100,10 @@ def main_options(
     """Check Jetson Orin passthrough profiles and generate Ghaf configuration."""
 
 
-def check_format(fmt: str, allowed: tuple[str, ...] = ("text", "json")) -> None:
-    if fmt not in allowed:
-        raise typer.BadParameter(
-            f"use one of: {', '.join(allowed)}", param_hint="--format"
-        )
-
-
 def interactive() -> bool:
     """Ask questions only on a terminal, never in a pipe or in CI."""
     import os
 
-    return sys.stdin.isatty() and sys.stdout.isatty() and not os.environ.get("CI")
+    # CI=true (or 1, yes) means a pipeline; CI=false or CI=0 is a person's shell.
+    ci = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+    return sys.stdin.isatty() and sys.stdout.isatty() and not ci

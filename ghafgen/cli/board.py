@@ -8,8 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ghafgen.catalog.model import FLAVORS
-from ghafgen.cli._app import Format, app, check_format, interactive, reported
+from ghafgen.cli._app import Flavor, Format, TextJson, app, interactive, reported
 from ghafgen.errors import GhafgenError
 
 catalog_app = typer.Typer(
@@ -22,17 +21,29 @@ app.add_typer(catalog_app, name="catalog")
 @catalog_app.command("import")
 def catalog_import(
     dtb: Annotated[
-        Path | None, typer.Option(help="Vendor tree, compiled (.dtb).")
+        Path | None,
+        typer.Option(
+            help="Vendor tree, compiled (.dtb).",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+        ),
     ] = None,
     dts: Annotated[
-        Path | None, typer.Option(help="Vendor tree as preprocessed source (.dts).")
+        Path | None,
+        typer.Option(
+            help="Vendor tree as preprocessed source (.dts).",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+        ),
     ] = None,
     board: Annotated[
         str, typer.Option(help="Catalog board to compare with.")
     ] = "jetson-agx-orin-devkit",
     flavor: Annotated[
-        str, typer.Option(help="Device-tree flavour of the tree: l4t or mainline.")
-    ] = "mainline",
+        Flavor, typer.Option(help="Device-tree flavour of the tree.")
+    ] = Flavor.mainline,
     show_diff: Annotated[
         bool,
         typer.Option(
@@ -40,7 +51,8 @@ def catalog_import(
         ),
     ] = False,
     out: Annotated[
-        Path | None, typer.Option("-o", "--out", help="Write the TOML here.")
+        Path | None,
+        typer.Option("-o", "--out", help="Write the TOML here.", dir_okay=False),
     ] = None,
     whole_soc: Annotated[
         bool,
@@ -58,8 +70,6 @@ def catalog_import(
     source = dtb or dts
     if source is None or (dtb and dts):
         raise typer.BadParameter("give exactly one of --dtb or --dts")
-    if flavor not in FLAVORS:
-        raise typer.BadParameter("use l4t or mainline", param_hint="--flavor")
     with reported():
         try:
             nodes = dtimport.read(source, dts=dts is not None)
@@ -85,12 +95,12 @@ def catalog_import(
             else:
                 out.write_text(text, encoding="utf-8")
             return
-        found = dtimport.diff(nodes, catalog.board(board), flavor)
+        found = dtimport.diff(nodes, catalog.board(board), flavor.value)
     for d in found:
         typer.echo(d.render())
     typer.echo(
         f"{len(nodes)} nodes read, {len(found)} disagreement(s) with the {board} "
-        f"catalog ({flavor})",
+        f"catalog ({flavor.value})",
         err=True,
     )
     raise typer.Exit(1 if found else 0)
@@ -98,12 +108,17 @@ def catalog_import(
 
 @app.command()
 def discover(
-    root: Annotated[Path, typer.Option(help="Root of a live or captured tree.")] = Path(
-        "/"
-    ),
+    root: Annotated[
+        Path,
+        typer.Option(
+            help="Root of a live or captured tree.", exists=True, file_okay=False
+        ),
+    ] = Path("/"),
     profile: Annotated[
         Path | None,
-        typer.Option(help="Write a draft profile here (guesses are marked)."),
+        typer.Option(
+            help="Write a draft profile here (guesses are marked).", dir_okay=False
+        ),
     ] = None,
     name: Annotated[
         str, typer.Option(help="Target name for the draft profile.")
@@ -111,16 +126,17 @@ def discover(
     capture_to: Annotated[
         Path | None,
         typer.Option(
-            "--capture", help="Save exactly the files read, as a .tar.gz, for reports."
+            "--capture",
+            help="Save exactly the files read, as a .tar.gz, for reports.",
+            dir_okay=False,
         ),
     ] = None,
-    fmt: Format = "text",
+    fmt: Format = TextJson.text,
 ) -> None:
     """Read IOMMU groups, PCI and platform devices of a board into a report or a draft profile."""
     from ghafgen import discover as disc
     from ghafgen.report import discovery_json, discovery_text
 
-    check_format(fmt)
     with reported():
         reader = disc.SysfsReader(root)
         found = disc.discover(root, reader)
@@ -201,11 +217,15 @@ def new_target(
     ] = None,
     from_discover: Annotated[
         Path | None,
-        typer.Option(help="Draft from a captured tree (ghafgen discover --root)."),
+        typer.Option(
+            help="Draft from a captured tree (ghafgen discover --root).",
+            exists=True,
+            file_okay=False,
+        ),
     ] = None,
-    folder: Annotated[Path, typer.Option("--dir", help="Where profiles live.")] = Path(
-        "profiles"
-    ),
+    folder: Annotated[
+        Path, typer.Option("--dir", help="Where profiles live.", file_okay=False)
+    ] = Path("profiles"),
 ) -> None:
     """Scaffold a profile for a board; asks on a terminal for what the flags leave out."""
     from ghafgen import newtarget
@@ -214,6 +234,12 @@ def new_target(
     with reported():
         if from_discover is not None:
             from ghafgen import discover as disc
+
+            if board or passthrough or vm:
+                raise typer.BadParameter(
+                    "--from-discover drafts everything from the captured tree; "
+                    "leave out --board, --passthrough and --vm (edit the draft instead)"
+                )
 
             _write_new_profile(path, disc.discover(from_discover), name)
             return

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperCommand
 
-from ghafgen.cli._app import Format, Profiles, app, check_format, reported
+from ghafgen.cli._app import Format, Profiles, TextJson, app, reported
 
 
 class _NixOptionCommand(TyperCommand):
@@ -95,50 +95,98 @@ def build(
 @app.command()
 def check(
     folder: Annotated[
-        Path, typer.Argument(help="Generated output: DIR or DIR/<target>.")
+        Path,
+        typer.Argument(
+            help="Generated output: DIR or DIR/<target>.",
+            exists=True,
+            file_okay=False,
+        ),
     ],
     base_dtb: Annotated[
-        Path | None, typer.Option(help="Host base tree the overlays must apply to.")
+        Path | None,
+        typer.Option(
+            help="Host base tree (.dtb) the overlays must apply to.",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+        ),
     ] = None,
     qemu_dtb: Annotated[
         Path | None,
         typer.Option(
-            help="QEMU virt tree for guest trees (default: dumped with QEMU if present)."
+            help="QEMU virt tree for guest trees (default: dumped with QEMU if present).",
+            exists=True,
+            dir_okay=False,
+            readable=True,
         ),
     ] = None,
     kernel_src: Annotated[
         Path | None,
-        typer.Option(help="Kernel tree: patches must apply, symbols must exist."),
+        typer.Option(
+            help="Unpacked kernel tree (a folder): patches must apply, symbols must exist.",
+            exists=True,
+            file_okay=False,
+        ),
     ] = None,
     qemu_src: Annotated[
-        Path | None, typer.Option(help="QEMU tree for QEMU patches.")
+        Path | None,
+        typer.Option(
+            help="Unpacked QEMU tree for QEMU patches.", exists=True, file_okay=False
+        ),
     ] = None,
-    fmt: Format = "text",
+    kernel_sources: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder holding linux-source-X.Y.tar.xz, to build base trees and "
+            "binding schemas from (default: $GHAFGEN_KERNEL_SOURCES or /usr/src)."
+        ),
+    ] = None,
+    schemas: Annotated[
+        bool,
+        typer.Option(
+            "--schemas/--no-schemas",
+            help="Run dt-validate with the kernel's binding schemas.",
+        ),
+    ] = True,
+    fmt: Format = TextJson.text,
 ) -> None:
-    """Check generated files with the real tools: Nix, dtc, fdtoverlay, git apply, Kconfig."""
+    """Check generated files with the real tools: Nix, dtc, fdtoverlay, dt-validate,
+    git apply, Kconfig. Checks that cannot run are listed as skipped, with why."""
     import tempfile
 
     from ghafgen import check as checks
     from ghafgen.guestbase import dump_qemu_virt
 
-    check_format(fmt)
     with reported(), tempfile.TemporaryDirectory(prefix="ghafgen-qemu-") as tmp:
         if qemu_dtb is None:
             qemu_dtb = dump_qemu_virt(Path(tmp))
-        inputs = checks.CheckInputs(base_dtb, qemu_dtb, kernel_src, qemu_src)
+        inputs = checks.CheckInputs(
+            base_dtb, qemu_dtb, kernel_src, qemu_src, kernel_sources, schemas
+        )
         results = checks.check(folder, inputs)
     failed = [r for r in results if not r.ok]
+    skipped = [r for r in results if r.skipped]
+    ran = len(results) - len(skipped)
     if fmt == "json":
         typer.echo(
             json.dumps(
-                {"results": checks.as_json(results), "failed": len(failed)}, indent=2
+                {
+                    "results": checks.as_json(results),
+                    "ran": ran,
+                    "failed": len(failed),
+                    "skipped": len(skipped),
+                },
+                indent=2,
             )
         )
     else:
         for r in results:
             if not r.ok or r.skipped or r.message:
                 typer.echo(r.render())
-        typer.echo(f"{len(results)} checks, {len(failed)} failed", err=True)
+        summary = f"{ran} checks ran, {len(failed)} failed"
+        if skipped:
+            summary += f"; {len(skipped)} not run (listed as skip, with why)"
+        typer.echo(summary, err=True)
     if not results:
         typer.echo(f"error: no generated target under {folder}", err=True)
         raise typer.Exit(2)
@@ -157,17 +205,39 @@ def prefetch(
     from ghafgen.profile.parse import load
 
     by_folder: dict[Path, dict[str, tuple[str, str | None]]] = {}
-    for path in profiles:
+    named_in: dict[tuple[Path, str], Path] = {}
+    for path in dict.fromkeys(profiles):
         result = load(path)
         for f in result.findings:
             typer.echo(f.render(), err=True)
         if result.profile is None:
             raise typer.Exit(2)
-        wanted = by_folder.setdefault(path.parent, {})
+        # One lock per folder, however the folder is spelled.
+        folder = path.parent.resolve()
+        wanted = by_folder.setdefault(folder, {})
         for src in result.profile.sources.values():
-            wanted[src.name] = (src.url, src.rev)
+            want = (src.url, src.rev)
+            first = named_in.setdefault((folder, src.name), path)
+            if wanted.get(src.name, want) != want:
+                url, rev = wanted[src.name]
+                typer.echo(
+                    f"error: source '{src.name}' is {url} @ {rev or 'HEAD'} in {first} "
+                    f"but {src.url} @ {src.rev or 'HEAD'} in {path}; the lock in "
+                    f"{folder} holds one pin per name: rename one source",
+                    err=True,
+                )
+                raise typer.Exit(2)
+            wanted[src.name] = want
+    if not any(by_folder.values()):
+        typer.echo(
+            "nothing to pin: the profiles have no [sources] (no lock file written)",
+            err=True,
+        )
+        return
     with reported():
         for folder, sources in sorted(by_folder.items()):
+            if not sources:
+                continue
             done = run(sources, folder, update=update)
             for name, pin in sorted(done.pinned.items()):
                 typer.echo(

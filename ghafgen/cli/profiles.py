@@ -8,16 +8,24 @@ from typing import Annotated
 
 import typer
 
-from ghafgen.cli._app import Format, Profiles, app, check_format, reported
+from ghafgen.cli._app import (
+    Format,
+    Layout,
+    Profiles,
+    RulesFormat,
+    ShowFormat,
+    TextJson,
+    app,
+    reported,
+)
 from ghafgen.findings import Severity
 
 
 @app.command()
-def validate(profiles: Profiles, fmt: Format = "text") -> None:
+def validate(profiles: Profiles, fmt: Format = TextJson.text) -> None:
     """Check profiles against every rule; exit 1 on errors, 2 on unreadable input."""
     from ghafgen.validate import validate as run
 
-    check_format(fmt)
     report = run(profiles)
     if fmt == "json":
         typer.echo(
@@ -33,9 +41,9 @@ def validate(profiles: Profiles, fmt: Format = "text") -> None:
     else:
         for f in report.findings:
             typer.echo(f.render())
-        ok = sum(c.ok for c in report.checked)
         typer.echo(
-            f"{len(report.checked)} profile(s), {ok} valid, {report.errors} error(s)",
+            f"{len(report.checked)} profile(s), {report.valid} valid, "
+            f"{report.errors} error(s)",
             err=True,
         )
     raise typer.Exit(report.exit_code)
@@ -48,9 +56,9 @@ def show(
         typer.Argument(help="Profile TOML files.", show_default=False),
     ] = None,
     fmt: Annotated[
-        str,
+        ShowFormat,
         typer.Option("--format", help="text, json, or a diagram: mermaid, dot, svg."),
-    ] = "text",
+    ] = ShowFormat.text,
     boards: Annotated[
         bool, typer.Option("--boards", help="List the catalog's boards.")
     ] = False,
@@ -74,17 +82,35 @@ def show(
     if devices:
         from ghafgen import devicedoc
 
-        check_format(fmt, ("text", "json", "markdown"))
+        if fmt not in (ShowFormat.text, ShowFormat.json, ShowFormat.markdown):
+            raise typer.BadParameter(
+                "--devices prints text, json or markdown", param_hint="--format"
+            )
         with reported():
-            typer.echo(devicedoc.render(board, fmt))
+            typer.echo(devicedoc.render(board, fmt.value))
         return
-
-    check_format(fmt, ("text", "json", "mermaid", "dot", "svg"))
+    if fmt is ShowFormat.markdown:
+        raise typer.BadParameter("markdown is for --devices", param_hint="--format")
     if boards:
-        typer.echo(_boards_text())
+        if fmt is ShowFormat.json:
+            typer.echo(json.dumps(table.boards_data(), indent=2))
+        elif fmt is ShowFormat.text:
+            typer.echo(_boards_text())
+        else:
+            raise typer.BadParameter(
+                "--boards prints text or json", param_hint="--format"
+            )
         return
     if not profiles:
         raise typer.BadParameter("give at least one profile, or --boards")
+    if (
+        fmt in (ShowFormat.mermaid, ShowFormat.dot, ShowFormat.svg)
+        and len(profiles) > 1
+    ):
+        raise typer.BadParameter(
+            "a diagram is one document of one profile: run show once per profile",
+            param_hint="--format",
+        )
     report = run(profiles)
     for f in report.findings:
         if f.severity is Severity.ERROR:
@@ -92,7 +118,9 @@ def show(
     if fmt in ("mermaid", "dot", "svg"):
         from ghafgen import diagram
 
-        draw = {"mermaid": diagram.mermaid, "dot": diagram.dot, "svg": diagram.svg}[fmt]
+        draw = {"mermaid": diagram.mermaid, "dot": diagram.dot, "svg": diagram.svg}[
+            fmt.value
+        ]
         with reported():
             typer.echo("".join(draw(p, b) for p, b in report.usable), nl=False)
     elif fmt == "json":
@@ -132,7 +160,10 @@ def generate(
     out: Annotated[
         Path,
         typer.Option(
-            "-o", "--out", help="Output folder; each target gets a subfolder."
+            "-o",
+            "--out",
+            help="Output folder; each target gets a subfolder.",
+            file_okay=False,
         ),
     ],
     check: Annotated[
@@ -143,22 +174,17 @@ def generate(
         bool, typer.Option("--force", help="Overwrite files that were edited by hand.")
     ] = False,
     layout: Annotated[
-        str,
+        Layout,
         typer.Option(
             help="default: NixOS + microvm.nix; ghaf: Ghaf's per-VM extension points."
         ),
-    ] = "default",
+    ] = Layout.default,
 ) -> None:
     """Write NixOS/microvm.nix modules, overlays, guest trees and patches for each profile."""
     from ghafgen.generate import generate as run
-    from ghafgen.render.plan import LAYOUTS
 
-    if layout not in LAYOUTS:
-        raise typer.BadParameter(
-            f"use one of: {', '.join(LAYOUTS)}", param_hint="--layout"
-        )
     with reported():
-        result = run(profiles, out, check=check, force=force, layout=layout)
+        result = run(profiles, out, check=check, force=force, layout=layout.value)
     for f in result.report.findings:
         if f.severity is not Severity.INFO or result.report.exit_code:
             typer.echo(f.render(), err=True)
@@ -176,7 +202,19 @@ def generate(
                 f"{o.target}: {len(o.written)} written, {len(o.unchanged)} unchanged"
                 + (f", {len(o.removed)} removed" if o.removed else "")
             )
-    raise typer.Exit(1 if drift else 0)
+            if o.kept:
+                typer.echo(
+                    f"{o.target}: kept what ghafgen did not write: {', '.join(o.kept)}",
+                    err=True,
+                )
+    for name in result.orphans:
+        # Not deleted: the folder may hold what a person added; say what to do.
+        typer.echo(
+            f"orphan: {out / name} was written from one of these profiles under "
+            "an earlier target.name; delete it if it is no longer used",
+            err=not check,
+        )
+    raise typer.Exit(1 if drift or (check and result.orphans) else 0)
 
 
 @app.command()
@@ -190,11 +228,10 @@ def schema() -> None:
 @app.command()
 def rules(
     fmt: Annotated[
-        str, typer.Option("--format", help="Output format: text, json or markdown.")
-    ] = "text",
+        RulesFormat, typer.Option("--format", help="Output format.")
+    ] = RulesFormat.text,
 ) -> None:
     """List every rule ID with what it checks and how to fix it."""
     from ghafgen import ruledoc
 
-    check_format(fmt, ("text", "json", "markdown"))
-    typer.echo(ruledoc.render(fmt), nl=False)
+    typer.echo(ruledoc.render(fmt.value), nl=False)

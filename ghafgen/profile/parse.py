@@ -41,6 +41,13 @@ declare(
     "Fix the syntax at the reported line; the message says what the parser expected.",
 )
 declare(
+    "GG012",
+    "profile-unreadable",
+    ERROR,
+    "The profile file cannot be read: missing, a folder, or not permitted.",
+    "Check the path and its permissions.",
+)
+declare(
     "GG002",
     "unknown-key",
     ERROR,
@@ -101,7 +108,7 @@ class LoadResult:
     @property
     def unusable(self) -> bool:
         """True when the file could not be read as TOML at all."""
-        return any(f.rule_id == "GG001" for f in self.findings)
+        return any(f.rule_id in ("GG001", "GG012") for f in self.findings)
 
 
 def _toml_error_line(message: str) -> int:
@@ -146,7 +153,10 @@ class _Checker:
     def container(self, path: tuple[str, ...], value: object) -> None:
         if not isinstance(value, dict):
             self.add(
-                "GG003", path, f"'{'.'.join(path)}' must be a table, not {_kind(value)}"
+                "GG003",
+                path,
+                f"'{'.'.join(path)}' must be a table, not {_kind(value)}",
+                f"write it as a [{'.'.join(path)}] table header with keys below it",
             )
             return
         allowed = spec.CONTAINERS[path]
@@ -175,7 +185,10 @@ class _Checker:
     ) -> None:
         if not isinstance(value, dict):
             self.add(
-                "GG003", path, f"'{'.'.join(path)}' must be a table, not {_kind(value)}"
+                "GG003",
+                path,
+                f"'{'.'.join(path)}' must be a table, not {_kind(value)}",
+                f"write one [{'.'.join(path)}.<name>] table per entry",
             )
             return
         for name, sub in value.items():
@@ -191,7 +204,7 @@ class _Checker:
                 f"name in [{what}] is {len(name)} characters long",
                 f"use {table.name_doc}",
             )
-        elif not re.match(table.name_pattern, name):
+        elif not re.fullmatch(table.name_pattern, name):
             self.add(
                 "GG005",
                 path + (name,),
@@ -201,8 +214,12 @@ class _Checker:
 
     def table(self, path: tuple[str, ...], value: object, table: spec.Table) -> None:
         if not isinstance(value, dict):
+            dotted = ".".join(str(p) for p in path)
             self.add(
-                "GG003", path, f"'{'.'.join(path)}' must be a table, not {_kind(value)}"
+                "GG003",
+                path,
+                f"'{dotted}' must be a table, not {_kind(value)}",
+                f"write it as a [{dotted}] table header with keys below it",
             )
             return
         nested = spec.NESTED.get(table)
@@ -232,7 +249,7 @@ class _Checker:
                     "GG003",
                     path,
                     f"'{dotted}' must be {_TYPE_NAMES[fld.type]}, not {_kind(value)}",
-                    f"write it as [ ... ]: {fld.doc}",
+                    f"write it in brackets: `{fld.key} = {_example(fld, fld.type[5:-1])}`",
                 )
                 return
             if fld.max_items and len(value) > fld.max_items:
@@ -267,7 +284,7 @@ class _Checker:
                 path,
                 f"'{dotted}' must be {_TYPE_NAMES[type_]}, not "
                 f"{_kind(value)} ({_short(value)})",
-                fld.doc,
+                _type_hint(fld, type_),
             )
             return
         if isinstance(value, str):
@@ -304,7 +321,7 @@ class _Checker:
                 f"'{dotted}' is {value!r}, not one of " + ", ".join(fld.enum),
                 hint,
             )
-        elif fld.pattern and not re.match(fld.pattern, value):
+        elif fld.pattern and not re.fullmatch(fld.pattern, value):
             rule_id = "GG005" if fld.pattern in _NAME_PATTERNS else "GG007"
             self.add(
                 rule_id,
@@ -316,8 +333,17 @@ class _Checker:
             self.add(
                 "GG007", path, f"'{dotted}' spans several lines", "write it on one line"
             )
+        elif _CONTROL.search(value):
+            self.add(
+                "GG007",
+                path,
+                f"'{dotted}' holds a control character {_short(value)}",
+                "remove it; values are printed into files and terminals",
+            )
 
 
+# Any C0 control character or DEL; a tab is as unwelcome in a name as a newline.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _NAME_PATTERNS = {spec.VM_NAME, spec.TARGET_NAME, spec.PASSTHROUGH_NAME}
 _PATTERN_HINTS = {
     spec.VM_NAME: "use lowercase letters, digits and '-', starting with a letter, at most 32",
@@ -327,10 +353,35 @@ _PATTERN_HINTS = {
     spec.PCI_ID: 'write IDs as vendor:device in hex, e.g. "10de:1cb1"',
     spec.KERNEL_PARAM: 'one token per list item, no spaces or quotes: ["console=ttyAMA0", "quiet"]',
     spec.KERNEL_VERSION: 'write major.minor, e.g. "6.6"',
-    spec.SOURCE_URL: "a URL or path without spaces or quotes",
-    spec.SOURCE_REV: "a branch, tag or commit ID",
+    spec.SOURCE_URL: "an https://, ssh://, git:// or file:// URL, or a local path without "
+    "':'; no spaces or quotes, not starting with '-'",
+    spec.SOURCE_REV: "a branch, tag or commit ID (letters, digits, '.', '_', '/', '-'; "
+    "not starting with '-')",
     spec.SIZE: 'write a size as a number with K, M, G or T, e.g. "512M" or "4G"',
 }
+
+
+def _example(fld: spec.Field, type_: str) -> str:
+    """A value of the field's type, for a hint: `[1, 2]`, `"1G"`, `true`."""
+    one = {
+        "int": str(fld.minimum if fld.minimum is not None else 1),
+        "bool": "true",
+        "size": '"1G"',
+        "str": f'"{fld.enum[0]}"' if fld.enum else '"..."',
+    }[type_]
+    return f"[{one}]" if fld.type.startswith("list[") else one
+
+
+def _type_hint(fld: spec.Field, type_: str) -> str:
+    how = {
+        "int": "a number without quotes",
+        "bool": "true or false without quotes",
+        "size": "a size in quotes",
+        "str": "text in quotes",
+    }[type_]
+    if fld.type.startswith("list["):
+        return f"each item is {how}: `{fld.key} = {_example(fld, type_)}`"
+    return f"write {how}: `{fld.key} = {_example(fld, type_)}`"
 
 
 def _short(value: object) -> str:
@@ -460,8 +511,33 @@ def _build(doc: dict[str, Any], loc: Locator, sha: str) -> Profile:
 def load_text(text: str, display_name: str) -> LoadResult:
     """Check and build a profile from TOML text; `display_name` goes into findings."""
     loc = Locator(display_name, {})
+    if text.startswith("\ufeff"):
+        return LoadResult(
+            None,
+            (
+                finding(
+                    "GG001",
+                    Source(display_name, 1),
+                    "the file starts with a UTF-8 byte-order mark, which TOML does not allow",
+                    "save it as UTF-8 without BOM",
+                ),
+            ),
+        )
     try:
         doc = tomllib.loads(text)
+    except RecursionError:
+        # tomllib recurses once per nesting level: hundreds of `[` end it.
+        return LoadResult(
+            None,
+            (
+                finding(
+                    "GG001",
+                    Source(display_name, 1),
+                    "arrays or inline tables nested too deeply to read",
+                    "a profile needs at most three levels; flatten the value",
+                ),
+            ),
+        )
     except tomllib.TOMLDecodeError as e:
         line = _toml_error_line(str(e))
         msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(e)).rstrip(".")
@@ -498,7 +574,7 @@ def load(path: Path, display_name: str | None = None) -> LoadResult:
             None,
             (
                 finding(
-                    "GG001",
+                    "GG012",
                     loc.at(),
                     f"cannot read profile: {reason}",
                     "check the path and its permissions",

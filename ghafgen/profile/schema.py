@@ -7,6 +7,15 @@ from typing import Any
 from ghafgen.profile import spec
 
 _SCALAR = {"str": "string", "size": "string", "int": "integer", "bool": "boolean"}
+# End of input in both ECMA-262 and Python's `re.search` (which jsonschema
+# uses): `$` alone also matches before a final newline in Python.
+_END = r"(?![\s\S])"
+# Strings without a pattern hold no control characters (the checker's rule).
+_ONE_LINE = r"^[^\x00-\x1f\x7f]*$"
+
+
+def _pattern(pattern: str) -> str:
+    return pattern[:-1] + _END if pattern.endswith("$") else pattern
 
 
 def _field(f: spec.Field) -> dict[str, Any]:
@@ -15,7 +24,9 @@ def _field(f: spec.Field) -> dict[str, Any]:
         if f.enum:
             out["enum"] = list(f.enum)
         if f.pattern:
-            out["pattern"] = f.pattern
+            out["pattern"] = _pattern(f.pattern)
+        elif _SCALAR[type_] == "string" and not f.enum:
+            out["pattern"] = _pattern(_ONE_LINE)
         if f.max_len:
             out["maxLength"] = f.max_len
         if f.minimum is not None:
@@ -43,7 +54,7 @@ def _table(t: spec.Table) -> dict[str, Any]:
         properties[key] = {
             "type": "object",
             "description": inner.doc,
-            "propertyNames": {"pattern": inner.name_pattern},
+            "propertyNames": {"pattern": _pattern(inner.name_pattern)},
             "additionalProperties": _table(inner),
         }
     return {
@@ -61,7 +72,7 @@ def _node(path: tuple[str, ...]) -> dict[str, Any]:
         return {
             "type": "object",
             "description": t.doc,
-            "propertyNames": {"pattern": t.name_pattern},
+            "propertyNames": {"pattern": _pattern(t.name_pattern)},
             "additionalProperties": _table(t),
         }
     if path in spec.CONTAINERS:

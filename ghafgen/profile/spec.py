@@ -334,8 +334,15 @@ VM = Table(
     name_doc="a lowercase name: letters, digits and '-', at most 32 characters",
 )
 
-SOURCE_URL = r"^[A-Za-z0-9+.:/_~@%=-]+$"
-SOURCE_REV = r"^[A-Za-z0-9._/-]{1,100}$"
+# A source URL reaches git and Nix as an argument: a scheme from this list, or
+# a local path. Neither may start with '-' (it would read as an option), a
+# path has no ':' (git would take `host:path` for ssh), and transports that
+# run programs (`ext::`, `fd::`) have no scheme here.
+SOURCE_URL = (
+    r"^(?:(?:git\+)?(?:https?|ssh|git|file)://[A-Za-z0-9_.~%@/][A-Za-z0-9+.:/_~@%=-]*"
+    r"|[A-Za-z0-9_.~/][A-Za-z0-9+._/~@%=-]*)$"
+)
+SOURCE_REV = r"^[A-Za-z0-9_][A-Za-z0-9._/-]{0,99}$"
 SOURCE_NAME = r"^[a-z][a-z0-9-]{0,31}$"
 
 SOURCE = Table(
@@ -345,7 +352,8 @@ SOURCE = Table(
         Field(
             "url",
             "str",
-            "Git URL (https://, file://), a tarball URL or a local folder.",
+            "Git URL (https://, ssh://, git://, file://, optionally git+), a tarball "
+            "URL or a local folder.",
             required=True,
             pattern=SOURCE_URL,
             max_len=500,

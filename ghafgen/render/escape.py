@@ -51,7 +51,7 @@ _NIX_KEYWORDS = {
 def nix_attr(value: object) -> Safe:
     """An attribute name: bare when Nix allows it, else a quoted string."""
     text = str(value)
-    if _NIX_IDENT.match(text) and text not in _NIX_KEYWORDS:
+    if _NIX_IDENT.fullmatch(text) and text not in _NIX_KEYWORDS:
         return Safe(text)
     return nix_str(text)
 
@@ -70,7 +70,7 @@ _DT_NAME = re.compile(r"^[A-Za-z0-9,._+@/#?-]+$")
 def dts_name(value: object) -> Safe:
     """A node name, label or path as dtc accepts it unquoted; anything else is refused."""
     text = str(value)
-    if not _DT_NAME.match(text):
+    if not _DT_NAME.fullmatch(text):
         raise ValueError(f"not a device-tree node name or path: {text!r}")
     return Safe(text)
 
@@ -89,7 +89,7 @@ _NIX_PATH = re.compile(r"^[A-Za-z0-9._+-]+(/[A-Za-z0-9._+-]+)*$")
 def nix_path(value: object) -> Safe:
     """A relative path for a Nix path literal (`./x/y.nix`); `..` and odd characters refused."""
     text = str(value)
-    if not _NIX_PATH.match(text) or ".." in text.split("/"):
+    if not _NIX_PATH.fullmatch(text) or ".." in text.split("/"):
         raise ValueError(f"unsafe path {text!r}")
     return Safe(text)
 

@@ -39,6 +39,7 @@ class Outcome:
     written: tuple[str, ...]
     unchanged: tuple[str, ...]
     removed: tuple[str, ...]
+    kept: tuple[str, ...] = ()  # what a person put in the folder, carried over as is
 
     @property
     def drifted(self) -> tuple[str, ...]:
@@ -96,13 +97,78 @@ def _on_disk(folder: Path) -> dict[str, bytes]:
     }
 
 
+def _foreign(folder: Path, ours: set[str]) -> tuple[str, ...]:
+    """Every entry under `folder` ghafgen did not write: files, links, FIFOs, folders."""
+    if not folder.is_dir() or folder.is_symlink():
+        return ()
+    out = []
+    for p in sorted(folder.rglob("*")):
+        rel = p.relative_to(folder).as_posix()
+        if rel in ours:
+            continue
+        if p.is_dir() and not p.is_symlink():
+            if any(o.startswith(rel + "/") for o in ours):
+                continue  # a folder ghafgen writes into
+            out.append(rel + "/")
+        else:
+            out.append(rel)
+    return tuple(out)
+
+
+def preflight(outdir: Path, targets: list[str]) -> None:
+    """Refuse, before anything is written, an output tree ghafgen must not follow.
+
+    A symlink at DIR/.ghafgen.lock or DIR/<target> would send the writes (or the
+    swap) somewhere else; a file there is the user's, not a target folder.
+    """
+    lock = outdir / LOCK
+    if lock.is_symlink() or (lock.exists() and not lock.is_file()):
+        raise OutputError(
+            f"{lock} is a symlink or not a regular file; ghafgen does not follow it. "
+            "Remove it (ghafgen recreates its lock file)"
+        )
+    for name in targets:
+        folder = outdir / name
+        if folder.is_symlink():
+            raise OutputError(
+                f"{folder} is a symlink; ghafgen writes a target folder only in place. "
+                f"Give the real folder with -o, or move the link away"
+            )
+        if folder.exists() and not folder.is_dir():
+            raise OutputError(
+                f"{folder} is a file, not a target folder; move it away and run again"
+            )
+
+
+def _in_the_way(folder: Path, files: dict[str, bytes]) -> list[str]:
+    """Entries a person put where ghafgen writes: a link or FIFO at a file's
+    path, a file or link where ghafgen needs a folder."""
+    bad = set()
+    for rel in files:
+        parts = rel.split("/")
+        for i in range(1, len(parts)):
+            p = folder.joinpath(*parts[:i])
+            if p.is_symlink() or (p.exists() and not p.is_dir()):
+                bad.add("/".join(parts[:i]))
+        p = folder / rel
+        if p.is_symlink() or (p.exists() and not p.is_file()):
+            bad.add(rel)
+    return sorted(bad)
+
+
 @contextlib.contextmanager
 def locked(outdir: Path) -> Iterator[None]:
     """Serialize generate runs on one output directory."""
     try:
         outdir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(outdir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        # O_NOFOLLOW: a symlink planted at the lock path is refused, not followed.
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(outdir / LOCK, flags, 0o644)
     except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise OutputError(
+                f"{outdir / LOCK} is a symlink; ghafgen does not follow it. Remove it"
+            ) from e
         raise OutputError(f"cannot write to {outdir}: {e.strerror or e}") from e
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
@@ -136,16 +202,22 @@ def _exchange(a: Path, b: Path) -> None:
 def _recover(outdir: Path, name: str) -> None:
     """Undo what a killed run left: restore a half-swapped target, drop temp trees."""
     target, old = outdir / name, outdir / f".{name}.old"
-    if old.is_dir() and not target.exists():
+    real_old = old.is_dir() and not old.is_symlink()
+    if real_old and not target.exists() and not target.is_symlink():
         os.rename(old, target)
     for stale in outdir.glob(f".{name}.tmp-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    if old.is_dir():
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
+    if old.is_dir() and not old.is_symlink():
         shutil.rmtree(old, ignore_errors=True)
 
 
 def _write_tree(
-    tmp: Path, folder: Path, files: dict[str, bytes], keep: dict[str, bytes]
+    tmp: Path,
+    folder: Path,
+    files: dict[str, bytes],
+    keep: dict[str, bytes],
+    foreign: tuple[str, ...] = (),
 ) -> None:
     for rel, data in sorted(files.items()):
         dest = tmp / rel
@@ -165,6 +237,15 @@ def _write_tree(
             dest = tmp / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
             os.link(folder / rel, dest)
+    # What a person added that is not a regular file (a symlink, a FIFO, an
+    # empty folder) comes along too: hard links of the entries themselves.
+    for rel in foreign:
+        dest = tmp / rel.rstrip("/")
+        if rel.endswith("/"):
+            dest.mkdir(parents=True, exist_ok=True)
+        elif not dest.exists() and not dest.is_symlink():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.link(folder / rel, dest, follow_symlinks=False)
     dirfd = os.open(tmp, os.O_RDONLY)
     try:
         os.fsync(dirfd)
@@ -193,8 +274,16 @@ def write_target(
         MANIFEST: manifest(target, profile, profile_sha256, files, host),
     }
     folder = outdir / target
+    preflight(outdir, [target])
     if not check:
         _recover(outdir, target)
+    blocking = _in_the_way(folder, files)
+    if blocking:
+        raise OutputError(
+            "not a file or folder ghafgen can write in place: "
+            + ", ".join(str(folder / rel) for rel in blocking)
+            + "; move them away (ghafgen neither follows nor deletes them)"
+        )
     recorded = _read_manifest(folder)
     disk = _on_disk(folder)
     edited = sorted(
@@ -210,7 +299,8 @@ def write_target(
     written = tuple(rel for rel in files if disk.get(rel) != files[rel])
     unchanged = tuple(rel for rel in files if disk.get(rel) == files[rel])
     removed = tuple(sorted(rel for rel in disk if rel in ours and rel not in files))
-    outcome = Outcome(target, written, unchanged, removed)
+    foreign = _foreign(folder, set(files) | set(recorded))
+    outcome = Outcome(target, written, unchanged, removed, foreign)
     if check or not outcome.drifted:
         return outcome
     if edited and not force:
@@ -222,7 +312,7 @@ def write_target(
     keep = {rel: data for rel, data in disk.items() if rel not in ours or rel in files}
     tmp = outdir / f".{target}.tmp-{os.getpid()}"
     try:
-        _write_tree(tmp, folder, files, keep)
+        _write_tree(tmp, folder, files, keep, foreign)
         if folder.exists():
             _exchange(tmp, folder)
             shutil.rmtree(tmp)

@@ -24,6 +24,7 @@ from ghafgen.errors import ProfileError
 from ghafgen.profile.model import Passthrough, Profile, Volume
 from ghafgen.render import dt
 from ghafgen.render.patches import VFIO_RESET, Patch, qemu_fdt_bindings
+from ghafgen.resources import channel_shm, volume_image
 from ghafgen.runtime import guest_series, smmu_patch_reasons
 
 # Host kernel symbols; Ghaf's bpmp-virt-common and bpmp-virt-host modules.
@@ -126,6 +127,7 @@ class VolumePlan:
 class ChannelPlan:
     name: str
     size: int
+    path: str  # resources.channel_shm: target-scoped
 
     @property
     def qemu_args(self) -> tuple[str, ...]:
@@ -133,7 +135,7 @@ class ChannelPlan:
         return (
             "-object",
             f"memory-backend-file,id=ivshmem-{self.name},"
-            f"mem-path=/dev/shm/ghafgen-{self.name},size={self.size},share=on",
+            f"mem-path={self.path},size={self.size},share=on",
             "-device",
             f"ivshmem-plain,memdev=ivshmem-{self.name}",
         )
@@ -379,7 +381,7 @@ def _vm_plan(profile: Profile, board: Board, name: str, layout: str) -> VmPlan:
         vsock_cid=vm.vsock_cid,
         volumes=tuple(_volume(profile, vm.name, v) for v in vm.volumes),
         channels=tuple(
-            ChannelPlan(c.name, c.size)
+            ChannelPlan(c.name, c.size, channel_shm(profile.target.name, c.name))
             for c in profile.channels.values()
             if name in c.vms
         ),
@@ -408,8 +410,9 @@ def _fdt_bindings(vm: str, devices: list[PlatformDevice]) -> Patch | None:
 
 def _volume(profile: Profile, vm: str, vol: Volume) -> VolumePlan:
     disk = profile.disks.get(vol.disk)
-    folder = f"{disk.host_path}/" if disk is not None and disk.host_path else ""
-    return VolumePlan(f"{folder}{vm}-{vol.name}.img", vol.mount, vol.size >> 20)
+    folder = disk.host_path if disk is not None else ""
+    image = volume_image(folder, profile.target.name, vm, vol.name)
+    return VolumePlan(image, vol.mount, vol.size >> 20)
 
 
 def _mac(target: str, vm: str) -> str:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from ghafgen.catalog.load import sources as catalog_sources
 from ghafgen.catalog.model import Board
 from ghafgen.findings import Finding
+from ghafgen.lockfile import is_tarball
 from ghafgen.profile.model import Profile
 from ghafgen.rules.registry import ERROR, WARNING, finding, rule
 
@@ -57,4 +58,25 @@ def unknown_source(p: Profile, b: Board) -> Iterator[Finding]:
                 src.src,
                 f"ghafgen does not use a source '{src.name}'",
                 "sources ghafgen fetches: " + ", ".join(known),
+            )
+
+
+@rule(
+    "GG013",
+    "source-not-fetchable",
+    ERROR,
+    fix="Make the source a git repository (a file:// URL or a path to it) or a tarball URL.",
+)
+def source_not_fetchable(p: Profile, b: Board) -> Iterator[Finding]:
+    """A pin without a revision is a tarball, which Nix can fetch by its hash."""
+    for src in p.sources.values():
+        pin = p.pins.get(src.name)
+        if pin is not None and not pin.rev and not is_tarball(pin.url):
+            yield finding(
+                "GG013",
+                src.at("url"),
+                f"source '{src.name}' is a folder pinned by its hash only; a Nix "
+                "build cannot fetch a folder",
+                "make it a git repository (`git init`, commit) or a tarball, then "
+                f"`ghafgen prefetch --update {p.file}`",
             )

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ghafgen.catalog.model import Board
-from ghafgen.findings import Finding
+from ghafgen.findings import Finding, Source
 from ghafgen.profile.model import Profile
+from ghafgen.resources import channel_shm, volume_image
 from ghafgen.rules.ownership import owned_units
 from ghafgen.rules.registry import ERROR, finding, rule
 from ghafgen.units import format_size
@@ -128,3 +129,48 @@ def host_memory_exceeded(group: Group) -> Iterator[Finding]:
             f"more than {format_size(ram)}",
             "each profile fits alone, together they do not",
         )
+
+
+# microvm.nix keeps a VM's relative volume images in its state directory.
+_STATE_DIR = "/var/lib/microvms"
+
+
+def _host_resources(p: Profile) -> Iterator[tuple[str, str, Source]]:
+    """(kind, host-wide name, where the profile sets it) of what VMs hold on the host."""
+    for ch in p.channels.values():
+        yield "shared-memory file", channel_shm(p.target.name, ch.name), ch.src
+    for vm in p.vms.values():
+        if vm.vsock_cid is not None:
+            yield "vsock_cid", str(vm.vsock_cid), vm.at("vsock_cid")
+        for vol in vm.volumes:
+            disk = p.disks.get(vol.disk)
+            folder = disk.host_path if disk is not None else ""
+            image = volume_image(folder, p.target.name, vm.name, vol.name)
+            if not image.startswith("/"):
+                image = f"{_STATE_DIR}/{vm.name}/{image}"
+            yield "volume image", image, vol.src
+
+
+@rule(
+    "GG706",
+    "host-resource-shared",
+    ERROR,
+    scope="system",
+    fix="Give each VM on the host its own vsock_cid; rename the clashing target or VM.",
+)
+def host_resource_shared(group: Group) -> Iterator[Finding]:
+    """Profiles on one host share no vsock CID, shared-memory file or volume image."""
+    seen: dict[tuple[str, str], tuple[Profile, Source]] = {}
+    for p, _b in group:
+        for kind, name, src in _host_resources(p):
+            first = seen.setdefault((kind, name), (p, src))
+            if first[0] is not p:
+                yield finding(
+                    "GG706",
+                    src,
+                    f"{kind} {name} is also used by {first[1]}; both profiles run "
+                    f"on host '{p.host}'",
+                    "VMs of different profiles would read and write one resource"
+                    if kind != "vsock_cid"
+                    else "pick a vsock_cid no other VM on this host uses",
+                )

@@ -29,7 +29,7 @@ def did_you_mean(word: str, choices: list[str]) -> str:
     "GG009",
     "unknown-device",
     ERROR,
-    fix="Use a device or slot name the board has (see `ghafgen show --board NAME`).",
+    fix="Use a device or slot name the board has (see `ghafgen show --boards`).",
 )
 def unknown_device(p: Profile, b: Board) -> Iterator[Finding]:
     """Each passthrough names a device or PCIe slot of the target's board."""

@@ -10,8 +10,8 @@ in
 
   assertions = [
     {
-      assertion = lib.versions.majorMinor kernel == "6.6";
-      message = "ghafgen: profile profiles/orin-nano-uarte-i2c.toml was generated for Linux 6.6 (target.kernel_version); the host kernel is " + kernel + ".";
+      assertion = lib.versions.majorMinor kernel == "6.12";
+      message = "ghafgen: profile profiles/orin-nano-uarte-i2c.toml was generated for Linux 6.12 (target.kernel_version); the host kernel is " + kernel + ".";
     }
     {
       assertion = builtins.elem (lib.versions.majorMinor kernel) [

@@ -15,7 +15,7 @@
     vsock.cid = 4;
     volumes = [
       {
-        image = "/var/lib/vm-volumes/gui-vm-home.img";
+        image = "/var/lib/vm-volumes/nvidia-jetson-orin-agx-partitions.gui-vm.home.img";
         mountPoint = "/home";
         size = 65536;
       }
@@ -32,11 +32,11 @@
     ];
     qemu.extraArgs = [
       "-object"
-      "memory-backend-file,id=ivshmem-gui-net,mem-path=/dev/shm/ghafgen-gui-net,size=2097152,share=on"
+      "memory-backend-file,id=ivshmem-gui-net,mem-path=/dev/shm/ghafgen.nvidia-jetson-orin-agx-partitions.gui-net,size=2097152,share=on"
       "-device"
       "ivshmem-plain,memdev=ivshmem-gui-net"
       "-object"
-      "memory-backend-file,id=ivshmem-rt-telemetry,mem-path=/dev/shm/ghafgen-rt-telemetry,size=65536,share=on"
+      "memory-backend-file,id=ivshmem-rt-telemetry,mem-path=/dev/shm/ghafgen.nvidia-jetson-orin-agx-partitions.rt-telemetry,size=65536,share=on"
       "-device"
       "ivshmem-plain,memdev=ivshmem-rt-telemetry"
     ];

@@ -27,7 +27,7 @@ in
       "-device"
       "vfio-platform,host=6800000.ethernet,startup-rearm=on"
       "-object"
-      "memory-backend-file,id=ivshmem-gui-net,mem-path=/dev/shm/ghafgen-gui-net,size=2097152,share=on"
+      "memory-backend-file,id=ivshmem-gui-net,mem-path=/dev/shm/ghafgen.nvidia-jetson-orin-agx-partitions.gui-net,size=2097152,share=on"
       "-device"
       "ivshmem-plain,memdev=ivshmem-gui-net"
     ];

@@ -22,14 +22,14 @@
     ];
     volumes = [
       {
-        image = "/var/lib/vm-volumes/rt-vm-log.img";
+        image = "/var/lib/vm-volumes/nvidia-jetson-orin-agx-partitions.rt-vm.log.img";
         mountPoint = "/var/log/rt";
         size = 4096;
       }
     ];
     qemu.extraArgs = [
       "-object"
-      "memory-backend-file,id=ivshmem-rt-telemetry,mem-path=/dev/shm/ghafgen-rt-telemetry,size=65536,share=on"
+      "memory-backend-file,id=ivshmem-rt-telemetry,mem-path=/dev/shm/ghafgen.nvidia-jetson-orin-agx-partitions.rt-telemetry,size=65536,share=on"
       "-device"
       "ivshmem-plain,memdev=ivshmem-rt-telemetry"
     ];

@@ -1,0 +1,167 @@
+"""Binding schemas: dt-validate over the trees ghafgen's files make.
+
+The bindings are linux-source-6.12's, for the host tree (the stand-in for
+JetPack 6's) and for the guest trees (the stand-in for the guest kernel's).
+The guest base is Debian's QEMU dump, not the pinned QEMU with the BPMP
+bridge. Processing the schemas takes about two minutes once; they are cached.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ghafgen import bindings
+from ghafgen.check import CheckInputs, Result, check
+from tests.conftest import ROOT, require, run_ghafgen
+
+MODULES = ROOT / "nix" / "modules"
+DTS = sorted(MODULES.glob("*/overlays/*.dts")) + sorted(MODULES.glob("*/vms/*.dts"))
+
+
+def _finding(node: str, message: str, path: tuple[str, ...] = ()) -> bindings.Finding:
+    return bindings.Finding(
+        node, message, "http://devicetree.org/schemas/x.yaml", path or ()
+    )
+
+
+def test_a_property_the_base_already_lacked_is_not_added():
+    base = [_finding("/n", "'gpio-ranges' do not match any of the regexes: 'x'")]
+    base = [
+        bindings.Finding(f.node, f.message, f.schema, ("gpio-ranges",)) for f in base
+    ]
+    tree = [
+        bindings.Finding(
+            "/n",
+            "'gpio-ranges', 'iommus' do not match any of the regexes: 'x'",
+            base[0].schema,
+            ("gpio-ranges", "iommus"),
+        )
+    ]
+    got = bindings.added(tree, base)
+    assert [f.cited for f in got] == [("iommus",)]
+    assert bindings.added(base, base) == []
+
+
+def test_a_departure_covers_only_the_properties_it_names():
+    proxy = next(d for d in bindings.departures() if d.id == "pcie-empty-iommus")
+    assert proxy.covers(bindings.Finding("/bus@0/pcie@14100000", "m", "s", ("iommus",)))
+    assert not proxy.covers(
+        bindings.Finding("/bus@0/pcie@14100000", "m", "s", ("iommus", "reg-names"))
+    )
+    assert not proxy.covers(
+        bindings.Finding("/bus@0/serial@3100000", "m", "s", ("iommus",))
+    )
+
+
+def test_every_departure_has_a_reason_and_a_source():
+    for d in bindings.departures():
+        assert d.tree in ("host", "guest") and d.reason and d.source, d.id
+        assert d.compatible or d.properties, d.id
+
+
+@pytest.fixture(scope="module")
+def reference_results(kernel_src_612: Path, virt_dtb) -> list[Result]:
+    require("dt-validate")
+    require("fdtoverlay")
+    return check(MODULES, CheckInputs(qemu_dtb=virt_dtb()))
+
+
+@pytest.mark.slow
+@pytest.mark.real_tools
+def test_dt_validate_finds_nothing_added_outside_the_departures(
+    reference_results: list[Result],
+):
+    schema = [r for r in reference_results if r.check == "schema"]
+    failed = [r.render() for r in schema if not r.ok]
+    assert failed == []
+    assert not [r.render() for r in schema if r.skipped]
+    # One verdict per committed overlay and guest tree: none went unvalidated.
+    assert {f"{r.target}/{r.subject}" for r in schema} == {
+        str(p.relative_to(MODULES)) for p in DTS
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.real_tools
+def test_every_documented_departure_is_needed(reference_results: list[Result]):
+    """A departure no reference tree needs any more is stale: drop it."""
+    used = " ".join(r.message for r in reference_results if r.check == "schema")
+    for d in bindings.departures():
+        assert f"{d.id}" in used, f"{d.id} covers nothing in the reference trees"
+
+
+def _plant(tmp_path: Path, target: str, rel: str, after: str, line: str) -> Path:
+    folder = tmp_path / target
+    shutil.copytree(MODULES / target, folder)
+    f = folder / rel
+    text = f.read_text()
+    assert after in text
+    f.write_text(text.replace(after, after + "\n" + line, 1))
+    return folder
+
+
+@pytest.mark.slow
+@pytest.mark.real_tools
+def test_a_planted_guest_binding_error_is_named_with_file_and_node(
+    tmp_path: Path, kernel_src_612: Path
+):
+    require("dt-validate")
+    folder = _plant(
+        tmp_path,
+        "nvidia-jetson-orin-agx-uarta",
+        "vms/uart-vm.dts",
+        'reset-names = "serial";',
+        '\t\t\t\treg-names = "uart";',
+    )
+    done = run_ghafgen("check", str(folder))
+    assert done.returncode == 1
+    fails = [ln for ln in done.stdout.splitlines() if ln.startswith("FAIL")]
+    assert fails == [
+        "FAIL schema     nvidia-jetson-orin-agx-uarta/vms/uart-vm.dts: "
+        "/platform-bus@c000000/serial@0: Unevaluated properties are not allowed "
+        "('reg-names' was unexpected) [serial/nvidia,tegra20-hsuart.yaml]"
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.real_tools
+def test_a_planted_host_binding_error_is_named_with_file_and_node(
+    tmp_path: Path, kernel_src_612: Path
+):
+    require("dt-validate")
+    folder = _plant(
+        tmp_path,
+        "nvidia-jetson-orin-agx-uarta",
+        "overlays/uarta-passthrough.dts",
+        "dma-coherent;",
+        '\t\t\treg-names = "uart";',
+    )
+    done = run_ghafgen("check", str(folder))
+    fails = [ln for ln in done.stdout.splitlines() if ln.startswith("FAIL")]
+    assert done.returncode == 1
+    assert len(fails) == 1, done.stdout
+    assert fails[0].startswith(
+        "FAIL schema     nvidia-jetson-orin-agx-uarta/overlays/uarta-passthrough.dts: "
+        "/bus@0/serial@3100000: "
+    )
+    # Only the planted name is reported; iommus and dma-coherent are departures.
+    assert fails[0].endswith("(added and undocumented: reg-names)")
+
+
+@pytest.mark.real_tools
+def test_two_qemu_dumps_validate_as_one_tree(tmp_path: Path):
+    """QEMU seeds /chosen afresh per dump; zeroed, dt-validate's cache can hit."""
+    require("qemu-system-aarch64")
+    from ghafgen.guestbase import dump_qemu_virt
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a, b = dump_qemu_virt(tmp_path / "a"), dump_qemu_virt(tmp_path / "b")
+    assert a is not None and b is not None
+    assert a.read_bytes() != b.read_bytes()
+    bindings.stable_copy(a, tmp_path / "a.dtb")
+    bindings.stable_copy(b, tmp_path / "b.dtb")
+    assert (tmp_path / "a.dtb").read_bytes() == (tmp_path / "b.dtb").read_bytes()

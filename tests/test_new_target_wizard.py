@@ -1,0 +1,124 @@
+"""`ghafgen new-target` as a new user meets it: what is marked GUESS, what is asked
+again, what Ctrl-C and CI=false do, and flags that cannot be combined."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tomllib
+from pathlib import Path
+
+import pexpect
+
+from ghafgen.newtarget import draft
+from tests.conftest import ROOT, run_ghafgen
+
+SYSFS = ROOT / "tests" / "data" / "sysfs" / "agx-gpu"
+
+
+def spawn(tmp_path: Path, *args: str, ci: str | None = None) -> pexpect.spawn:
+    env = {k: v for k, v in os.environ.items() if k != "CI"} | {"PYTHONPATH": str(ROOT)}
+    if ci is not None:
+        env["CI"] = ci
+    return pexpect.spawn(
+        sys.executable,
+        ["-m", "ghafgen", "new-target", *args],
+        cwd=str(tmp_path),
+        env=env,
+        encoding="utf-8",
+        timeout=30,
+    )
+
+
+def test_values_the_user_gave_are_not_marked_guess():
+    text = draft(
+        "t", "jetson-agx-orin-devkit", ["uarta:uart-vm"], ["uart-vm:2:2G"], None
+    ).toml()
+    vm_lines = [ln for ln in text.splitlines() if ln.startswith(("vcpus", "memory"))]
+    assert vm_lines == ["vcpus = 2", 'memory = "2G"']
+    assert 'vm = "uart-vm"\n' in text  # given by flag: no GUESS either
+    defaulted = draft("t", "jetson-agx-orin-devkit", ["uarta:uart-vm"], [], None)
+    assert "vcpus = 1 # GUESS:" in defaulted.toml()
+
+
+def test_zero_vcpus_is_refused_before_anything_is_written(tmp_path: Path):
+    done = run_ghafgen(
+        "new-target",
+        "t",
+        "--board",
+        "jetson-agx-orin-devkit",
+        "--vm",
+        "a:0:1G",
+        "--passthrough",
+        "uarta:a",
+        cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if k != "CI"},
+    )
+    assert done.returncode == 2
+    assert (
+        "error: --vm 'a:0:1G': vCPUs: '0' is not a number from 1 to 256" in done.stderr
+    )
+    assert not (tmp_path / "profiles").exists()
+
+
+def test_a_wrong_answer_is_asked_again(tmp_path: Path):
+    child = spawn(tmp_path, "wiz", "--board", "jetson-agx-orin-devkit")
+    child.expect("devices to pass, DEVICE:VM")
+    child.sendline("nosuch:net-vm")
+    child.expect("Error: 'nosuch:net-vm': write DEVICE:VM")
+    child.expect("devices to pass, DEVICE:VM")
+    child.sendline("mgbe0:net-vm")
+    child.expect("vCPUs for net-vm")
+    child.sendline("0")
+    child.expect("Error: vCPUs: '0' is not a number from 1 to 256")
+    child.expect("vCPUs for net-vm")
+    child.sendline("2")
+    child.expect("memory for net-vm")
+    child.sendline("lots")
+    child.expect("Error: invalid memory size")
+    child.sendline("2G")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    doc = tomllib.loads((tmp_path / "profiles" / "wiz.toml").read_text())
+    assert doc["vms"]["net-vm"] == {"vcpus": 2, "memory": "2G"}
+    text = (tmp_path / "profiles" / "wiz.toml").read_text()
+    assert "vcpus = 2\n" in text  # answered, so not a guess
+
+
+def test_ctrl_c_at_a_prompt_exits_130_and_writes_nothing(tmp_path: Path):
+    child = spawn(tmp_path, "wiz", "--board", "jetson-agx-orin-devkit")
+    child.expect("devices to pass, DEVICE:VM")
+    child.sendintr()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 130, child.before
+    assert "Traceback" not in (child.before or "")
+    assert not (tmp_path / "profiles").exists()
+
+
+def test_ci_false_still_asks(tmp_path: Path):
+    child = spawn(tmp_path, "wiz", "--board", "jetson-agx-orin-devkit", ci="false")
+    child.expect("devices to pass, DEVICE:VM")
+    child.sendintr()
+    child.expect(pexpect.EOF)
+    child.close()
+    quiet = spawn(tmp_path, "wiz2", ci="true")
+    quiet.expect("give --board")
+    quiet.expect(pexpect.EOF)
+    quiet.close()
+    assert quiet.exitstatus == 2
+
+
+def test_from_discover_refuses_flags_it_would_ignore(tmp_path: Path):
+    for flag, value in (
+        ("--board", "jetson-agx-orin-devkit"),
+        ("--passthrough", "uarta:x"),
+        ("--vm", "x:1:1G"),
+    ):
+        done = run_ghafgen(
+            "new-target", "t", "--from-discover", str(SYSFS), flag, value, cwd=tmp_path
+        )
+        assert done.returncode == 2, done.stderr
+        assert "leave out --board, --passthrough and --vm" in done.stderr
+    assert not (tmp_path / "profiles").exists()

@@ -1,0 +1,99 @@
+"""The output tree: symlinks are refused, never followed; nothing a person put there is lost."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ghafgen.cli import app
+from tests.conftest import ROOT
+
+TARGET = "nvidia-jetson-orin-agx-uarta"
+runner = CliRunner()
+
+
+def gen(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, ["generate", *args])
+    assert "Traceback" not in result.output
+    return result.exit_code, result.output
+
+
+@pytest.fixture
+def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(ROOT / "profiles", tmp_path / "profiles")
+    (tmp_path / "out").mkdir()
+    return tmp_path
+
+
+def listing(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*"))
+
+
+def test_a_symlinked_lock_file_is_refused_and_not_followed(work: Path):
+    victim = work / "victim"
+    victim.write_text("keep\n")
+    (work / "out/.ghafgen.lock").symlink_to(victim)
+    code, out = gen("profiles/orin-agx-uarta.toml", "-o", "out")
+    assert code == 2 and ".ghafgen.lock is a symlink" in out
+    assert victim.read_text() == "keep\n"
+    assert listing(work / "out") == [".ghafgen.lock"]
+
+
+@pytest.mark.parametrize("kind", ["symlink", "file"])
+def test_a_symlink_or_file_at_the_target_is_refused_before_writing(
+    work: Path, kind: str
+):
+    elsewhere = work / "elsewhere"
+    elsewhere.mkdir()
+    at = work / "out" / TARGET
+    if kind == "symlink":
+        at.symlink_to(elsewhere)
+    else:
+        at.write_text("mine\n")
+    code, out = gen("profiles/orin-agx-uarta.toml", "-o", "out")
+    assert code == 2, out
+    assert f"out/{TARGET} is a {kind}" in out
+    assert listing(work / "out") == [TARGET]  # no temp tree, no lock file
+    assert listing(elsewhere) == []
+    if kind == "file":
+        assert at.read_text() == "mine\n"
+    else:
+        assert at.is_symlink() and os.readlink(at) == str(elsewhere)
+
+
+def test_what_a_person_put_inside_survives_regeneration(work: Path):
+    assert gen("profiles/orin-agx-uarta.toml", "-o", "out")[0] == 0
+    folder = work / "out" / TARGET
+    (folder / "empty").mkdir()
+    (folder / "notes" / "deep").mkdir(parents=True)
+    (folder / "link").symlink_to("/etc/hostname")
+    os.mkfifo(folder / "pipe")
+    p = work / "profiles/orin-agx-uarta.toml"
+    p.write_text(p.read_text().replace("vcpus = 1", "vcpus = 2"))
+    code, out = gen("profiles/orin-agx-uarta.toml", "-o", "out")
+    assert code == 0, out
+    assert (
+        "kept what ghafgen did not write: empty/, link, notes/, notes/deep/, pipe"
+        in out
+    )
+    assert (folder / "empty").is_dir() and (folder / "notes/deep").is_dir()
+    assert os.readlink(folder / "link") == "/etc/hostname"
+    assert (folder / "pipe").is_fifo()
+    assert "vcpu = 2;" in (folder / "vms/uart-vm.nix").read_text()
+
+
+def test_a_link_where_ghafgen_writes_is_refused(work: Path):
+    assert gen("profiles/orin-agx-uarta.toml", "-o", "out")[0] == 0
+    folder = work / "out" / TARGET
+    elsewhere = work / "elsewhere"
+    elsewhere.mkdir()
+    shutil.rmtree(folder / "vms")
+    (folder / "vms").symlink_to(elsewhere)
+    code, out = gen("profiles/orin-agx-uarta.toml", "-o", "out")
+    assert code == 2 and f"out/{TARGET}/vms" in out and "move them away" in out
+    assert listing(elsewhere) == [] and (folder / "vms").is_symlink()
