@@ -152,9 +152,11 @@ def draft(
     if board_name is None:
         if ask is None:
             raise ProfileError(f"give --board, one of: {', '.join(names)}")
+        # The carriers' plain names; a `+<sku>` name or a bare SKU is taken too.
+        plain = [n for n in names if "+" not in n]
         board_name = ask(
-            f"board ({', '.join(names)}, or a module SKU)",
-            names[0],
+            f"board ({', '.join(plain)})",
+            plain[0],
             lambda a: None if catalog.resolve(a) else f"no board {a!r}",
         )
     resolved = catalog.resolve(board_name)
