@@ -68,11 +68,12 @@ def ancestors(board: Board, clock: str) -> list[Resource]:
     return seen
 
 
-def allow_list(profile: Profile, board: Board) -> AllowList:
-    """The proxy's allow list, sorted by ID within each kind."""
+def _collect(
+    profile: Profile, board: Board, devices: list[PlatformDevice]
+) -> AllowList:
     found: dict[str, dict[int, Allowed]] = {k: {} for k in KINDS}
     flavor = profile.target.dt_flavor
-    for _name, dev in platform_devices(profile, board):
+    for dev in devices:
         for kind in KINDS:
             for res_name in dev.resources(flavor, kind):
                 res = board.soc.resource(kind, res_name)
@@ -110,6 +111,94 @@ def allow_list(profile: Profile, board: Board) -> AllowList:
             )
     ordered = [tuple(sorted(found[k].values(), key=lambda a: a.id)) for k in KINDS]
     return AllowList(*ordered)
+
+
+def allow_list(profile: Profile, board: Board) -> AllowList:
+    """The proxy's allow list, sorted by ID within each kind."""
+    return _collect(profile, board, [d for _n, d in platform_devices(profile, board)])
+
+
+# A device passed to "a VM started by hand" (no `vm`) gets this device name in
+# the per-VM form; VM names start with a letter, so none ends the same way
+# unless a VM is called `by-hand`, which the proxy then refuses (duplicate name).
+BY_HAND = "by-hand"
+
+
+def bpmp_owners(profile: Profile, board: Board) -> dict[str, list[PlatformDevice]]:
+    """The VMs (BY_HAND for none) given BPMP-backed devices, and those devices."""
+    owners: dict[str, list[PlatformDevice]] = {}
+    for pt in profile.enabled:
+        dev = board.devices.get(pt.device)
+        if dev is not None and dev.uses_bpmp:
+            owners.setdefault(pt.vm or BY_HAND, []).append(dev)
+    return owners
+
+
+@dataclass(frozen=True)
+class VmAllowList:
+    """One VM's node under the proxy: its own IDs, and those it shares with another VM."""
+
+    vm: str
+    allowed: AllowList
+    # In another VM's list too and not one of the proxy's hard-coded roots: the
+    # proxy refuses every command that changes them (protected-* properties).
+    shared: tuple[Allowed, ...]
+
+    @property
+    def device(self) -> str:
+        return f"bpmp-host-{self.vm}"
+
+    def shared_ids(self, kind: str) -> list[int]:
+        return [a.id for a in self.shared if a.kind == kind]
+
+
+def per_vm_form(profile: Profile, board: Board) -> bool:
+    """One proxy node per VM: enforcement asked for and more than one BPMP VM.
+    With a single BPMP VM the node stays in Ghaf's single-node form."""
+    return profile.virtualization.bpmp_per_vm and len(bpmp_owners(profile, board)) > 1
+
+
+def vm_allow_lists(profile: Profile, board: Board) -> tuple[VmAllowList, ...]:
+    """Each BPMP VM's own list (in profile order); extras go to every VM."""
+    lists = {
+        vm: _collect(profile, board, devs)
+        for vm, devs in bpmp_owners(profile, board).items()
+    }
+    out = []
+    for vm, mine in lists.items():
+        others = {
+            (a.kind, a.id)
+            for other, theirs in lists.items()
+            if other != vm
+            for kind in KINDS
+            for a in theirs.of(kind)
+        }
+        shared = tuple(
+            a
+            for kind in KINDS
+            for a in mine.of(kind)
+            if (kind, a.id) in others and not (kind == "clock" and a.protected)
+        )
+        out.append(VmAllowList(vm, mine, shared))
+    return tuple(out)
+
+
+def reachable_from(
+    lists: tuple[VmAllowList, ...], vm: str
+) -> dict[str, list[tuple[str, Allowed]]]:
+    """What `vm` could reach through one shared device: the other VMs' IDs it does
+    not hold itself, by kind, with the VM each belongs to."""
+    mine = next(v for v in lists if v.vm == vm).allowed
+    out: dict[str, list[tuple[str, Allowed]]] = {k: [] for k in KINDS}
+    for other in lists:
+        if other.vm == vm:
+            continue
+        for kind in KINDS:
+            own = set(mine.ids(kind))
+            out[kind] += [
+                (other.vm, a) for a in other.allowed.of(kind) if a.id not in own
+            ]
+    return out
 
 
 def _name_of(board: Board, kind: str, rid: int) -> str:

@@ -30,6 +30,7 @@ from ghafgen.guestbase import (
     refers_to_bridge,
 )
 from ghafgen.render.output import MANIFEST
+from ghafgen.render.patches import ON_GHAF_SOURCES
 from ghafgen.tools import run, which
 
 # A guest overlay is compiled without QEMU's tree, so dtc cannot see the bus's
@@ -382,6 +383,10 @@ def _patches(target: Path, kernel: Path | None, qemu: Path | None) -> list[Resul
     for f in sorted((target / "patches").glob("*.patch")):
         rel = str(f.relative_to(target))
         src = qemu if f.name.startswith("qemu-") else kernel
+        if f.name in ON_GHAF_SOURCES:
+            why = ON_GHAF_SOURCES[f.name]
+            out.append(Result(target.name, "patch", rel, True, why, skipped=True))
+            continue
         if src is None:
             flag = "--qemu-src" if f.name.startswith("qemu-") else "--kernel-src"
             out.append(

@@ -7,12 +7,14 @@ it, so what is shown is what is generated.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-from ghafgen.allowlist import platform_devices
+from ghafgen.allowlist import bpmp_owners, per_vm_form, platform_devices
 from ghafgen.catalog.load import kernel_pins, qemu_build, qemu_virt
 from ghafgen.catalog.model import Board, PlatformDevice
 from ghafgen.profile.model import Profile
+from ghafgen.resources import channel_shm
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,8 @@ def _vm(profile: Profile, board: Board, name: str) -> VmStack:
             for d in devices
         ):
             patches += (f"qemu-vfio-platform-bindings-{name}.patch (ghafgen)",)
+        if bpmp and per_vm_form(profile, board):
+            patches += ("qemu-bpmp-guest-host-device.patch (ghafgen)",)
     else:
         qemu, patches = "microvm.nix's QEMU", ()
     series = guest_series(devices)
@@ -95,6 +99,8 @@ def runtime_stack(profile: Profile, board: Board) -> tuple[HostStack, list[VmSta
             "bpmp-virt proxy drivers",
             f"bpmp-virt hooks ({profile.target.kernel_version})",
         )
+        if per_vm_form(profile, board):
+            patches += ("bpmp-host-proxy-per-vm (ghafgen)",)
     params = tuple(
         f"arm-smmu.disable_bypass=0 ({d.key})" for d in devices if d.smmu_bypass_reason
     )
@@ -105,3 +111,99 @@ def runtime_stack(profile: Profile, board: Board) -> tuple[HostStack, list[VmSta
         smmu_patch_reasons=reasons,
     )
     return host, [_vm(profile, board, name) for name in profile.vms]
+
+
+# ------------------------------------------------------------ device access
+# What each microvm@<vm> unit may open (systemd DevicePolicy=closed plus
+# DeviceAllow=). microvm.nix runs every VM as user `microvm`, group `kvm`
+# (microvm.nix nixos-modules/host/default.nix: `user = "microvm"; group =
+# "kvm"` for every microvm@ unit), so file ownership cannot tell two VMs
+# apart: the per-unit device cgroup does.
+KVM = "/dev/kvm"
+VFIO_CONTAINER = "/dev/vfio/vfio"
+VHOST_VSOCK = "/dev/vhost-vsock"  # microvm.nix lib/runners/qemu.nix: vhost-vsock-<bus>
+# Ghaf's own VM modules give system VMs tap interfaces (QEMU opens /dev/net/tun,
+# and /dev/vhost-net with vhost=on, microvm.nix lib/runners/qemu.nix); ghafgen
+# does not see them, so the Ghaf layout allows both (uncertain: no Ghaf VM
+# module was evaluated here).
+GHAF_LAYOUT_DEVICES = ("/dev/net/tun", "/dev/vhost-net")
+
+
+# DT names and BDFs; nothing a udev rule or a systemd setting would read as syntax.
+_DEVICE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9:._-]*")
+
+
+def vfio_link(device: str) -> str:
+    """A stable name for the VFIO group of `device` (a DT name or a BDF), made by
+    udev: the group number is only known on the board."""
+    return f"/dev/ghafgen/vfio-{device}"
+
+
+@dataclass(frozen=True)
+class DeviceAccess:
+    vm: str
+    devices: tuple[str, ...]  # DeviceAllow paths, each opened read-write
+    vfio: tuple[str, ...]  # passed DT names and BDFs, one udev link each
+    bpmp: str  # its BPMP device, "" without one
+    shm: tuple[str, ...]  # its channels' files (a file mount namespace, not a device)
+    shm_denied: tuple[str, ...]  # the other channels' files, made inaccessible
+
+    @property
+    def udev_rules(self) -> tuple[str, ...]:
+        """Name each passed device's VFIO group node after the device."""
+        for d in self.vfio:
+            if not _DEVICE_NAME.fullmatch(d):
+                raise ValueError(f"unsafe device name {d!r}")
+        return tuple(
+            f'SUBSYSTEM=="vfio", KERNEL=="[0-9]*", '
+            f'TEST=="/sys/kernel/iommu_groups/%k/devices/{d}", '
+            f'SYMLINK+="{vfio_link(d).removeprefix("/dev/")}"'
+            for d in self.vfio
+        )
+
+
+def bpmp_device(profile: Profile, board: Board, vm: str) -> str:
+    """The proxy device `vm`'s QEMU opens: its own with per-VM enforcement."""
+    owners = bpmp_owners(profile, board)
+    if vm not in owners:
+        return ""
+    return f"/dev/bpmp-host-{vm}" if per_vm_form(profile, board) else "/dev/bpmp-host"
+
+
+def device_access(
+    profile: Profile, board: Board, layout: str = "default"
+) -> list[DeviceAccess]:
+    """Per VM, exactly the device nodes its QEMU opens, from the profile."""
+    out = []
+    for name, vm in profile.vms.items():
+        mine = [pt for pt in profile.enabled if pt.vm == name]
+        vfio = [
+            board.devices[pt.device].dt_name
+            for pt in mine
+            if pt.device in board.devices
+        ]
+        vfio += [f.bdf for pt in mine if pt.device in board.slots for f in pt.functions]
+        bpmp = bpmp_device(profile, board, name)
+        devices = [KVM]
+        if vfio:
+            devices.append(VFIO_CONTAINER)
+            devices += [vfio_link(d) for d in vfio]
+        if bpmp:
+            devices.append(bpmp)
+        if vm.vsock_cid is not None:
+            devices.append(VHOST_VSOCK)
+        if layout == "ghaf":
+            devices += GHAF_LAYOUT_DEVICES
+        channels = [c for c in profile.channels.values() if name in c.vms]
+        others = [c for c in profile.channels.values() if name not in c.vms]
+        out.append(
+            DeviceAccess(
+                name,
+                tuple(devices),
+                tuple(vfio),
+                bpmp,
+                tuple(channel_shm(profile.target.name, c.name) for c in channels),
+                tuple(channel_shm(profile.target.name, c.name) for c in others),
+            )
+        )
+    return out

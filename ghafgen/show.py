@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from ghafgen.allowlist import KINDS, AllowList, allow_list
+from ghafgen.allowlist import KINDS, AllowList, allow_list, per_vm_form, vm_allow_lists
 from ghafgen.catalog.model import Board
 from ghafgen.profile.model import Passthrough, Profile
-from ghafgen.runtime import runtime_stack
+from ghafgen.runtime import device_access, runtime_stack
 from ghafgen.table import render
 
 
@@ -134,7 +134,28 @@ def render_text(profile: Profile, board: Board) -> str:
     if not allowed.empty:
         out.append(_allow_text(allowed))
     out.append(_runtime_text(profile, board))
+    if profile.vms:
+        out.append(_access_text(profile, board))
     return "\n".join(out)
+
+
+def _access_text(profile: Profile, board: Board) -> str:
+    """Per VM: the devices its microvm@ unit may open, and its BPMP node."""
+    lines = ["Device access (microvm@<vm>: DevicePolicy=closed; isolation.nix):"]
+    per_vm = {v.vm: v for v in vm_allow_lists(profile, board)}
+    for a in device_access(profile, board):
+        lines.append(f"  {a.vm:6} {' '.join(a.devices)}")
+        if a.shm:
+            lines.append(f"         shared memory: {' '.join(a.shm)}")
+        if a.bpmp and per_vm_form(profile, board):
+            own = per_vm[a.vm]
+            ids = "; ".join(
+                f"{kind}s {' '.join(map(str, own.allowed.ids(kind)))}"
+                for kind in KINDS
+                if own.allowed.of(kind)
+            )
+            lines.append(f"         {a.bpmp} allows {ids}")
+    return "\n".join(lines)
 
 
 def _runtime_text(profile: Profile, board: Board) -> str:
@@ -275,4 +296,16 @@ def as_json(profile: Profile, board: Board) -> dict[str, object]:
             kind: [asdict(a) for a in allowed.of(kind)] for kind in KINDS
         },
         "runtime": {"host": asdict(host), "vms": [asdict(vm) for vm in vms]},
+        "device_access": [asdict(a) for a in device_access(profile, board)],
+        "bpmp_per_vm": [
+            {
+                "vm": v.vm,
+                "device": v.device,
+                "allowed": {kind: v.allowed.ids(kind) for kind in KINDS},
+                "protected": {kind: v.shared_ids(kind) for kind in KINDS},
+            }
+            for v in (
+                vm_allow_lists(profile, board) if per_vm_form(profile, board) else ()
+            )
+        ],
     }

@@ -118,6 +118,23 @@ def test_host_module_evaluates_and_sets_what_was_planned(path: Path):
     assert got["vms"] == sorted(vm.name for vm in p.vms)
     for cpu in p.cpus:
         assert services[cpu.unit]["CPUAffinity"] == (cpu.affinity_text or None)
+    assert_device_access(p, services)
+
+
+def assert_device_access(p, services: dict) -> None:  # type: ignore[no-untyped-def, type-arg]
+    """Each microvm@ unit allows exactly its planned devices and none of another VM's."""
+    shared = {"/dev/kvm rw", "/dev/vfio/vfio rw", "/dev/vhost-vsock rw"}
+    for a in p.access:
+        unit = services[f"microvm@{a.vm}"]
+        assert unit["DevicePolicy"] == "closed"
+        assert unit["DeviceAllow"] == [f"{d} rw" for d in a.devices]
+        for b in p.access:
+            if b.vm != a.vm:
+                theirs = {f"{d} rw" for d in b.devices} - shared
+                assert not theirs & set(unit["DeviceAllow"]), (a.vm, b.vm)
+        assert unit["InaccessiblePaths"] == (
+            [f"-{f}" for f in a.shm_denied] if a.shm_denied else None
+        )
 
 
 @pytest.mark.parametrize("path", PROFILES, ids=[p.stem for p in PROFILES])
@@ -182,3 +199,43 @@ def test_ghaf_layout_evaluates_with_ghaf_option_stubs(name: str, tmp_path: Path)
         assert got["extraArgs"] == list(vm.qemu_args)
         if vm.bpmp:
             assert got["qemuPackage"] == "ghaf-qemu-bpmp"
+
+
+def test_per_vm_bpmp_evaluates_with_own_devices_and_patches(tmp_path: Path):
+    """The two-VM profile with per-VM enforcement: each unit its own devices, each
+    VM's QEMU its own proxy device, the host the proxy patch after the drivers."""
+    from tests.test_isolation import ENFORCED
+
+    profile_path = tmp_path / "two.toml"
+    profile_path.write_text(ENFORCED)
+    from ghafgen.generate import generate
+
+    generate([profile_path], tmp_path / "out")
+    p = planned(profile_path)
+    host = evaluate(tmp_path / "out" / p.name / "default.nix", "host")
+    services = host["services"]
+    assert isinstance(services, dict)
+    assert_device_access(p, services)
+    assert services["microvm@net-vm"]["DeviceAllow"] == [
+        "/dev/kvm rw",
+        "/dev/vfio/vfio rw",
+        "/dev/ghafgen/vfio-6800000.ethernet rw",
+        "/dev/bpmp-host-net-vm rw",
+    ]
+    names = [e["name"] for e in host["kernelPatches"]]  # type: ignore[union-attr, index]
+    assert names.index("bpmp-host-proxy-per-vm") > names.index(
+        "bpmp-virt-proxy-drivers"
+    )
+    assert 'SYMLINK+="ghafgen/vfio-3100000.serial"' in str(host["udev"])
+    for vm in p.vms:
+        got = evaluate(tmp_path / "out" / p.name / "vms" / f"{vm.name}.nix", "guest")
+        assert got["extraArgs"] == list(vm.qemu_args)
+        assert (
+            f"nvidia_bpmp_guest.host-device=/dev/bpmp-host-{vm.name}"
+            in got["extraArgs"]
+        )
+        post = str(got["qemuPostPatch"])
+        # The bridge patch runs after Ghaf's source is copied in.
+        assert post.index("qemu-bpmp-guest-host-device.patch") > post.index(
+            "nvidia_bpmp_guest.c hw/misc/"
+        )

@@ -72,6 +72,11 @@ def valid_profiles(draw: st.DrawFn) -> str:
     owners = {vm for _d, vm in platform}
     if platform:
         out += ["[hardware.nvidia.virtualization]", "enable = true"]
+        # UARTA and MGBE0 are BPMP-backed: in two VMs they need one proxy
+        # device each (GG307).
+        bpmp_vms = {vm for dev, vm in platform if dev in ("uarta", "mgbe0")}
+        if len(bpmp_vms) > 1:
+            out.append("bpmp_per_vm = true")
     for dev, vm in platform:
         out += [f"[hardware.nvidia.passthroughs.{dev}]", f'vm = "{vm}"']
     if draw(st.booleans()):

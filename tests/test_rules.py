@@ -100,6 +100,39 @@ CASES: dict[str, tuple[str, str]] = {
         AGX + V + "extra_allowed_resets = [85]\n" + uarta() + VM_A,
         AGX + V + "extra_allowed_resets = [100]\n" + uarta() + VM_A,
     ),
+    # MGBE0 -> a, UARTA -> b: one shared proxy device unless per-VM enforcement.
+    "GG307": (
+        AGX
+        + V
+        + '[hardware.nvidia.passthroughs.mgbe0]\nvm = "a"\n'
+        + uarta("b")
+        + VM_A
+        + VM_B,
+        AGX
+        + V
+        + "bpmp_per_vm = true\n"
+        + '[hardware.nvidia.passthroughs.mgbe0]\nvm = "a"\n'
+        + uarta("b")
+        + VM_A
+        + VM_B,
+    ),
+    # UARTA's clock 155 also given to a (an extra goes to every VM's node).
+    "GG308": (
+        AGX
+        + V
+        + "bpmp_per_vm = true\nextra_allowed_clocks = [155]\n"
+        + '[hardware.nvidia.passthroughs.mgbe0]\nvm = "a"\n'
+        + uarta("b")
+        + VM_A
+        + VM_B,
+        AGX
+        + V
+        + "bpmp_per_vm = true\n"
+        + '[hardware.nvidia.passthroughs.mgbe0]\nvm = "a"\n'
+        + uarta("b")
+        + VM_A
+        + VM_B,
+    ),
     "GG305": (
         AGX
         + 'dt_flavor = "mainline"\n'

@@ -59,6 +59,7 @@ class Target(_Located):
 class Virtualization(_Located):
     enable: bool = False
     bpmp_allow_all: bool = False
+    bpmp_per_vm: bool = False
     extra_allowed_clocks: tuple[int, ...] = ()
     extra_allowed_resets: tuple[int, ...] = ()
     extra_allowed_power_domains: tuple[int, ...] = ()

@@ -411,6 +411,7 @@ def _build(doc: dict[str, Any], loc: Locator, sha: str) -> Profile:
         ("hardware", "nvidia", "virtualization"),
         enable=v.get("enable", False),
         bpmp_allow_all=v.get("bpmp_allow_all", False),
+        bpmp_per_vm=v.get("bpmp_per_vm", False),
         extra_allowed_clocks=tuple(v.get("extra_allowed_clocks", ())),
         extra_allowed_resets=tuple(v.get("extra_allowed_resets", ())),
         extra_allowed_power_domains=tuple(v.get("extra_allowed_power_domains", ())),

@@ -145,6 +145,15 @@ VIRTUALIZATION = Table(
             default=False,
         ),
         Field(
+            "bpmp_per_vm",
+            "bool",
+            "One BPMP host device per VM (/dev/bpmp-host-<vm>), each allowing only that "
+            "VM's clocks, resets and power domains; resources two VMs share become "
+            "read-and-enable only. Needed when two or more VMs get BPMP-backed devices "
+            "(GG307); adds ghafgen's host proxy and QEMU bridge patches.",
+            default=False,
+        ),
+        Field(
             "extra_allowed_clocks",
             "list[int]",
             "Raw BPMP clock IDs to allow beyond what the passed devices need.",

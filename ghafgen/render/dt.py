@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ghafgen.allowlist import AllowList, platform_devices
+from ghafgen.allowlist import (
+    AllowList,
+    VmAllowList,
+    per_vm_form,
+    platform_devices,
+    vm_allow_lists,
+)
 from ghafgen.catalog.load import qemu_virt
 from ghafgen.catalog.model import Board, PlatformDevice
 from ghafgen.profile.model import Profile
@@ -117,20 +123,48 @@ def pcie_overlay(profile: Profile, board: Board, slot_key: str) -> Overlay | Non
     )
 
 
-def proxy_overlay(board: Board, allowed: AllowList) -> Overlay:
+_LISTS = (
+    ("allowed-clocks", "clock"),
+    ("allowed-resets", "reset"),
+    ("allowed-power-domains", "power-domain"),
+)
+
+
+def _vm_node(vm: VmAllowList) -> Node:
+    """One VM's node: its device name, its own IDs, the ones it shares (protected)."""
+    props = [Prop("device-name", strings(vm.device))]
+    props += [
+        Prop(name, cells(*vm.allowed.ids(kind)))
+        for name, kind in _LISTS
+        if vm.allowed.of(kind)
+    ]
+    props += [
+        Prop(name.replace("allowed-", "protected-"), cells(*vm.shared_ids(kind)))
+        for name, kind in _LISTS
+        if vm.shared_ids(kind)
+    ]
+    return Node(vm.vm, "", tuple(props))
+
+
+def proxy_overlay(
+    board: Board, allowed: AllowList, per_vm: tuple[VmAllowList, ...] = ()
+) -> Overlay:
+    """Ghaf's single node (one /dev/bpmp-host), or with per-VM enforcement one child
+    per VM (one /dev/bpmp-host-<vm> each, ghafgen's proxy patch)."""
     props = [Prop("compatible", strings("nvidia,bpmp-host-proxy"))]
-    for name, kind in (
-        ("allowed-clocks", "clock"),
-        ("allowed-resets", "reset"),
-        ("allowed-power-domains", "power-domain"),
-    ):
-        if allowed.of(kind):
-            props.append(Prop(name, cells(*allowed.ids(kind))))
+    if not per_vm:
+        props += [
+            Prop(name, cells(*allowed.ids(kind)))
+            for name, kind in _LISTS
+            if allowed.of(kind)
+        ]
     props.append(Prop("status", strings("okay")))
-    node = Node("bpmp_host_proxy", "bpmp_host_proxy", tuple(props))
+    children = tuple(_vm_node(vm) for vm in per_vm)
+    node = Node("bpmp_host_proxy", "bpmp_host_proxy", tuple(props), children)
     return Overlay(
         name="bpmp-host-proxy",
-        description="BPMP host proxy and its allow list",
+        description="BPMP host proxy and its allow list"
+        + (", one node per VM" if per_vm else ""),
         compatible=board.soc.compatible,
         fragments=(Fragment("", "/", nodes=(node,)),),
     )
@@ -148,7 +182,8 @@ def host_overlays(profile: Profile, board: Board, allowed: AllowList) -> list[Ov
             if ov is not None:
                 out.append(ov)
     if any(d.uses_bpmp for _n, d in platform_devices(profile, board)):
-        out.append(proxy_overlay(board, allowed))
+        per_vm = vm_allow_lists(profile, board) if per_vm_form(profile, board) else ()
+        out.append(proxy_overlay(board, allowed, per_vm))
     return out
 
 

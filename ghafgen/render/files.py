@@ -94,6 +94,11 @@ def render_target(plan: TargetPlan) -> dict[str, bytes]:
         files["bpmp-virt.nix"] = _render("bpmp-virt.nix.j2", plan=plan)
     if plan.has_partitions:
         files["partitions.nix"] = _render("partitions.nix.j2", plan=plan)
+    if plan.access:
+        files["isolation.nix"] = _render("isolation.nix.j2", plan=plan)
+    for p in (plan.proxy_patch, plan.bridge_patch):
+        if p is not None:
+            files[p.file] = _render("patch.j2", plan=plan, p=p)
     if any(cpu.affinity for cpu in plan.cpus):
         files["pin-vcpus.sh"] = _render("pin-vcpus.sh.j2", plan=plan)
     if plan.proxy_overlay is not None:

@@ -9,6 +9,7 @@ are fetched from the pinned Ghaf tree, never written here.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -93,3 +94,54 @@ def qemu_fdt_bindings(vm: str, compatibles: tuple[tuple[str, str], ...]) -> Patc
             '     TYPE_BINDING("", NULL), /* last element */',
         ),
     )
+
+
+# Per-VM BPMP enforcement (profile `bpmp_per_vm`). Both diffs are ghafgen's own,
+# written against the pinned Ghaf sources (tiiuae/ghaf 9a37dc8c2ed1): the proxy
+# file the bpmp-virt drivers patch adds, and the QEMU bridge source Ghaf copies
+# into the tree in postPatch. They are kept as diff files in render/static.
+_STATIC = Path(__file__).parent / "static"
+
+
+def _static_diff(name: str) -> str:
+    return (_STATIC / name).read_text(encoding="utf-8")
+
+
+def proxy_per_vm() -> Patch:
+    """bpmp-host-proxy.c: one device and one allow list per child node."""
+    return Patch(
+        name="bpmp-host-proxy-per-vm",
+        file="patches/bpmp-host-proxy-per-vm.patch",
+        description="bpmp-host-proxy: one /dev/bpmp-host-<vm> per child node of "
+        "bpmp_host_proxy, each with its own allowed-* lists and protected-* lists "
+        "(resources shared with another VM); no child node: Ghaf's single "
+        "/dev/bpmp-host. A message is checked against the lists of the device "
+        "it was written to, before the BPMP is looked up. Applies after the "
+        "bpmp-virt drivers patch.",
+        diff=_static_diff("bpmp-host-proxy-per-vm.diff"),
+    )
+
+
+def bridge_host_device() -> Patch:
+    """nvidia_bpmp_guest.c: a `host-device` property naming the proxy device."""
+    return Patch(
+        license="GPL-2.0-or-later",
+        name="qemu-bpmp-guest-host-device",
+        file="patches/qemu-bpmp-guest-host-device.patch",
+        description="hw/misc/nvidia_bpmp_guest.c: a host-device property (set with "
+        "-global nvidia_bpmp_guest.host-device=/dev/bpmp-host-<vm>) instead of the "
+        "fixed /dev/bpmp-host; a VM given its own device exits if it cannot open "
+        "it. Applied in postPatch, after Ghaf's bridge source is copied in.",
+        diff=_static_diff("qemu-bpmp-guest-host-device.diff"),
+    )
+
+
+# Patches whose target file is not in a plain kernel or QEMU tree: `ghafgen
+# check --kernel-src/--qemu-src` cannot apply them (tests/test_isolation.py
+# applies them to the pinned Ghaf sources).
+ON_GHAF_SOURCES = {
+    "bpmp-host-proxy-per-vm.patch": "patches the proxy file Ghaf's bpmp-virt drivers "
+    "patch adds, not in a plain kernel tree",
+    "qemu-bpmp-guest-host-device.patch": "patches the bridge source Ghaf's QEMU "
+    "package copies in, not in a plain QEMU tree",
+}

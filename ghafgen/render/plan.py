@@ -10,7 +10,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
-from ghafgen.allowlist import AllowList, allow_list, platform_devices
+from ghafgen.allowlist import AllowList, allow_list, per_vm_form, platform_devices
 from ghafgen.catalog.load import kernel_pins, qemu_build, qemu_virt, sources
 from ghafgen.catalog.model import (
     Board,
@@ -23,9 +23,21 @@ from ghafgen.catalog.model import (
 from ghafgen.errors import ProfileError
 from ghafgen.profile.model import Passthrough, Profile, Volume
 from ghafgen.render import dt
-from ghafgen.render.patches import VFIO_RESET, Patch, qemu_fdt_bindings
+from ghafgen.render.patches import (
+    VFIO_RESET,
+    Patch,
+    bridge_host_device,
+    proxy_per_vm,
+    qemu_fdt_bindings,
+)
 from ghafgen.resources import channel_shm, volume_image
-from ghafgen.runtime import guest_series, smmu_patch_reasons
+from ghafgen.runtime import (
+    DeviceAccess,
+    bpmp_device,
+    device_access,
+    guest_series,
+    smmu_patch_reasons,
+)
 
 # Host kernel symbols; Ghaf's bpmp-virt-common and bpmp-virt-host modules.
 PASSTHROUGH_CONFIG = ("VFIO", "VFIO_IOMMU_TYPE1", "VIRTIO_PCI", "VIRTIO_MMIO")
@@ -186,6 +198,9 @@ class VmPlan:
     channels: tuple[ChannelPlan, ...] = ()
     network_mac: str = ""  # a QEMU user-mode virtio NIC when set
     console: bool = False
+    # Its own BPMP proxy device when per-VM enforcement is on ("" otherwise:
+    # the bridge opens its built-in /dev/bpmp-host).
+    bpmp_device: str = ""
     pci_serial_console: bool = False  # see PCI_SERIAL_CONSOLE
 
     @property
@@ -206,6 +221,8 @@ class VmPlan:
             args += ["-dtb", "ghafgen-guest.dtb"]
         for ch in self.channels:
             args += ch.qemu_args
+        if self.bpmp_device:
+            args += ["-global", f"nvidia_bpmp_guest.host-device={self.bpmp_device}"]
         if self.pci_serial_console:
             args += PCI_SERIAL_CONSOLE
         return tuple(args)
@@ -246,6 +263,12 @@ class TargetPlan:
     bpmp_allow_all: bool = False
     cpus: tuple[CpuPlan, ...] = ()
     isolated_cores: tuple[int, ...] = ()
+    # What each microvm@ unit may open (isolation.nix).
+    access: tuple[DeviceAccess, ...] = ()
+    # Per-VM BPMP enforcement: ghafgen's proxy and bridge patches (None: Ghaf's
+    # single /dev/bpmp-host, the proxy and bridge as pinned).
+    proxy_patch: Patch | None = None
+    bridge_patch: Patch | None = None
 
     @property
     def isolation_params(self) -> tuple[str, ...]:
@@ -387,6 +410,9 @@ def _vm_plan(profile: Profile, board: Board, name: str, layout: str) -> VmPlan:
         ),
         network_mac=_mac(profile.target.name, name) if "network" in vm.shared else "",
         console="console" in vm.shared,
+        bpmp_device=(
+            bpmp_device(profile, board, name) if per_vm_form(profile, board) else ""
+        ),
         pci_serial_console=pci_console,
     )
 
@@ -468,9 +494,13 @@ def plan(
         + ((f"vfio-pci.ids={','.join(dict.fromkeys(ids))}",) if ids else ())
     )
     udev = ['SUBSYSTEM=="vfio", GROUP="kvm", MODE="0660"']
+    per_vm = bpmp and per_vm_form(profile, board)
     if bpmp:
         # QEMU (user microvm, group kvm) opens /dev/bpmp-host; it is 0600 root otherwise.
-        udev.insert(0, 'KERNEL=="bpmp-host", GROUP="kvm", MODE="0660"')
+        # Every VM runs as microvm:kvm, so per-VM devices get the same owner and
+        # only each unit's DeviceAllow= keeps one VM off another's device.
+        names = "bpmp-host-*" if per_vm else "bpmp-host"
+        udev.insert(0, f'KERNEL=="{names}", GROUP="kvm", MODE="0660"')
     return TargetPlan(
         name=profile.target.name,
         profile_name=profile_name,
@@ -497,4 +527,7 @@ def plan(
             if vm.pinning or vm.cpu_weight is not None or vm.rt_priority is not None
         ),
         isolated_cores=profile.target.isolated_cores,
+        access=tuple(device_access(profile, board, layout)),
+        proxy_patch=proxy_per_vm() if per_vm else None,
+        bridge_patch=bridge_host_device() if per_vm else None,
     )

@@ -3,6 +3,7 @@
 from ghafgen.rules import (
     bpmp,
     iommu,
+    isolation,
     ownership,
     partitions,
     pcie,
@@ -17,6 +18,7 @@ __all__ = [
     "REGISTRY",
     "bpmp",
     "iommu",
+    "isolation",
     "ownership",
     "partitions",
     "pcie",

@@ -12,6 +12,7 @@
   imports = [
     ./host.nix
     ./assertions.nix
+    ./isolation.nix
     ./devices/pcie-x8.nix
   ];
 

@@ -14,6 +14,7 @@
     ./assertions.nix
     ./bpmp-host-proxy.nix
     ./partitions.nix
+    ./isolation.nix
     ./devices/mgbe0.nix
     ./devices/gpu.nix
   ];

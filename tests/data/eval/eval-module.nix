@@ -70,7 +70,12 @@ builtins.toJSON (
         ExecStart = s.serviceConfig.ExecStart or null;
         Type = s.serviceConfig.Type or null;
         CPUAffinity = s.serviceConfig.CPUAffinity or null;
+        ExecStartPost = s.serviceConfig.ExecStartPost or null;
+        DevicePolicy = s.serviceConfig.DevicePolicy or null;
+        DeviceAllow = s.serviceConfig.DeviceAllow or null;
+        InaccessiblePaths = s.serviceConfig.InaccessiblePaths or null;
       }) c.systemd.services;
+      tmpfiles = c.systemd.tmpfiles.rules;
       udev = c.services.udev.extraRules;
       vms = builtins.attrNames c.microvm.vms;
       assertions = map (a: a.assertion) c.assertions;
@@ -90,6 +95,7 @@ builtins.toJSON (
       assertions = map (a: a.assertion) c.assertions;
       qemuVersion = c.microvm.qemu.package.version or "";
       qemuPatches = map toString (c.microvm.qemu.package.patches or [ ]);
+      qemuPostPatch = c.microvm.qemu.package.postPatch or "";
       preStart = c.microvm.preStart;
       kernelParams = c.boot.kernelParams;
       kernelPackages = c.boot.kernelPackages.kernel.version;
