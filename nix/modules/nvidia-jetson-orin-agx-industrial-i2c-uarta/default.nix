@@ -13,6 +13,7 @@
     ./host.nix
     ./assertions.nix
     ./bpmp-host-proxy.nix
+    ./isolation.nix
     ./devices/i2c1.nix
     ./devices/uarta.nix
   ];

@@ -13,6 +13,10 @@
 #               `startup-rearm` device option.
 #   extraPatches  ghafgen's own (the vfio-platform FDT bindings of the
 #               devices whose guest node ghafgen writes).
+#   bridgeSourcePatches  ghafgen's patches to the bridge's own source files
+#               (per-VM BPMP device). Those files are copied in by postPatch,
+#               after the patch phase has applied `patches`, so these are
+#               applied right after the copy instead.
 # Every pinned value comes from the caller (ghafgen's runtime catalog), so
 # this file holds no fact of its own. Call it with pkgs.callPackage.
 {
@@ -30,6 +34,7 @@
   bpmpBridge ? true,
   irqfd ? true,
   extraPatches ? [ ],
+  bridgeSourcePatches ? [ ],
 }:
 let
   fromGhaf = path: "${ghafSrc}/${packageDir}/${path}";
@@ -57,6 +62,9 @@ qemu.overrideAttrs (
         cp ${sources}/include/hw/misc/nvidia_dce_guest.h include/hw/misc/
         chmod u+w hw/misc/nvidia_*_guest.c include/hw/misc/nvidia_*_guest.h
         printf '\nconfig NVIDIA_DCE_GUEST\n    bool\n' >> hw/misc/Kconfig
-      '';
+      ''
+      + lib.concatMapStrings (p: ''
+        patch -p1 --forward --batch < ${p}
+      '') (lib.optionals bpmpBridge bridgeSourcePatches);
   }
 )

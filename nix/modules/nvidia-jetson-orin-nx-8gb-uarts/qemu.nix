@@ -10,6 +10,7 @@
 {
   bpmpBridge,
   extraPatches ? [ ],
+  bridgeSourcePatches ? [ ],
 }:
 pkgs.callPackage ./qemu-platform.nix {
   ghafSrc = (import ./bpmp-virt.nix { inherit lib pkgs; }).src;
@@ -29,5 +30,5 @@ pkgs.callPackage ./qemu-platform.nix {
   droppedBasePatches = [
     "fix-tls-tests-without-tasn1"
   ];
-  inherit bpmpBridge extraPatches;
+  inherit bpmpBridge extraPatches bridgeSourcePatches;
 }

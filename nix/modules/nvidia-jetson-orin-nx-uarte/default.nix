@@ -13,6 +13,7 @@
     ./host.nix
     ./assertions.nix
     ./bpmp-host-proxy.nix
+    ./isolation.nix
     ./devices/uarte.nix
   ];
 
