@@ -123,6 +123,8 @@ class Discovery:
     pci: tuple[PciFunction, ...]
     platform: tuple[PlatformDev, ...]
     groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    carrier: str | None = None  # "p3737-0000", when the compatible names one
+    sku: str | None = None  # "p3701-0005", the module the compatible names
 
     def group_of(self, name: str) -> tuple[str, ...]:
         for members in self.groups.values():
@@ -233,14 +235,7 @@ def discover(root: Path, reader: SysfsReader | None = None) -> Discovery:
                 r.link(f"{base}/iommu_group"),
             )
         )
-    board = next(
-        (
-            b
-            for b in catalog.board_names()
-            if catalog.board(b).dt_compatible in compatible
-        ),
-        None,
-    )
+    board, carrier, sku = identify(compatible)
     return Discovery(
         model,
         compatible,
@@ -250,7 +245,56 @@ def discover(root: Path, reader: SysfsReader | None = None) -> Discovery:
         tuple(pci),
         tuple(platform),
         groups,
+        carrier,
+        sku,
     )
+
+
+_PART = re.compile(r"nvidia,(p\d{4})-(\d{4})")
+_CARRIER_MODULE = re.compile(r"nvidia,(p\d{4}-\d{4})\+(p\d{4})-(\d{4})")
+
+
+def identify(compatible: tuple[str, ...]) -> tuple[str | None, str | None, str | None]:
+    """(board name, carrier, module SKU) from the root compatible list.
+
+    The carrier comes from "nvidia,<carrier>+<module>"; the SKU from the
+    module's own entry ("nvidia,p3701-0005"), which L4T trees set to the
+    fitted module even where the first entry names the tree's base SKU, and
+    otherwise from the "+" entry. The board is None when ghafgen does not
+    know the carrier or the SKU.
+    """
+    carrier = family = plus_sku = None
+    for c in compatible:
+        m = _CARRIER_MODULE.fullmatch(c)
+        if m:
+            carrier, family, plus_sku = (
+                m.group(1),
+                m.group(2),
+                f"{m.group(2)}-{m.group(3)}",
+            )
+            break
+    if carrier is None:
+        exact = [
+            b
+            for b in catalog.board_names()
+            if catalog.board(b).dt_compatible in compatible
+        ]
+        return (exact[0] if exact else None), None, None
+    own = [
+        f"{m.group(1)}-{m.group(2)}"
+        for c in compatible
+        if (m := _PART.fullmatch(c)) and m.group(1) == family
+    ]
+    sku = own[0] if own else plus_sku
+    for name in catalog.board_names():
+        b = catalog.board(name)
+        if b.carrier != carrier or "+" in name:
+            continue
+        if sku == (b.module.sku if b.module else None):
+            return name, carrier, sku
+        if sku in b.modules:
+            return f"{name}+{sku}", carrier, sku
+    return None, carrier, sku
 
 
 def capture(reader: SysfsReader, out: Path) -> int:

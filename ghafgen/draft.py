@@ -194,6 +194,14 @@ def from_discovery(d: Discovery, name: str) -> Draft:
             f"Drafted by `ghafgen discover` from {d.model or 'an unnamed board'}.",
             f"{d.cpus} CPUs, {d.mem_kib // 1024} MiB RAM seen. Lines marked GUESS need a "
             "person's check.",
+            *(
+                [
+                    f"Module {board.module.sku.upper()}: {board.module.description}, "
+                    f"{board.module.ram_mib // 1024} GiB RAM, {board.module.cpu_cores} cores."
+                ]
+                if board.module
+                else []
+            ),
         ],
     )
     vms: dict[str, DraftVm] = {}

@@ -152,14 +152,20 @@ def draft(
     if board_name is None:
         if ask is None:
             raise ProfileError(f"give --board, one of: {', '.join(names)}")
+        # The carriers' plain names; a `+<sku>` name or a bare SKU is taken too.
+        plain = [n for n in names if "+" not in n]
         board_name = ask(
-            f"board ({', '.join(names)})",
-            names[0],
-            lambda a: None if a in names else f"no board {a!r}",
+            f"board ({', '.join(plain)})",
+            plain[0],
+            lambda a: None if catalog.resolve(a) else f"no board {a!r}",
         )
-    if board_name not in names:
-        raise ProfileError(f"no board {board_name!r}; one of: {', '.join(names)}")
-    board = catalog.board(board_name)
+    resolved = catalog.resolve(board_name)
+    if resolved is None:
+        raise ProfileError(
+            f"no board {board_name!r}; one of: {', '.join(names)} "
+            "(or a module SKU such as p3701-0005)"
+        )
+    board = catalog.board(resolved)
     pairs = _pairs(passthroughs, ask, board)
     entries = []
     for dev, vm in pairs:

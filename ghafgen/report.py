@@ -28,6 +28,27 @@ def _describe(d: Discovery, name: str) -> str:
     return f"{name} ({dev.driver or 'no driver'})" if dev else name
 
 
+def _module_lines(d: Discovery) -> list[str]:
+    """The module SKU and its catalogued RAM and cores, against what the kernel saw."""
+    from ghafgen.boarddraft import missing_facts
+
+    if d.board is None:
+        return [f"missing: {m}" for m in missing_facts(d)]
+    b = catalog.board(d.board)
+    if b.module is None:
+        return []
+    m = b.module
+    seen = d.mem_kib // 1024
+    # MemTotal is RAM less firmware carve-outs (a few hundred MiB to ~2 GiB).
+    fits = m.ram_mib * 0.85 <= seen <= m.ram_mib
+    return [
+        f"module: {m.description}: {m.ram_mib // 1024} GiB RAM, "
+        f"{m.cpu_cores} CPU cores"
+        + ("" if fits else f"; WARNING: the kernel sees {seen} MiB")
+        + ("" if d.cpus == m.cpu_cores else f"; WARNING: {d.cpus} CPUs online")
+    ]
+
+
 def discovery_text(d: Discovery) -> str:
     board = (
         catalog.board(d.board).description if d.board else "no catalog board matches"
@@ -35,6 +56,7 @@ def discovery_text(d: Discovery) -> str:
     lines = [
         f"{d.model}: {board}; {d.cpus} CPUs, {d.mem_kib // 1024} MiB",
         "compatible: " + ", ".join(d.compatible),
+        *_module_lines(d),
         "",
         "IOMMU groups:",
     ]
@@ -59,6 +81,13 @@ def discovery_json(d: Discovery) -> dict[str, object]:
         "model": d.model,
         "compatible": list(d.compatible),
         "board": d.board,
+        "carrier": d.carrier,
+        "sku": d.sku,
+        "ram_mib": (
+            catalog.board(d.board).ram_mib
+            if d.board and catalog.board(d.board).module
+            else None
+        ),
         "cpus": d.cpus,
         "mem_kib": d.mem_kib,
         "groups": {g: list(m) for g, m in d.groups.items()},

@@ -68,8 +68,7 @@ def _vm(profile: Profile, board: Board, name: str) -> VmStack:
         patches = (build.bridge_patches if bpmp else ()) + build.irqfd_patches
         emits = set(qemu_virt().emits_node)
         if any(
-            (d.host_compatible_override or d.compatible[0]) not in emits
-            and not d.guest.qemu_emits_node
+            not emits & set(d.qemu_compatibles) and not d.guest.qemu_emits_node
             for d in devices
         ):
             patches += (f"qemu-vfio-platform-bindings-{name}.patch (ghafgen)",)

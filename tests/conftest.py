@@ -98,6 +98,19 @@ def orin_dtb_612(kernel_src_612: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def trees_612(kernel_src_612: Path) -> dict[str, Path]:
+    """The 6.12 board trees (AGX, Orin NX, Orin Nano, IGX), built once: name -> DTB."""
+    from tests import trees
+
+    require("cpp")
+    require("dtc")
+    return {
+        name: trees.build_board_dtb(kernel_src_612, name)
+        for name in trees.BOARD_DTS_612
+    }
+
+
+@pytest.fixture(scope="session")
 def virt_dtb(tmp_path_factory: pytest.TempPathFactory):
     """A function: QEMU's virt tree for (vcpus, memory MiB), dumped once per shape."""
     from tests import trees

@@ -13,9 +13,24 @@ T234 = soc("t234")
 
 
 def test_boards_load():
-    assert catalog.board_names() == ["jetson-agx-orin-devkit", "jetson-orin-nx-devkit"]
+    names = catalog.board_names()
+    assert {n for n in names if "+" not in n} == {
+        "jetson-agx-orin-devkit",
+        "jetson-orin-nx-devkit",
+    }
+    assert {n.partition("+")[2] for n in names if "+" in n} == {
+        "p3701-0000",
+        "p3701-0004",
+        "p3701-0005",
+        "p3701-0008",
+        "p3767-0000",
+        "p3767-0001",
+        "p3767-0003",
+        "p3767-0004",
+        "p3767-0005",
+    }
     agx = catalog.board("jetson-agx-orin-devkit")
-    assert set(agx.devices) == {"uarta", "uarti", "mgbe0"}
+    assert set(agx.devices) == {"uarta", "uarti", "mgbe0", "i2c1"}
     assert {k: s.controller.domain for k, s in agx.slots.items()} == {
         "pcie-m2e": 1,
         "pcie-nvme": 4,
@@ -25,6 +40,39 @@ def test_boards_load():
     assert agx.slots["pcie-m2e"].max_lanes == 2
     with pytest.raises(ProfileError):
         catalog.board("no-such-board")
+
+
+@pytest.mark.parametrize(
+    ("name", "cores", "ram_gib", "compatible"),
+    [
+        ("jetson-agx-orin-devkit", 12, 64, "nvidia,p3737-0000+p3701-0000"),
+        ("jetson-agx-orin-devkit+p3701-0000", 12, 32, "nvidia,p3737-0000+p3701-0000"),
+        ("jetson-agx-orin-devkit+p3701-0004", 8, 32, "nvidia,p3737-0000+p3701-0004"),
+        ("jetson-agx-orin-devkit+p3701-0005", 12, 64, "nvidia,p3737-0000+p3701-0005"),
+        ("jetson-agx-orin-devkit+p3701-0008", 12, 64, "nvidia,p3737-0000+p3701-0008"),
+        ("jetson-orin-nx-devkit", 8, 16, "nvidia,p3768-0000+p3767-0000"),
+        ("jetson-orin-nx-devkit+p3767-0001", 6, 8, "nvidia,p3768-0000+p3767-0001"),
+        ("jetson-orin-nx-devkit+p3767-0003", 6, 8, "nvidia,p3768-0000+p3767-0003"),
+        ("jetson-orin-nx-devkit+p3767-0004", 6, 4, "nvidia,p3768-0000+p3767-0004"),
+        ("jetson-orin-nx-devkit+p3767-0005", 6, 8, "nvidia,p3768-0000+p3767-0005"),
+    ],
+)
+def test_every_sku_has_its_own_facts_with_a_source(name, cores, ram_gib, compatible):
+    b = catalog.board(name)
+    assert (b.cpu_cores, b.ram_mib, b.dt_compatible) == (
+        cores,
+        ram_gib * 1024,
+        compatible,
+    )
+    assert b.module is not None and b.module.fact.source
+    assert b.fact.source
+
+
+def test_an_sku_resolves_to_its_carrier():
+    assert catalog.resolve("p3701-0008") == "jetson-agx-orin-devkit+p3701-0008"
+    assert catalog.resolve("P3767-0005") == "jetson-orin-nx-devkit+p3767-0005"
+    assert catalog.resolve("jetson-orin-nx-devkit") == "jetson-orin-nx-devkit"
+    assert catalog.resolve("p9999-0000") is None
 
 
 def test_device_resources_exist_in_every_flavour():

@@ -62,6 +62,8 @@ def generate(profiles: list[Path], outdir: Path, cwd: Path) -> subprocess.Popen[
             str(outdir),
         ],
         cwd=cwd,
+        # This checkout's ghafgen, not whichever one is installed (cwd is a temp dir).
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )

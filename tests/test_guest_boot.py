@@ -150,12 +150,23 @@ def test_guest_boots_to_userspace(
     )
     assert result.cmdline.split() == cmdline(guest).split()
 
-    _assert_passed_nodes(guest, result, tree, faulting)
+    _assert_passed_nodes(guest, result, tree, faulting, found.kernel)
     _assert_console(guest, result, base, generated)
 
 
+def _built_in(kernel: Path, compatibles: tuple[str, ...]) -> bool:
+    """Whether the stand-in kernel image has a built-in driver matching any of
+    them: built-in drivers' of_match tables are plain strings in the image."""
+    image = kernel.read_bytes()
+    return any(c.encode() + b"\0" in image for c in compatibles)
+
+
 def _assert_passed_nodes(
-    guest: Guest, result: Boot, tree: Path | None, faulting: list[str]
+    guest: Guest,
+    result: Boot,
+    tree: Path | None,
+    faulting: list[str],
+    kernel: Path,
 ) -> None:
     bus = qemu_virt().platform_bus_path
     for path, g in guest.passed_nodes():
@@ -173,6 +184,11 @@ def _assert_passed_nodes(
             f"{path} bound to {dev.driver} with nothing behind it"
         )
         reason = result.deferred.get(dev.name, "")
+        if not _built_in(kernel, g.dev.guest.compatible):
+            # Debian builds this driver (i2c-tegra) as a module, which the busybox
+            # initramfs does not load: nothing probes the node, so nothing defers.
+            assert reason == "", (dev.name, reason)
+            continue
         assert "supplier bpmp not ready" in reason, (
             f"{guest.id}: {dev.name} should wait for its BPMP clocks ({STAND_IN}: "
             f"the stock kernel has no BPMP driver); devices_deferred: {result.deferred}"

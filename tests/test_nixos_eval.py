@@ -35,7 +35,9 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def eval_argv(module: Path, kind: str, layout: str = "default") -> list[str]:
+def eval_argv(
+    module: Path, kind: str, layout: str = "default", host_series: str = "6.6"
+) -> list[str]:
     lib = (
         Path(LIB) / "lib" if (Path(LIB) / "lib" / "default.nix").exists() else Path(LIB)
     )
@@ -60,13 +62,22 @@ def eval_argv(module: Path, kind: str, layout: str = "default") -> list[str]:
         "--argstr",
         "layout",
         layout,
+        # The host kernel the module asserts for: the target's series.
+        "--argstr",
+        "hostKernel",
+        f"{host_series}.50",
     ]
 
 
-def evaluate(module: Path, kind: str, layout: str = "default") -> dict[str, object]:
+def evaluate(
+    module: Path, kind: str, layout: str = "default", host_series: str = "6.6"
+) -> dict[str, object]:
     require("nix-instantiate")
     done = subprocess.run(
-        eval_argv(module, kind, layout), capture_output=True, text=True, check=False
+        eval_argv(module, kind, layout, host_series),
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     result: dict[str, object] = json.loads(json.loads(done.stdout))
@@ -82,7 +93,9 @@ def planned(path: Path, layout: str = "default"):  # type: ignore[no-untyped-def
 @pytest.mark.parametrize("path", PROFILES, ids=[p.stem for p in PROFILES])
 def test_host_module_evaluates_and_sets_what_was_planned(path: Path):
     p = planned(path)
-    got = evaluate(MODULES / p.name / "default.nix", "host")
+    got = evaluate(
+        MODULES / p.name / "default.nix", "host", host_series=p.kernel_version
+    )
     # Modules merge in import order; the set is what the kernel gets.
     assert sorted(got["kernelParams"]) == sorted(p.host_params + p.partition_params)
     assert got["assertions"] == [True] * len(got["assertions"])  # type: ignore[arg-type]

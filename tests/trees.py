@@ -17,6 +17,14 @@ from ghafgen.guestbase import dump_qemu_virt
 
 SOURCES = Path("/usr/src")
 ORIN_DTS = "nvidia/tegra234-p3737-0000+p3701-0000.dts"
+# 6.12's board trees of the catalog's boards (P3737, P3768 for Orin NX and
+# Orin Nano) and the P3740 tree of the Industrial module.
+BOARD_DTS_612 = (
+    "tegra234-p3737-0000+p3701-0000",
+    "tegra234-p3768-0000+p3767-0000",
+    "tegra234-p3768-0000+p3767-0005",
+    "tegra234-p3740-0002+p3701-0008",
+)
 
 
 def tarball(version: str) -> Path:
@@ -37,6 +45,11 @@ def run(argv: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess
 def build_orin_dtb(src: Path) -> Path:
     """The recipe in DESIGN.md: cpp over the kernel's include dirs, then dtc -@."""
     return basetrees.board_dtb(src, ORIN_DTS)
+
+
+def build_board_dtb(src: Path, name: str) -> Path:
+    """arch/arm64/boot/dts/nvidia/<name>.dts of the tree, built as check builds it."""
+    return basetrees.board_dtb(src, f"nvidia/{name}.dts")
 
 
 def dump_virt_dtb(out: Path, vcpus: int = 1, mem_mib: int = 1024) -> Path:

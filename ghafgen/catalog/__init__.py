@@ -1,5 +1,5 @@
 """Hardware catalog: SoC resources, devices and boards, loaded from data files."""
 
-from ghafgen.catalog.load import board, board_names
+from ghafgen.catalog.load import board, board_names, resolve
 
-__all__ = ["board", "board_names"]
+__all__ = ["board", "board_names", "resolve"]

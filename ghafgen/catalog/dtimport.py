@@ -18,6 +18,7 @@ KINDS = {
     "nvidia,tegra194-hsuart": "serial",
     "arm,sbsa-uart": "serial",
     "nvidia,tegra234-mgbe": "ethernet",
+    "nvidia,tegra194-i2c": "i2c",
     "nvidia,tegra234-pcie": "pcie",
     "nvidia,tegra234-display": "display",
     "nvidia,ga10b": "gpu",
@@ -282,10 +283,10 @@ def diff(nodes: list[Imported], board: Board, flavor: str) -> list[Disagreement]
     return d.found
 
 
-def read(path: Path, *, dts: bool = False) -> list[Imported]:
-    """Read a DTB, or a DTS compiled with dtc first."""
+def blob(path: Path, *, dts: bool = False) -> bytes:
+    """A DTB's bytes, or a DTS compiled with dtc first."""
     if not dts:
-        return read_tree(path.read_bytes())
+        return path.read_bytes()
     import tempfile
 
     from ghafgen.tools import run
@@ -295,4 +296,9 @@ def read(path: Path, *, dts: bool = False) -> list[Imported]:
         run(
             ["dtc", "-q", "-I", "dts", "-O", "dtb", "-o", str(out), "--", str(path)]
         ).check()
-        return read_tree(out.read_bytes())
+        return out.read_bytes()
+
+
+def read(path: Path, *, dts: bool = False) -> list[Imported]:
+    """Read a DTB, or a DTS compiled with dtc first."""
+    return read_tree(blob(path, dts=dts))

@@ -19,6 +19,7 @@ from ghafgen.catalog.model import (
     FlavorView,
     GuestNode,
     KernelPins,
+    Module,
     PcieController,
     PinnedSource,
     PlatformDevice,
@@ -147,6 +148,7 @@ def _device(key: str, d: dict[str, Any]) -> PlatformDevice:
         iommu_sid=d.get("iommu_sid"),
         iommu_sid_name=d.get("iommu_sid_name", ""),
         host_compatible_override=d.get("host_compatible_override", ""),
+        board_compatibles=tuple(d.get("board_compatibles", ())),
         host_driver_modules=tuple(d.get("host_driver_modules", ())),
         interrupt_count=d.get("interrupt_count"),
         smmu_bypass_reason=d.get("smmu_bypass_reason", ""),
@@ -199,14 +201,36 @@ def soc(name: str) -> Soc:
     )
 
 
-def board_names() -> list[str]:
-    """Names of every board in the catalog, sorted."""
+def _carriers() -> list[str]:
     if not (DATA / "boards").is_dir():
         raise CatalogError(
             f"no boards/ folder under {_where()}; point it at a copy of ghafgen's "
             "catalog/data folder, or unset it"
         )
     return sorted(p.stem for p in (DATA / "boards").glob("*.toml"))
+
+
+@functools.cache
+def _board_doc(stem: str) -> dict[str, Any]:
+    path = DATA / "boards" / f"{stem}.toml"
+    return tomllib.loads(path.read_text(encoding="utf-8"))
+
+
+def board_names() -> list[str]:
+    """Every board name, sorted: each carrier's default, then `<carrier>+<sku>`."""
+    names = []
+    for stem in _carriers():
+        names.append(stem)
+        names += [f"{stem}+{sku}" for sku in _board_doc(stem).get("modules", {})]
+    return sorted(names)
+
+
+def resolve(name: str) -> str | None:
+    """A board name for `name`: itself, or the one board that takes SKU `name`."""
+    if name in board_names():
+        return name
+    hits = [n for n in board_names() if n.endswith(f"+{name.lower()}")]
+    return hits[0] if len(hits) == 1 else None
 
 
 def _size_mib(text: str) -> int:
@@ -216,31 +240,63 @@ def _size_mib(text: str) -> int:
     return mib(size)
 
 
+def _module(sku: str, m: dict[str, Any]) -> Module:
+    return Module(
+        sku=sku,
+        description=m["description"],
+        cpu_cores=int(m["cpu_cores"]),
+        ram_mib=_size_mib(m["ram"]),
+        dt_model=m.get("dt_model", ""),
+        fused_off=tuple(m.get("fused_off", ())),
+        mainline_dts=m.get("mainline_dts", ""),
+        jetpack_som=m.get("jetpack_som", ""),
+        fact=_fact(m),
+    )
+
+
 @functools.cache
 @_guarded
 def board(name: str) -> Board:
-    """The board called `name`.
+    """The board called `name` (`<carrier>` or `<carrier>+<sku>`).
 
     Raises:
         ProfileError: no such board in the catalog.
     """
-    path = DATA / "boards" / f"{name}.toml"
     if name not in board_names():
         raise ProfileError(f"no board {name!r} in the catalog")
-    d = tomllib.loads(path.read_text(encoding="utf-8"))
+    stem, _, sku = name.partition("+")
+    d = _board_doc(stem)
     b = d["board"]
     chip = soc(b["soc"])
+    modules = {k: _module(k, v) for k, v in d.get("modules", {}).items()}
+    module = modules[sku] if sku else modules.get(b.get("default_module", ""))
+    carrier = b.get("carrier", "")
+    fact = _fact(b)
+    if module is not None and sku:
+        fact = module.fact
     return Board(
-        name=b["name"],
-        description=b["description"],
+        name=name,
+        description=(
+            f"{module.description} on the {carrier.upper()} carrier"
+            if module is not None and sku
+            else b["description"]
+        ),
         soc=chip,
-        cpu_cores=int(b["cpu_cores"]),
-        ram_mib=_size_mib(b["ram"]),
+        # A carrier file without [modules] states its cores and RAM itself.
+        cpu_cores=module.cpu_cores if module else int(b["cpu_cores"]),
+        ram_mib=module.ram_mib if module else _size_mib(b["ram"]),
         host_reserve_mib=_size_mib(b["host_reserve"]),
         rootfs=b["rootfs"],
-        dt_model=b["dt_model"],
-        dt_compatible=b["dt_compatible"],
-        dts=b.get("dts", ""),
+        dt_model=(
+            module.dt_model if sku and module and module.dt_model else b["dt_model"]
+        ),
+        dt_compatible=f"nvidia,{carrier}+{sku}" if sku else b["dt_compatible"],
+        # A SKU with its own mainline tree (the Orin Nano kit's) checks against it.
+        dts=(
+            f"nvidia/{module.mainline_dts}.dts"
+            if sku and module and module.mainline_dts
+            else b.get("dts", "")
+        ),
         devices={k: chip.devices[k] for k in b["devices"]},
         slots={
             k: Slot(
@@ -257,8 +313,20 @@ def board(name: str) -> Board:
             )
             for k, v in d.get("slots", {}).items()
         },
-        fact=_fact(b),
-        jetpack_som=b.get("jetpack", {}).get("som", "generic"),
+        fact=fact,
+        carrier=carrier,
+        module=module,
+        modules=tuple(modules),
+        mainline_dts=(
+            module.mainline_dts
+            if sku and module and module.mainline_dts
+            else b.get("mainline_dts", "")
+        ),
+        jetpack_som=(
+            module.jetpack_som
+            if sku and module and module.jetpack_som
+            else b.get("jetpack", {}).get("som", "generic")
+        ),
         jetpack_carrier_board=b.get("jetpack", {}).get("carrier_board", "generic"),
     )
 

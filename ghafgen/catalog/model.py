@@ -85,6 +85,7 @@ class PlatformDevice:
     iommu_sid: int | None = None
     iommu_sid_name: str = ""
     host_compatible_override: str = ""
+    board_compatibles: tuple[str, ...] = ()  # what board trees replace it with
     host_driver_modules: tuple[str, ...] = ()
     interrupt_count: int | None = None
     # Needs arm-smmu.disable_bypass=0 on the host, and why (empty: does not).
@@ -115,6 +116,13 @@ class PlatformDevice:
                 kind, view.power_domains
             )
         return base if override is None else override
+
+    @property
+    def qemu_compatibles(self) -> tuple[str, ...]:
+        """Every compatible the host node may carry: QEMU matches any of them."""
+        if self.host_compatible_override:
+            return (self.host_compatible_override,)
+        return tuple(dict.fromkeys((*self.compatible, *self.board_compatibles)))
 
     @property
     def uses_bpmp(self) -> bool:
@@ -187,6 +195,21 @@ class Soc:
 
 
 @dataclass(frozen=True)
+class Module:
+    """A module SKU (P3701-0005, P3767-0003, ...): what differs between SKUs."""
+
+    sku: str
+    description: str
+    cpu_cores: int
+    ram_mib: int
+    dt_model: str = ""
+    fused_off: tuple[str, ...] = ()  # SoC blocks the SKU does not have
+    mainline_dts: str = ""  # when the SKU has its own mainline tree
+    jetpack_som: str = ""  # jetpack-nixos som, when it differs from the carrier's
+    fact: Fact = Fact()
+
+
+@dataclass(frozen=True)
 class Board:
     name: str
     description: str
@@ -202,6 +225,10 @@ class Board:
     # The board's DTS below a kernel tree's arch/arm64/boot/dts ("" if none).
     dts: str = ""
     fact: Fact = field(default=Fact())
+    carrier: str = ""  # "p3737-0000"
+    module: Module | None = None
+    modules: tuple[str, ...] = ()  # every SKU the carrier takes
+    mainline_dts: str = ""  # the mainline board tree (data/soc/<name>.toml)
     # jetpack-nixos's hardware.nvidia-jetpack.som / .carrierBoard for this board,
     # which an L4T-flavoured host configuration sets.
     jetpack_som: str = "generic"

@@ -44,6 +44,7 @@ class ShowFormat(enum.StrEnum):
     mermaid = "mermaid"
     dot = "dot"
     svg = "svg"
+    markdown = "markdown"  # show --devices only (docs/devices.md)
 
 
 class RulesFormat(enum.StrEnum):

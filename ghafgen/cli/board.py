@@ -54,6 +54,14 @@ def catalog_import(
         Path | None,
         typer.Option("-o", "--out", help="Write the TOML here.", dir_okay=False),
     ] = None,
+    whole_soc: Annotated[
+        bool,
+        typer.Option(
+            "--soc",
+            help="Every device node (reg plus clocks/resets/power-domains/iommus) "
+            "with its passthrough class and why.",
+        ),
+    ] = False,
 ) -> None:
     """Read passthrough-capable nodes (serial, ethernet, PCIe, display) from a vendor tree."""
     from ghafgen import catalog
@@ -65,8 +73,21 @@ def catalog_import(
     with reported():
         try:
             nodes = dtimport.read(source, dts=dts is not None)
+            if whole_soc:
+                from ghafgen.catalog import soc
+
+                blob = dtimport.blob(source, dts=dts is not None)
+                text = soc.as_toml(
+                    soc.scan(blob, catalog.board(board).soc), source.name
+                )
         except Exception as e:  # libfdt's FdtException, a missing file
             raise GhafgenError(f"cannot read {source}: {e}") from e
+        if whole_soc:
+            if out is None:
+                typer.echo(text, nl=False)
+            else:
+                out.write_text(text, encoding="utf-8")
+            return
         if not show_diff:
             text = dtimport.as_toml(nodes, source.name)
             if out is None:
@@ -138,9 +159,23 @@ def _write_new_profile(path: Path, found: object, name: str) -> None:
 
     assert isinstance(found, Discovery)
     if found.board is None:
+        from ghafgen.boarddraft import board_draft, missing_facts
+
+        draft = path.with_name(path.stem + ".board.toml")
+        try:
+            draft.parent.mkdir(parents=True, exist_ok=True)
+            with open(draft, "x", encoding="utf-8") as out:
+                out.write(board_draft(found))
+        except FileExistsError:
+            raise GhafgenError(
+                f"{draft} exists; ghafgen does not overwrite a draft"
+            ) from None
+        except OSError as e:
+            raise GhafgenError(f"cannot write {draft}: {e.strerror or e}") from None
         raise DiscoverError(
             "no catalog board matches compatible "
-            f"{', '.join(found.compatible)}; see ghafgen show --boards"
+            f"{', '.join(found.compatible) or '(none)'}; wrote a board draft to "
+            f"{draft}; missing: " + "; ".join(missing_facts(found))
         )
     _create(path, from_discovery(found, name).toml())
 

@@ -62,11 +62,35 @@ def show(
     boards: Annotated[
         bool, typer.Option("--boards", help="List the catalog's boards.")
     ] = False,
+    devices: Annotated[
+        bool,
+        typer.Option(
+            "--devices",
+            help="Every device of the SoC, its passthrough class and why "
+            "(--format text, json or markdown).",
+        ),
+    ] = False,
+    board: Annotated[
+        str | None,
+        typer.Option(help="With --devices: one board (a name or a module SKU)."),
+    ] = None,
 ) -> None:
     """Print who owns each device (VM, IOMMU group, BPMP IDs, slot, power), or a diagram."""
     from ghafgen import show as table
     from ghafgen.validate import validate as run
 
+    if devices:
+        from ghafgen import devicedoc
+
+        if fmt not in (ShowFormat.text, ShowFormat.json, ShowFormat.markdown):
+            raise typer.BadParameter(
+                "--devices prints text, json or markdown", param_hint="--format"
+            )
+        with reported():
+            typer.echo(devicedoc.render(board, fmt.value))
+        return
+    if fmt is ShowFormat.markdown:
+        raise typer.BadParameter("markdown is for --devices", param_hint="--format")
     if boards:
         if fmt is ShowFormat.json:
             typer.echo(json.dumps(table.boards_data(), indent=2))
@@ -117,6 +141,8 @@ def _boards_text() -> str:
         lines.append(
             f"{name}: {b.description}; {b.cpu_cores} cores, {b.ram_mib // 1024} GiB"
         )
+        if b.module is not None and b.module.fused_off:
+            lines.append("  fused off: " + ", ".join(b.module.fused_off))
         lines.append(
             "  devices: "
             + ", ".join(f"{k} ({d.dt_name})" for k, d in b.devices.items())

@@ -237,13 +237,18 @@ def guest_node(board: Board, g: GuestDevice) -> Node:
     if guest.bpmp:
         clocks = [("bpmp", soc.clocks[c].id) for c in guest.guest_clocks]
         resets = [("bpmp", soc.resets[r].id) for r in g.dev.resets]
+        # Names only where the guest binding has them (serial/8250.yaml has none).
         if clocks:
             props.append(Prop("clocks", cell_list(clocks)))  # type: ignore[arg-type]
             if guest.clock_names:
                 props.append(Prop("clock-names", strings(*guest.clock_names)))
         if resets:
             props.append(Prop("resets", cell_list(resets)))  # type: ignore[arg-type]
-            props.append(Prop("reset-names", strings(*guest.reset_names)))
+            if guest.reset_names:
+                props.append(Prop("reset-names", strings(*guest.reset_names)))
+    if g.dev.instance_of == "i2c":
+        # An I2C controller node addresses its bus devices (i2c-controller.yaml).
+        props += [Prop("#address-cells", cells(1)), Prop("#size-cells", cells(0))]
     props.append(Prop("status", strings("okay")))
     return Node(g.node_name, g.dev.key, tuple(props))
 

@@ -76,7 +76,7 @@ def qemu_fdt_bindings(vm: str, compatibles: tuple[tuple[str, str], ...]) -> Patc
         name=f"qemu-vfio-platform-bindings-{vm}",
         file=f"patches/qemu-vfio-platform-bindings-{vm}.patch",
         description="hw/core/sysbus-fdt.c: let "
-        + ", ".join(dev for _c, dev in compatibles)
+        + ", ".join(dict.fromkeys(dev for _c, dev in compatibles))
         + " start under vfio-platform; the guest node comes from the VM's -dtb",
         diff=_diff(
             "diff --git a/hw/core/sysbus-fdt.c b/hw/core/sysbus-fdt.c",

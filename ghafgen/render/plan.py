@@ -422,12 +422,15 @@ def _fdt_bindings(vm: str, devices: list[PlatformDevice]) -> Patch | None:
     emits = set(qemu_virt().emits_node)
     pairs = []
     for dev in devices:
-        compat = dev.host_compatible_override or dev.compatible[0]
-        if compat in emits:
+        # QEMU matches a binding against every compatible of the host node, and
+        # board trees replace some (UARTA is nvidia,tegra194-hsuart on 6.12's
+        # P3737 tree): bind each one the catalog knows for the node.
+        if emits & set(dev.qemu_compatibles):
             continue
-        if not _COMPATIBLE.fullmatch(compat) or not _UNIT_ARG.fullmatch(dev.key):
-            raise ValueError(f"unsafe compatible {compat!r} of {dev.key!r}")
-        pairs.append((compat, dev.key))
+        for compat in dev.qemu_compatibles:
+            if not _COMPATIBLE.fullmatch(compat) or not _UNIT_ARG.fullmatch(dev.key):
+                raise ValueError(f"unsafe compatible {compat!r} of {dev.key!r}")
+            pairs.append((compat, dev.key))
     return qemu_fdt_bindings(vm, tuple(pairs)) if pairs else None
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ghafgen.allowlist import KINDS, allow_list, platform_devices
+from ghafgen.allowlist import KINDS, Allowed, allow_list, platform_devices
+from ghafgen.catalog import soc
 from ghafgen.catalog.load import kernel_pins
 from ghafgen.catalog.model import Board
 from ghafgen.findings import Finding
@@ -97,6 +98,7 @@ def allow_list_unsafe(p: Profile, b: Board) -> Iterator[Finding]:
     """The allow list never holds a host-critical resource or another instance's."""
     allowed = allow_list(p, b)
     passed = {dev.key for _n, dev in platform_devices(p, b)}
+    passed_nodes = {dev.dt_name for _n, dev in platform_devices(p, b)}
     passed_ids = {
         k: {
             b.soc.resource(k, r).id
@@ -127,18 +129,39 @@ def allow_list_unsafe(p: Profile, b: Board) -> Iterator[Finding]:
                 continue
             if a.id in passed_ids[kind]:
                 continue
-            for sib in b.soc.siblings.values():
-                ids = {"clock": sib.clocks, "reset": sib.resets}.get(
-                    kind, sib.power_domains
-                )
-                if a.id in ids and sib.key not in passed:
-                    yield finding(
-                        "GG304",
-                        src,
-                        f"{kind} {a.id} belongs to '{sib.dt_name}' ({sib.key}), which is not "
-                        "passed",
-                        f"allow only the passed devices' own {kind}s; never another instance's",
+            owner = next(
+                (
+                    f"'{sib.dt_name}' ({sib.key})"
+                    for sib in b.soc.siblings.values()
+                    if sib.key not in passed
+                    and a.id
+                    in {"clock": sib.clocks, "reset": sib.resets}.get(
+                        kind, sib.power_domains
                     )
+                ),
+                None,
+            ) or _tree_owner(b, kind, a, passed_nodes)
+            if owner:
+                yield finding(
+                    "GG304",
+                    src,
+                    f"{kind} {a.id} belongs to {owner}, which is not passed",
+                    f"allow only the passed devices' own {kind}s; never another device's",
+                )
+
+
+def _tree_owner(b: Board, kind: str, a: Allowed, passed_nodes: set[str]) -> str:
+    """Another node of the board's mainline tree using the ID, from the
+    whole-SoC catalog (data/soc); protected roots are shared by design."""
+    if a.protected:
+        return ""
+    for node in soc.for_board(b.mainline_dts):
+        if node.dt_name in passed_nodes:
+            continue
+        ids = {"clock": node.clocks, "reset": node.resets}.get(kind, node.power_domains)
+        if a.id in ids:
+            return f"'{node.dt_name}' in the {b.mainline_dts} tree"
+    return ""
 
 
 @rule(

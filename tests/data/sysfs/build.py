@@ -7,6 +7,14 @@ the AGX devkit's Realtek RTL8822CE Wi-Fi (10ec:c822, in Ghaf's vfio-pci.ids),
 an NVIDIA Quadro P1000 (10de:1cb1) with its HDMI audio (10de:0fb9) as in the
 seed's x8-slot trials, the Orin NX devkit's Realtek NIC (10ec:8168). Root-port
 IDs (10de:229x) are illustrative.
+
+The four SKU trees (agx-orin-64gb, agx-orin-industrial, orin-nx-16gb,
+orin-nano-8gb) carry the root compatible list in the shape of the mainline
+board trees (linux 6.12 arch/arm64/boot/dts/nvidia: "nvidia,<carrier>+<module>",
+"nvidia,<module>", "nvidia,tegra234") with the SKU of each module, the model
+strings of tegra234-p3737-0000+p3701-0000.dts, tegra234-p3768-0000+p3767-0000.dts
+and -0005.dts, and the platform devices those trees enable. MemTotal values are
+illustrative: module RAM less a firmware carve-out.
 """
 
 from __future__ import annotations
@@ -38,6 +46,24 @@ NX = {
     "mem_kib": 16 * 1024 * 1024 - 800000,
 }
 UART = ("nvidia,tegra234-uart", "nvidia,tegra20-uart")
+HSUART = ("nvidia,tegra194-hsuart",)  # what the 6.12 board trees make UARTA/UARTE
+I2C = ("nvidia,tegra194-i2c",)
+GiB_KIB = 1024 * 1024
+
+
+def sku_board(carrier, module, model, cpus, ram_gib, carveout_kib):
+    return {
+        "model": model,
+        "compatible": [
+            f"nvidia,{carrier}+{module}",
+            f"nvidia,{module}",
+            "nvidia,tegra234",
+        ],
+        "cpus": cpus,
+        "mem_kib": ram_gib * GiB_KIB - carveout_kib,
+    }
+
+
 MiB = 1 << 20
 
 
@@ -203,4 +229,95 @@ tree(
         "4": ["0008:01:00.0"],
     },
     [("3100000.serial", "serial-tegra", UART)],
+)
+
+
+AGX_612_PLATFORM = [
+    ("3100000.serial", "serial-tegra", HSUART),
+    ("3160000.i2c", "tegra-i2c", I2C),
+    ("6800000.ethernet", "dwc-eth-dwmac", ("nvidia,tegra234-mgbe",)),
+    ("14100000.pcie", "tegra194-pcie", ("nvidia,tegra234-pcie",)),
+    ("14160000.pcie", "tegra194-pcie", ("nvidia,tegra234-pcie",)),
+    ("141a0000.pcie", "tegra194-pcie", ("nvidia,tegra234-pcie",)),
+]
+P3768_612_PLATFORM = [
+    ("3100000.serial", "serial-tegra", HSUART),
+    ("3140000.serial", "serial-tegra", HSUART),
+    ("3160000.i2c", "tegra-i2c", I2C),
+    ("c240000.i2c", "tegra-i2c", I2C),
+    ("14160000.pcie", "tegra194-pcie", ("nvidia,tegra234-pcie",)),
+    ("140a0000.pcie", "tegra194-pcie", ("nvidia,tegra234-pcie",)),
+]
+AGX_GROUPS = {
+    "4": ["0001:00:00.0"],
+    "5": ["0001:01:00.0"],
+    "6": ["0004:00:00.0"],
+    "7": ["0004:01:00.0"],
+    "12": ["6800000.ethernet"],
+}
+P3768_PCI = [
+    pci("0004:00:00.0", "10de", "229c", 0x060400, "pcieport"),
+    pci("0004:01:00.0", "144d", "a80a", 0x010802, "nvme", (16 * 1024,)),
+    pci("0008:00:00.0", "10de", "229c", 0x060400, "pcieport"),
+    pci("0008:01:00.0", "10ec", "8168", 0x020000, "r8169", (4 * 1024, 16 * 1024)),
+]
+P3768_GROUPS = {
+    "1": ["0004:00:00.0"],
+    "2": ["0004:01:00.0"],
+    "3": ["0008:00:00.0"],
+    "4": ["0008:01:00.0"],
+}
+AGX_MODEL = "NVIDIA Jetson AGX Orin Developer Kit"
+tree(
+    "agx-orin-64gb",
+    sku_board("p3737-0000", "p3701-0005", AGX_MODEL, 12, 64, 1500000),
+    agx_pci(gpu=False),
+    AGX_GROUPS,
+    AGX_612_PLATFORM,
+)
+tree(
+    "agx-orin-industrial",
+    sku_board("p3737-0000", "p3701-0008", AGX_MODEL, 12, 64, 1600000),
+    agx_pci(gpu=False),
+    AGX_GROUPS,
+    AGX_612_PLATFORM,
+)
+tree(
+    "orin-nx-16gb",
+    sku_board(
+        "p3768-0000",
+        "p3767-0000",
+        "NVIDIA Jetson Orin NX Engineering Reference Developer Kit",
+        8,
+        16,
+        800000,
+    ),
+    P3768_PCI,
+    P3768_GROUPS,
+    P3768_612_PLATFORM,
+)
+tree(
+    "orin-nano-8gb",
+    sku_board(
+        "p3768-0000",
+        "p3767-0005",
+        "NVIDIA Jetson Orin Nano Developer Kit",
+        6,
+        8,
+        600000,
+    ),
+    P3768_PCI,
+    P3768_GROUPS,
+    P3768_612_PLATFORM,
+)
+# A carrier the catalog does not know (an Orin NX on a third-party carrier):
+# discover writes a board draft listing what is missing.
+tree(
+    "unknown-carrier",
+    sku_board(
+        "p3509-0000", "p3767-0000", "Third-party carrier with Orin NX", 8, 16, 800000
+    ),
+    [],
+    {},
+    [("3100000.serial", "serial-tegra", HSUART)],
 )

@@ -1,0 +1,70 @@
+"""A catalog board draft for a board `discover` does not know: what was seen, what is missing.
+
+Entry points: `missing_facts(discovery)` and `board_draft(discovery)`. The
+draft is a starting point for `ghafgen/catalog/data/boards/<name>.toml`; each
+fact ghafgen could not read from the board is a `# MISSING:` line, never a
+guess.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ghafgen import catalog
+from ghafgen.discover import Discovery
+
+
+def _carrier_file(carrier: str | None) -> str | None:
+    for name in catalog.board_names():
+        b = catalog.board(name)
+        if carrier and b.carrier == carrier and "+" not in name:
+            return name
+    return None
+
+
+def missing_facts(d: Discovery) -> list[str]:
+    """What the catalog needs before ghafgen can generate for this board."""
+    known = _carrier_file(d.carrier)
+    if known is not None and d.sku:
+        return [
+            f"module {d.sku.upper()}: RAM, CPU cores and fused-off blocks, each with "
+            f"its source ([modules.{d.sku}] in boards/{known}.toml)"
+        ]
+    carrier = d.carrier or "unknown (no 'nvidia,<carrier>+<module>' compatible)"
+    elsewhere = catalog.resolve(d.sku) if d.sku else None
+    module = (
+        f"module {d.sku.upper()}: catalogued on {elsewhere.partition('+')[0]}; copy "
+        "its [modules] entry"
+        if elsewhere and d.sku
+        else "module SKU: RAM, CPU cores, fused-off blocks, with sources"
+        + (f" (compatible names {d.sku.upper()})" if d.sku else "")
+    )
+    return [
+        f"carrier {carrier}: a board file (boards/<name>.toml)",
+        module,
+        "which platform devices the carrier brings out (its mainline or L4T tree)",
+        "PCIe slots: controller, lanes, form factor, power limit",
+        "the host's root filesystem device and the memory it keeps",
+        "mainline_dts: the board's mainline tree, for the whole-SoC catalog",
+    ]
+
+
+def board_draft(d: Discovery) -> str:
+    """Catalog-style TOML: what was seen on the board, and a MISSING line per gap."""
+    q = json.dumps
+    lines = [
+        "# Board draft written by `ghafgen discover`: no catalog board matches.",
+        "# Fill every MISSING fact from a source you can name, then move the file",
+        "# to ghafgen/catalog/data/boards/.",
+        "",
+        "[board]",
+        f"dt_model = {q(d.model)}",
+        f"dt_compatible = {q(d.compatible[0] if d.compatible else '')}",
+        f"# seen: compatible {', '.join(d.compatible) or 'none'}",
+        f"# seen: {d.cpus} CPUs, MemTotal {d.mem_kib} kB",
+        'soc = "t234"' if "nvidia,tegra234" in d.compatible else "# MISSING: soc",
+    ]
+    if d.carrier:
+        lines.append(f"carrier = {q(d.carrier)}")
+    lines += [f"# MISSING: {m}" for m in missing_facts(d)]
+    return "\n".join(lines) + "\n"
