@@ -143,10 +143,13 @@ def _access_text(profile: Profile, board: Board) -> str:
     """Per VM: the devices its microvm@ unit may open, and its BPMP node."""
     lines = ["Device access (microvm@<vm>: DevicePolicy=closed; isolation.nix):"]
     per_vm = {v.vm: v for v in vm_allow_lists(profile, board)}
-    for a in device_access(profile, board):
-        lines.append(f"  {a.vm:6} {' '.join(a.devices)}")
+    access = device_access(profile, board)
+    width = max([6, *(len(a.vm) for a in access)])
+    pad = " " * (width + 3)
+    for a in access:
+        lines.append(f"  {a.vm:{width}} {' '.join(a.devices)}")
         if a.shm:
-            lines.append(f"         shared memory: {' '.join(a.shm)}")
+            lines.append(f"{pad}shared memory: {' '.join(a.shm)}")
         if a.bpmp and per_vm_form(profile, board):
             own = per_vm[a.vm]
             ids = "; ".join(
@@ -154,27 +157,27 @@ def _access_text(profile: Profile, board: Board) -> str:
                 for kind in KINDS
                 if own.allowed.of(kind)
             )
-            lines.append(f"         {a.bpmp} allows {ids}")
+            lines.append(f"{pad}{a.bpmp} allows {ids}")
     return "\n".join(lines)
 
 
 def _runtime_text(profile: Profile, board: Board) -> str:
     """What runs: the host kernel and its patches, each VM's QEMU and kernel."""
     host, vms = runtime_stack(profile, board)
+    width = max([6, *(len(vm.vm) for vm in vms)])
+    pad = " " * (width + 3)
     lines = ["What runs (versions ghafgen pins; docs/runtime.md says why):"]
-    lines.append(f"  host   {host.kernel}; patches: {', '.join(host.patches) or '-'}")
+    patches = ", ".join(host.patches) or "-"
+    lines.append(f"  {'host':{width}} {host.kernel}; patches: {patches}")
     if host.params:
-        lines.append(f"         {', '.join(host.params)}")
+        lines.append(f"{pad}{', '.join(host.params)}")
     for vm in vms:
-        lines.append(
-            f"  {vm.vm:6} {vm.qemu}; QEMU patches: {', '.join(vm.qemu_patches) or '-'}"
-        )
+        qemu_patches = ", ".join(vm.qemu_patches) or "-"
+        lines.append(f"  {vm.vm:{width}} {vm.qemu}; QEMU patches: {qemu_patches}")
         kernel = (
             f"Linux {vm.kernel} (pinned)" if vm.kernel else "kernel: the guest's own"
         )
-        lines.append(
-            f"         {kernel}; patches: {', '.join(vm.kernel_patches) or '-'}"
-        )
+        lines.append(f"{pad}{kernel}; patches: {', '.join(vm.kernel_patches) or '-'}")
     return "\n".join(lines)
 
 
