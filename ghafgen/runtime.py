@@ -51,6 +51,17 @@ def smmu_patch_reasons(profile: Profile, board: Board) -> tuple[str, ...]:
     return tuple(reasons)
 
 
+def unbound_devices(devices: list[PlatformDevice]) -> list[PlatformDevice]:
+    """Passed devices the pinned QEMU has no FDT binding for, so would refuse:
+    their guest node is ghafgen's, and ghafgen's QEMU patch binds them."""
+    emits = set(qemu_virt().emits_node)
+    return [
+        d
+        for d in devices
+        if not d.guest.qemu_emits_node and not emits & set(d.qemu_compatibles)
+    ]
+
+
 def guest_series(devices: list[PlatformDevice]) -> str:
     """The pinned guest series when a passed device needs it (BPMP hooks, drivers)."""
     needed = any(d.guest.bpmp or d.guest.min_kernel for d in devices)
@@ -66,11 +77,7 @@ def _vm(profile: Profile, board: Board, name: str) -> VmStack:
         gone = build.vfio_platform_removed
         qemu = f"QEMU {build.version} (pinned: vfio-platform is gone from {gone})"
         patches = (build.bridge_patches if bpmp else ()) + build.irqfd_patches
-        emits = set(qemu_virt().emits_node)
-        if any(
-            not emits & set(d.qemu_compatibles) and not d.guest.qemu_emits_node
-            for d in devices
-        ):
+        if unbound_devices(devices):
             patches += (f"qemu-vfio-platform-bindings-{name}.patch (ghafgen)",)
         if bpmp and per_vm_form(profile, board):
             patches += ("qemu-bpmp-guest-host-device.patch (ghafgen)",)

@@ -11,15 +11,10 @@ fi
 grep -q '^VERSION_CODENAME=bookworm' /etc/os-release 2>/dev/null || exit 0
 sudo_cmd=()
 [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
-list=/etc/apt/sources.list.d/ghafgen-backports-src.sources
-if [ ! -f "$list" ]; then
-  uri=$(grep -rhsoE '^(URIs:|deb) +[^ ]+' /etc/apt/sources.list.d/debian.sources \
-    /etc/apt/sources.list 2>/dev/null | grep -v security | head -n 1 | awk '{print $2}' || true)
-  [ -n "$uri" ] || exit 0
-  printf 'Types: deb-src\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
-    "$uri" | "${sudo_cmd[@]}" tee "$list" >/dev/null
-  "${sudo_cmd[@]}" apt-get update -q
-fi
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/backports.sh
+. scripts/backports.sh
+add_backports deb-src /etc/apt/sources.list.d/ghafgen-backports-src.sources || exit 0
 mkdir -p "$cache"
 # The Debian part of the source package may be gone from the mirror while the
 # upstream tarball is there; only the tarball is needed.

@@ -25,17 +25,12 @@ sudo_cmd=()
 # is none (another distribution), keep the distribution's QEMU.
 backports=""
 if grep -q '^VERSION_CODENAME=bookworm' /etc/os-release 2>/dev/null; then
-  list=/etc/apt/sources.list.d/ghafgen-backports.sources
-  if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
-    uri=$(grep -rhsoE '^(URIs:|deb) +[^ ]+' /etc/apt/sources.list.d/debian.sources \
-      /etc/apt/sources.list 2>/dev/null | grep -v security | head -n 1 | awk '{print $2}' || true)
-    if [ -n "$uri" ]; then
-      printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
-        "$uri" | "${sudo_cmd[@]}" tee "$list" >/dev/null
-      "${sudo_cmd[@]}" apt-get update -q
-    fi
+  # shellcheck source=scripts/backports.sh
+  . scripts/backports.sh
+  if ! grep -rqs --exclude='*-src.sources' 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    add_backports deb /etc/apt/sources.list.d/ghafgen-backports.sources || true
   fi
-  grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/ && backports=yes
+  grep -rqs --exclude='*-src.sources' 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/ && backports=yes
 fi
 
 missing=()

@@ -37,6 +37,7 @@ from ghafgen.runtime import (
     device_access,
     guest_series,
     smmu_patch_reasons,
+    unbound_devices,
 )
 
 # Host kernel symbols; Ghaf's bpmp-virt-common and bpmp-virt-host modules.
@@ -419,14 +420,11 @@ def _vm_plan(profile: Profile, board: Board, name: str, layout: str) -> VmPlan:
 
 def _fdt_bindings(vm: str, devices: list[PlatformDevice]) -> Patch | None:
     """A binding for each device QEMU would refuse: its guest node is ghafgen's."""
-    emits = set(qemu_virt().emits_node)
     pairs = []
-    for dev in devices:
-        # QEMU matches a binding against every compatible of the host node, and
-        # board trees replace some (UARTA is nvidia,tegra194-hsuart on 6.12's
-        # P3737 tree): bind each one the catalog knows for the node.
-        if emits & set(dev.qemu_compatibles):
-            continue
+    # QEMU matches a binding against every compatible of the host node, and
+    # board trees replace some (UARTA is nvidia,tegra194-hsuart on 6.12's P3737
+    # tree): bind each one the catalog knows for the node.
+    for dev in unbound_devices(devices):
         for compat in dev.qemu_compatibles:
             if not _COMPATIBLE.fullmatch(compat) or not _UNIT_ARG.fullmatch(dev.key):
                 raise ValueError(f"unsafe compatible {compat!r} of {dev.key!r}")
