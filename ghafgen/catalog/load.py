@@ -262,9 +262,13 @@ def board(name: str) -> Board:
     Raises:
         ProfileError: no such board in the catalog.
     """
-    if name not in board_names():
-        raise ProfileError(f"no board {name!r} in the catalog")
     stem, _, sku = name.partition("+")
+    # `name in board_names()`, reading only the one carrier file it names.
+    carriers = _carriers()
+    if name not in carriers and not (
+        sku and stem in carriers and sku in _board_doc(stem).get("modules", {})
+    ):
+        raise ProfileError(f"no board {name!r} in the catalog")
     d = _board_doc(stem)
     b = d["board"]
     chip = soc(b["soc"])

@@ -7,7 +7,6 @@ prefetch so that reading a lock never imports the subprocess layer.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 from dataclasses import asdict, dataclass
@@ -71,6 +70,8 @@ def read_lock(folder: Path) -> dict[str, Pin]:
     path = folder / LOCK
     if not path.exists():
         return {}
+    import json
+
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(doc, dict) or not isinstance(doc.get("sources"), dict):
@@ -83,6 +84,8 @@ def read_lock(folder: Path) -> dict[str, Pin]:
 
 
 def write_lock(folder: Path, pins: dict[str, Pin]) -> Path:
+    import json
+
     path = folder / LOCK
     doc = {"version": 1, "sources": {k: asdict(v) for k, v in sorted(pins.items())}}
     tmp = path.with_name(f".{LOCK}.tmp-{os.getpid()}")

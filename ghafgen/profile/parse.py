@@ -6,7 +6,6 @@ returns the findings, and a `Profile` only when the document is well formed.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import re
 import tomllib
@@ -140,6 +139,8 @@ class _Checker:
         self.findings.append(finding(rule_id, self.loc.at(*path), message, hint))
 
     def unknown(self, path: KeyPath, key: str, allowed: tuple[str, ...]) -> None:
+        import difflib  # only for a mistake: not on every start
+
         near = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
         dotted = ".".join(str(p) for p in path + (key,))
         hint = (
@@ -308,6 +309,8 @@ class _Checker:
                 f"{fld.max_len} are allowed",
             )
         elif fld.enum and value not in fld.enum:
+            import difflib
+
             near = difflib.get_close_matches(value, fld.enum, n=1, cutoff=0.6)
             hint = (
                 f"did you mean {near[0]!r}?"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterator
 
 from ghafgen.catalog.model import Board
@@ -21,6 +20,8 @@ declare(
 
 
 def did_you_mean(word: str, choices: list[str]) -> str:
+    import difflib  # only for a mistake: not on every start
+
     near = difflib.get_close_matches(word, choices, n=1, cutoff=0.5)
     return f"did you mean '{near[0]}'?" if near else "known: " + ", ".join(choices)
 
