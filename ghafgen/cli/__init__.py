@@ -61,8 +61,8 @@ def for_args(args: list[str]) -> typer.Typer:
     Help and errors print the same text: a command line that names no command
     (`--help`, `--version`, a typo) gets each command's name and docstring
     only, one that starts with a command gets that command alone, and any
-    other (or shell completion, which reads its words from the environment)
-    gets the whole app.
+    other (`--help validate`; shell completion, which reads its words from
+    the environment) gets the whole app.
     """
     completing = any(k.startswith("_") and k.endswith("_COMPLETE") for k in os.environ)
     names = {_name(c): c for c in app.registered_commands}
@@ -71,13 +71,12 @@ def for_args(args: list[str]) -> typer.Typer:
         app.registered_groups
     ):
         return app
-    words = [a for a in args if not a.startswith("-")]
     if not any(a in names or a in groups for a in args):
         return _listing(app)
-    if words and words[0] in names:
-        return _only(app, [names[words[0]]], [])
-    if words and words[0] in groups:
-        return _only(app, [], [groups[words[0]]])
+    if args[0] in names:
+        return _only(app, [names[args[0]]], [])
+    if args[0] in groups:
+        return _only(app, [], [groups[args[0]]])
     return app
 
 
