@@ -7,8 +7,10 @@ check in ghafgen.rules reports it. Retired IDs are never reused.
 
 from __future__ import annotations
 
+import difflib
 import enum
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 # Control characters from a profile (a key, a file name) are shown escaped, so a
@@ -69,6 +71,14 @@ class Finding:
             "message": self.message,
             "hint": self.hint,
         }
+
+
+def did_you_mean(
+    word: str, choices: Iterable[str], otherwise: str, *, cutoff: float = 0.6
+) -> str:
+    """A hint naming the closest of `choices` to a mistyped `word`, else `otherwise`."""
+    near = difflib.get_close_matches(word, list(choices), n=1, cutoff=cutoff)
+    return f"did you mean '{near[0]}'?" if near else otherwise
 
 
 def sort_key(f: Finding) -> tuple[str, int, str]:

@@ -6,7 +6,6 @@ returns the findings, and a `Profile` only when the document is well formed.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import re
 import tomllib
@@ -14,7 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ghafgen.findings import ERROR, Finding, Severity, Source, declare, finding
+from ghafgen.findings import (
+    ERROR,
+    Finding,
+    Severity,
+    Source,
+    declare,
+    did_you_mean,
+    finding,
+)
 from ghafgen.profile import spec
 from ghafgen.profile.model import (
     Channel,
@@ -140,13 +147,8 @@ class _Checker:
         self.findings.append(finding(rule_id, self.loc.at(*path), message, hint))
 
     def unknown(self, path: KeyPath, key: str, allowed: tuple[str, ...]) -> None:
-        near = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
         dotted = ".".join(str(p) for p in path + (key,))
-        hint = (
-            f"did you mean '{near[0]}'?"
-            if near
-            else "allowed here: " + ", ".join(allowed)
-        )
+        hint = did_you_mean(key, allowed, "allowed here: " + ", ".join(allowed))
         self.add("GG002", path + (key,), f"unknown key '{dotted}'", hint)
 
     def container(self, path: tuple[str, ...], value: object) -> None:
@@ -308,12 +310,7 @@ class _Checker:
                 f"{fld.max_len} are allowed",
             )
         elif fld.enum and value not in fld.enum:
-            near = difflib.get_close_matches(value, fld.enum, n=1, cutoff=0.6)
-            hint = (
-                f"did you mean {near[0]!r}?"
-                if near
-                else "use one of: " + ", ".join(fld.enum)
-            )
+            hint = did_you_mean(value, fld.enum, "use one of: " + ", ".join(fld.enum))
             self.add(
                 "GG007",
                 path,

@@ -19,7 +19,7 @@ from ghafgen.profile.lockfile import read_lock
 from ghafgen.profile.model import Profile
 from ghafgen.profile.parse import LoadResult, load
 from ghafgen.rules.registry import CHECKS, finding
-from ghafgen.rules.targets import did_you_mean
+from ghafgen.rules.targets import known_name_hint
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ def board_of(profile: Profile) -> tuple[Board | None, list[Finding]]:
                 "GG008",
                 profile.target.at("board"),
                 f"unknown board '{profile.target.board}'",
-                did_you_mean(profile.target.board, catalog.board_names()),
+                known_name_hint(profile.target.board, catalog.board_names()),
             )
         ]
 
