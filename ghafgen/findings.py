@@ -32,7 +32,7 @@ class Severity(enum.Enum):
 
 
 @dataclass(frozen=True, order=True)
-class Source:
+class Location:
     """A position in a profile: the file as the user named it, and a 1-based line."""
 
     file: str
@@ -47,7 +47,7 @@ class Finding:
     rule_id: str
     name: str
     severity: Severity
-    src: Source
+    src: Location
     message: str
     hint: str = ""
 
@@ -118,7 +118,7 @@ def declare(
     return info
 
 
-def finding(rule_id: str, src: Source, message: str, hint: str = "") -> Finding:
+def finding(rule_id: str, src: Location, message: str, hint: str = "") -> Finding:
     """A finding of `rule_id`; without a specific hint, the rule's general fix."""
     info = REGISTRY[rule_id]
     return Finding(rule_id, info.name, info.severity, src, message, hint or info.fix)

@@ -13,7 +13,7 @@ from typing import Any
 
 from ghafgen import catalog
 from ghafgen.catalog.model import Slot
-from ghafgen.discover.sysfs import Discovery, PciFunction
+from ghafgen.discover.sysfs import Discovery, SysfsPciFunction
 from ghafgen.units import format_size
 
 GUESS = "# GUESS:"
@@ -237,7 +237,7 @@ def from_discovery(d: Discovery, name: str) -> Draft:
 def _pci_entry(
     d: Discovery,
     slot: Slot,
-    funcs: list[PciFunction],
+    funcs: list[SysfsPciFunction],
     vms: dict[str, DraftVm],
 ) -> DraftPassthrough:
     key, host_disk = slot.key, slot.host_storage

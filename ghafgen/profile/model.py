@@ -8,20 +8,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ghafgen.findings import Source
+from ghafgen.findings import Location
 from ghafgen.profile.lockfile import Pin
 from ghafgen.profile.toml_lines import KeyPath, line_of
 
 
 @dataclass(frozen=True)
 class Locator:
-    """Turns key paths into `Source`s for one profile file."""
+    """Turns key paths into `Location`s for one profile file."""
 
     file: str
     lines: dict[KeyPath, int] = field(hash=False, compare=False)
 
-    def at(self, *path: str | int) -> Source:
-        return Source(self.file, line_of(self.lines, tuple(path)))
+    def at(self, *path: str | int) -> Location:
+        return Location(self.file, line_of(self.lines, tuple(path)))
 
 
 @dataclass(frozen=True)
@@ -30,10 +30,10 @@ class _Located:
     path: tuple[str, ...] = field(repr=False, compare=False, hash=False)
 
     @property
-    def src(self) -> Source:
+    def src(self) -> Location:
         return self.loc.at(*self.path)
 
-    def at(self, *key: str | int) -> Source:
+    def at(self, *key: str | int) -> Location:
         return self.loc.at(*self.path, *key)
 
 
@@ -66,8 +66,8 @@ class Virtualization(_Located):
 
 
 @dataclass(frozen=True)
-class Function:
-    """A PCI function address, `domain:bus:device.function`."""
+class PciAddress:
+    """A PCI function's address in a profile, `domain:bus:device.function`."""
 
     bdf: str
 
@@ -91,13 +91,13 @@ class Passthrough(_Located):
     device: str = ""
     enable: bool = True
     vm: str | None = None
-    functions: tuple[Function, ...] = ()
+    functions: tuple[PciAddress, ...] = ()
     kind: str = "other"
     audio_function: bool = True
     display: bool = True
     ids: tuple[str, ...] = ()
     binding: str = "driver-override"
-    iommu_group: tuple[Function, ...] = ()
+    iommu_group: tuple[PciAddress, ...] = ()
     max_power_w: int | None = None
     lanes: int | None = None
     bar_size: int | None = None

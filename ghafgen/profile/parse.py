@@ -16,8 +16,8 @@ from typing import Any
 from ghafgen.findings import (
     ERROR,
     Finding,
+    Location,
     Severity,
-    Source,
     declare,
     did_you_mean,
     finding,
@@ -26,9 +26,9 @@ from ghafgen.profile import spec
 from ghafgen.profile.model import (
     Channel,
     Disk,
-    Function,
     Locator,
     Passthrough,
+    PciAddress,
     Profile,
     SourceRef,
     Target,
@@ -389,8 +389,8 @@ def _table_at(path: tuple[str, ...]) -> spec.Table:
     return next(t for t in spec.TABLES if t.path == path)
 
 
-def _functions(values: list[str]) -> tuple[Function, ...]:
-    return tuple(Function(v) for v in values)
+def _functions(values: list[str]) -> tuple[PciAddress, ...]:
+    return tuple(PciAddress(v) for v in values)
 
 
 def _build(doc: dict[str, Any], loc: Locator, sha: str) -> Profile:
@@ -514,7 +514,7 @@ def load_text(text: str, display_name: str) -> LoadResult:
             (
                 finding(
                     "GG001",
-                    Source(display_name, 1),
+                    Location(display_name, 1),
                     "the file starts with a UTF-8 byte-order mark, which TOML does not allow",
                     "save it as UTF-8 without BOM",
                 ),
@@ -529,7 +529,7 @@ def load_text(text: str, display_name: str) -> LoadResult:
             (
                 finding(
                     "GG001",
-                    Source(display_name, 1),
+                    Location(display_name, 1),
                     "arrays or inline tables nested too deeply to read",
                     "a profile needs at most three levels; flatten the value",
                 ),
@@ -544,7 +544,7 @@ def load_text(text: str, display_name: str) -> LoadResult:
             (
                 finding(
                     "GG001",
-                    Source(display_name, line),
+                    Location(display_name, line),
                     f"TOML syntax: {msg}",
                     "check quotes, brackets and '=' on this line",
                 ),
@@ -587,7 +587,7 @@ def load(path: Path, display_name: str | None = None) -> LoadResult:
             (
                 finding(
                     "GG001",
-                    Source(name, line),
+                    Location(name, line),
                     "profile is not UTF-8 text",
                     "save the file as UTF-8",
                 ),

@@ -14,7 +14,7 @@ from pathlib import Path
 from ghafgen import catalog
 from ghafgen.catalog.model import Board
 from ghafgen.errors import ProfileError
-from ghafgen.findings import Finding, Severity, Source, sort_key
+from ghafgen.findings import Finding, Location, Severity, sort_key
 from ghafgen.profile.lockfile import read_lock
 from ghafgen.profile.model import Profile
 from ghafgen.profile.parse import LoadResult, load
@@ -120,7 +120,7 @@ def with_pins(result: LoadResult, folder: Path) -> LoadResult:
     except ProfileError as e:
         bad = finding(
             "GG010",
-            Source(result.profile.file, 1),
+            Location(result.profile.file, 1),
             str(e),
             "delete ghafgen.lock and run ghafgen prefetch",
         )

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from ghafgen.catalog.model import Board
 from ghafgen.findings import Finding
-from ghafgen.profile.model import Function, Passthrough, Profile
+from ghafgen.profile.model import Passthrough, PciAddress, Profile
 from ghafgen.rules.registry import ERROR, finding, rule
 
 
@@ -143,5 +143,5 @@ def shared_sid_split(p: Profile, b: Board) -> Iterator[Finding]:
         )
 
 
-def functions_of(p: Profile) -> list[Function]:
+def functions_of(p: Profile) -> list[PciAddress]:
     return [f for pt in p.enabled for f in pt.functions]

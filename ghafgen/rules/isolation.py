@@ -13,14 +13,14 @@ from ghafgen.derive.allowlist import (
     reachable_from,
     vm_allow_lists,
 )
-from ghafgen.findings import Finding, Source
+from ghafgen.findings import Finding, Location
 from ghafgen.profile.model import Profile
 from ghafgen.rules.registry import ERROR, WARNING, finding, rule
 
 _PLURAL = {"clock": "clocks", "reset": "resets", "power-domain": "power domains"}
 
 
-def _where(p: Profile, b: Board, vm: str) -> Source:
+def _where(p: Profile, b: Board, vm: str) -> Location:
     """The first passthrough giving `vm` a BPMP-backed device."""
     return next(
         pt.src
