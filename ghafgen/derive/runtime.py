@@ -14,6 +14,7 @@ from ghafgen.catalog.load import kernel_pins, qemu_build, qemu_virt
 from ghafgen.catalog.model import Board, PlatformDevice
 from ghafgen.derive.allowlist import bpmp_owners, per_vm_form, platform_devices
 from ghafgen.derive.resources import channel_shm
+from ghafgen.derive.slots import slots_in_use
 from ghafgen.profile.model import Profile
 
 
@@ -189,7 +190,12 @@ def device_access(
             for pt in mine
             if pt.device in board.devices
         ]
-        vfio += [f.bdf for pt in mine if pt.device in board.slots for f in pt.functions]
+        vfio += [
+            f.bdf
+            for pt in slots_in_use(profile, board)
+            if pt.vm == name
+            for f in pt.functions
+        ]
         bpmp = bpmp_device(profile, board, name)
         devices = [KVM]
         if vfio:

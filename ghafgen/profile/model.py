@@ -37,17 +37,19 @@ class _Located:
         return self.loc.at(*self.path, *key)
 
 
+# Profile values carry no defaults here: the parser fills in the format's own
+# (profile.spec), so a default is written once.
 @dataclass(frozen=True)
 class Target(_Located):
-    name: str = ""
-    board: str = ""
-    dt_flavor: str = "l4t"
-    kernel_version: str = "6.6"
-    host: str = ""
-    rootfs: str = ""
-    description: str = ""
-    host_cores: tuple[int, ...] = ()
-    isolated_cores: tuple[int, ...] = ()
+    name: str
+    board: str
+    dt_flavor: str
+    kernel_version: str
+    host: str
+    rootfs: str
+    description: str
+    host_cores: tuple[int, ...]
+    isolated_cores: tuple[int, ...]
 
     @property
     def kernel(self) -> tuple[int, int]:
@@ -57,12 +59,12 @@ class Target(_Located):
 
 @dataclass(frozen=True)
 class Virtualization(_Located):
-    enable: bool = False
-    bpmp_allow_all: bool = False
-    bpmp_per_vm: bool = False
-    extra_allowed_clocks: tuple[int, ...] = ()
-    extra_allowed_resets: tuple[int, ...] = ()
-    extra_allowed_power_domains: tuple[int, ...] = ()
+    enable: bool
+    bpmp_allow_all: bool
+    bpmp_per_vm: bool
+    extra_allowed_clocks: tuple[int, ...]
+    extra_allowed_resets: tuple[int, ...]
+    extra_allowed_power_domains: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -87,20 +89,20 @@ class PciAddress:
 
 @dataclass(frozen=True)
 class Passthrough(_Located):
-    name: str = ""
-    device: str = ""
-    enable: bool = True
-    vm: str | None = None
-    functions: tuple[PciAddress, ...] = ()
-    kind: str = "other"
-    audio_function: bool = True
-    display: bool = True
-    ids: tuple[str, ...] = ()
-    binding: str = "driver-override"
-    iommu_group: tuple[PciAddress, ...] = ()
-    max_power_w: int | None = None
-    lanes: int | None = None
-    bar_size: int | None = None
+    name: str
+    device: str
+    enable: bool
+    vm: str | None
+    functions: tuple[PciAddress, ...]
+    kind: str
+    audio_function: bool
+    display: bool
+    ids: tuple[str, ...]
+    binding: str
+    iommu_group: tuple[PciAddress, ...]
+    max_power_w: int | None
+    lanes: int | None
+    bar_size: int | None
 
 
 @dataclass(frozen=True)
@@ -113,10 +115,10 @@ class Volume(_Located):
 
 @dataclass(frozen=True)
 class Disk(_Located):
-    name: str = ""
-    size: int = 0
-    root: bool = False
-    host_path: str = ""  # profile key `path`
+    name: str
+    size: int
+    root: bool
+    host_path: str  # profile key `path`
 
 
 @dataclass(frozen=True)
@@ -128,17 +130,17 @@ class Channel(_Located):
 
 @dataclass(frozen=True)
 class Vm(_Located):
-    name: str = ""
-    vcpus: int = 1
-    memory: int = 0
-    kernel_params: tuple[str, ...] = ()
-    pinning: tuple[int, ...] = ()
-    cpu_weight: int | None = None
-    rt_priority: int | None = None
-    hugepages: bool = False
-    vsock_cid: int | None = None
-    shared: tuple[str, ...] = ()
-    volumes: tuple[Volume, ...] = ()
+    name: str
+    vcpus: int
+    memory: int
+    kernel_params: tuple[str, ...]
+    pinning: tuple[int, ...]
+    cpu_weight: int | None
+    rt_priority: int | None
+    hugepages: bool
+    vsock_cid: int | None
+    shared: tuple[str, ...]
+    volumes: tuple[Volume, ...]
 
 
 @dataclass(frozen=True)

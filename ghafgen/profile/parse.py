@@ -393,11 +393,16 @@ def _functions(values: list[str]) -> tuple[PciAddress, ...]:
     return tuple(PciAddress(v) for v in values)
 
 
+def _given(table: spec.Table, raw: dict[str, Any], key: str) -> Any:
+    """The value `raw` gives `key` (a list as a tuple), else the format's default."""
+    fld = table.field(key)
+    assert fld is not None, f"{key} is not a key of {table.path}"
+    value = raw.get(key, fld.default)
+    return tuple(value) if isinstance(value, list) else value
+
+
 def _build(doc: dict[str, Any], loc: Locator, sha: str) -> Profile:
     t = doc["target"]
-    target_fields = {f.key: t.get(f.key, f.default or "") for f in spec.TARGET.fields}
-    target_fields["host_cores"] = tuple(t.get("host_cores", ()))
-    target_fields["isolated_cores"] = tuple(t.get("isolated_cores", ()))
     fields = {f.key: t.get(f.key, f.default or "") for f in spec.TARGET.fields}
     fields |= {k: tuple(t.get(k, ())) for k in ("host_cores", "isolated_cores")}
     target = Target(loc, ("target",), **fields)
@@ -405,14 +410,13 @@ def _build(doc: dict[str, Any], loc: Locator, sha: str) -> Profile:
     virt = Virtualization(
         loc,
         ("hardware", "nvidia", "virtualization"),
-        enable=v.get("enable", False),
-        bpmp_allow_all=v.get("bpmp_allow_all", False),
-        bpmp_per_vm=v.get("bpmp_per_vm", False),
-        extra_allowed_clocks=tuple(v.get("extra_allowed_clocks", ())),
-        extra_allowed_resets=tuple(v.get("extra_allowed_resets", ())),
-        extra_allowed_power_domains=tuple(v.get("extra_allowed_power_domains", ())),
+        **{
+            f.key: _given(spec.VIRTUALIZATION, v, f.key)
+            for f in spec.VIRTUALIZATION.fields
+        },
     )
     passthroughs = []
+    pt = spec.PASSTHROUGH
     for name, p in (
         doc.get("hardware", {}).get("nvidia", {}).get("passthroughs", {}).items()
     ):
@@ -423,14 +427,14 @@ def _build(doc: dict[str, Any], loc: Locator, sha: str) -> Profile:
                 ("hardware", "nvidia", "passthroughs", name),
                 name=name,
                 device=p.get("device", name),
-                enable=p.get("enable", True),
+                enable=_given(pt, p, "enable"),
                 vm=p.get("vm"),
                 functions=_functions(p.get("functions", [])),
-                kind=p.get("kind", "other"),
-                audio_function=p.get("audio_function", True),
-                display=p.get("display", True),
-                ids=tuple(p.get("ids", ())),
-                binding=p.get("binding", "driver-override"),
+                kind=_given(pt, p, "kind"),
+                audio_function=_given(pt, p, "audio_function"),
+                display=_given(pt, p, "display"),
+                ids=_given(pt, p, "ids"),
+                binding=_given(pt, p, "binding"),
                 iommu_group=_functions(p.get("iommu_group", [])),
                 max_power_w=p.get("max_power_w"),
                 lanes=p.get("lanes"),
@@ -448,7 +452,7 @@ def _build(doc: dict[str, Any], loc: Locator, sha: str) -> Profile:
             pinning=tuple(m.get("pinning", ())),
             cpu_weight=m.get("cpu_weight"),
             rt_priority=m.get("rt_priority"),
-            hugepages=m.get("hugepages", False),
+            hugepages=_given(spec.VM, m, "hugepages"),
             vsock_cid=m.get("vsock_cid"),
             shared=tuple(m.get("shared", ())),
             volumes=tuple(
@@ -471,7 +475,7 @@ def _build(doc: dict[str, Any], loc: Locator, sha: str) -> Profile:
             ("disks", name),
             name=name,
             size=parse_size(d["size"]) or 0,
-            root=d.get("root", False),
+            root=_given(spec.DISK, d, "root"),
             host_path=d.get("path", ""),
         )
         for name, d in doc.get("disks", {}).items()

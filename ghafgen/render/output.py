@@ -26,7 +26,9 @@ from ghafgen import __version__
 from ghafgen.errors import GhafgenError
 
 MANIFEST = "ghafgen-manifest.json"
-LOCK = ".ghafgen.lock"
+# An empty file in the output directory that generate runs flock() in turn;
+# not the profile's pinned sources (profile.lockfile.PINS_FILE).
+OUTPUT_MUTEX = ".ghafgen.lock"
 
 
 class OutputError(GhafgenError):
@@ -121,7 +123,7 @@ def preflight(outdir: Path, targets: list[str]) -> None:
     A symlink at DIR/.ghafgen.lock or DIR/<target> would send the writes (or the
     swap) somewhere else; a file there is the user's, not a target folder.
     """
-    lock = outdir / LOCK
+    lock = outdir / OUTPUT_MUTEX
     if lock.is_symlink() or (lock.exists() and not lock.is_file()):
         raise OutputError(
             f"{lock} is a symlink or not a regular file; ghafgen does not follow it. "
@@ -163,11 +165,11 @@ def locked(outdir: Path) -> Iterator[None]:
         outdir.mkdir(parents=True, exist_ok=True)
         # O_NOFOLLOW: a symlink planted at the lock path is refused, not followed.
         flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-        fd = os.open(outdir / LOCK, flags, 0o644)
+        fd = os.open(outdir / OUTPUT_MUTEX, flags, 0o644)
     except OSError as e:
         if e.errno == errno.ELOOP:
             raise OutputError(
-                f"{outdir / LOCK} is a symlink; ghafgen does not follow it. Remove it"
+                f"{outdir / OUTPUT_MUTEX} is a symlink; ghafgen does not follow it. Remove it"
             ) from e
         raise OutputError(f"cannot write to {outdir}: {e.strerror or e}") from e
     try:

@@ -34,6 +34,7 @@ from ghafgen.derive.runtime import (
     smmu_patch_reasons,
     unbound_devices,
 )
+from ghafgen.derive.slots import slots_in_use
 from ghafgen.errors import ProfileError
 from ghafgen.profile.model import Passthrough, Profile, Volume
 from ghafgen.render import dt
@@ -374,7 +375,10 @@ def _vm_plan(profile: Profile, board: Board, name: str, layout: str) -> VmPlan:
         board.devices[pt.device] for pt in mine if pt.device in board.devices
     )
     functions = tuple(
-        f.bdf for pt in mine if pt.device in board.slots for f in pt.functions
+        f.bdf
+        for pt in slots_in_use(profile, board)
+        if pt.vm == name
+        for f in pt.functions
     )
     in_tree = [d for d in platform if not d.guest.qemu_emits_node]
     bpmp = any(d.guest.bpmp for d in platform)
@@ -483,7 +487,7 @@ def plan(
                     + " (rename the VM, or use the default layout)"
                 )
     platform = [d for _n, d in platform_devices(profile, board)]
-    has_pci = any(pt.device in board.slots for pt in profile.enabled)
+    has_pci = bool(slots_in_use(profile, board))
     bpmp = any(d.uses_bpmp for d in platform)
     allowed = allow_list(profile, board)
     symbols = PASSTHROUGH_CONFIG + (PCI_CONFIG if has_pci else ())
