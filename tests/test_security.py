@@ -112,7 +112,7 @@ def test_generated_scripts_are_fixed_text():
 
 def test_a_file_named_like_an_option_stays_a_file(tmp_path: Path, monkeypatch):
     """`--` before positionals: dtc reads `-o.dts` as the source, not as `-o`."""
-    from ghafgen.toolchain.check import compile_dts
+    from ghafgen.toolchain.realtools import compile_dts
     from tests.conftest import require
 
     require("dtc")

@@ -295,7 +295,7 @@ def blob(path: Path, *, dts: bool = False) -> bytes:
         out = Path(tmp) / "tree.dtb"
         run(
             ["dtc", "-q", "-I", "dts", "-O", "dtb", "-o", str(out), "--", str(path)]
-        ).check()
+        ).or_raise()
         return out.read_bytes()
 
 

@@ -1,4 +1,4 @@
-"""Write a target's files into DIR/<target>/ atomically, or check them for drift.
+"""Write a target's files into DIR/<target>/ atomically, or compare them for drift.
 
 Entry point: `write_target(outdir, target, files, profile_sha256, mode)`.
 
@@ -263,10 +263,11 @@ def write_target(
     profile: str,
     profile_sha256: str,
     host: dict[str, object] | None = None,
-    check: bool = False,
+    compare_only: bool = False,
     force: bool = False,
 ) -> Outcome:
-    """Bring DIR/<target>/ to exactly `files` (plus manifest); in check mode only compare.
+    """Bring DIR/<target>/ to exactly `files` (plus manifest); with `compare_only`
+    (generate --check), only say what would change.
 
     Raises:
         OutputError: hand-edited files without `force`, or an unwritable directory.
@@ -277,7 +278,7 @@ def write_target(
     }
     folder = outdir / target
     preflight(outdir, [target])
-    if not check:
+    if not compare_only:
         _recover(outdir, target)
     blocking = _in_the_way(folder, files)
     if blocking:
@@ -303,7 +304,7 @@ def write_target(
     removed = tuple(sorted(rel for rel in disk if rel in ours and rel not in files))
     foreign = _foreign(folder, set(files) | set(recorded))
     outcome = Outcome(target, written, unchanged, removed, foreign)
-    if check or not outcome.drifted:
+    if compare_only or not outcome.drifted:
         return outcome
     if edited and not force:
         listing = ", ".join(f"{folder / rel}" for rel in edited)

@@ -1,6 +1,6 @@
-"""Render and write (or check) the targets of profiles that passed validation.
+"""Render and write (or compare) the targets of profiles that passed validation.
 
-Entry point: `write_all(profiles, outdir, check=..., force=..., layout=...)`.
+Entry point: `write_all(profiles, outdir, compare_only=..., force=..., layout=...)`.
 Every target is planned and rendered before the first file is written.
 """
 
@@ -84,11 +84,11 @@ def write_all(
     profiles: list[tuple[Path, Profile, Board]],
     outdir: Path,
     *,
-    check: bool = False,
+    compare_only: bool = False,
     force: bool = False,
     layout: str = "default",
 ) -> Written:
-    """Plan and render every valid profile; only then write (or check) them.
+    """Plan and render every valid profile; only then write them (or, `compare_only`, compare).
 
     Raises:
         ProfileError: a profile does not fit the layout.
@@ -103,7 +103,7 @@ def write_all(
         rendered.append((profile, name, render_target(target), host_facts(target)))
     outcomes = []
     preflight(outdir, [profile.target.name for profile, _n, _f, _h in rendered])
-    with contextlib.nullcontext() if check else locked(outdir):
+    with contextlib.nullcontext() if compare_only else locked(outdir):
         for profile, name, files, host in rendered:
             outcomes.append(
                 write_target(
@@ -113,7 +113,7 @@ def write_all(
                     profile=name,
                     profile_sha256=profile.sha256,
                     host=host,
-                    check=check,
+                    compare_only=compare_only,
                     force=force,
                 )
             )

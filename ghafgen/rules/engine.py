@@ -98,7 +98,7 @@ def board_of(profile: Profile) -> tuple[Board | None, list[Finding]]:
         ]
 
 
-def check_profile(result: LoadResult) -> tuple[Board | None, list[Finding]]:
+def apply_rules(result: LoadResult) -> tuple[Board | None, list[Finding]]:
     """Board lookup and every per-profile rule, for a profile that parsed."""
     found = list(result.findings)
     if result.profile is None:
@@ -144,7 +144,7 @@ def validate(paths: list[Path]) -> Report:
     checked = []
     for path in _once(paths):
         result = with_pins(load(path), path.parent)
-        board, found = check_profile(result)
+        board, found = apply_rules(result)
         checked.append(
             Checked(
                 path,

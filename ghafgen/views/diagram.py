@@ -147,4 +147,4 @@ def svg(p: Profile, b: Board) -> str:
     """
     from ghafgen.tools import run
 
-    return run(["dot", "-Tsvg"], input=dot(p, b)).check().stdout
+    return run(["dot", "-Tsvg"], input=dot(p, b)).or_raise().stdout

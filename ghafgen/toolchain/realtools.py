@@ -1,6 +1,6 @@
 """`ghafgen check DIR`: check generated output with the real tools.
 
-Entry point: `check(folder, CheckInputs(...))` -> list of `Result`. Each target
+Entry point: `check_with_real_tools(folder, CheckInputs(...))` -> list of `Result`. Each target
 folder (one holding ghafgen-manifest.json) gets: Nix parse, dtc, host overlays
 on a base DTB, guest trees on QEMU's virt tree, binding schemas (dt-validate)
 on both, patches on source trees, and kernel symbols in the tree's Kconfig.
@@ -304,7 +304,7 @@ def _overlays(
         run(
             ["fdtoverlay", "-i", str(base.dtb), "-o", str(whole), "--"]
             + [str(p) for p in applied]
-        ).check()
+        ).or_raise()
         by_node: dict[str, list[str]] = {}
         for rel, nodes in touches.items():
             for node in nodes:
@@ -616,7 +616,7 @@ def _run_schemas(
     return out
 
 
-def check(folder: Path, inputs: CheckInputs) -> list[Result]:
+def check_with_real_tools(folder: Path, inputs: CheckInputs) -> list[Result]:
     """Raises NotADeviceTree when a given base tree is not a DTB."""
     for given in (inputs.base_dtb, inputs.qemu_dtb):
         if given is not None:
