@@ -170,12 +170,18 @@ class DeviceAccess:
         )
 
 
+# The one proxy device Ghaf's host proxy creates, and its QEMU bridge opens.
+BPMP_HOST_DEVICE = "/dev/bpmp-host"
+
+
 def bpmp_device(profile: Profile, board: Board, vm: str) -> str:
     """The proxy device `vm`'s QEMU opens: its own with per-VM enforcement."""
     owners = bpmp_owners(profile, board)
     if vm not in owners:
         return ""
-    return f"/dev/bpmp-host-{vm}" if per_vm_form(profile, board) else "/dev/bpmp-host"
+    if per_vm_form(profile, board):
+        return f"{BPMP_HOST_DEVICE}-{vm}"
+    return BPMP_HOST_DEVICE
 
 
 def device_access(

@@ -27,6 +27,7 @@ from ghafgen.derive.allowlist import (
 )
 from ghafgen.derive.resources import channel_shm, volume_image
 from ghafgen.derive.runtime import (
+    BPMP_HOST_DEVICE,
     DeviceAccess,
     bpmp_device,
     device_access,
@@ -243,6 +244,53 @@ class VmPlan:
     def guest_kernel_attr(self) -> str:
         return "linuxPackages_" + self.guest_kernel.replace(".", "_")
 
+    @property
+    def ghaf_layout(self) -> bool:
+        """Ghaf's layout: Ghaf sets the hypervisor, vCPUs, memory and QEMU package."""
+        return self.layout == "ghaf"
+
+    @property
+    def imports_bpmp_virt(self) -> bool:
+        """The guest kernel takes patches from the generated bpmp-virt.nix."""
+        return self.bpmp or bool(self.guest_patches)
+
+    @property
+    def needs_let(self) -> bool:
+        return self.imports_bpmp_virt or self.custom_qemu
+
+    @property
+    def bridge_device(self) -> str:
+        """The proxy device this VM's QEMU bridge opens."""
+        return self.bpmp_device or BPMP_HOST_DEVICE
+
+    @property
+    def overrides_qemu(self) -> bool:
+        """Ghaf's QEMU package needs this VM's binding or bridge patch on top."""
+        return bool(self.fdt_bindings or self.bpmp_device)
+
+    @property
+    def bpmp_bridge(self) -> str:
+        """qemu.nix's `bpmpBridge` argument, as Nix."""
+        return "true" if self.bpmp else "false"
+
+    @property
+    def guest_overlay_name(self) -> str:
+        """The store name of the compiled guest overlay."""
+        return f"ghafgen-{self.name}-guest.dtbo"
+
+    @property
+    def network_id(self) -> str:
+        return f"{self.name}-net"
+
+    @property
+    def has_assertions(self) -> bool:
+        return bool(self.guest_kernel) or self.custom_qemu
+
+    @property
+    def guest_patch_entries(self) -> tuple[tuple[str, str], ...]:
+        """(kernelPatches name, bpmp-virt.nix ghafPatches key) of each Ghaf-tree patch."""
+        return tuple(("ghaf-" + k.replace("_", "-"), k) for k in self.guest_patches)
+
 
 @dataclass(frozen=True)
 class TargetPlan:
@@ -296,6 +344,15 @@ class TargetPlan:
     @property
     def partition_params(self) -> tuple[str, ...]:
         return self.isolation_params + self.hugepage_params
+
+    @property
+    def ghaf_layout(self) -> bool:
+        return self.layout == "ghaf"
+
+    @property
+    def pins_vcpus(self) -> bool:
+        """Some VM's vCPUs are pinned one by one (partitions.nix needs pin-vcpus.sh)."""
+        return any(cpu.affinity for cpu in self.cpus)
 
     @property
     def has_partitions(self) -> bool:
