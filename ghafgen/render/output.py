@@ -58,6 +58,7 @@ def manifest(
     profile_sha256: str,
     files: dict[str, bytes],
     host: dict[str, object] | None = None,
+    contents: dict[str, object] | None = None,
 ) -> bytes:
     doc: dict[str, object] = {
         "generator": "ghafgen",
@@ -70,6 +71,9 @@ def manifest(
     if host is not None:
         # Read by flake.nix to build the host around the module (kernel, jetpack).
         doc["host"] = host
+    if contents is not None:
+        # Read by `ghafgen check` (toolchain.realtools) instead of the generated text.
+        doc["contents"] = contents
     return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
 
 
@@ -263,6 +267,7 @@ def write_target(
     profile: str,
     profile_sha256: str,
     host: dict[str, object] | None = None,
+    contents: dict[str, object] | None = None,
     compare_only: bool = False,
     force: bool = False,
 ) -> Outcome:
@@ -274,7 +279,7 @@ def write_target(
     """
     files = {
         **files,
-        MANIFEST: manifest(target, profile, profile_sha256, files, host),
+        MANIFEST: manifest(target, profile, profile_sha256, files, host, contents),
     }
     folder = outdir / target
     preflight(outdir, [target])
