@@ -1,6 +1,6 @@
 """Write a target's files into DIR/<target>/ atomically, or compare them for drift.
 
-Entry point: `write_target(outdir, target, files, profile_sha256, mode)`.
+Entry point: `write_target(outdir, target, files, profile=..., profile_sha256=...)`.
 
 A new tree is built beside the old one (unchanged files hard-linked, so their
 mtimes stay) and swapped in with one `renameat2(RENAME_EXCHANGE)`: a reader or

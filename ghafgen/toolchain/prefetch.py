@@ -1,6 +1,6 @@
 """`ghafgen prefetch`: pin the external sources profiles name into `ghafgen.lock`.
 
-Entry points: `pin(url, rev)` and `prefetch(profile_paths, update=...)`. Pins
+Entry points: `pin(url, rev)` and `prefetch(sources, folder, update=...)`. Pins
 come from nix-prefetch-git when it is installed, else `nix flake prefetch`
 (git), `nix-prefetch-url --unpack` (tarballs) or `nix hash path` (folders).
 The lock lives beside the profiles; generation reads it.
