@@ -2,7 +2,8 @@
 
 Exit codes: 0 ok, 1 findings (errors), 2 unusable input or missing tool,
 3 a tool failed while running, 130 interrupted. Commands live by concern in
-profiles.py, nixcmds.py and board.py; heavy imports stay inside them.
+profiles.py, nixcmds.py and board.py, each with its own Typer app that
+this module joins; heavy imports stay inside the commands.
 """
 
 from __future__ import annotations
@@ -15,17 +16,16 @@ from collections.abc import Callable
 from typing import Any
 
 import typer
-from typer.models import CommandInfo, TyperInfo
+from typer.models import CommandInfo
 
-# isort: off
-# Registration order is the order `ghafgen --help` lists the commands in.
-from ghafgen.cli import profiles  # noqa: F401 - validate, show, generate, schema, rules
-from ghafgen.cli import nixcmds  # noqa: F401 - build, check, prefetch
-from ghafgen.cli import board  # noqa: F401 - discover, new-target, catalog
-
-# isort: on
+from ghafgen.cli import board, nixcmds, profiles
 from ghafgen.cli._app import app
 from ghafgen.errors import GhafgenError, ToolError
+
+# The order here is the order `ghafgen --help` lists the commands in.
+app.add_typer(profiles.app)  # validate, show, generate, schema, rules
+app.add_typer(nixcmds.app)  # build, check, prefetch
+app.add_typer(board.app)  # discover, new-target, catalog
 
 __all__ = ["app", "main"]
 
@@ -65,18 +65,13 @@ def for_args(args: list[str]) -> typer.Typer:
     the environment) gets the whole app.
     """
     completing = any(k.startswith("_") and k.endswith("_COMPLETE") for k in os.environ)
-    names = {_name(c): c for c in app.registered_commands}
-    groups = {g.name: g for g in app.registered_groups if g.name}
-    if completing or len(names) + len(groups) != len(app.registered_commands) + len(
-        app.registered_groups
-    ):
+    names = _names(app)
+    if completing or None in names or len(set(names)) != len(names):
         return app
-    if not any(a in names or a in groups for a in args):
+    if not any(a in names for a in args):
         return _listing(app)
     if args[0] in names:
-        return _only(app, [names[args[0]]], [])
-    if args[0] in groups:
-        return _only(app, [], [groups[args[0]]])
+        return _only(app, args[0])
     return app
 
 
@@ -88,12 +83,38 @@ def _name(info: CommandInfo) -> str | None:
     return callback.__name__.lower().replace("_", "-") if callback else None
 
 
-def _only(
-    whole: typer.Typer, commands: list[CommandInfo], groups: list[TyperInfo]
-) -> typer.Typer:
+def _names(whole: typer.Typer) -> list[str | None]:
+    """The names `whole` answers to: its commands, its named groups, and those
+    of the groups without a name, which Typer merges into it."""
+    names = [_name(c) for c in whole.registered_commands]
+    for group in whole.registered_groups:
+        if group.name:
+            names.append(group.name)
+        elif group.typer_instance is not None:
+            names += _names(group.typer_instance)
+        else:
+            names.append(None)
+    return names
+
+
+def _only(whole: typer.Typer, name: str) -> typer.Typer:
+    """`whole` with the one command or group called `name`."""
     part = copy.copy(whole)
-    part.registered_commands = commands
-    part.registered_groups = groups
+    part.registered_commands = [
+        c for c in whole.registered_commands if _name(c) == name
+    ]
+    part.registered_groups = []
+    for group in whole.registered_groups:
+        if group.name == name:
+            part.registered_groups.append(group)
+        elif (
+            not group.name
+            and group.typer_instance is not None
+            and name in _names(group.typer_instance)
+        ):
+            merged = copy.copy(group)
+            merged.typer_instance = _only(group.typer_instance, name)
+            part.registered_groups.append(merged)
     return part
 
 
@@ -101,18 +122,19 @@ def _listing(whole: typer.Typer) -> typer.Typer:
     """`whole` with each command's callback a stand-in that has its name and
     docstring and no parameters: enough for the command list of --help, and
     never run, since no command line given this app names a command."""
-    commands = []
+    part = copy.copy(whole)
+    part.registered_commands = []
     for info in whole.registered_commands:
         stand_in = copy.copy(info)
         stand_in.callback = _stand_in(info.callback)
-        commands.append(stand_in)
-    groups = []
+        part.registered_commands.append(stand_in)
+    part.registered_groups = []
     for group in whole.registered_groups:
         listed = copy.copy(group)
         if group.typer_instance is not None:
             listed.typer_instance = _listing(group.typer_instance)
-        groups.append(listed)
-    return _only(whole, commands, groups)
+        part.registered_groups.append(listed)
+    return part
 
 
 def _stand_in(callback: Callable[..., Any] | None) -> Callable[..., Any] | None:
@@ -130,8 +152,6 @@ def _stand_in(callback: Callable[..., Any] | None) -> Callable[..., Any] | None:
 
 def _drop_stdout() -> None:
     """Point stdout at /dev/null so the interpreter's last flush cannot fail again."""
-    import os
-
     with contextlib.suppress(OSError, ValueError):
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

@@ -14,9 +14,11 @@ from ghafgen.cli._app import (
     RulesFormat,
     ShowFormat,
     TextJson,
-    app,
     reported,
 )
+
+# This group's commands; cli/__init__.py joins the groups into one app.
+app = typer.Typer()
 
 
 @app.command()
@@ -188,7 +190,9 @@ def generate(
     from ghafgen.findings import Severity
 
     with reported():
-        result = run(profiles, out, check=check, force=force, layout=layout.value)
+        result = run(
+            profiles, out, compare_only=check, force=force, layout=layout.value
+        )
     for f in result.report.findings:
         if f.severity is not Severity.INFO or result.report.exit_code:
             typer.echo(f.render(), err=True)

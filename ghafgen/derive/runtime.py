@@ -14,6 +14,7 @@ from ghafgen.catalog.load import kernel_pins, qemu_build, qemu_virt
 from ghafgen.catalog.model import Board, PlatformDevice
 from ghafgen.derive.allowlist import bpmp_owners, per_vm_form, platform_devices
 from ghafgen.derive.resources import channel_shm
+from ghafgen.derive.slots import slots_in_use
 from ghafgen.profile.model import Profile
 
 
@@ -169,12 +170,18 @@ class DeviceAccess:
         )
 
 
+# The one proxy device Ghaf's host proxy creates, and its QEMU bridge opens.
+BPMP_HOST_DEVICE = "/dev/bpmp-host"
+
+
 def bpmp_device(profile: Profile, board: Board, vm: str) -> str:
     """The proxy device `vm`'s QEMU opens: its own with per-VM enforcement."""
     owners = bpmp_owners(profile, board)
     if vm not in owners:
         return ""
-    return f"/dev/bpmp-host-{vm}" if per_vm_form(profile, board) else "/dev/bpmp-host"
+    if per_vm_form(profile, board):
+        return f"{BPMP_HOST_DEVICE}-{vm}"
+    return BPMP_HOST_DEVICE
 
 
 def device_access(
@@ -189,7 +196,12 @@ def device_access(
             for pt in mine
             if pt.device in board.devices
         ]
-        vfio += [f.bdf for pt in mine if pt.device in board.slots for f in pt.functions]
+        vfio += [
+            f.bdf
+            for pt in slots_in_use(profile, board)
+            if pt.vm == name
+            for f in pt.functions
+        ]
         bpmp = bpmp_device(profile, board, name)
         devices = [KVM]
         if vfio:
