@@ -11,7 +11,7 @@ import difflib
 import enum
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 # Control characters from a profile (a key, a file name) are shown escaped, so a
 # finding cannot forge lines or move the terminal's cursor.
@@ -31,8 +31,7 @@ class Severity(enum.Enum):
     INFO = "info"
 
 
-@dataclass(frozen=True, order=True)
-class Location:
+class Location(NamedTuple):
     """A position in a profile: the file as the user named it, and a 1-based line."""
 
     file: str
@@ -42,8 +41,7 @@ class Location:
         return f"{self.file}:{self.line}"
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(NamedTuple):
     rule_id: str
     name: str
     severity: Severity
@@ -90,8 +88,7 @@ WARNING = Severity.WARNING
 INFO = Severity.INFO
 
 
-@dataclass(frozen=True)
-class RuleInfo:
+class RuleInfo(NamedTuple):
     id: str
     name: str
     severity: Severity

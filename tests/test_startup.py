@@ -75,6 +75,38 @@ def test_validate_imports_only_what_validation_uses(tmp_path: Path) -> None:
     assert not mods & (NEVER | {"json"})
 
 
+def test_validate_defines_dataclasses_only_where_records_need_them(
+    tmp_path: Path,
+) -> None:
+    """Each frozen dataclass costs ~1 ms of start-up to define (its methods are
+    compiled then); plain records on validate's path are NamedTuples. The
+    profile model keeps dataclasses: its location fields are left out of
+    equality and repr, and its classes share them by inheritance."""
+    code = (
+        "import sys\n"
+        "from ghafgen.cli import main\n"
+        f"sys.argv = ['ghafgen', 'validate', {PROFILE!r}]\n"
+        "try:\n    main()\n"
+        "except SystemExit:\n    pass\n"
+        "found = sorted(f'{m}.{n}' for m, mod in list(sys.modules.items())\n"
+        "    if m.startswith('ghafgen') for n, v in vars(mod).items()\n"
+        "    if isinstance(v, type) and '__dataclass_fields__' in vars(v)\n"
+        "    and v.__module__ == m)\n"
+        "sys.stderr.write('\\nCLASSES ' + ' '.join(found))\n"
+    )
+    env = {"PYTHONPATH": str(ROOT), "GHAFGEN_CACHE_DIR": str(tmp_path), "PATH": ""}
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    found = done.stderr.rsplit("CLASSES ", 1)[1].split()
+    assert found, "the profile model's dataclasses should be found"
+    assert {c.rsplit(".", 1)[0] for c in found} == {"ghafgen.profile.model"}
+
+
 @pytest.mark.parametrize(
     "args",
     [

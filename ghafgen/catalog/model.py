@@ -1,14 +1,14 @@
 """Typed view of the hardware catalog (SoC resources, devices, boards).
 
 The data lives in `data/*.toml`; `catalog.load` parses it once into these
-frozen dataclasses. Nothing outside `catalog/` holds hardware facts.
+immutable records (NamedTuples: cheaper to define than frozen dataclasses,
+which matters for start-up). Nothing outside `catalog/` holds hardware facts.
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 FLAVORS = ("l4t", "mainline")
 
@@ -36,8 +36,7 @@ def by_kind(kind: str, clocks: _T, resets: _T, power_domains: _T) -> _T:
     }[ResourceKind(kind)]
 
 
-@dataclass(frozen=True)
-class Fact:
+class Fact(NamedTuple):
     """Where a fact came from, and whether ghafgen could confirm it."""
 
     source: str = ""
@@ -45,8 +44,7 @@ class Fact:
     uncertain: bool = False
 
 
-@dataclass(frozen=True)
-class Resource:
+class Resource(NamedTuple):
     """A BPMP clock, reset or power domain with its raw numeric ID."""
 
     kind: str  # one of RESOURCE_KINDS
@@ -58,8 +56,7 @@ class Resource:
     fact: Fact = Fact()
 
 
-@dataclass(frozen=True)
-class FlavorView:
+class FlavorView(NamedTuple):
     """How one device-tree flavour names a node, and resources that differ there."""
 
     flavor: str
@@ -74,8 +71,7 @@ class FlavorView:
     fact: Fact = Fact()
 
 
-@dataclass(frozen=True)
-class GuestNode:
+class GuestNode(NamedTuple):
     compatible: tuple[str, ...]
     bpmp: bool
     clock_names: tuple[str, ...] = ()
@@ -91,8 +87,7 @@ class GuestNode:
     fact: Fact = Fact()
 
 
-@dataclass(frozen=True)
-class PlatformDevice:
+class PlatformDevice(NamedTuple):
     key: str
     description: str
     dt_name: str
@@ -150,8 +145,7 @@ class PlatformDevice:
         return bool(self.clocks or self.resets or self.power_domains)
 
 
-@dataclass(frozen=True)
-class Sibling:
+class Sibling(NamedTuple):
     """Another instance of a passable device, kept only to prove nothing leaks."""
 
     key: str
@@ -163,8 +157,7 @@ class Sibling:
     fact: Fact = Fact()
 
 
-@dataclass(frozen=True)
-class PcieController:
+class PcieController(NamedTuple):
     key: str
     dt_name: str
     node: str
@@ -177,8 +170,7 @@ class PcieController:
     fact: Fact = Fact()
 
 
-@dataclass(frozen=True)
-class Slot:
+class Slot(NamedTuple):
     key: str
     description: str
     controller: PcieController
@@ -191,8 +183,7 @@ class Slot:
     fact: Fact = Fact()
 
 
-@dataclass(frozen=True)
-class Soc:
+class Soc(NamedTuple):
     name: str
     compatible: str
     smmu_platform: str
@@ -213,8 +204,7 @@ class Soc:
         return self.table(kind)[name]
 
 
-@dataclass(frozen=True)
-class Module:
+class Module(NamedTuple):
     """A module SKU (P3701-0005, P3767-0003, ...): what differs between SKUs."""
 
     sku: str
@@ -228,8 +218,7 @@ class Module:
     fact: Fact = Fact()
 
 
-@dataclass(frozen=True)
-class Board:
+class Board(NamedTuple):
     name: str
     description: str
     soc: Soc
@@ -243,7 +232,7 @@ class Board:
     slots: dict[str, Slot]
     # The board's DTS below a kernel tree's arch/arm64/boot/dts ("" if none).
     dts: str = ""
-    fact: Fact = field(default=Fact())
+    fact: Fact = Fact()
     carrier: str = ""  # "p3737-0000"
     module: Module | None = None
     modules: tuple[str, ...] = ()  # every SKU the carrier takes
@@ -258,8 +247,7 @@ class Board:
         return [*self.devices, *self.slots]
 
 
-@dataclass(frozen=True)
-class QemuVirt:
+class QemuVirt(NamedTuple):
     """The pinned QEMU's `virt` machine: platform bus, PCIe windows, BPMP bridge."""
 
     version: str
@@ -279,8 +267,7 @@ class QemuVirt:
     bridge_fact: Fact = Fact()
 
 
-@dataclass(frozen=True)
-class QemuBuild:
+class QemuBuild(NamedTuple):
     """The QEMU ghafgen builds for VMs given platform devices (vfio-platform)."""
 
     version: str
@@ -294,8 +281,7 @@ class QemuBuild:
     fact: Fact = Fact()
 
 
-@dataclass(frozen=True)
-class KernelPins:
+class KernelPins(NamedTuple):
     """Host and guest kernel series, and the Ghaf patches keyed by series."""
 
     host_series: str
@@ -311,15 +297,14 @@ class KernelPins:
     smmu_fact: Fact = Fact()
 
 
-@dataclass(frozen=True)
-class PinnedSource:
+class PinnedSource(NamedTuple):
     """A GitHub tree fetched by generated modules, pinned by revision and NAR hash."""
 
     name: str
     url: str
     rev: str
     hash: str
-    paths: dict[str, str] = field(default_factory=dict)
+    paths: dict[str, str]
     fact: Fact = Fact()
 
     @property

@@ -8,7 +8,7 @@ extras. Entry point: `allow_list(profile, board)`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ghafgen.catalog.model import (
     RESOURCE_KINDS,
@@ -20,8 +20,7 @@ from ghafgen.catalog.model import (
 from ghafgen.profile.model import Profile
 
 
-@dataclass(frozen=True)
-class Allowed:
+class Allowed(NamedTuple):
     id: int
     name: str
     kind: str
@@ -29,8 +28,7 @@ class Allowed:
     protected: bool = False
 
 
-@dataclass(frozen=True)
-class AllowList:
+class AllowList(NamedTuple):
     clocks: tuple[Allowed, ...]
     resets: tuple[Allowed, ...]
     power_domains: tuple[Allowed, ...]
@@ -138,8 +136,7 @@ def bpmp_owners(profile: Profile, board: Board) -> dict[str, list[PlatformDevice
     return owners
 
 
-@dataclass(frozen=True)
-class VmAllowList:
+class VmAllowList(NamedTuple):
     """One VM's node under the proxy: its own IDs, and those it shares with another VM."""
 
     vm: str

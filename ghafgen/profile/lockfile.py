@@ -9,8 +9,8 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from ghafgen.errors import ProfileError
 
@@ -18,8 +18,7 @@ from ghafgen.errors import ProfileError
 PINS_FILE = "ghafgen.lock"
 
 
-@dataclass(frozen=True)
-class Pin:
+class Pin(NamedTuple):
     url: str
     rev: str
     hash: str  # SRI, sha256-...
@@ -88,7 +87,7 @@ def write_lock(folder: Path, pins: dict[str, Pin]) -> Path:
     import json
 
     path = folder / PINS_FILE
-    doc = {"version": 1, "sources": {k: asdict(v) for k, v in sorted(pins.items())}}
+    doc = {"version": 1, "sources": {k: v._asdict() for k, v in sorted(pins.items())}}
     tmp = path.with_name(f".{PINS_FILE}.tmp-{os.getpid()}")
     with contextlib.suppress(FileNotFoundError):
         tmp.unlink()  # a killed run's leftover, or a planted link: never followed

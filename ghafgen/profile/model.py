@@ -7,6 +7,7 @@ was (`at(key)`), so rules can point at `profile.toml:LINE`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ghafgen.findings import Location
 from ghafgen.profile.lockfile import Pin
@@ -67,8 +68,7 @@ class Virtualization(_Located):
     extra_allowed_power_domains: tuple[int, ...]
 
 
-@dataclass(frozen=True)
-class PciAddress:
+class PciAddress(NamedTuple):
     """A PCI function's address in a profile, `domain:bus:device.function`."""
 
     bdf: str

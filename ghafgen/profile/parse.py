@@ -9,9 +9,8 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ghafgen.findings import (
     ERROR,
@@ -106,8 +105,7 @@ _TYPE_NAMES = {
 }
 
 
-@dataclass(frozen=True)
-class LoadResult:
+class LoadResult(NamedTuple):
     profile: Profile | None
     findings: tuple[Finding, ...]
 

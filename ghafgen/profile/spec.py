@@ -6,7 +6,7 @@ turns them into JSON Schema, so the checker and the schema cannot disagree.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ghafgen.catalog.load import kernel_pins
 from ghafgen.catalog.model import FLAVORS
@@ -26,8 +26,7 @@ SIZE = r"^[1-9][0-9]{0,15}[KMGT]?$"
 DESCRIPTION_MAX = 200
 
 
-@dataclass(frozen=True)
-class Field:
+class Field(NamedTuple):
     key: str
     type: str  # str | int | bool | size | list[str] | list[int]
     doc: str
@@ -41,8 +40,7 @@ class Field:
     max_items: int = 0
 
 
-@dataclass(frozen=True)
-class Table:
+class Table(NamedTuple):
     """A table of fields; a `*` in `path` stands for a user-chosen name."""
 
     path: tuple[str, ...]

@@ -5,7 +5,6 @@ Entry point: `plan(profile, board, profile_name)`. Templates only print a plan.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -517,8 +516,7 @@ def pinned_source(profile: Profile, name: str) -> PinnedSource:
     pin = profile.pins.get(name) if name in profile.sources else None
     if pin is None:
         return default
-    return dataclasses.replace(
-        default,
+    return default._replace(
         url=pin.url,
         rev=pin.rev,
         hash=pin.hash,

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from ghafgen import catalog
 from ghafgen.catalog.model import Board
@@ -22,8 +22,7 @@ from ghafgen.rules.registry import CHECKS, finding
 from ghafgen.rules.targets import known_name_hint
 
 
-@dataclass(frozen=True)
-class Checked:
+class Checked(NamedTuple):
     """One profile after validation: its model and board, when both exist."""
 
     path: Path
@@ -41,8 +40,7 @@ class Checked:
         )
 
 
-@dataclass(frozen=True)
-class Report:
+class Report(NamedTuple):
     checked: tuple[Checked, ...]
     system_findings: tuple[Finding, ...]
     # Profiles of a host whose profiles break a rule together (GG7xx errors).

@@ -301,7 +301,7 @@ def as_json(profile: Profile, board: Board) -> dict[str, object]:
         "dt_flavor": profile.target.dt_flavor,
         "devices": ownership_data(profile, board),
         "bpmp_allow_list": {
-            kind: [asdict(a) for a in allowed.of(kind)] for kind in RESOURCE_KINDS
+            kind: [a._asdict() for a in allowed.of(kind)] for kind in RESOURCE_KINDS
         },
         "runtime": {"host": asdict(host), "vms": [asdict(vm) for vm in vms]},
         "device_access": [asdict(a) for a in device_access(profile, board)],
