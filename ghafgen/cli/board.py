@@ -8,8 +8,11 @@ from typing import Annotated
 
 import typer
 
-from ghafgen.cli._app import Flavor, Format, TextJson, app, interactive, reported
+from ghafgen.cli._app import Flavor, Format, TextJson, interactive, reported
 from ghafgen.errors import GhafgenError
+
+# This group's commands; cli/__init__.py joins the groups into one app.
+app = typer.Typer()
 
 catalog_app = typer.Typer(
     help="Hardware catalog: import facts from a vendor device tree, or compare them.",

@@ -9,7 +9,10 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperCommand
 
-from ghafgen.cli._app import Format, Profiles, TextJson, app, reported
+from ghafgen.cli._app import Format, Profiles, TextJson, reported
+
+# This group's commands; cli/__init__.py joins the groups into one app.
+app = typer.Typer()
 
 
 class _NixOptionCommand(TyperCommand):

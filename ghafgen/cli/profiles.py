@@ -15,10 +15,12 @@ from ghafgen.cli._app import (
     RulesFormat,
     ShowFormat,
     TextJson,
-    app,
     reported,
 )
 from ghafgen.findings import Severity
+
+# This group's commands; cli/__init__.py joins the groups into one app.
+app = typer.Typer()
 
 
 @app.command()
