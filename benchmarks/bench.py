@@ -47,7 +47,7 @@ def command(argv: list[str]) -> Callable[[], object]:
 
 
 def in_process_validate() -> object:
-    from ghafgen.validate import validate
+    from ghafgen.rules.engine import validate
 
     return validate([Path(p) for p in PROFILES])
 
@@ -56,7 +56,7 @@ def in_process_render() -> object:
     """Validate and render every reference profile, writing nothing."""
     from ghafgen.render.files import render_target
     from ghafgen.render.plan import plan
-    from ghafgen.validate import validate
+    from ghafgen.rules.engine import validate
 
     report = validate([Path(p) for p in PROFILES])
     return [render_target(plan(p, b, "bench")) for p, b in report.usable]
@@ -68,7 +68,7 @@ def scale_child(n: int, vms: int, runs: int) -> None:
     from ghafgen.profile.parse import load_text
     from ghafgen.render.files import render_target
     from ghafgen.render.plan import plan
-    from ghafgen.validate import check_profile
+    from ghafgen.rules.engine import check_profile
 
     text = profile_text(n, vms)
 

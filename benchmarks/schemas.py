@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ghafgen import basetrees, bindings
-from ghafgen.check import HostBase, _guests, _overlays, _Schemas, targets
-from ghafgen.guestbase import dump_qemu_virt
+from ghafgen.toolchain import basetrees, bindings
+from ghafgen.toolchain.check import HostBase, _guests, _overlays, _Schemas, targets
+from ghafgen.toolchain.guestbase import dump_qemu_virt
 from ghafgen.tools import run
 
 Row = tuple[str, float, float, str]

@@ -1,4 +1,9 @@
-"""Findings: what a rule reports, with where it points and how to fix it."""
+"""Findings: what a rule reports, with where it points and how to fix it.
+
+Also the one home of rule IDs: `declare` records a rule's ID, name, severity
+and general fix in REGISTRY, whether the profile parser (syntax rules) or a
+check in ghafgen.rules reports it. Retired IDs are never reused.
+"""
 
 from __future__ import annotations
 
@@ -68,3 +73,42 @@ class Finding:
 
 def sort_key(f: Finding) -> tuple[str, int, str]:
     return (f.src.file, f.src.line, f.rule_id)
+
+
+ERROR = Severity.ERROR
+WARNING = Severity.WARNING
+INFO = Severity.INFO
+
+
+@dataclass(frozen=True)
+class RuleInfo:
+    id: str
+    name: str
+    severity: Severity
+    summary: str
+    fix: str
+    scope: str  # "syntax" | "profile" | "system"
+
+
+REGISTRY: dict[str, RuleInfo] = {}
+
+
+def declare(
+    rule_id: str,
+    name: str,
+    severity: Severity,
+    summary: str,
+    fix: str,
+    scope: str = "syntax",
+) -> RuleInfo:
+    if rule_id in REGISTRY:
+        raise ValueError(f"rule ID {rule_id} registered twice")
+    info = RuleInfo(rule_id, name, severity, summary, fix, scope)
+    REGISTRY[rule_id] = info
+    return info
+
+
+def finding(rule_id: str, src: Source, message: str, hint: str = "") -> Finding:
+    """A finding of `rule_id`; without a specific hint, the rule's general fix."""
+    info = REGISTRY[rule_id]
+    return Finding(rule_id, info.name, info.severity, src, message, hint or info.fix)

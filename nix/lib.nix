@@ -4,7 +4,7 @@
 # The flake's `lib`: NixOS modules and host configurations for the targets
 # `ghafgen generate` wrote into a folder. flake.nix uses it for nix/modules,
 # the template for the user's own folder. A target's manifest records what
-# its host needs (ghafgen/generate.py host_facts): the kernel series and the
+# its host needs (ghafgen/render/write.py host_facts): the kernel series and the
 # device-tree flavour, which pick the host kernel, and jetpack-nixos's SoM and
 # carrier board.
 {

@@ -11,6 +11,7 @@ APT_PACKAGES=(
   linux-source-6.1       # mainline tegra234 device trees and dt-bindings
   linux-source-6.12      # the guest kernel series; the L4T-layout stand-in tree; binding schemas
   cpp                    # device-tree preprocessing
+  shellcheck             # lints the generated shell scripts and scripts/ (tests)
   graphviz               # show --format svg
   librsvg2-bin           # rsvg-convert: tests render the SVG
   git

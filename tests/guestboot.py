@@ -12,15 +12,15 @@ from pathlib import Path
 
 import libfdt
 
+from ghafgen.catalog.fdtview import FdtView
 from ghafgen.catalog.load import qemu_virt
-from ghafgen.check import compile_dts
-from ghafgen.fdtview import FdtView
-from ghafgen.guestbase import guest_base
+from ghafgen.derive.runtime import VmStack, runtime_stack
 from ghafgen.render import dt
 from ghafgen.render.plan import VmPlan, plan
-from ghafgen.runtime import VmStack, runtime_stack
+from ghafgen.rules.engine import validate
+from ghafgen.toolchain.check import compile_dts
+from ghafgen.toolchain.guestbase import guest_base
 from ghafgen.tools import run
-from ghafgen.validate import validate
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULES = ROOT / "nix" / "modules"
@@ -109,7 +109,7 @@ def reference_guests() -> list[Guest]:
 
 
 def base_tree(guest: Guest, folder: Path) -> Path:
-    """The VM's base tree as the pinned QEMU gives it (ghafgen.guestbase): the local
+    """The VM's base tree as the pinned QEMU gives it (ghafgen.toolchain.guestbase): the local
     QEMU's own dump for the VM's shape, plus the bridge's /bpmp for a BPMP VM."""
     dtb = guest_base(
         folder, vcpus=guest.vm.vcpus, mem_mib=guest.vm.mem_mib, bpmp=guest.vm.bpmp

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ghafgen import catalog
-from ghafgen.allowlist import allow_list
+from ghafgen.derive.allowlist import allow_list
 from tests.conftest import AGX
 from tests.facts import GHAF_MGBE0
 

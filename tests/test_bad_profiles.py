@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from ghafgen.cli import app
 from ghafgen.findings import Severity
 from ghafgen.rules import REGISTRY
-from ghafgen.validate import validate
+from ghafgen.rules.engine import validate
 from tests.conftest import BAD
 
 

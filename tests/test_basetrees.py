@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ghafgen import basetrees
+from ghafgen.toolchain import basetrees
 from tests.conftest import require
 from tests.trees import Tree
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from ghafgen import bindings
-from ghafgen.check import CheckInputs, Result, check
+from ghafgen.toolchain import bindings
+from ghafgen.toolchain.check import CheckInputs, Result, check
 from tests.conftest import ROOT, require, run_ghafgen
 
 MODULES = ROOT / "nix" / "modules"
@@ -155,7 +155,7 @@ def test_a_planted_host_binding_error_is_named_with_file_and_node(
 def test_two_qemu_dumps_validate_as_one_tree(tmp_path: Path):
     """QEMU seeds /chosen afresh per dump; zeroed, dt-validate's cache can hit."""
     require("qemu-system-aarch64")
-    from ghafgen.guestbase import dump_qemu_virt
+    from ghafgen.toolchain.guestbase import dump_qemu_virt
 
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()

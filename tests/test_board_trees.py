@@ -17,7 +17,7 @@ import pytest
 from ghafgen.catalog.load import soc
 from ghafgen.render.files import render_target
 from ghafgen.render.plan import plan
-from ghafgen.validate import validate
+from ghafgen.rules.engine import validate
 from tests.conftest import ROOT, require
 from tests.test_real_tools import apply_host_overlays, phandle_ids
 from tests.trees import Tree

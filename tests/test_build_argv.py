@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from ghafgen.nixbuild import BuildOptions, build_argv, nix_options, option_pair
+from ghafgen.toolchain.nixbuild import (
+    BuildOptions,
+    build_argv,
+    nix_options,
+    option_pair,
+)
 from tests.conftest import run_ghafgen
 
 HEAD = ["nix", "--extra-experimental-features", "nix-command flakes", "build"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ghafgen import catalog
-from ghafgen.allowlist import KINDS, ancestors
 from ghafgen.catalog.load import soc
+from ghafgen.derive.allowlist import KINDS, ancestors
 from ghafgen.errors import ProfileError
 
 T234 = soc("t234")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ghafgen.render.files import render_target
 from ghafgen.render.plan import VmPlan, plan
-from ghafgen.validate import validate
+from ghafgen.rules.engine import validate
 
 HEAD = (
     '[target]\nname = "t"\nboard = "jetson-agx-orin-devkit"\ndt_flavor = "l4t"\n'

@@ -15,9 +15,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ghafgen.discover.newtarget import draft
 from ghafgen.errors import ProfileError
 from ghafgen.findings import Finding, Severity, Source
-from ghafgen.newtarget import draft
 from ghafgen.profile import spec
 from ghafgen.profile.parse import load_text
 from ghafgen.render import escape

@@ -13,7 +13,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from ghafgen.discover import SysfsReader, capture, discover
+from ghafgen.discover.sysfs import SysfsReader, capture, discover
 from tests.conftest import ROOT, run_ghafgen
 
 SYSFS = ROOT / "tests" / "data" / "sysfs"

@@ -19,7 +19,7 @@ from ghafgen.profile.parse import load_text
 from ghafgen.render import escape
 from ghafgen.render.files import _only_escaped, render_target
 from ghafgen.render.plan import plan
-from ghafgen.validate import check_profile
+from ghafgen.rules.engine import check_profile
 from tests.conftest import AGX, require
 from tests.trees import Tree
 

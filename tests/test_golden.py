@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from ghafgen.generate import generate, host_facts
+from ghafgen.cli.pipeline import generate
 from ghafgen.render.files import render_target
 from ghafgen.render.output import MANIFEST, manifest
 from ghafgen.render.plan import plan
-from ghafgen.validate import validate
+from ghafgen.render.write import host_facts
+from ghafgen.rules.engine import validate
 from tests.conftest import PROFILES, ROOT
 
 MODULES = ROOT / "nix" / "modules"

@@ -16,7 +16,7 @@ Stand-ins (docs/runtime.md, "Guest boots here"), and what they do not prove:
 - QEMU: Debian's qemu-system-arm (10.0.x), not the pinned platform QEMU 10.1.5
   (Ghaf's patches: BPMP bridge, vfio-platform FDT bindings) that VMs given a
   platform device run, nor nixpkgs' QEMU that the others run. Debian's QEMU
-  emits no /bpmp: the base tree gets it from ghafgen.guestbase, as the bridge
+  emits no /bpmp: the base tree gets it from ghafgen.toolchain.guestbase, as the bridge
   writes it, and a BPMP VM without a guest tree (MGBE0) boots that base tree
   with -dtb; the MGBE0 node the pinned QEMU emits is not here at all.
 - Devices: nothing is passed (no vfio here). A passed region has nothing behind

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ghafgen.generate import generate
-from ghafgen.resources import channel_shm, volume_image
-from ghafgen.validate import validate
+from ghafgen.cli.pipeline import generate
+from ghafgen.derive.resources import channel_shm, volume_image
+from ghafgen.rules.engine import validate
 
 HEAD = '[target]\nname = "{name}"\nboard = "jetson-agx-orin-devkit"\nhost = "box"\n'
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from ghafgen.catalog import load
-from ghafgen.check import read_meta
-from ghafgen.fdtview import FdtView
+from ghafgen.catalog.fdtview import FdtView
+from ghafgen.toolchain.check import read_meta
 from tests.conftest import ROOT, require, run_ghafgen
 from tests.trees import Tree, run
 
@@ -207,7 +207,7 @@ def test_l4t_overlays_do_not_fit_mainline_6_1(orin_dtb: Path):
 @pytest.mark.parametrize("name", load.board_names())
 def test_catalog_board_dts_builds_from_6_12(name: str, kernel_src_612: Path):
     """The DTS file name `check` builds is the board the catalog describes."""
-    from ghafgen import basetrees
+    from ghafgen.toolchain import basetrees
 
     require("cpp")
     board = load.board(name)

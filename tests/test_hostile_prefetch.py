@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ghafgen.errors import ProfileError, ToolError
-from ghafgen.prefetch import pin, resolve_rev
+from ghafgen.toolchain.prefetch import pin, resolve_rev
 from tests.conftest import ROOT, require, run_ghafgen
 
 

@@ -22,11 +22,11 @@ from pathlib import Path
 import pytest
 
 from ghafgen.catalog.load import kernel_pins, sources
+from ghafgen.derive.runtime import device_access
 from ghafgen.profile.parse import load_text
 from ghafgen.render.files import render_target
 from ghafgen.render.plan import TargetPlan, plan
-from ghafgen.runtime import device_access
-from ghafgen.validate import check_profile, validate
+from ghafgen.rules.engine import check_profile, validate
 from tests.conftest import AGX, ROOT, require
 from tests.trees import Tree
 
@@ -468,7 +468,7 @@ def test_patched_proxy_polices_each_vms_device_under_qemu(
     and each device refuses the other VM's reset and clock; the single-VM
     reference overlay gives Ghaf's /dev/bpmp-host only. `virt` has no BPMP, so
     an allowed message ends at -ENODEV: what the BPMP then does needs the board."""
-    from ghafgen.guestbase import dump_qemu_virt
+    from ghafgen.toolchain.guestbase import dump_qemu_virt
     from tests.guestinit import _cpio_entry
 
     require("qemu-system-aarch64")

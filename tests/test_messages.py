@@ -6,8 +6,8 @@ import json
 import shutil
 from pathlib import Path
 
-from ghafgen.check import dtc_error, nix_error
 from ghafgen.profile.parse import load_text
+from ghafgen.toolchain.check import dtc_error, nix_error
 from tests.conftest import AGX, PROFILES, ROOT, require, run_ghafgen
 
 UARTA = ROOT / "profiles" / "orin-agx-uarta.toml"

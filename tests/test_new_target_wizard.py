@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pexpect
 
-from ghafgen.newtarget import draft
+from ghafgen.discover.newtarget import draft
 from tests.conftest import ROOT, run_ghafgen
 
 SYSFS = ROOT / "tests" / "data" / "sysfs" / "agx-gpu"

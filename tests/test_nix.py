@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from ghafgen.nixbuild import BuildOptions, build_argv, explain
-from ghafgen.prefetch import pin
+from ghafgen.toolchain.nixbuild import BuildOptions, build_argv, explain
+from ghafgen.toolchain.prefetch import pin
 from tests.conftest import ROOT, require, run_ghafgen
 
 FIXTURE = ROOT / "tests" / "data" / "fixture-flake"

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from ghafgen.render.plan import plan
-from ghafgen.validate import validate
+from ghafgen.rules.engine import validate
 from tests.conftest import PROFILES, ROOT, require
 from tests.facts import GHAF_PROFILES
 
@@ -183,7 +183,7 @@ def test_a_misspelled_option_fails(tmp_path: Path):
 
 @pytest.mark.parametrize("name", GHAF_PROFILES)
 def test_ghaf_layout_evaluates_with_ghaf_option_stubs(name: str, tmp_path: Path):
-    from ghafgen.generate import generate
+    from ghafgen.cli.pipeline import generate
 
     path = ROOT / "profiles" / f"{name}.toml"
     generate([path], tmp_path, layout="ghaf")
@@ -208,7 +208,7 @@ def test_per_vm_bpmp_evaluates_with_own_devices_and_patches(tmp_path: Path):
 
     profile_path = tmp_path / "two.toml"
     profile_path.write_text(ENFORCED)
-    from ghafgen.generate import generate
+    from ghafgen.cli.pipeline import generate
 
     generate([profile_path], tmp_path / "out")
     p = planned(profile_path)

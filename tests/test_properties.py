@@ -16,11 +16,11 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ghafgen.generate import generate
+from ghafgen.cli.pipeline import generate
 from ghafgen.profile.parse import load_text
 from ghafgen.render.files import render_target
 from ghafgen.render.plan import plan
-from ghafgen.validate import check_profile
+from ghafgen.rules.engine import check_profile
 from tests.conftest import require
 from tests.trees import run
 

@@ -13,10 +13,14 @@ import pytest
 
 from ghafgen import catalog
 from ghafgen.catalog.load import qemu_virt
-from ghafgen.guestbase import add_bridge_node, name_bridge_node, refers_to_bridge
 from ghafgen.render.files import render_target
 from ghafgen.render.plan import plan
-from ghafgen.validate import validate
+from ghafgen.rules.engine import validate
+from ghafgen.toolchain.guestbase import (
+    add_bridge_node,
+    name_bridge_node,
+    refers_to_bridge,
+)
 from tests.conftest import ROOT, require
 from tests.trees import Tree, run
 
@@ -145,7 +149,7 @@ def mainline_profile(name: str):  # type: ignore[no-untyped-def]
     )
     path = Path("/nonexistent") / f"{name}.toml"
     from ghafgen.profile.parse import load_text
-    from ghafgen.validate import check_profile
+    from ghafgen.rules.engine import check_profile
 
     result = load_text(text, str(path))
     board, found = check_profile(result)

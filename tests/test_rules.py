@@ -8,7 +8,7 @@ import pytest
 
 from ghafgen.profile.parse import load_text
 from ghafgen.rules import REGISTRY
-from ghafgen.validate import check_profile
+from ghafgen.rules.engine import check_profile
 from tests.conftest import AGX, BAD
 
 V = "[hardware.nvidia.virtualization]\nenable = true\n"

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from ghafgen.catalog.fdtview import FdtView
 from ghafgen.catalog.load import kernel_pins, qemu_build, qemu_virt, sources
-from ghafgen.fdtview import FdtView
-from ghafgen.guestbase import add_bridge_node, name_bridge_node
 from ghafgen.profile.parse import load_text
 from ghafgen.render.plan import TargetPlan, plan
-from ghafgen.validate import check_profile, validate
+from ghafgen.rules.engine import check_profile, validate
+from ghafgen.toolchain.guestbase import add_bridge_node, name_bridge_node
 from tests.conftest import AGX, PROFILES, ROOT, require
 
 MODULES = ROOT / "nix" / "modules"

@@ -14,7 +14,7 @@ import pytest
 
 from ghafgen.render.files import render_target
 from ghafgen.render.plan import plan
-from ghafgen.validate import validate
+from ghafgen.rules.engine import validate
 from tests.conftest import ROOT
 
 HOSTILE = [
@@ -111,7 +111,7 @@ def test_generated_scripts_are_fixed_text():
 
 def test_a_file_named_like_an_option_stays_a_file(tmp_path: Path, monkeypatch):
     """`--` before positionals: dtc reads `-o.dts` as the source, not as `-o`."""
-    from ghafgen.check import compile_dts
+    from ghafgen.toolchain.check import compile_dts
     from tests.conftest import require
 
     require("dtc")
@@ -123,7 +123,7 @@ def test_a_file_named_like_an_option_stays_a_file(tmp_path: Path, monkeypatch):
 
 
 def test_build_target_after_double_dash():
-    from ghafgen.nixbuild import BuildOptions, build_argv
+    from ghafgen.toolchain.nixbuild import BuildOptions, build_argv
 
     argv = build_argv("--impure", BuildOptions())
     assert argv[-2] == "--" and argv[-1].startswith(".#")

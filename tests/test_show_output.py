@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ghafgen import diagram
+from ghafgen.views import diagram
 from tests.conftest import ROOT, run_ghafgen
 
 GPU = ROOT / "profiles" / "orin-agx-gpu-gui-vm.toml"

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from ghafgen import catalog
-from ghafgen.allowlist import allow_list
 from ghafgen.catalog import soc
 from ghafgen.catalog.load import DATA
+from ghafgen.derive.allowlist import allow_list
 from ghafgen.profile.parse import load_text
 from tests.conftest import ROOT, run_ghafgen
 from tests.trees import BOARD_DTS_612, Tree
@@ -158,7 +158,7 @@ def test_every_allow_list_is_free_of_other_nodes_and_emc(board_name, device):
 
 
 def test_devices_page_is_generated_from_the_same_data():
-    from ghafgen.devicedoc import render
+    from ghafgen.views.devicedoc import render
 
     page = (ROOT / "docs" / "devices.md").read_text()
     assert page == render(None, "markdown") + "\n", (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ghafgen.validate import validate
+from ghafgen.rules.engine import validate
 from tests.conftest import AGX
 
 V = "[hardware.nvidia.virtualization]\nenable = true\n"

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import libfdt
 
-from ghafgen import basetrees
-from ghafgen.fdtview import FdtView
-from ghafgen.guestbase import dump_qemu_virt
+from ghafgen.catalog.fdtview import FdtView
+from ghafgen.toolchain import basetrees
+from ghafgen.toolchain.guestbase import dump_qemu_virt
 
 SOURCES = Path("/usr/src")
 ORIN_DTS = "nvidia/tegra234-p3737-0000+p3701-0000.dts"

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ghafgen.catalog.fdtview import FdtView
 from ghafgen.catalog.model import Board
-from ghafgen.fdtview import FdtView
 
 # Passthrough-capable kinds of node, by compatible.
 KINDS = {

@@ -16,8 +16,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from ghafgen.catalog.fdtview import FdtView
 from ghafgen.catalog.model import Soc
-from ghafgen.fdtview import FdtView
 
 BPMP = "bpmp"  # BPMP-virtualized platform device: the host proxy's allow list
 PLAIN = "plain"  # platform device without BPMP resources

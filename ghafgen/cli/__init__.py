@@ -2,7 +2,8 @@
 
 Exit codes: 0 ok, 1 findings (errors), 2 unusable input or missing tool,
 3 a tool failed while running, 130 interrupted. Commands live by concern in
-profiles.py, nixcmds.py and board.py; heavy imports stay inside them.
+profiles.py, nixcmds.py and board.py, each with its own Typer app that
+this module joins; heavy imports stay inside the commands.
 """
 
 from __future__ import annotations
@@ -12,15 +13,14 @@ import sys
 
 import typer
 
-# isort: off
-# Registration order is the order `ghafgen --help` lists the commands in.
-from ghafgen.cli import profiles  # noqa: F401 - validate, show, generate, schema, rules
-from ghafgen.cli import nixcmds  # noqa: F401 - build, check, prefetch
-from ghafgen.cli import board  # noqa: F401 - discover, new-target, catalog
-
-# isort: on
+from ghafgen.cli import board, nixcmds, profiles
 from ghafgen.cli._app import app
 from ghafgen.errors import GhafgenError, ToolError
+
+# The order here is the order `ghafgen --help` lists the commands in.
+app.add_typer(profiles.app)  # validate, show, generate, schema, rules
+app.add_typer(nixcmds.app)  # build, check, prefetch
+app.add_typer(board.app)  # discover, new-target, catalog
 
 __all__ = ["app", "main"]
 

@@ -8,8 +8,11 @@ from typing import Annotated
 
 import typer
 
-from ghafgen.cli._app import Flavor, Format, TextJson, app, interactive, reported
+from ghafgen.cli._app import Flavor, Format, TextJson, interactive, reported
 from ghafgen.errors import GhafgenError
+
+# This group's commands; cli/__init__.py joins the groups into one app.
+app = typer.Typer()
 
 catalog_app = typer.Typer(
     help="Hardware catalog: import facts from a vendor device tree, or compare them.",
@@ -134,8 +137,8 @@ def discover(
     fmt: Format = TextJson.text,
 ) -> None:
     """Read IOMMU groups, PCI and platform devices of a board into a report or a draft profile."""
-    from ghafgen import discover as disc
-    from ghafgen.report import discovery_json, discovery_text
+    from ghafgen.discover import sysfs as disc
+    from ghafgen.views.report import discovery_json, discovery_text
 
     with reported():
         reader = disc.SysfsReader(root)
@@ -154,12 +157,12 @@ def discover(
 
 def _write_new_profile(path: Path, found: object, name: str) -> None:
     """Write a draft profile; never over an existing file; validate it after."""
-    from ghafgen.discover import DiscoverError, Discovery
-    from ghafgen.draft import from_discovery
+    from ghafgen.discover.draft import from_discovery
+    from ghafgen.discover.sysfs import DiscoverError, Discovery
 
     assert isinstance(found, Discovery)
     if found.board is None:
-        from ghafgen.boarddraft import board_draft, missing_facts
+        from ghafgen.discover.boarddraft import board_draft, missing_facts
 
         draft = path.with_name(path.stem + ".board.toml")
         try:
@@ -181,7 +184,7 @@ def _write_new_profile(path: Path, found: object, name: str) -> None:
 
 
 def _create(path: Path, text: str) -> None:
-    from ghafgen.validate import validate as run
+    from ghafgen.rules.engine import validate as run
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -228,12 +231,12 @@ def new_target(
     ] = Path("profiles"),
 ) -> None:
     """Scaffold a profile for a board; asks on a terminal for what the flags leave out."""
-    from ghafgen import newtarget
+    from ghafgen.discover import newtarget
 
     path = folder / f"{name}.toml"
     with reported():
         if from_discover is not None:
-            from ghafgen import discover as disc
+            from ghafgen.discover import sysfs as disc
 
             if board or passthrough or vm:
                 raise typer.BadParameter(

@@ -9,7 +9,10 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperCommand
 
-from ghafgen.cli._app import Format, Profiles, TextJson, app, reported
+from ghafgen.cli._app import Format, Profiles, TextJson, reported
+
+# This group's commands; cli/__init__.py joins the groups into one app.
+app = typer.Typer()
 
 
 class _NixOptionCommand(TyperCommand):
@@ -17,7 +20,7 @@ class _NixOptionCommand(TyperCommand):
 
     # Any: Typer's Command is typed with its vendored click's Context.
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        from ghafgen.nixbuild import nix_options
+        from ghafgen.toolchain.nixbuild import nix_options
 
         args, old = nix_options(args)
         if old:
@@ -73,7 +76,7 @@ def build(
     """Run nix build on a target's NixOS system, streaming Nix's log; print the out paths."""
     import shlex
 
-    from ghafgen import nixbuild
+    from ghafgen.toolchain import nixbuild
 
     pairs = [nixbuild.option_pair(item) for item in option or []]
     if None in pairs:
@@ -154,8 +157,8 @@ def check(
     git apply, Kconfig. Checks that cannot run are listed as skipped, with why."""
     import tempfile
 
-    from ghafgen import check as checks
-    from ghafgen.guestbase import dump_qemu_virt
+    from ghafgen.toolchain import check as checks
+    from ghafgen.toolchain.guestbase import dump_qemu_virt
 
     with reported(), tempfile.TemporaryDirectory(prefix="ghafgen-qemu-") as tmp:
         if qemu_dtb is None:
@@ -201,8 +204,8 @@ def prefetch(
     ] = False,
 ) -> None:
     """Pin the sources profiles name into ghafgen.lock beside them (nix-prefetch-git or Nix)."""
-    from ghafgen.prefetch import prefetch as run
     from ghafgen.profile.parse import load
+    from ghafgen.toolchain.prefetch import prefetch as run
 
     by_folder: dict[Path, dict[str, tuple[str, str | None]]] = {}
     named_in: dict[tuple[Path, str], Path] = {}

@@ -15,16 +15,18 @@ from ghafgen.cli._app import (
     RulesFormat,
     ShowFormat,
     TextJson,
-    app,
     reported,
 )
 from ghafgen.findings import Severity
+
+# This group's commands; cli/__init__.py joins the groups into one app.
+app = typer.Typer()
 
 
 @app.command()
 def validate(profiles: Profiles, fmt: Format = TextJson.text) -> None:
     """Check profiles against every rule; exit 1 on errors, 2 on unreadable input."""
-    from ghafgen.validate import validate as run
+    from ghafgen.rules.engine import validate as run
 
     report = run(profiles)
     if fmt == "json":
@@ -76,11 +78,11 @@ def show(
     ] = None,
 ) -> None:
     """Print who owns each device (VM, IOMMU group, BPMP IDs, slot, power), or a diagram."""
-    from ghafgen import show as table
-    from ghafgen.validate import validate as run
+    from ghafgen.rules.engine import validate as run
+    from ghafgen.views import show as table
 
     if devices:
-        from ghafgen import devicedoc
+        from ghafgen.views import devicedoc
 
         if fmt not in (ShowFormat.text, ShowFormat.json, ShowFormat.markdown):
             raise typer.BadParameter(
@@ -116,7 +118,7 @@ def show(
         if f.severity is Severity.ERROR:
             typer.echo(f.render(), err=True)
     if fmt in ("mermaid", "dot", "svg"):
-        from ghafgen import diagram
+        from ghafgen.views import diagram
 
         draw = {"mermaid": diagram.mermaid, "dot": diagram.dot, "svg": diagram.svg}[
             fmt.value
@@ -181,7 +183,7 @@ def generate(
     ] = Layout.default,
 ) -> None:
     """Write NixOS/microvm.nix modules, overlays, guest trees and patches for each profile."""
-    from ghafgen.generate import generate as run
+    from ghafgen.cli.pipeline import generate as run
 
     with reported():
         result = run(profiles, out, check=check, force=force, layout=layout.value)
@@ -232,6 +234,6 @@ def rules(
     ] = RulesFormat.text,
 ) -> None:
     """List every rule ID with what it checks and how to fix it."""
-    from ghafgen import ruledoc
+    from ghafgen.rules import docs as ruledoc
 
     typer.echo(ruledoc.render(fmt.value), nl=False)

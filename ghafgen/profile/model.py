@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ghafgen.findings import Source
-from ghafgen.lockfile import Pin
+from ghafgen.profile.lockfile import Pin
 from ghafgen.profile.toml_lines import KeyPath, line_of
 
 

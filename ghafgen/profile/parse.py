@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ghafgen.findings import Finding, Severity, Source
+from ghafgen.findings import ERROR, Finding, Severity, Source, declare, finding
 from ghafgen.profile import spec
 from ghafgen.profile.model import (
     Channel,
@@ -30,7 +30,6 @@ from ghafgen.profile.model import (
     Volume,
 )
 from ghafgen.profile.toml_lines import KeyPath, key_lines
-from ghafgen.rules.registry import ERROR, declare, finding
 from ghafgen.units import parse_size
 
 declare(

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ghafgen.allowlist import (
+from ghafgen.catalog.load import qemu_virt
+from ghafgen.catalog.model import Board, PlatformDevice
+from ghafgen.derive.allowlist import (
     AllowList,
     VmAllowList,
     per_vm_form,
     platform_devices,
     vm_allow_lists,
 )
-from ghafgen.catalog.load import qemu_virt
-from ghafgen.catalog.model import Board, PlatformDevice
 from ghafgen.profile.model import Profile
 from ghafgen.render.escape import Safe, dts_name, dts_str
 

@@ -10,7 +10,6 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
-from ghafgen.allowlist import AllowList, allow_list, per_vm_form, platform_devices
 from ghafgen.catalog.load import kernel_pins, qemu_build, qemu_virt, sources
 from ghafgen.catalog.model import (
     Board,
@@ -19,6 +18,21 @@ from ghafgen.catalog.model import (
     PinnedSource,
     PlatformDevice,
     QemuBuild,
+)
+from ghafgen.derive.allowlist import (
+    AllowList,
+    allow_list,
+    per_vm_form,
+    platform_devices,
+)
+from ghafgen.derive.resources import channel_shm, volume_image
+from ghafgen.derive.runtime import (
+    DeviceAccess,
+    bpmp_device,
+    device_access,
+    guest_series,
+    smmu_patch_reasons,
+    unbound_devices,
 )
 from ghafgen.errors import ProfileError
 from ghafgen.profile.model import Passthrough, Profile, Volume
@@ -29,15 +43,6 @@ from ghafgen.render.patches import (
     bridge_host_device,
     proxy_per_vm,
     qemu_fdt_bindings,
-)
-from ghafgen.resources import channel_shm, volume_image
-from ghafgen.runtime import (
-    DeviceAccess,
-    bpmp_device,
-    device_access,
-    guest_series,
-    smmu_patch_reasons,
-    unbound_devices,
 )
 
 # Host kernel symbols; Ghaf's bpmp-virt-common and bpmp-virt-host modules.

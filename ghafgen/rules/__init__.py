@@ -1,4 +1,10 @@
-"""Validation rules; importing this package registers every rule."""
+"""Stage 4, the rules: every check ghafgen makes, one module per area, each
+with a stable ID; the engine that runs them over profiles (alone and per
+host); and the reference text `ghafgen rules` prints. Importing this package
+registers every rule.
+
+Entry point: `validate(paths)`, giving a Report.
+"""
 
 from ghafgen.rules import (
     bpmp,
@@ -12,10 +18,12 @@ from ghafgen.rules import (
     system,
     targets,
 )
+from ghafgen.rules.engine import Report, validate
 from ghafgen.rules.registry import REGISTRY
 
 __all__ = [
     "REGISTRY",
+    "Report",
     "bpmp",
     "iommu",
     "isolation",
@@ -26,4 +34,5 @@ __all__ = [
     "sources",
     "system",
     "targets",
+    "validate",
 ]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ghafgen.allowlist import KINDS, Allowed, allow_list, platform_devices
 from ghafgen.catalog import soc
 from ghafgen.catalog.load import kernel_pins
 from ghafgen.catalog.model import Board
+from ghafgen.derive.allowlist import KINDS, Allowed, allow_list, platform_devices
 from ghafgen.findings import Finding
 from ghafgen.profile.model import Profile
 from ghafgen.rules.registry import ERROR, WARNING, finding, rule

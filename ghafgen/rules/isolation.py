@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ghafgen.allowlist import (
+from ghafgen.catalog.model import Board
+from ghafgen.derive.allowlist import (
     BY_HAND,
     KINDS,
     bpmp_owners,
     reachable_from,
     vm_allow_lists,
 )
-from ghafgen.catalog.model import Board
 from ghafgen.findings import Finding, Source
 from ghafgen.profile.model import Profile
 from ghafgen.rules.registry import ERROR, WARNING, finding, rule

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from ghafgen.catalog.load import sources as catalog_sources
 from ghafgen.catalog.model import Board
 from ghafgen.findings import Finding
-from ghafgen.lockfile import is_tarball
+from ghafgen.profile.lockfile import is_tarball
 from ghafgen.profile.model import Profile
 from ghafgen.rules.registry import ERROR, WARNING, finding, rule
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ghafgen.catalog.model import Board
+from ghafgen.derive.resources import channel_shm, volume_image
 from ghafgen.findings import Finding, Source
 from ghafgen.profile.model import Profile
-from ghafgen.resources import channel_shm, volume_image
 from ghafgen.rules.ownership import owned_units
 from ghafgen.rules.registry import ERROR, finding, rule
 from ghafgen.units import format_size

@@ -6,9 +6,9 @@ import difflib
 from collections.abc import Iterator
 
 from ghafgen.catalog.model import Board
-from ghafgen.findings import Finding
+from ghafgen.findings import Finding, declare
 from ghafgen.profile.model import Profile
-from ghafgen.rules.registry import ERROR, declare, finding, rule
+from ghafgen.rules.registry import ERROR, finding, rule
 
 declare(
     "GG008",

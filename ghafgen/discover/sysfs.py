@@ -1,7 +1,7 @@
-"""`ghafgen discover`: read a live or captured sysfs/procfs tree into a report and a draft profile.
+"""`ghafgen discover`: read a live or captured sysfs/procfs tree into a Discovery.
 
-Entry points: `discover(root)` -> `Discovery`, `draft_profile(discovery, name)`,
-`capture(reader, out)`. Every file read goes through `SysfsReader`, which
+Entry points: `discover(root)` -> `Discovery`, `capture(reader, out)`; the
+draft profile is `discover.draft.from_discovery`. Every file read goes through `SysfsReader`, which
 remembers it, so `--capture` saves exactly what was read and nothing else.
 """
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ghafgen.allowlist import bpmp_owners, per_vm_form, platform_devices
 from ghafgen.catalog.load import kernel_pins, qemu_build, qemu_virt
 from ghafgen.catalog.model import Board, PlatformDevice
+from ghafgen.derive.allowlist import bpmp_owners, per_vm_form, platform_devices
+from ghafgen.derive.resources import channel_shm
 from ghafgen.profile.model import Profile
-from ghafgen.resources import channel_shm
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from ghafgen import catalog
-from ghafgen.discover import Discovery
+from ghafgen.discover.sysfs import Discovery
 from ghafgen.table import render
 
 
@@ -30,7 +30,7 @@ def _describe(d: Discovery, name: str) -> str:
 
 def _module_lines(d: Discovery) -> list[str]:
     """The module SKU and its catalogued RAM and cores, against what the kernel saw."""
-    from ghafgen.boarddraft import missing_facts
+    from ghafgen.discover.boarddraft import missing_facts
 
     if d.board is None:
         return [f"missing: {m}" for m in missing_facts(d)]

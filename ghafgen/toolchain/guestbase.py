@@ -16,8 +16,8 @@ from pathlib import Path
 
 import libfdt
 
+from ghafgen.catalog.fdtview import FdtView
 from ghafgen.catalog.load import qemu_virt
-from ghafgen.fdtview import FdtView
 from ghafgen.tools import run
 
 

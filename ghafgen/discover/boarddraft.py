@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 from ghafgen import catalog
-from ghafgen.discover import Discovery
+from ghafgen.discover.sysfs import Discovery
 
 
 def _carrier_file(carrier: str | None) -> str | None:

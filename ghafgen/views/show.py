@@ -7,10 +7,16 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from ghafgen.allowlist import KINDS, AllowList, allow_list, per_vm_form, vm_allow_lists
 from ghafgen.catalog.model import Board
+from ghafgen.derive.allowlist import (
+    KINDS,
+    AllowList,
+    allow_list,
+    per_vm_form,
+    vm_allow_lists,
+)
+from ghafgen.derive.runtime import device_access, runtime_stack
 from ghafgen.profile.model import Passthrough, Profile
-from ghafgen.runtime import device_access, runtime_stack
 from ghafgen.table import render
 
 

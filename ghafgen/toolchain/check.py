@@ -19,18 +19,18 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ghafgen import basetrees, bindings
+from ghafgen.catalog.fdtview import FdtView
 from ghafgen.catalog.load import board as catalog_board
 from ghafgen.catalog.load import qemu_virt
 from ghafgen.errors import ProfileError
-from ghafgen.fdtview import FdtView
-from ghafgen.guestbase import (
+from ghafgen.render.output import MANIFEST
+from ghafgen.render.patches import ON_GHAF_SOURCES
+from ghafgen.toolchain import basetrees, bindings
+from ghafgen.toolchain.guestbase import (
     add_bridge_node,
     name_bridge_node,
     refers_to_bridge,
 )
-from ghafgen.render.output import MANIFEST
-from ghafgen.render.patches import ON_GHAF_SOURCES
 from ghafgen.tools import run, which
 
 # A guest overlay is compiled without QEMU's tree, so dtc cannot see the bus's

@@ -15,7 +15,7 @@ from ghafgen import catalog
 from ghafgen.catalog.model import Board
 from ghafgen.errors import ProfileError
 from ghafgen.findings import Finding, Severity, Source, sort_key
-from ghafgen.lockfile import read_lock
+from ghafgen.profile.lockfile import read_lock
 from ghafgen.profile.model import Profile
 from ghafgen.profile.parse import LoadResult, load
 from ghafgen.rules.registry import CHECKS, finding

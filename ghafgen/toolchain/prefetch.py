@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ghafgen.errors import ProfileError, ToolError
-from ghafgen.lockfile import Pin, is_tarball, read_lock, write_lock
+from ghafgen.profile.lockfile import Pin, is_tarball, read_lock, write_lock
 from ghafgen.profile.spec import SOURCE_REV, SOURCE_URL
 from ghafgen.tools import NIX_FEATURES, run
 

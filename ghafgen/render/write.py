@@ -1,7 +1,7 @@
-"""`ghafgen generate`: validate profiles, then render and write each target.
+"""Render and write (or check) the targets of profiles that passed validation.
 
-Entry point: `generate(paths, outdir, check=..., force=...)`. Nothing is
-written unless every profile validates without errors.
+Entry point: `write_all(profiles, outdir, check=..., force=..., layout=...)`.
+Every target is planned and rendered before the first file is written.
 """
 
 from __future__ import annotations
@@ -12,16 +12,16 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ghafgen.catalog.model import Board
 from ghafgen.errors import ProfileError
+from ghafgen.profile.model import Profile
 from ghafgen.render.files import render_target
 from ghafgen.render.output import MANIFEST, Outcome, locked, preflight, write_target
 from ghafgen.render.plan import TargetPlan, plan
-from ghafgen.validate import Report, validate
 
 
 @dataclass(frozen=True)
-class Generated:
-    report: Report
+class Written:
     outcomes: tuple[Outcome, ...]
     orphans: tuple[str, ...] = ()  # folders of a renamed target, left as they are
 
@@ -80,27 +80,22 @@ def host_facts(p: TargetPlan) -> dict[str, object]:
     }
 
 
-def generate(
-    paths: list[Path],
+def write_all(
+    profiles: list[tuple[Path, Profile, Board]],
     outdir: Path,
     *,
     check: bool = False,
     force: bool = False,
     layout: str = "default",
-) -> Generated:
-    """Validate, plan and render every profile; only then write (or check) them.
+) -> Written:
+    """Plan and render every valid profile; only then write (or check) them.
 
     Raises:
         ProfileError: a profile does not fit the layout.
         OutputError: hand-edited files, or an unwritable output directory.
     """
-    report = validate(paths)
-    if report.exit_code != 0:
-        return Generated(report, ())
     rendered = []
-    for c in report.checked:  # each file once, as validate read it
-        assert c.profile is not None and c.board is not None  # exit code 0
-        path, profile, board = c.path, c.profile, c.board
+    for path, profile, board in profiles:
         name = display_name(path, outdir)
         target = plan(profile, board, name, layout)
         if layout == "ghaf":
@@ -123,4 +118,4 @@ def generate(
                 )
             )
     written = {name: profile.target.name for profile, name, _f, _h in rendered}
-    return Generated(report, tuple(outcomes), tuple(orphans(outdir, written)))
+    return Written(tuple(outcomes), tuple(orphans(outdir, written)))

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ghafgen import catalog
-from ghafgen.draft import Draft, DraftPassthrough, DraftVm
+from ghafgen.discover.draft import Draft, DraftPassthrough, DraftVm
 from ghafgen.errors import ProfileError
 from ghafgen.profile import spec
 

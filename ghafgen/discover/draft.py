@@ -13,7 +13,7 @@ from typing import Any
 
 from ghafgen import catalog
 from ghafgen.catalog.model import Slot
-from ghafgen.discover import Discovery, PciFunction
+from ghafgen.discover.sysfs import Discovery, PciFunction
 from ghafgen.units import format_size
 
 GUESS = "# GUESS:"

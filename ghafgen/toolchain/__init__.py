@@ -1,0 +1,7 @@
+"""Stage 5, the real tools: checking generated output with dtc, fdtoverlay,
+dt-validate, QEMU and Nix; building with nix; pinning sources with
+nix-prefetch; and the base trees (the board's DTB from kernel sources, QEMU's
+own virt tree) those checks apply the output to.
+
+Entry points: `check(folder, inputs)`, `build(...)`, `prefetch(...)`.
+"""
