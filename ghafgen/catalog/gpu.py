@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ghafgen.catalog.load import DATA, _fact, _guarded
@@ -36,7 +36,7 @@ class Engine:
     guest_status: str = "okay"
     nvidia_bpmp: bool = False
     host1x_class: int | None = None
-    fact: Fact = Fact()
+    fact: Fact = field(default_factory=Fact)
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class GuestExtra:
     compatible: tuple[str, ...]
     clocks: tuple[str, ...]
     clock_names: tuple[str, ...]
-    fact: Fact = Fact()
+    fact: Fact = field(default_factory=Fact)
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ class Carveout:
     sid: int
     purpose: str
     guest_memory: bool = False
-    fact: Fact = Fact()
+    fact: Fact = field(default_factory=Fact)
 
     @property
     def end(self) -> int:
@@ -90,7 +90,7 @@ class Reserved:
     reusable: bool = False
     cma_default: bool = False
     carveout: bool = False  # listed in tegra-carveouts' memory-region
-    fact: Fact = Fact()
+    fact: Fact = field(default_factory=Fact)
 
     @property
     def end(self) -> int:
@@ -108,9 +108,9 @@ class GpuQemu:
     spis: int
     drop_qemu_memory_node: bool
     needs_fdt_binding: bool
-    fact: Fact = Fact()
-    bus_fact: Fact = Fact()
-    dtb_fact: Fact = Fact()
+    fact: Fact = field(default_factory=Fact)
+    bus_fact: Fact = field(default_factory=Fact)
+    dtb_fact: Fact = field(default_factory=Fact)
 
     @property
     def platform_bus_path(self) -> str:
@@ -131,9 +131,9 @@ class GpuKernel:
     modules: tuple[str, ...]
     firmware: str
     kernel_config: tuple[str, ...]
-    oot_patches: dict[str, str]
-    patches: dict[str, str]
-    fact: Fact = Fact()
+    oot_patches: tuple[str, ...]  # keys of sources.toml [ghaf]
+    patches: tuple[str, ...]  # keys of sources.toml [ghaf]
+    fact: Fact = field(default_factory=Fact)
 
 
 @dataclass(frozen=True)
@@ -149,7 +149,7 @@ class GpuGroup:
     qemu: GpuQemu
     kernel: GpuKernel
     root_compatible: tuple[str, ...]
-    fact: Fact = Fact()
+    fact: Fact = field(default_factory=Fact)
 
     @property
     def guest_memory(self) -> Carveout:
@@ -254,10 +254,8 @@ def gpu_group() -> GpuGroup:
             modules=tuple(k["modules"]),
             firmware=k["firmware"],
             kernel_config=tuple(k["kernel_config"]),
-            oot_patches={
-                n: p for n, p in k["oot_patches"].items() if n != "source"
-            },
-            patches={n: p for n, p in k["patches"].items() if n != "source"},
+            oot_patches=tuple(k["oot_patches"]["keys"]),
+            patches=tuple(k["patches"]["keys"]),
             fact=_fact(k),
         ),
         root_compatible=tuple(d["guest"]["root_compatible"]),

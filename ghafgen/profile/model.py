@@ -132,6 +132,7 @@ class Vm(_Located):
     vcpus: int = 1
     memory: int = 0
     kernel_params: tuple[str, ...] = ()
+    kernel: str = ""  # guest kernel series; "" = what its devices need
     pinning: tuple[int, ...] = ()
     cpu_weight: int | None = None
     rt_priority: int | None = None
