@@ -68,13 +68,13 @@ def scale_child(n: int, vms: int, runs: int) -> None:
     from ghafgen.profile.parse import load_text
     from ghafgen.render.files import render_target
     from ghafgen.render.plan import plan
-    from ghafgen.rules.engine import check_profile
+    from ghafgen.rules.engine import apply_rules
 
     text = profile_text(n, vms)
 
     def once() -> int:
         result = load_text(text, "synthetic.toml")
-        board, found = check_profile(result)
+        board, found = apply_rules(result)
         assert result.profile is not None and board is not None, found
         assert not [f for f in found if f.severity.value == "error"], found[:3]
         return len(render_target(plan(result.profile, board, "synthetic.toml")))

@@ -7,8 +7,10 @@ check in ghafgen.rules reports it. Retired IDs are never reused.
 
 from __future__ import annotations
 
+import difflib
 import enum
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 # Control characters from a profile (a key, a file name) are shown escaped, so a
@@ -30,7 +32,7 @@ class Severity(enum.Enum):
 
 
 @dataclass(frozen=True, order=True)
-class Source:
+class Location:
     """A position in a profile: the file as the user named it, and a 1-based line."""
 
     file: str
@@ -45,7 +47,7 @@ class Finding:
     rule_id: str
     name: str
     severity: Severity
-    src: Source
+    src: Location
     message: str
     hint: str = ""
 
@@ -69,6 +71,14 @@ class Finding:
             "message": self.message,
             "hint": self.hint,
         }
+
+
+def did_you_mean(
+    word: str, choices: Iterable[str], otherwise: str, *, cutoff: float = 0.6
+) -> str:
+    """A hint naming the closest of `choices` to a mistyped `word`, else `otherwise`."""
+    near = difflib.get_close_matches(word, list(choices), n=1, cutoff=cutoff)
+    return f"did you mean '{near[0]}'?" if near else otherwise
 
 
 def sort_key(f: Finding) -> tuple[str, int, str]:
@@ -108,7 +118,7 @@ def declare(
     return info
 
 
-def finding(rule_id: str, src: Source, message: str, hint: str = "") -> Finding:
+def finding(rule_id: str, src: Location, message: str, hint: str = "") -> Finding:
     """A finding of `rule_id`; without a specific hint, the rule's general fix."""
     info = REGISTRY[rule_id]
     return Finding(rule_id, info.name, info.severity, src, message, hint or info.fix)

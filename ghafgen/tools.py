@@ -42,7 +42,7 @@ class ToolResult:
     stdout: str
     stderr: str
 
-    def check(self) -> ToolResult:
+    def or_raise(self) -> ToolResult:
         """Raise ToolError on a non-zero exit, with the command and the end of stderr."""
         if self.returncode != 0:
             tail = "\n".join(self.stderr.strip().splitlines()[-20:])

@@ -18,8 +18,8 @@ from ghafgen.derive.runtime import VmStack, runtime_stack
 from ghafgen.render import dt
 from ghafgen.render.plan import VmPlan, plan
 from ghafgen.rules.engine import validate
-from ghafgen.toolchain.check import compile_dts
 from ghafgen.toolchain.guestbase import guest_base
+from ghafgen.toolchain.realtools import compile_dts
 from ghafgen.tools import run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -125,7 +125,7 @@ def merged_tree(guest: Guest, base: Path, folder: Path) -> Path:
     ok, _warnings, err = compile_dts(guest.dts, dtbo)
     assert ok, err
     out = folder / "merged.dtb"
-    run(["fdtoverlay", "-i", str(base), "-o", str(out), str(dtbo)]).check()
+    run(["fdtoverlay", "-i", str(base), "-o", str(out), str(dtbo)]).or_raise()
     return out
 
 

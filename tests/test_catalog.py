@@ -6,7 +6,8 @@ import pytest
 
 from ghafgen import catalog
 from ghafgen.catalog.load import soc
-from ghafgen.derive.allowlist import KINDS, ancestors
+from ghafgen.catalog.model import RESOURCE_KINDS
+from ghafgen.derive.allowlist import ancestors
 from ghafgen.errors import ProfileError
 
 T234 = soc("t234")
@@ -79,7 +80,7 @@ def test_an_sku_resolves_to_its_carrier():
 def test_device_resources_exist_in_every_flavour():
     for dev in T234.devices.values():
         for flavor in dev.flavors:
-            for kind in KINDS:
+            for kind in RESOURCE_KINDS:
                 for name in dev.resources(flavor, kind):
                     assert name in T234.table(kind), (dev.key, flavor, name)
         for name in dev.guest.guest_clocks:
@@ -95,7 +96,7 @@ def test_clock_tree_is_closed_and_acyclic():
 
 
 def test_ids_are_unique_unless_flagged_uncertain():
-    for kind in KINDS:
+    for kind in RESOURCE_KINDS:
         by_id: dict[int, list[str]] = {}
         for r in T234.table(kind).values():
             by_id.setdefault(r.id, []).append(r.name)
@@ -108,7 +109,7 @@ def test_ids_are_unique_unless_flagged_uncertain():
 
 
 def test_every_fact_names_its_source():
-    for kind in KINDS:
+    for kind in RESOURCE_KINDS:
         for r in T234.table(kind).values():
             assert r.fact.source, r.name
     for dev in T234.devices.values():
@@ -150,3 +151,9 @@ def test_protected_roots_match_the_host_proxy():
     # bpmp-host-proxy.c protected_clk_roots[] in Ghaf's bpmp-virt sources.
     protected = {c.id for c in T234.clocks.values() if c.protected}
     assert protected == {14, 102, 103, 292, 91, 288, 327}
+
+
+def test_resource_kinds_reject_an_unknown_kind() -> None:
+    board = catalog.board("jetson-agx-orin-devkit")
+    with pytest.raises(ValueError):
+        board.soc.table("clk")

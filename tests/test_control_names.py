@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from ghafgen.discover.newtarget import draft
 from ghafgen.errors import ProfileError
-from ghafgen.findings import Finding, Severity, Source
+from ghafgen.findings import Finding, Location, Severity
 from ghafgen.profile import spec
 from ghafgen.profile.parse import load_text
 from ghafgen.render import escape
@@ -141,7 +141,7 @@ def test_a_finding_prints_one_line_whatever_a_key_holds(text: str):
         "GG002",
         "unknown-key",
         Severity.ERROR,
-        Source(f"p{text}.toml", 1),
+        Location(f"p{text}.toml", 1),
         f"unknown key '{text}'",
     )
     assert not re.search(r"[\x00-\x1f\x7f]", f.render())

@@ -19,7 +19,7 @@ from ghafgen.profile.parse import load_text
 from ghafgen.render import escape
 from ghafgen.render.files import _only_escaped, render_target
 from ghafgen.render.plan import plan
-from ghafgen.rules.engine import check_profile
+from ghafgen.rules.engine import apply_rules
 from tests.conftest import AGX, require
 from tests.trees import Tree
 
@@ -140,7 +140,7 @@ def test_hostile_description_only_reaches_comments(description: str):
     result = load_text(profile_text, "p.toml")
     if result.profile is None:
         return  # refused with a finding: nothing is generated
-    board, _found = check_profile(result)
+    board, _found = apply_rules(result)
     assert board is not None
     files = render_target(plan(result.profile, board, "p.toml"))
     baseline = render_target(

@@ -233,3 +233,16 @@ def test_ghaf_input_is_locked_to_the_catalog_pin():
         f"https://github.com/{ghaf['locked']['owner']}/{ghaf['locked']['repo']}"
         == pin.url
     )
+
+
+def test_the_nix_package_reads_the_one_version():
+    """nix/package.nix takes `version` from ghafgen/__init__.py, as pyproject.toml does."""
+    import re
+
+    nix = (ROOT / "nix" / "package.nix").read_text()
+    pattern = re.search(r"builtins\.match ''(.*?)''", nix)
+    assert pattern is not None and "__init__.py" in nix
+    init = (ROOT / "ghafgen" / "__init__.py").read_text()
+    found = re.fullmatch(pattern.group(1), init, re.S)
+    assert found is not None and found.group(1) == __version__
+    assert '"0.1' not in nix and 'version = "' not in (ROOT / "flake.nix").read_text()

@@ -15,7 +15,7 @@ from ghafgen.cli.pipeline import generate
 from ghafgen.render.files import render_target
 from ghafgen.render.output import MANIFEST, manifest
 from ghafgen.render.plan import plan
-from ghafgen.render.write import host_facts
+from ghafgen.render.write import contents_facts, host_facts
 from ghafgen.rules.engine import validate
 from tests.conftest import PROFILES, ROOT
 
@@ -29,7 +29,12 @@ def expected(path: Path) -> tuple[str, dict[str, bytes]]:
     p = plan(profile, board, name)
     files = render_target(p)
     files[MANIFEST] = manifest(
-        profile.target.name, name, profile.sha256, files, host_facts(p)
+        profile.target.name,
+        name,
+        profile.sha256,
+        files,
+        host_facts(p),
+        contents_facts(p),
     )
     return profile.target.name, files
 

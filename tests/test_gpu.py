@@ -16,7 +16,7 @@ from ghafgen.catalog.soc import for_board
 from ghafgen.derive.allowlist import allow_list
 from ghafgen.derive.gpu import gpu_pass, placement
 from ghafgen.profile.parse import load, load_text
-from ghafgen.rules.engine import check_profile
+from ghafgen.rules.engine import apply_rules
 from tests.conftest import ROOT
 
 AGX = catalog.board("jetson-agx-orin-devkit")
@@ -176,7 +176,7 @@ def test_catalog_engines_agree_with_the_612_tree():
 
 def _ids(text: str) -> set[str]:
     result = load_text(text, "p.toml")
-    _board, found = check_profile(result)
+    _board, found = apply_rules(result)
     return {f.rule_id for f in found}
 
 
@@ -264,12 +264,12 @@ def test_guest_tree_on_qemus_own_tree_lands_where_qemu_maps(tmp_path: Path, virt
             str(dtbo),
             str(target / "vms/gpu-vm.dts"),
         ]
-    ).check()
+    ).or_raise()
     base = tmp_path / "base.dtb"
     data = gpu_variant_base(virt_dtb(4, 6144).read_bytes())
     base.write_bytes(name_bridge_node(add_bridge_node(data)))
     out = tmp_path / "guest.dtb"
-    run(["fdtoverlay", "-i", str(base), "-o", str(out), str(dtbo)]).check()
+    run(["fdtoverlay", "-i", str(base), "-o", str(out), str(dtbo)]).or_raise()
     tree = Tree(out)
     placed = {
         p.dt_name: p

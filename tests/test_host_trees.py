@@ -19,7 +19,7 @@ import pytest
 from ghafgen.catalog import load
 from ghafgen.catalog.fdtview import FdtView
 from ghafgen.catalog.gpu import gpu_group
-from ghafgen.toolchain.check import read_meta
+from ghafgen.toolchain.realtools import read_meta
 from tests.conftest import ROOT, require, run_ghafgen
 from tests.trees import Tree, run
 

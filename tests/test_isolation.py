@@ -26,7 +26,7 @@ from ghafgen.derive.runtime import device_access
 from ghafgen.profile.parse import load_text
 from ghafgen.render.files import render_target
 from ghafgen.render.plan import TargetPlan, plan
-from ghafgen.rules.engine import check_profile, validate
+from ghafgen.rules.engine import apply_rules, validate
 from tests.conftest import AGX, ROOT, require
 from tests.trees import Tree
 
@@ -73,7 +73,7 @@ PROTECTED_ROOTS = {14, 102, 103, 292, 91, 288, 327}
 def checked(text: str):  # type: ignore[no-untyped-def]
     result = load_text(text, "p.toml")
     assert result.profile is not None, [f.render() for f in result.findings]
-    board, found = check_profile(result)
+    board, found = apply_rules(result)
     assert board is not None
     return result.profile, board, found
 

@@ -127,3 +127,46 @@ def test_entry_point_lines_name_real_code(path: Path) -> None:
     named = set(NAMED.findall(match.group(1)))
     assert named, f"{path}: an 'Entry point:' line that names no callable"
     assert named <= defined, f"{path}: names {sorted(named - defined)}, not in the code"
+
+
+CALL = re.compile(r"`(?:([\w.]*)\.)?(\w+)\(([^`]*)\)`")
+
+
+def _functions(path: Path) -> dict[str, ast.FunctionDef]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_entry_point_arguments_are_the_parameters(path: Path) -> None:
+    """`plan(profile, board, name)` in a docstring names parameters `plan` has."""
+    doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+    match = ENTRY.search(doc)
+    if not match:
+        return
+    wrong = []
+    for qualifier, name, args in CALL.findall(match.group(1)):
+        # The function itself: in this module, or in the sibling module a
+        # qualifier names (`show.render_text`), or, for a package, any of its modules.
+        if qualifier:
+            where = [path.parent / f"{qualifier.split('.')[-1]}.py"]
+        elif path.name == "__init__.py":
+            where = sorted(path.parent.glob("*.py"))
+        else:
+            where = [path]
+        fn = next(
+            (fs[name] for p in where if p.exists() and name in (fs := _functions(p))),
+            None,
+        )
+        if fn is None:
+            continue  # a class, or a name imported from elsewhere
+        params = {
+            a.arg for a in fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs
+        }
+        for arg in (a.strip() for a in args.split(",")):
+            key = arg.split("=")[0].strip()
+            if key in ("", "...") or not key.isidentifier():
+                continue
+            if key not in params:
+                wrong.append(f"{name}({arg}): {name} has {sorted(params)}")
+    assert not wrong, f"{path}: " + "; ".join(wrong)

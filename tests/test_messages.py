@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from ghafgen.profile.parse import load_text
-from ghafgen.toolchain.check import dtc_error, nix_error
+from ghafgen.toolchain.realtools import dtc_error, nix_error
 from tests.conftest import AGX, PROFILES, ROOT, require, run_ghafgen
 
 UARTA = ROOT / "profiles" / "orin-agx-uarta.toml"

@@ -20,7 +20,7 @@ from ghafgen.cli.pipeline import generate
 from ghafgen.profile.parse import load_text
 from ghafgen.render.files import render_target
 from ghafgen.render.plan import plan
-from ghafgen.rules.engine import check_profile
+from ghafgen.rules.engine import apply_rules
 from tests.conftest import require
 from tests.trees import run
 
@@ -159,7 +159,7 @@ def test_random_valid_profiles_generate_deterministically(text: str):
     require("dtc")
     result = load_text(text, "random.toml")
     assert result.profile is not None, [f.render() for f in result.findings]
-    board, found = check_profile(result)
+    board, found = apply_rules(result)
     assert board is not None
     errors = [f.render() for f in found if f.severity.value == "error"]
     assert errors == [], text

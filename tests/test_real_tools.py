@@ -155,10 +155,10 @@ def mainline_profile(name: str):  # type: ignore[no-untyped-def]
     )
     path = Path("/nonexistent") / f"{name}.toml"
     from ghafgen.profile.parse import load_text
-    from ghafgen.rules.engine import check_profile
+    from ghafgen.rules.engine import apply_rules
 
     result = load_text(text, str(path))
-    board, found = check_profile(result)
+    board, found = apply_rules(result)
     assert result.profile is not None and board is not None
     assert not [f for f in found if f.severity.value == "error"], found
     return result.profile, board

@@ -8,7 +8,7 @@ import pytest
 
 from ghafgen.profile.parse import load_text
 from ghafgen.rules import REGISTRY
-from ghafgen.rules.engine import check_profile
+from ghafgen.rules.engine import apply_rules
 from tests.conftest import AGX, BAD
 
 V = "[hardware.nvidia.virtualization]\nenable = true\n"
@@ -299,7 +299,7 @@ CASES: dict[str, tuple[str, str]] = {
 
 def rule_ids(text: str) -> set[str]:
     result = load_text(text, "p.toml")
-    _board, found = check_profile(result)
+    _board, found = apply_rules(result)
     return {f.rule_id for f in found}
 
 

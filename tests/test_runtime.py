@@ -19,7 +19,7 @@ from ghafgen.catalog.fdtview import FdtView
 from ghafgen.catalog.load import kernel_pins, qemu_build, qemu_virt, sources
 from ghafgen.profile.parse import load_text
 from ghafgen.render.plan import TargetPlan, plan
-from ghafgen.rules.engine import check_profile, validate
+from ghafgen.rules.engine import apply_rules, validate
 from ghafgen.toolchain.guestbase import add_bridge_node, name_bridge_node
 from tests.conftest import AGX, PROFILES, ROOT, require
 
@@ -352,7 +352,7 @@ def test_a_kernel_without_hooks_is_refused_before_any_build(kernel: str):
         + f'kernel_version = "{kernel}"\n[hardware.nvidia.virtualization]\nenable = true\n'
         '[hardware.nvidia.passthroughs.uarta]\nvm = "a"\n[vms.a]\nvcpus = 1\nmemory = "1G"\n'
     )
-    _board, found = check_profile(load_text(text, "p.toml"))
+    _board, found = apply_rules(load_text(text, "p.toml"))
     assert "GG303" in {f.rule_id for f in found}
 
 

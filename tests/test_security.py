@@ -55,11 +55,12 @@ def test_hostile_passthrough_name_is_refused_by_the_renderer(bad: str):
 
 @pytest.mark.parametrize("bad", ["0005:01:00.0 --evil", "0005:01:00.0;reboot", "$(id)"])
 def test_hostile_pci_function_cannot_reach_exec_start(bad: str):
-    from ghafgen.profile.model import Function
+    from ghafgen.profile.model import PciAddress
 
     profile, board = reference("orin-agx-wifi-net-vm")
     pts = tuple(
-        dataclasses.replace(p, functions=(Function(bad),)) for p in profile.passthroughs
+        dataclasses.replace(p, functions=(PciAddress(bad),))
+        for p in profile.passthroughs
     )
     with pytest.raises(ValueError):
         render_target(
@@ -111,7 +112,7 @@ def test_generated_scripts_are_fixed_text():
 
 def test_a_file_named_like_an_option_stays_a_file(tmp_path: Path, monkeypatch):
     """`--` before positionals: dtc reads `-o.dts` as the source, not as `-o`."""
-    from ghafgen.toolchain.check import compile_dts
+    from ghafgen.toolchain.realtools import compile_dts
     from tests.conftest import require
 
     require("dtc")

@@ -1,6 +1,6 @@
 """`ghafgen catalog import`: read a vendor device tree into catalog facts, or diff it.
 
-Entry points: `read_tree(dtb)` -> list of `Imported` nodes, `as_toml(...)`, and
+Entry points: `read_tree(blob)` -> list of `Imported` nodes, `as_toml(...)`, and
 `diff(nodes, board, flavor)` -> disagreements with the committed catalog.
 """
 
@@ -299,7 +299,7 @@ def blob(path: Path, *, dts: bool = False) -> bytes:
         out = Path(tmp) / "tree.dtb"
         run(
             ["dtc", "-q", "-I", "dts", "-O", "dtb", "-o", str(out), "--", str(path)]
-        ).check()
+        ).or_raise()
         return out.read_bytes()
 
 

@@ -6,9 +6,34 @@ frozen dataclasses. Nothing outside `catalog/` holds hardware facts.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 FLAVORS = ("l4t", "mainline")
+
+
+class ResourceKind(enum.Enum):
+    """The kinds of BPMP resource; `ResourceKind("clk")` raises ValueError."""
+
+    CLOCK = "clock"
+    RESET = "reset"
+    POWER_DOMAIN = "power-domain"
+
+
+# The kinds as the strings profiles, catalog files and output use, in this order.
+RESOURCE_KINDS: tuple[str, ...] = tuple(k.value for k in ResourceKind)
+
+_T = TypeVar("_T")
+
+
+def by_kind(kind: str, clocks: _T, resets: _T, power_domains: _T) -> _T:
+    """The one of three per-kind values `kind` names; an unknown kind raises ValueError."""
+    return {
+        ResourceKind.CLOCK: clocks,
+        ResourceKind.RESET: resets,
+        ResourceKind.POWER_DOMAIN: power_domains,
+    }[ResourceKind(kind)]
 
 
 @dataclass(frozen=True)
@@ -24,7 +49,7 @@ class Fact:
 class Resource:
     """A BPMP clock, reset or power domain with its raw numeric ID."""
 
-    kind: str  # "clock" | "reset" | "power-domain"
+    kind: str  # one of RESOURCE_KINDS
     name: str
     id: int
     parents: tuple[str, ...] = ()
@@ -112,15 +137,11 @@ class PlatformDevice:
 
     def resources(self, flavor: str, kind: str) -> tuple[str, ...]:
         """Resource names of `kind` this device uses on a `flavor` tree."""
-        base = {"clock": self.clocks, "reset": self.resets}.get(
-            kind, self.power_domains
-        )
+        base = by_kind(kind, self.clocks, self.resets, self.power_domains)
         view = self.flavors.get(flavor)
         override = None
         if view is not None:
-            override = {"clock": view.clocks, "reset": view.resets}.get(
-                kind, view.power_domains
-            )
+            override = by_kind(kind, view.clocks, view.resets, view.power_domains)
         return base if override is None else override
 
     @property
@@ -192,9 +213,7 @@ class Soc:
 
     def table(self, kind: str) -> dict[str, Resource]:
         """Resources of `kind`: "clock", "reset" or "power-domain"."""
-        return {"clock": self.clocks, "reset": self.resets}.get(
-            kind, self.power_domains
-        )
+        return by_kind(kind, self.clocks, self.resets, self.power_domains)
 
     def resource(self, kind: str, name: str) -> Resource:
         return self.table(kind)[name]

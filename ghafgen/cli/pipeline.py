@@ -1,6 +1,6 @@
 """The stages joined: validate the profiles, then render and write them.
 
-Entry point: `generate(paths, outdir, check=..., force=..., layout=...)`.
+Entry point: `generate(paths, outdir, compare_only=..., force=..., layout=...)`.
 It lives with the commands because only this layer may call both rules and
 render. Nothing is written unless every profile validates without errors.
 """
@@ -26,11 +26,11 @@ def generate(
     paths: list[Path],
     outdir: Path,
     *,
-    check: bool = False,
+    compare_only: bool = False,
     force: bool = False,
     layout: str = "default",
 ) -> Generated:
-    """Validate every profile; if none has an error, write (or check) them all.
+    """Validate every profile; if none has an error, write them all (or, `compare_only`, compare).
 
     Raises:
         ProfileError: a profile does not fit the layout.
@@ -43,5 +43,7 @@ def generate(
     for c in report.checked:  # each file once, as validate read it
         assert c.profile is not None and c.board is not None  # exit code 0
         valid.append((c.path, c.profile, c.board))
-    written = write_all(valid, outdir, check=check, force=force, layout=layout)
+    written = write_all(
+        valid, outdir, compare_only=compare_only, force=force, layout=layout
+    )
     return Generated(report, written.outcomes, written.orphans)

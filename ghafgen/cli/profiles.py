@@ -186,7 +186,9 @@ def generate(
     from ghafgen.cli.pipeline import generate as run
 
     with reported():
-        result = run(profiles, out, check=check, force=force, layout=layout.value)
+        result = run(
+            profiles, out, compare_only=check, force=force, layout=layout.value
+        )
     for f in result.report.findings:
         if f.severity is not Severity.INFO or result.report.exit_code:
             typer.echo(f.render(), err=True)

@@ -1,9 +1,10 @@
 """Stage 3, derived facts: what follows from one profile and its board, and
 both the rules and the renderers need, so that they cannot disagree: the
-platform devices passed, BPMP allow lists, names of shared resources on a
-host, and the runtime stack (QEMU, kernels, patches) each VM runs.
+platform devices and PCIe slots passed, BPMP allow lists, names of shared
+resources on a host, and the runtime stack (QEMU, kernels, patches) each VM runs.
 
-Entry points: `allow_list(profile, board)`, `runtime_stack(profile, board)`.
+Entry points: `allow_list(profile, board)`, `runtime_stack(profile, board)`,
+`slots_in_use(profile, board)`.
 """
 
 from ghafgen.derive.allowlist import allow_list

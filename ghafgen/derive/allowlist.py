@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ghafgen.catalog.model import Board, PlatformDevice, Resource
+from ghafgen.catalog.model import (
+    RESOURCE_KINDS,
+    Board,
+    PlatformDevice,
+    Resource,
+    by_kind,
+)
 from ghafgen.profile.model import Profile
-
-KINDS = ("clock", "reset", "power-domain")
 
 
 @dataclass(frozen=True)
@@ -32,9 +36,7 @@ class AllowList:
     power_domains: tuple[Allowed, ...]
 
     def of(self, kind: str) -> tuple[Allowed, ...]:
-        return {"clock": self.clocks, "reset": self.resets}.get(
-            kind, self.power_domains
-        )
+        return by_kind(kind, self.clocks, self.resets, self.power_domains)
 
     def ids(self, kind: str) -> list[int]:
         return [a.id for a in self.of(kind)]
@@ -71,10 +73,10 @@ def ancestors(board: Board, clock: str) -> list[Resource]:
 def _collect(
     profile: Profile, board: Board, devices: list[PlatformDevice]
 ) -> AllowList:
-    found: dict[str, dict[int, Allowed]] = {k: {} for k in KINDS}
+    found: dict[str, dict[int, Allowed]] = {k: {} for k in RESOURCE_KINDS}
     flavor = profile.target.dt_flavor
     for dev in devices:
-        for kind in KINDS:
+        for kind in RESOURCE_KINDS:
             for res_name in dev.resources(flavor, kind):
                 if res_name in dev.withheld:
                     continue
@@ -98,7 +100,7 @@ def _collect(
                     )
     virt = profile.virtualization
     extras = zip(
-        KINDS,
+        RESOURCE_KINDS,
         (
             virt.extra_allowed_clocks,
             virt.extra_allowed_resets,
@@ -111,7 +113,9 @@ def _collect(
             found[kind].setdefault(
                 i, Allowed(i, _name_of(board, kind, i), kind, "extra")
             )
-    ordered = [tuple(sorted(found[k].values(), key=lambda a: a.id)) for k in KINDS]
+    ordered = [
+        tuple(sorted(found[k].values(), key=lambda a: a.id)) for k in RESOURCE_KINDS
+    ]
     return AllowList(*ordered)
 
 
@@ -172,12 +176,12 @@ def vm_allow_lists(profile: Profile, board: Board) -> tuple[VmAllowList, ...]:
             (a.kind, a.id)
             for other, theirs in lists.items()
             if other != vm
-            for kind in KINDS
+            for kind in RESOURCE_KINDS
             for a in theirs.of(kind)
         }
         shared = tuple(
             a
-            for kind in KINDS
+            for kind in RESOURCE_KINDS
             for a in mine.of(kind)
             if (kind, a.id) in others and not (kind == "clock" and a.protected)
         )
@@ -191,11 +195,11 @@ def reachable_from(
     """What `vm` could reach through one shared device: the other VMs' IDs it does
     not hold itself, by kind, with the VM each belongs to."""
     mine = next(v for v in lists if v.vm == vm).allowed
-    out: dict[str, list[tuple[str, Allowed]]] = {k: [] for k in KINDS}
+    out: dict[str, list[tuple[str, Allowed]]] = {k: [] for k in RESOURCE_KINDS}
     for other in lists:
         if other.vm == vm:
             continue
-        for kind in KINDS:
+        for kind in RESOURCE_KINDS:
             own = set(mine.ids(kind))
             out[kind] += [
                 (other.vm, a) for a in other.allowed.of(kind) if a.id not in own

@@ -1,7 +1,8 @@
 """The integrated GPU group in one profile: who gets it, and where QEMU puts it.
 
 Entry points: `gpu_pass(profile, board)` (the VM given the group, its members
-and carve-outs, or None) and `placement(devices)` (QEMU's platform-bus layout,
+and carve-outs, or None) and `placement(group, members)` (QEMU's platform-bus
+layout,
 which the guest tree's `ranges` and interrupts must match).
 """
 

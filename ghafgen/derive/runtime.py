@@ -15,6 +15,7 @@ from ghafgen.catalog.model import Board, PlatformDevice
 from ghafgen.derive.allowlist import bpmp_owners, per_vm_form, platform_devices
 from ghafgen.derive.gpu import gpu_pass
 from ghafgen.derive.resources import channel_shm
+from ghafgen.derive.slots import slots_in_use
 from ghafgen.profile.model import Profile
 
 
@@ -185,12 +186,18 @@ class DeviceAccess:
         )
 
 
+# The one proxy device Ghaf's host proxy creates, and its QEMU bridge opens.
+BPMP_HOST_DEVICE = "/dev/bpmp-host"
+
+
 def bpmp_device(profile: Profile, board: Board, vm: str) -> str:
     """The proxy device `vm`'s QEMU opens: its own with per-VM enforcement."""
     owners = bpmp_owners(profile, board)
     if vm not in owners:
         return ""
-    return f"/dev/bpmp-host-{vm}" if per_vm_form(profile, board) else "/dev/bpmp-host"
+    if per_vm_form(profile, board):
+        return f"{BPMP_HOST_DEVICE}-{vm}"
+    return BPMP_HOST_DEVICE
 
 
 def device_access(
@@ -208,7 +215,12 @@ def device_access(
         gp = gpu_pass(profile, board)
         if gp is not None and gp.vm == name:
             vfio = [c.dt_name for c in gp.carveouts] + vfio
-        vfio += [f.bdf for pt in mine if pt.device in board.slots for f in pt.functions]
+        vfio += [
+            f.bdf
+            for pt in slots_in_use(profile, board)
+            if pt.vm == name
+            for f in pt.functions
+        ]
         bpmp = bpmp_device(profile, board, name)
         devices = [KVM]
         if vfio:

@@ -22,22 +22,22 @@ def _carrier_file(carrier: str | None) -> str | None:
     return None
 
 
-def missing_facts(d: Discovery) -> list[str]:
+def missing_facts(discovery: Discovery) -> list[str]:
     """What the catalog needs before ghafgen can generate for this board."""
-    known = _carrier_file(d.carrier)
-    if known is not None and d.sku:
+    known = _carrier_file(discovery.carrier)
+    if known is not None and discovery.sku:
         return [
-            f"module {d.sku.upper()}: RAM, CPU cores and fused-off blocks, each with "
-            f"its source ([modules.{d.sku}] in boards/{known}.toml)"
+            f"module {discovery.sku.upper()}: RAM, CPU cores and fused-off blocks, each with "
+            f"its source ([modules.{discovery.sku}] in boards/{known}.toml)"
         ]
-    carrier = d.carrier or "unknown (no 'nvidia,<carrier>+<module>' compatible)"
-    elsewhere = catalog.resolve(d.sku) if d.sku else None
+    carrier = discovery.carrier or "unknown (no 'nvidia,<carrier>+<module>' compatible)"
+    elsewhere = catalog.resolve(discovery.sku) if discovery.sku else None
     module = (
-        f"module {d.sku.upper()}: catalogued on {elsewhere.partition('+')[0]}; copy "
+        f"module {discovery.sku.upper()}: catalogued on {elsewhere.partition('+')[0]}; copy "
         "its [modules] entry"
-        if elsewhere and d.sku
+        if elsewhere and discovery.sku
         else "module SKU: RAM, CPU cores, fused-off blocks, with sources"
-        + (f" (compatible names {d.sku.upper()})" if d.sku else "")
+        + (f" (compatible names {discovery.sku.upper()})" if discovery.sku else "")
     )
     return [
         f"carrier {carrier}: a board file (boards/<name>.toml)",
@@ -49,7 +49,7 @@ def missing_facts(d: Discovery) -> list[str]:
     ]
 
 
-def board_draft(d: Discovery) -> str:
+def board_draft(discovery: Discovery) -> str:
     """Catalog-style TOML: what was seen on the board, and a MISSING line per gap."""
     q = json.dumps
     lines = [
@@ -58,13 +58,15 @@ def board_draft(d: Discovery) -> str:
         "# to ghafgen/catalog/data/boards/.",
         "",
         "[board]",
-        f"dt_model = {q(d.model)}",
-        f"dt_compatible = {q(d.compatible[0] if d.compatible else '')}",
-        f"# seen: compatible {', '.join(d.compatible) or 'none'}",
-        f"# seen: {d.cpus} CPUs, MemTotal {d.mem_kib} kB",
-        'soc = "t234"' if "nvidia,tegra234" in d.compatible else "# MISSING: soc",
+        f"dt_model = {q(discovery.model)}",
+        f"dt_compatible = {q(discovery.compatible[0] if discovery.compatible else '')}",
+        f"# seen: compatible {', '.join(discovery.compatible) or 'none'}",
+        f"# seen: {discovery.cpus} CPUs, MemTotal {discovery.mem_kib} kB",
+        'soc = "t234"'
+        if "nvidia,tegra234" in discovery.compatible
+        else "# MISSING: soc",
     ]
-    if d.carrier:
-        lines.append(f"carrier = {q(d.carrier)}")
-    lines += [f"# MISSING: {m}" for m in missing_facts(d)]
+    if discovery.carrier:
+        lines.append(f"carrier = {q(discovery.carrier)}")
+    lines += [f"# MISSING: {m}" for m in missing_facts(discovery)]
     return "\n".join(lines) + "\n"

@@ -13,7 +13,7 @@ from typing import Any
 
 from ghafgen import catalog
 from ghafgen.catalog.model import Slot
-from ghafgen.discover.sysfs import Discovery, PciFunction
+from ghafgen.discover.sysfs import Discovery, SysfsPciFunction
 from ghafgen.units import format_size
 
 GUESS = "# GUESS:"
@@ -170,12 +170,12 @@ VM_FOR_KIND = {
 }
 
 
-def from_discovery(d: Discovery, name: str) -> Draft:
+def from_discovery(discovery: Discovery, name: str) -> Draft:
     """A draft that validates: the board's PCIe cards to guessed VMs, platform devices listed."""
-    if d.board is None:
-        raise ValueError("no catalog board matches " + ", ".join(d.compatible))
-    board = catalog.board(d.board)
-    names = {p.name for p in d.platform}
+    if discovery.board is None:
+        raise ValueError("no catalog board matches " + ", ".join(discovery.compatible))
+    board = catalog.board(discovery.board)
+    names = {p.name for p in discovery.platform}
     l4t = any(
         dev.dt_name in names
         for dev in board.devices.values()
@@ -191,9 +191,9 @@ def from_discovery(d: Discovery, name: str) -> Draft:
             else "no L4T-only node seen; mainline"
         ),
         header=[
-            f"Drafted by `ghafgen discover` from {d.model or 'an unnamed board'}.",
-            f"{d.cpus} CPUs, {d.mem_kib // 1024} MiB RAM seen. Lines marked GUESS need a "
-            "person's check.",
+            f"Drafted by `ghafgen discover` from {discovery.model or 'an unnamed board'}.",
+            f"{discovery.cpus} CPUs, {discovery.mem_kib // 1024} MiB RAM seen. "
+            "Lines marked GUESS need a person's check.",
             *(
                 [
                     f"Module {board.module.sku.upper()}: {board.module.description}, "
@@ -208,17 +208,17 @@ def from_discovery(d: Discovery, name: str) -> Draft:
     for slot in board.slots.values():
         domain = f"{slot.controller.domain:04x}:"
         endpoints = [
-            f for f in d.pci if f.bdf.startswith(domain) and f.kind != "bridge"
+            f for f in discovery.pci if f.bdf.startswith(domain) and f.kind != "bridge"
         ]
         for card in sorted({f.bdf.rsplit(".", 1)[0] for f in endpoints}):
             funcs = [f for f in endpoints if f.bdf.startswith(card + ".")]
-            entry = _pci_entry(d, slot, funcs, vms)
+            entry = _pci_entry(discovery, slot, funcs, vms)
             if any(p.name == entry.name for p in draft.passthroughs):
                 entry.name = f"{entry.name}-{slot.key.removeprefix('pcie-')}"
             draft.passthroughs.append(entry)
     for dev in board.devices.values():
         if dev.dt_name in names:
-            p = next(x for x in d.platform if x.name == dev.dt_name)
+            p = next(x for x in discovery.platform if x.name == dev.dt_name)
             draft.passthroughs.append(
                 DraftPassthrough(
                     name=dev.key,
@@ -237,7 +237,7 @@ def from_discovery(d: Discovery, name: str) -> Draft:
 def _pci_entry(
     d: Discovery,
     slot: Slot,
-    funcs: list[PciFunction],
+    funcs: list[SysfsPciFunction],
     vms: dict[str, DraftVm],
 ) -> DraftPassthrough:
     key, host_disk = slot.key, slot.host_storage

@@ -1,6 +1,6 @@
 """`ghafgen new-target`: a draft profile from flags, asking on a terminal for the rest.
 
-Entry point: `draft(name, board, passthroughs, vms, ask)`; `ask` is None in a
+Entry point: `draft(name, board_name, passthroughs, vms, ask)`; `ask` is None in a
 pipe or in CI, where nothing is asked and defaults are marked GUESS.
 """
 

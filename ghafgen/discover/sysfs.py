@@ -80,7 +80,9 @@ class SysfsReader:
 
 
 @dataclass(frozen=True)
-class PciFunction:
+class SysfsPciFunction:
+    """A PCI function as the running machine's sysfs shows it."""
+
     bdf: str
     vendor: str
     device: str
@@ -106,7 +108,9 @@ class PciFunction:
 
 
 @dataclass(frozen=True)
-class PlatformDev:
+class SysfsPlatformDevice:
+    """A platform device as sysfs shows it (not the catalog's PlatformDevice)."""
+
     name: str
     driver: str | None
     compatible: tuple[str, ...]
@@ -120,8 +124,8 @@ class Discovery:
     board: str | None
     cpus: int
     mem_kib: int
-    pci: tuple[PciFunction, ...]
-    platform: tuple[PlatformDev, ...]
+    pci: tuple[SysfsPciFunction, ...]
+    platform: tuple[SysfsPlatformDevice, ...]
     groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
     carrier: str | None = None  # "p3737-0000", when the compatible names one
     sku: str | None = None  # "p3701-0005", the module the compatible names
@@ -189,7 +193,7 @@ def discover(root: Path, reader: SysfsReader | None = None) -> Discovery:
         at = root / base
         _checked(bdf, BDF, at, "a PCI address (domain:bus:device.function)")
         pci.append(
-            PciFunction(
+            SysfsPciFunction(
                 bdf=bdf,
                 vendor=_checked(
                     (r.text(f"{base}/vendor") or "").strip().removeprefix("0x"),
@@ -228,7 +232,7 @@ def discover(root: Path, reader: SysfsReader | None = None) -> Discovery:
         base = f"sys/bus/platform/devices/{name}"
         compat = r.text(f"{base}/of_node/compatible", required=False) or ""
         platform.append(
-            PlatformDev(
+            SysfsPlatformDevice(
                 name,
                 r.link(f"{base}/driver"),
                 tuple(c for c in compat.split("\0") if c),

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from ghafgen.errors import ProfileError
 
-LOCK = "ghafgen.lock"
+# The profile's pinned sources (url, rev, hash), kept beside the profile.
+PINS_FILE = "ghafgen.lock"
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def _pin(name: object, raw: object) -> Pin:
 
 
 def read_lock(folder: Path) -> dict[str, Pin]:
-    path = folder / LOCK
+    path = folder / PINS_FILE
     if not path.exists():
         return {}
     try:
@@ -83,9 +84,9 @@ def read_lock(folder: Path) -> dict[str, Pin]:
 
 
 def write_lock(folder: Path, pins: dict[str, Pin]) -> Path:
-    path = folder / LOCK
+    path = folder / PINS_FILE
     doc = {"version": 1, "sources": {k: asdict(v) for k, v in sorted(pins.items())}}
-    tmp = path.with_name(f".{LOCK}.tmp-{os.getpid()}")
+    tmp = path.with_name(f".{PINS_FILE}.tmp-{os.getpid()}")
     with contextlib.suppress(FileNotFoundError):
         tmp.unlink()  # a killed run's leftover, or a planted link: never followed
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)

@@ -8,20 +8,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ghafgen.findings import Source
+from ghafgen.findings import Location
 from ghafgen.profile.lockfile import Pin
 from ghafgen.profile.toml_lines import KeyPath, line_of
 
 
 @dataclass(frozen=True)
 class Locator:
-    """Turns key paths into `Source`s for one profile file."""
+    """Turns key paths into `Location`s for one profile file."""
 
     file: str
     lines: dict[KeyPath, int] = field(hash=False, compare=False)
 
-    def at(self, *path: str | int) -> Source:
-        return Source(self.file, line_of(self.lines, tuple(path)))
+    def at(self, *path: str | int) -> Location:
+        return Location(self.file, line_of(self.lines, tuple(path)))
 
 
 @dataclass(frozen=True)
@@ -30,24 +30,26 @@ class _Located:
     path: tuple[str, ...] = field(repr=False, compare=False, hash=False)
 
     @property
-    def src(self) -> Source:
+    def src(self) -> Location:
         return self.loc.at(*self.path)
 
-    def at(self, *key: str | int) -> Source:
+    def at(self, *key: str | int) -> Location:
         return self.loc.at(*self.path, *key)
 
 
+# Profile values carry no defaults here: the parser fills in the format's own
+# (profile.spec), so a default is written once.
 @dataclass(frozen=True)
 class Target(_Located):
-    name: str = ""
-    board: str = ""
-    dt_flavor: str = "l4t"
-    kernel_version: str = "6.6"
-    host: str = ""
-    rootfs: str = ""
-    description: str = ""
-    host_cores: tuple[int, ...] = ()
-    isolated_cores: tuple[int, ...] = ()
+    name: str
+    board: str
+    dt_flavor: str
+    kernel_version: str
+    host: str
+    rootfs: str
+    description: str
+    host_cores: tuple[int, ...]
+    isolated_cores: tuple[int, ...]
 
     @property
     def kernel(self) -> tuple[int, int]:
@@ -57,17 +59,17 @@ class Target(_Located):
 
 @dataclass(frozen=True)
 class Virtualization(_Located):
-    enable: bool = False
-    bpmp_allow_all: bool = False
-    bpmp_per_vm: bool = False
-    extra_allowed_clocks: tuple[int, ...] = ()
-    extra_allowed_resets: tuple[int, ...] = ()
-    extra_allowed_power_domains: tuple[int, ...] = ()
+    enable: bool
+    bpmp_allow_all: bool
+    bpmp_per_vm: bool
+    extra_allowed_clocks: tuple[int, ...]
+    extra_allowed_resets: tuple[int, ...]
+    extra_allowed_power_domains: tuple[int, ...]
 
 
 @dataclass(frozen=True)
-class Function:
-    """A PCI function address, `domain:bus:device.function`."""
+class PciAddress:
+    """A PCI function's address in a profile, `domain:bus:device.function`."""
 
     bdf: str
 
@@ -87,20 +89,20 @@ class Function:
 
 @dataclass(frozen=True)
 class Passthrough(_Located):
-    name: str = ""
-    device: str = ""
-    enable: bool = True
-    vm: str | None = None
-    functions: tuple[Function, ...] = ()
-    kind: str = "other"
-    audio_function: bool = True
-    display: bool = True
-    ids: tuple[str, ...] = ()
-    binding: str = "driver-override"
-    iommu_group: tuple[Function, ...] = ()
-    max_power_w: int | None = None
-    lanes: int | None = None
-    bar_size: int | None = None
+    name: str
+    device: str
+    enable: bool
+    vm: str | None
+    functions: tuple[PciAddress, ...]
+    kind: str
+    audio_function: bool
+    display: bool
+    ids: tuple[str, ...]
+    binding: str
+    iommu_group: tuple[PciAddress, ...]
+    max_power_w: int | None
+    lanes: int | None
+    bar_size: int | None
 
 
 @dataclass(frozen=True)
@@ -113,10 +115,10 @@ class Volume(_Located):
 
 @dataclass(frozen=True)
 class Disk(_Located):
-    name: str = ""
-    size: int = 0
-    root: bool = False
-    host_path: str = ""  # profile key `path`
+    name: str
+    size: int
+    root: bool
+    host_path: str  # profile key `path`
 
 
 @dataclass(frozen=True)
@@ -128,18 +130,18 @@ class Channel(_Located):
 
 @dataclass(frozen=True)
 class Vm(_Located):
-    name: str = ""
-    vcpus: int = 1
-    memory: int = 0
-    kernel_params: tuple[str, ...] = ()
-    kernel: str = ""  # guest kernel series; "" = what its devices need
-    pinning: tuple[int, ...] = ()
-    cpu_weight: int | None = None
-    rt_priority: int | None = None
-    hugepages: bool = False
-    vsock_cid: int | None = None
-    shared: tuple[str, ...] = ()
-    volumes: tuple[Volume, ...] = ()
+    name: str
+    vcpus: int
+    memory: int
+    kernel_params: tuple[str, ...]
+    kernel: str  # guest kernel series; "" = what its devices need
+    pinning: tuple[int, ...]
+    cpu_weight: int | None
+    rt_priority: int | None
+    hugepages: bool
+    vsock_cid: int | None
+    shared: tuple[str, ...]
+    volumes: tuple[Volume, ...]
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ returns the findings, and a `Profile` only when the document is well formed.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import re
 import tomllib
@@ -14,14 +13,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ghafgen.findings import ERROR, Finding, Severity, Source, declare, finding
+from ghafgen.findings import (
+    ERROR,
+    Finding,
+    Location,
+    Severity,
+    declare,
+    did_you_mean,
+    finding,
+)
 from ghafgen.profile import spec
 from ghafgen.profile.model import (
     Channel,
     Disk,
-    Function,
     Locator,
     Passthrough,
+    PciAddress,
     Profile,
     SourceRef,
     Target,
@@ -140,13 +147,8 @@ class _Checker:
         self.findings.append(finding(rule_id, self.loc.at(*path), message, hint))
 
     def unknown(self, path: KeyPath, key: str, allowed: tuple[str, ...]) -> None:
-        near = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
         dotted = ".".join(str(p) for p in path + (key,))
-        hint = (
-            f"did you mean '{near[0]}'?"
-            if near
-            else "allowed here: " + ", ".join(allowed)
-        )
+        hint = did_you_mean(key, allowed, "allowed here: " + ", ".join(allowed))
         self.add("GG002", path + (key,), f"unknown key '{dotted}'", hint)
 
     def container(self, path: tuple[str, ...], value: object) -> None:
@@ -308,12 +310,7 @@ class _Checker:
                 f"{fld.max_len} are allowed",
             )
         elif fld.enum and value not in fld.enum:
-            near = difflib.get_close_matches(value, fld.enum, n=1, cutoff=0.6)
-            hint = (
-                f"did you mean {near[0]!r}?"
-                if near
-                else "use one of: " + ", ".join(fld.enum)
-            )
+            hint = did_you_mean(value, fld.enum, "use one of: " + ", ".join(fld.enum))
             self.add(
                 "GG007",
                 path,
@@ -392,15 +389,20 @@ def _table_at(path: tuple[str, ...]) -> spec.Table:
     return next(t for t in spec.TABLES if t.path == path)
 
 
-def _functions(values: list[str]) -> tuple[Function, ...]:
-    return tuple(Function(v) for v in values)
+def _functions(values: list[str]) -> tuple[PciAddress, ...]:
+    return tuple(PciAddress(v) for v in values)
+
+
+def _given(table: spec.Table, raw: dict[str, Any], key: str) -> Any:
+    """The value `raw` gives `key` (a list as a tuple), else the format's default."""
+    fld = table.field(key)
+    assert fld is not None, f"{key} is not a key of {table.path}"
+    value = raw.get(key, fld.default)
+    return tuple(value) if isinstance(value, list) else value
 
 
 def _build(doc: dict[str, Any], loc: Locator, sha: str) -> Profile:
     t = doc["target"]
-    target_fields = {f.key: t.get(f.key, f.default or "") for f in spec.TARGET.fields}
-    target_fields["host_cores"] = tuple(t.get("host_cores", ()))
-    target_fields["isolated_cores"] = tuple(t.get("isolated_cores", ()))
     fields = {f.key: t.get(f.key, f.default or "") for f in spec.TARGET.fields}
     fields |= {k: tuple(t.get(k, ())) for k in ("host_cores", "isolated_cores")}
     target = Target(loc, ("target",), **fields)
@@ -408,14 +410,13 @@ def _build(doc: dict[str, Any], loc: Locator, sha: str) -> Profile:
     virt = Virtualization(
         loc,
         ("hardware", "nvidia", "virtualization"),
-        enable=v.get("enable", False),
-        bpmp_allow_all=v.get("bpmp_allow_all", False),
-        bpmp_per_vm=v.get("bpmp_per_vm", False),
-        extra_allowed_clocks=tuple(v.get("extra_allowed_clocks", ())),
-        extra_allowed_resets=tuple(v.get("extra_allowed_resets", ())),
-        extra_allowed_power_domains=tuple(v.get("extra_allowed_power_domains", ())),
+        **{
+            f.key: _given(spec.VIRTUALIZATION, v, f.key)
+            for f in spec.VIRTUALIZATION.fields
+        },
     )
     passthroughs = []
+    pt = spec.PASSTHROUGH
     for name, p in (
         doc.get("hardware", {}).get("nvidia", {}).get("passthroughs", {}).items()
     ):
@@ -426,14 +427,14 @@ def _build(doc: dict[str, Any], loc: Locator, sha: str) -> Profile:
                 ("hardware", "nvidia", "passthroughs", name),
                 name=name,
                 device=p.get("device", name),
-                enable=p.get("enable", True),
+                enable=_given(pt, p, "enable"),
                 vm=p.get("vm"),
                 functions=_functions(p.get("functions", [])),
-                kind=p.get("kind", "other"),
-                audio_function=p.get("audio_function", True),
-                display=p.get("display", True),
-                ids=tuple(p.get("ids", ())),
-                binding=p.get("binding", "driver-override"),
+                kind=_given(pt, p, "kind"),
+                audio_function=_given(pt, p, "audio_function"),
+                display=_given(pt, p, "display"),
+                ids=_given(pt, p, "ids"),
+                binding=_given(pt, p, "binding"),
                 iommu_group=_functions(p.get("iommu_group", [])),
                 max_power_w=p.get("max_power_w"),
                 lanes=p.get("lanes"),
@@ -452,7 +453,7 @@ def _build(doc: dict[str, Any], loc: Locator, sha: str) -> Profile:
             pinning=tuple(m.get("pinning", ())),
             cpu_weight=m.get("cpu_weight"),
             rt_priority=m.get("rt_priority"),
-            hugepages=m.get("hugepages", False),
+            hugepages=_given(spec.VM, m, "hugepages"),
             vsock_cid=m.get("vsock_cid"),
             shared=tuple(m.get("shared", ())),
             volumes=tuple(
@@ -475,7 +476,7 @@ def _build(doc: dict[str, Any], loc: Locator, sha: str) -> Profile:
             ("disks", name),
             name=name,
             size=parse_size(d["size"]) or 0,
-            root=d.get("root", False),
+            root=_given(spec.DISK, d, "root"),
             host_path=d.get("path", ""),
         )
         for name, d in doc.get("disks", {}).items()
@@ -518,7 +519,7 @@ def load_text(text: str, display_name: str) -> LoadResult:
             (
                 finding(
                     "GG001",
-                    Source(display_name, 1),
+                    Location(display_name, 1),
                     "the file starts with a UTF-8 byte-order mark, which TOML does not allow",
                     "save it as UTF-8 without BOM",
                 ),
@@ -533,7 +534,7 @@ def load_text(text: str, display_name: str) -> LoadResult:
             (
                 finding(
                     "GG001",
-                    Source(display_name, 1),
+                    Location(display_name, 1),
                     "arrays or inline tables nested too deeply to read",
                     "a profile needs at most three levels; flatten the value",
                 ),
@@ -548,7 +549,7 @@ def load_text(text: str, display_name: str) -> LoadResult:
             (
                 finding(
                     "GG001",
-                    Source(display_name, line),
+                    Location(display_name, line),
                     f"TOML syntax: {msg}",
                     "check quotes, brackets and '=' on this line",
                 ),
@@ -591,7 +592,7 @@ def load(path: Path, display_name: str | None = None) -> LoadResult:
             (
                 finding(
                     "GG001",
-                    Source(name, line),
+                    Location(name, line),
                     "profile is not UTF-8 text",
                     "save the file as UTF-8",
                 ),

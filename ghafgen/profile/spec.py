@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ghafgen.catalog.load import kernel_pins
 from ghafgen.catalog.model import FLAVORS
 
 # Names end up as Nix attribute names, systemd unit names and file names, so
@@ -83,8 +84,10 @@ TARGET = Table(
         Field(
             "kernel_version",
             "str",
-            "Host kernel version (major.minor); BPMP virtualization needs 6.6 or later.",
-            default="6.6",
+            "Host kernel version (major.minor); BPMP virtualization needs "
+            + " or ".join(kernel_pins().host_bpmp_series)
+            + " (the series the pinned BPMP host proxy builds on).",
+            default=kernel_pins().host_series,
             pattern=KERNEL_VERSION,
             max_len=12,
         ),

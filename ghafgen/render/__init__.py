@@ -2,7 +2,7 @@
 the device trees and patches, the templates that only print the plan, and
 the writer that puts files in place atomically with a manifest.
 
-Entry points: `plan(profile, board, name, layout)`, `render_target(plan)`,
+Entry points: `plan(profile, board, profile_name, layout)`, `render_target(plan)`,
 `write_all(profiles, outdir, ...)`.
 """
 

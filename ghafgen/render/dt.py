@@ -17,6 +17,7 @@ from ghafgen.derive.allowlist import (
     platform_devices,
     vm_allow_lists,
 )
+from ghafgen.derive.slots import slots_in_use
 from ghafgen.profile.model import Profile
 from ghafgen.render.escape import Safe, dts_name, dts_str
 
@@ -176,11 +177,10 @@ def host_overlays(profile: Profile, board: Board, allowed: AllowList) -> list[Ov
         ov = platform_overlay(profile, board, dev)
         if ov is not None:
             out.append(ov)
-    for pt in profile.enabled:
-        if pt.device in board.slots:
-            ov = pcie_overlay(profile, board, pt.device)
-            if ov is not None:
-                out.append(ov)
+    for pt in slots_in_use(profile, board):
+        ov = pcie_overlay(profile, board, pt.device)
+        if ov is not None:
+            out.append(ov)
     if any(d.uses_bpmp for _n, d in platform_devices(profile, board)):
         per_vm = vm_allow_lists(profile, board) if per_vm_form(profile, board) else ()
         out.append(proxy_overlay(board, allowed, per_vm))

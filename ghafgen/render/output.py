@@ -1,6 +1,6 @@
-"""Write a target's files into DIR/<target>/ atomically, or check them for drift.
+"""Write a target's files into DIR/<target>/ atomically, or compare them for drift.
 
-Entry point: `write_target(outdir, target, files, profile_sha256, mode)`.
+Entry point: `write_target(outdir, target, files, profile=..., profile_sha256=...)`.
 
 A new tree is built beside the old one (unchanged files hard-linked, so their
 mtimes stay) and swapped in with one `renameat2(RENAME_EXCHANGE)`: a reader or
@@ -26,7 +26,9 @@ from ghafgen import __version__
 from ghafgen.errors import GhafgenError
 
 MANIFEST = "ghafgen-manifest.json"
-LOCK = ".ghafgen.lock"
+# An empty file in the output directory that generate runs flock() in turn;
+# not the profile's pinned sources (profile.lockfile.PINS_FILE).
+OUTPUT_MUTEX = ".ghafgen.lock"
 
 
 class OutputError(GhafgenError):
@@ -56,6 +58,7 @@ def manifest(
     profile_sha256: str,
     files: dict[str, bytes],
     host: dict[str, object] | None = None,
+    contents: dict[str, object] | None = None,
 ) -> bytes:
     doc: dict[str, object] = {
         "generator": "ghafgen",
@@ -68,6 +71,9 @@ def manifest(
     if host is not None:
         # Read by flake.nix to build the host around the module (kernel, jetpack).
         doc["host"] = host
+    if contents is not None:
+        # Read by `ghafgen check` (toolchain.realtools) instead of the generated text.
+        doc["contents"] = contents
     return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
 
 
@@ -121,7 +127,7 @@ def preflight(outdir: Path, targets: list[str]) -> None:
     A symlink at DIR/.ghafgen.lock or DIR/<target> would send the writes (or the
     swap) somewhere else; a file there is the user's, not a target folder.
     """
-    lock = outdir / LOCK
+    lock = outdir / OUTPUT_MUTEX
     if lock.is_symlink() or (lock.exists() and not lock.is_file()):
         raise OutputError(
             f"{lock} is a symlink or not a regular file; ghafgen does not follow it. "
@@ -163,11 +169,11 @@ def locked(outdir: Path) -> Iterator[None]:
         outdir.mkdir(parents=True, exist_ok=True)
         # O_NOFOLLOW: a symlink planted at the lock path is refused, not followed.
         flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-        fd = os.open(outdir / LOCK, flags, 0o644)
+        fd = os.open(outdir / OUTPUT_MUTEX, flags, 0o644)
     except OSError as e:
         if e.errno == errno.ELOOP:
             raise OutputError(
-                f"{outdir / LOCK} is a symlink; ghafgen does not follow it. Remove it"
+                f"{outdir / OUTPUT_MUTEX} is a symlink; ghafgen does not follow it. Remove it"
             ) from e
         raise OutputError(f"cannot write to {outdir}: {e.strerror or e}") from e
     try:
@@ -261,21 +267,23 @@ def write_target(
     profile: str,
     profile_sha256: str,
     host: dict[str, object] | None = None,
-    check: bool = False,
+    contents: dict[str, object] | None = None,
+    compare_only: bool = False,
     force: bool = False,
 ) -> Outcome:
-    """Bring DIR/<target>/ to exactly `files` (plus manifest); in check mode only compare.
+    """Bring DIR/<target>/ to exactly `files` (plus manifest); with `compare_only`
+    (generate --check), only say what would change.
 
     Raises:
         OutputError: hand-edited files without `force`, or an unwritable directory.
     """
     files = {
         **files,
-        MANIFEST: manifest(target, profile, profile_sha256, files, host),
+        MANIFEST: manifest(target, profile, profile_sha256, files, host, contents),
     }
     folder = outdir / target
     preflight(outdir, [target])
-    if not check:
+    if not compare_only:
         _recover(outdir, target)
     blocking = _in_the_way(folder, files)
     if blocking:
@@ -301,7 +309,7 @@ def write_target(
     removed = tuple(sorted(rel for rel in disk if rel in ours and rel not in files))
     foreign = _foreign(folder, set(files) | set(recorded))
     outcome = Outcome(target, written, unchanged, removed, foreign)
-    if check or not outcome.drifted:
+    if compare_only or not outcome.drifted:
         return outcome
     if edited and not force:
         listing = ", ".join(f"{folder / rel}" for rel in edited)

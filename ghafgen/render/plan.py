@@ -28,6 +28,7 @@ from ghafgen.derive.allowlist import (
 from ghafgen.derive.gpu import GpuPass, gpu_pass
 from ghafgen.derive.resources import channel_shm, volume_image
 from ghafgen.derive.runtime import (
+    BPMP_HOST_DEVICE,
     DeviceAccess,
     bpmp_device,
     device_access,
@@ -35,6 +36,7 @@ from ghafgen.derive.runtime import (
     smmu_patch_reasons,
     unbound_devices,
 )
+from ghafgen.derive.slots import slots_in_use
 from ghafgen.errors import ProfileError
 from ghafgen.profile.model import Passthrough, Profile, Volume
 from ghafgen.render import dt
@@ -205,6 +207,15 @@ class GpuVmPlan:
     ghaf_qemu_package: str = GHAF_QEMU_GPU_PACKAGE
 
     @property
+    def hosts(self) -> tuple[str, ...]:
+        """Host devices in -device order: carve-out wrappers, then the members."""
+        return tuple(
+            a.split("host=", 1)[1].split(",", 1)[0]
+            for a in self.qemu_args
+            if a.startswith("vfio-platform,")
+        )
+
+    @property
     def ghaf_keys(self) -> tuple[str, ...]:
         return self.qemu_patches + self.kernel_patches + self.oot_patches
 
@@ -264,6 +275,12 @@ class VmPlan:
         return tuple(args)
 
     @property
+    def vfio_platform_hosts(self) -> tuple[str, ...]:
+        """Every host device the VM's QEMU gets with -device vfio-platform, in order."""
+        own = tuple(d.dt_name for d in self.platform if not (self.gpu and d.group))
+        return (self.gpu.hosts if self.gpu else ()) + own
+
+    @property
     def custom_qemu(self) -> bool:
         """Runs the pinned platform QEMU: stock QEMU has no vfio-platform since 10.2."""
         return bool(self.platform)
@@ -271,6 +288,59 @@ class VmPlan:
     @property
     def guest_kernel_attr(self) -> str:
         return "linuxPackages_" + self.guest_kernel.replace(".", "_")
+
+    @property
+    def ghaf_layout(self) -> bool:
+        """Ghaf's layout: Ghaf sets the hypervisor, vCPUs, memory and QEMU package."""
+        return self.layout == "ghaf"
+
+    @property
+    def imports_bpmp_virt(self) -> bool:
+        """The guest kernel (or its QEMU) takes patches from the generated bpmp-virt.nix."""
+        return self.bpmp or bool(self.guest_patches) or self.gpu is not None
+
+    @property
+    def ghaf_qemu_package(self) -> str:
+        """Ghaf's build of this VM's QEMU (the GPU's variant for the GPU VM)."""
+        return self.gpu.ghaf_qemu_package if self.gpu else GHAF_QEMU_PACKAGE
+
+    @property
+    def needs_let(self) -> bool:
+        return self.imports_bpmp_virt or self.custom_qemu
+
+    @property
+    def bridge_device(self) -> str:
+        """The proxy device this VM's QEMU bridge opens."""
+        return self.bpmp_device or BPMP_HOST_DEVICE
+
+    @property
+    def overrides_qemu(self) -> bool:
+        """Ghaf's QEMU package needs this VM's binding or bridge patch on top."""
+        return bool(self.fdt_bindings or self.bpmp_device)
+
+    @property
+    def bpmp_bridge(self) -> str:
+        """qemu.nix's `bpmpBridge` argument, as Nix."""
+        return "true" if self.bpmp else "false"
+
+    @property
+    def guest_overlay_name(self) -> str:
+        """The store name of the compiled guest overlay."""
+        return f"ghafgen-{self.name}-guest.dtbo"
+
+    @property
+    def network_id(self) -> str:
+        return f"{self.name}-net"
+
+    @property
+    def has_assertions(self) -> bool:
+        return bool(self.guest_kernel) or self.custom_qemu
+
+    @property
+    def guest_patch_entries(self) -> tuple[tuple[str, str], ...]:
+        """(kernelPatches name, bpmp-virt.nix ghafPatches key) of each Ghaf-tree patch."""
+        keys = (self.gpu.kernel_patches if self.gpu else ()) + self.guest_patches
+        return tuple(("ghaf-" + k.replace("_", "-"), k) for k in keys)
 
 
 @dataclass(frozen=True)
@@ -325,6 +395,15 @@ class TargetPlan:
     @property
     def partition_params(self) -> tuple[str, ...]:
         return self.isolation_params + self.hugepage_params
+
+    @property
+    def ghaf_layout(self) -> bool:
+        return self.layout == "ghaf"
+
+    @property
+    def pins_vcpus(self) -> bool:
+        """Some VM's vCPUs are pinned one by one (partitions.nix needs pin-vcpus.sh)."""
+        return any(cpu.affinity for cpu in self.cpus)
 
     @property
     def has_partitions(self) -> bool:
@@ -415,7 +494,10 @@ def _vm_plan(profile: Profile, board: Board, name: str, layout: str) -> VmPlan:
         board.devices[pt.device] for pt in mine if pt.device in board.devices
     )
     functions = tuple(
-        f.bdf for pt in mine if pt.device in board.slots for f in pt.functions
+        f.bdf
+        for pt in slots_in_use(profile, board)
+        if pt.vm == name
+        for f in pt.functions
     )
     gp = gpu_pass(profile, board)
     if gp is not None and gp.vm != name:
@@ -562,7 +644,7 @@ def plan(
                 )
     platform = [d for _n, d in platform_devices(profile, board)]
     gp = gpu_pass(profile, board)
-    has_pci = any(pt.device in board.slots for pt in profile.enabled)
+    has_pci = bool(slots_in_use(profile, board))
     bpmp = any(d.uses_bpmp for d in platform)
     allowed = allow_list(profile, board)
     symbols = PASSTHROUGH_CONFIG + (PCI_CONFIG if has_pci else ())

@@ -1,6 +1,6 @@
-"""Render and write (or check) the targets of profiles that passed validation.
+"""Render and write (or compare) the targets of profiles that passed validation.
 
-Entry point: `write_all(profiles, outdir, check=..., force=..., layout=...)`.
+Entry point: `write_all(profiles, outdir, compare_only=..., force=..., layout=...)`.
 Every target is planned and rendered before the first file is written.
 """
 
@@ -80,15 +80,40 @@ def host_facts(p: TargetPlan) -> dict[str, object]:
     }
 
 
+def contents_facts(p: TargetPlan) -> dict[str, object]:
+    """What `ghafgen check` compares the real tools' view against, so that it
+    need not read it back out of the generated text: each VM's passed platform
+    devices (its guest tree's bus nodes), and per Nix file the kernel symbols
+    it sets and the kernel series it pins ("" when it pins none)."""
+    config: dict[str, object] = {
+        "host.nix": {
+            "pinned_series": "",
+            "symbols": [sym for kc in p.kernel_configs for sym, _v in kc.symbols],
+        }
+    }
+    for vm in p.vms:
+        if vm.guest_config:
+            config[f"vms/{vm.name}.nix"] = {
+                "pinned_series": vm.guest_kernel,
+                "symbols": [sym for sym, _v in vm.guest_config],
+            }
+    return {
+        "vms": {
+            vm.name: {"platform_devices": list(vm.vfio_platform_hosts)} for vm in p.vms
+        },
+        "kernel_config": config,
+    }
+
+
 def write_all(
     profiles: list[tuple[Path, Profile, Board]],
     outdir: Path,
     *,
-    check: bool = False,
+    compare_only: bool = False,
     force: bool = False,
     layout: str = "default",
 ) -> Written:
-    """Plan and render every valid profile; only then write (or check) them.
+    """Plan and render every valid profile; only then write them (or, `compare_only`, compare).
 
     Raises:
         ProfileError: a profile does not fit the layout.
@@ -100,11 +125,19 @@ def write_all(
         target = plan(profile, board, name, layout)
         if layout == "ghaf":
             _one_ghaf_name_each(target, name)
-        rendered.append((profile, name, render_target(target), host_facts(target)))
+        rendered.append(
+            (
+                profile,
+                name,
+                render_target(target),
+                host_facts(target),
+                contents_facts(target),
+            )
+        )
     outcomes = []
-    preflight(outdir, [profile.target.name for profile, _n, _f, _h in rendered])
-    with contextlib.nullcontext() if check else locked(outdir):
-        for profile, name, files, host in rendered:
+    preflight(outdir, [profile.target.name for profile, *_rest in rendered])
+    with contextlib.nullcontext() if compare_only else locked(outdir):
+        for profile, name, files, host, contents in rendered:
             outcomes.append(
                 write_target(
                     outdir,
@@ -113,9 +146,10 @@ def write_all(
                     profile=name,
                     profile_sha256=profile.sha256,
                     host=host,
-                    check=check,
+                    contents=contents,
+                    compare_only=compare_only,
                     force=force,
                 )
             )
-    written = {name: profile.target.name for profile, name, _f, _h in rendered}
+    written = {name: profile.target.name for profile, name, *_rest in rendered}
     return Written(tuple(outcomes), tuple(orphans(outdir, written)))

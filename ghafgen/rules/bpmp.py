@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 from ghafgen.catalog import soc
 from ghafgen.catalog.load import kernel_pins
-from ghafgen.catalog.model import Board
-from ghafgen.derive.allowlist import KINDS, Allowed, allow_list, platform_devices
+from ghafgen.catalog.model import RESOURCE_KINDS, Board
+from ghafgen.derive.allowlist import Allowed, allow_list, platform_devices
 from ghafgen.findings import Finding
 from ghafgen.profile.model import Profile
 from ghafgen.rules.registry import ERROR, WARNING, finding, rule
@@ -66,8 +66,8 @@ def bpmp_allow_all(p: Profile, b: Board) -> Iterator[Finding]:
     "GG303",
     "kernel-without-bpmp-host-support",
     ERROR,
-    fix='Set `kernel_version = "6.6"` under [target]: the pinned BPMP host proxy builds '
-    "on that series only.",
+    fix=f'Set `kernel_version = "{" or ".join(kernel_pins().host_bpmp_series)}"` under '
+    "[target]: the pinned BPMP host proxy builds on that series only.",
 )
 def kernel_without_bpmp_host_support(p: Profile, b: Board) -> Iterator[Finding]:
     """BPMP virtualization needs a host kernel series the pinned host proxy and hooks build on."""
@@ -105,13 +105,13 @@ def allow_list_unsafe(p: Profile, b: Board) -> Iterator[Finding]:
             for _n, d in platform_devices(p, b)
             for r in d.resources(p.target.dt_flavor, k)
         }
-        for k in KINDS
+        for k in RESOURCE_KINDS
     }
     critical = {
         k: {r.id: r.name for r in b.soc.table(k).values() if r.host_critical}
-        for k in KINDS
+        for k in RESOURCE_KINDS
     }
-    for kind in KINDS:
+    for kind in RESOURCE_KINDS:
         for a in allowed.of(kind):
             src = (
                 p.virtualization.at(_EXTRA_KEYS[kind])

@@ -14,12 +14,12 @@ from pathlib import Path
 from ghafgen import catalog
 from ghafgen.catalog.model import Board
 from ghafgen.errors import ProfileError
-from ghafgen.findings import Finding, Severity, Source, sort_key
+from ghafgen.findings import Finding, Location, Severity, sort_key
 from ghafgen.profile.lockfile import read_lock
 from ghafgen.profile.model import Profile
 from ghafgen.profile.parse import LoadResult, load
 from ghafgen.rules.registry import CHECKS, finding
-from ghafgen.rules.targets import did_you_mean
+from ghafgen.rules.targets import known_name_hint
 
 
 @dataclass(frozen=True)
@@ -93,12 +93,12 @@ def board_of(profile: Profile) -> tuple[Board | None, list[Finding]]:
                 "GG008",
                 profile.target.at("board"),
                 f"unknown board '{profile.target.board}'",
-                did_you_mean(profile.target.board, catalog.board_names()),
+                known_name_hint(profile.target.board, catalog.board_names()),
             )
         ]
 
 
-def check_profile(result: LoadResult) -> tuple[Board | None, list[Finding]]:
+def apply_rules(result: LoadResult) -> tuple[Board | None, list[Finding]]:
     """Board lookup and every per-profile rule, for a profile that parsed."""
     found = list(result.findings)
     if result.profile is None:
@@ -120,7 +120,7 @@ def with_pins(result: LoadResult, folder: Path) -> LoadResult:
     except ProfileError as e:
         bad = finding(
             "GG010",
-            Source(result.profile.file, 1),
+            Location(result.profile.file, 1),
             str(e),
             "delete ghafgen.lock and run ghafgen prefetch",
         )
@@ -144,7 +144,7 @@ def validate(paths: list[Path]) -> Report:
     checked = []
     for path in _once(paths):
         result = with_pins(load(path), path.parent)
-        board, found = check_profile(result)
+        board, found = apply_rules(result)
         checked.append(
             Checked(
                 path,

@@ -6,13 +6,10 @@ from collections.abc import Iterator
 
 from ghafgen.catalog.gpu import gpu_group
 from ghafgen.catalog.model import Board
+from ghafgen.derive.slots import slots_in_use
 from ghafgen.findings import Finding
-from ghafgen.profile.model import Function, Passthrough, Profile
+from ghafgen.profile.model import Passthrough, PciAddress, Profile
 from ghafgen.rules.registry import ERROR, finding, rule
-
-
-def _slot_passthroughs(p: Profile, b: Board) -> list[Passthrough]:
-    return [pt for pt in p.enabled if pt.device in b.slots]
 
 
 @rule(
@@ -24,7 +21,7 @@ def _slot_passthroughs(p: Profile, b: Board) -> list[Passthrough]:
 def iommu_group_split(p: Profile, b: Board) -> Iterator[Finding]:
     """All functions of one PCI device, and all of an IOMMU group, go to the same VM."""
     owner: dict[str, tuple[str | None, Passthrough]] = {}
-    for pt in _slot_passthroughs(p, b):
+    for pt in slots_in_use(p, b):
         for fn in pt.functions:
             seen = owner.setdefault(fn.device, (pt.vm, pt))
             if seen[0] != pt.vm:
@@ -55,7 +52,7 @@ def iommu_group_split(p: Profile, b: Board) -> Iterator[Finding]:
 )
 def gpu_without_audio(p: Profile, b: Board) -> Iterator[Finding]:
     """A GPU's HDMI/DP audio function shares its IOMMU group and goes with it."""
-    for pt in _slot_passthroughs(p, b):
+    for pt in slots_in_use(p, b):
         if pt.kind != "gpu" or not pt.audio_function:
             continue
         for dev in sorted({f.device for f in pt.functions}):
@@ -103,7 +100,7 @@ def functions_need_slot(p: Profile, b: Board) -> Iterator[Finding]:
 )
 def function_domain_mismatch(p: Profile, b: Board) -> Iterator[Finding]:
     """A slot's functions sit in the PCI domain of the slot's controller."""
-    for pt in _slot_passthroughs(p, b):
+    for pt in slots_in_use(p, b):
         slot = b.slots[pt.device]
         want = slot.controller.domain
         for i, fn in enumerate((*pt.functions, *pt.iommu_group)):
@@ -150,5 +147,5 @@ def shared_sid_split(p: Profile, b: Board) -> Iterator[Finding]:
         )
 
 
-def functions_of(p: Profile) -> list[Function]:
+def functions_of(p: Profile) -> list[PciAddress]:
     return [f for pt in p.enabled for f in pt.functions]

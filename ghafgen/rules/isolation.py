@@ -5,22 +5,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ghafgen.catalog.model import Board
+from ghafgen.catalog.model import RESOURCE_KINDS, Board
 from ghafgen.derive.allowlist import (
     BY_HAND,
-    KINDS,
     bpmp_owners,
     reachable_from,
     vm_allow_lists,
 )
-from ghafgen.findings import Finding, Source
+from ghafgen.findings import Finding, Location
 from ghafgen.profile.model import Profile
 from ghafgen.rules.registry import ERROR, WARNING, finding, rule
 
 _PLURAL = {"clock": "clocks", "reset": "resets", "power-domain": "power domains"}
 
 
-def _where(p: Profile, b: Board, vm: str) -> Source:
+def _where(p: Profile, b: Board, vm: str) -> Location:
     """The first passthrough giving `vm` a BPMP-backed device."""
     return next(
         pt.src
@@ -50,7 +49,7 @@ def bpmp_shared_between_vms(p: Profile, b: Board) -> Iterator[Finding]:
     for vm in lists:
         reach = reachable_from(lists, vm.vm)
         by_vm: dict[str, list[str]] = {}
-        for kind in KINDS:
+        for kind in RESOURCE_KINDS:
             ids: dict[str, list[str]] = {}
             for other, a in reach[kind]:
                 ids.setdefault(other, []).append(str(a.id))

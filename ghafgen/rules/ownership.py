@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ghafgen.catalog.model import Board
-from ghafgen.findings import Finding
+from ghafgen.findings import Finding, did_you_mean
 from ghafgen.profile.model import Passthrough, Profile
 from ghafgen.rules.registry import ERROR, INFO, WARNING, finding, rule
 
@@ -79,15 +79,10 @@ def vm_owns_nothing(p: Profile, b: Board) -> Iterator[Finding]:
 )
 def unknown_vm(p: Profile, b: Board) -> Iterator[Finding]:
     """A passthrough names a VM the profile does not declare."""
-    import difflib
-
     for pt in p.enabled:
         if pt.vm is not None and pt.vm not in p.vms:
-            near = difflib.get_close_matches(pt.vm, list(p.vms), n=1, cutoff=0.6)
-            hint = (
-                f"did you mean '{near[0]}'?"
-                if near
-                else f"add [vms.{pt.vm}] with vcpus and memory"
+            hint = did_you_mean(
+                pt.vm, p.vms, f"add [vms.{pt.vm}] with vcpus and memory"
             )
             yield finding("GG103", pt.at("vm"), f"VM '{pt.vm}' is not declared", hint)
 

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from ghafgen.catalog.load import qemu_virt
 from ghafgen.catalog.model import Board
+from ghafgen.derive.slots import slots_in_use
 from ghafgen.findings import Finding
 from ghafgen.profile.model import Passthrough, Profile
 from ghafgen.rules.registry import ERROR, INFO, WARNING, finding, rule
@@ -14,15 +15,11 @@ from ghafgen.units import format_size
 VIRT = qemu_virt()
 
 
-def slot_passthroughs(p: Profile, b: Board) -> list[Passthrough]:
-    return [pt for pt in p.enabled if pt.device in b.slots]
-
-
 def bars_in_high_window(p: Profile, b: Board) -> list[Passthrough]:
     """Slot passthroughs whose BAR only fits QEMU's 64-bit PCIe window."""
     return [
         pt
-        for pt in slot_passthroughs(p, b)
+        for pt in slots_in_use(p, b)
         if pt.bar_size is not None and pt.bar_size > VIRT.pcie_mmio_size
     ]
 
@@ -36,7 +33,7 @@ def bars_in_high_window(p: Profile, b: Board) -> list[Passthrough]:
 )
 def slot_power_exceeded(p: Profile, b: Board) -> Iterator[Finding]:
     """A card may not draw more than its slot supplies (x8 on AGX Orin: 40 W at 12 V)."""
-    for pt in slot_passthroughs(p, b):
+    for pt in slots_in_use(p, b):
         slot = b.slots[pt.device]
         if (
             slot.power_max_w is not None
@@ -60,7 +57,7 @@ def slot_power_exceeded(p: Profile, b: Board) -> Iterator[Finding]:
 )
 def slot_power_high(p: Profile, b: Board) -> Iterator[Finding]:
     """A card close to the slot's limit, or of unknown draw, needs checking."""
-    for pt in slot_passthroughs(p, b):
+    for pt in slots_in_use(p, b):
         slot = b.slots[pt.device]
         if slot.power_max_w is None:
             continue
@@ -93,7 +90,7 @@ def slot_power_high(p: Profile, b: Board) -> Iterator[Finding]:
 )
 def lanes_exceed_slot(p: Profile, b: Board) -> Iterator[Finding]:
     """A card cannot use more lanes than its slot has (M.2 key E: x2)."""
-    for pt in slot_passthroughs(p, b):
+    for pt in slots_in_use(p, b):
         slot = b.slots[pt.device]
         if pt.lanes is not None and pt.lanes > slot.max_lanes:
             yield finding(
@@ -115,7 +112,7 @@ def host_storage_slot(p: Profile, b: Board) -> Iterator[Finding]:
     rootfs = p.target.rootfs or b.rootfs
     if any(d.root and d.name == "nvme" for d in p.disks.values()):
         rootfs = "nvme"
-    for pt in slot_passthroughs(p, b):
+    for pt in slots_in_use(p, b):
         slot = b.slots[pt.device]
         if slot.host_storage and rootfs == "nvme":
             yield finding(
@@ -156,7 +153,7 @@ def bar_in_high_window(p: Profile, b: Board) -> Iterator[Finding]:
 )
 def bar_size_invalid(p: Profile, b: Board) -> Iterator[Finding]:
     """BARs are powers of two and fit the pinned QEMU's 64-bit PCIe window (512 GiB)."""
-    for pt in slot_passthroughs(p, b):
+    for pt in slots_in_use(p, b):
         size = pt.bar_size
         if size is None:
             continue
@@ -185,7 +182,7 @@ def bar_size_invalid(p: Profile, b: Board) -> Iterator[Finding]:
 )
 def card_unfit_for_slot(p: Profile, b: Board) -> Iterator[Finding]:
     """M.2 key E carries PCIe and USB cards such as Wi-Fi, not NVMe drives or GPUs."""
-    for pt in slot_passthroughs(p, b):
+    for pt in slots_in_use(p, b):
         slot = b.slots[pt.device]
         if slot.form == "m2-key-e" and pt.kind in ("nvme", "gpu"):
             yield finding(
@@ -204,7 +201,7 @@ def card_unfit_for_slot(p: Profile, b: Board) -> Iterator[Finding]:
 )
 def vfio_ids_missing(p: Profile, b: Board) -> Iterator[Finding]:
     """Binding with vfio-pci.ids= needs the vendor:device IDs."""
-    for pt in slot_passthroughs(p, b):
+    for pt in slots_in_use(p, b):
         if pt.binding == "ids" and not pt.ids:
             yield finding(
                 "GG408",

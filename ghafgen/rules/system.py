@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from ghafgen.catalog.model import Board
 from ghafgen.derive.resources import channel_shm, volume_image
-from ghafgen.findings import Finding, Source
+from ghafgen.findings import Finding, Location
 from ghafgen.profile.model import Profile
 from ghafgen.rules.ownership import owned_units
 from ghafgen.rules.registry import ERROR, finding, rule
@@ -135,7 +135,7 @@ def host_memory_exceeded(group: Group) -> Iterator[Finding]:
 _STATE_DIR = "/var/lib/microvms"
 
 
-def _host_resources(p: Profile) -> Iterator[tuple[str, str, Source]]:
+def _host_resources(p: Profile) -> Iterator[tuple[str, str, Location]]:
     """(kind, host-wide name, where the profile sets it) of what VMs hold on the host."""
     for ch in p.channels.values():
         yield "shared-memory file", channel_shm(p.target.name, ch.name), ch.src
@@ -160,7 +160,7 @@ def _host_resources(p: Profile) -> Iterator[tuple[str, str, Source]]:
 )
 def host_resource_shared(group: Group) -> Iterator[Finding]:
     """Profiles on one host share no vsock CID, shared-memory file or volume image."""
-    seen: dict[tuple[str, str], tuple[Profile, Source]] = {}
+    seen: dict[tuple[str, str], tuple[Profile, Location]] = {}
     for p, _b in group:
         for kind, name, src in _host_resources(p):
             first = seen.setdefault((kind, name), (p, src))

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterator
 
 from ghafgen.catalog.model import Board
-from ghafgen.findings import Finding, declare
+from ghafgen.findings import Finding, declare, did_you_mean
 from ghafgen.profile.model import Profile
 from ghafgen.rules.registry import ERROR, finding, rule
 
@@ -20,9 +19,9 @@ declare(
 )
 
 
-def did_you_mean(word: str, choices: list[str]) -> str:
-    near = difflib.get_close_matches(word, choices, n=1, cutoff=0.5)
-    return f"did you mean '{near[0]}'?" if near else "known: " + ", ".join(choices)
+def known_name_hint(word: str, choices: list[str]) -> str:
+    """The closest catalog name to `word`, or the whole list."""
+    return did_you_mean(word, choices, "known: " + ", ".join(choices), cutoff=0.5)
 
 
 @rule(
@@ -40,5 +39,5 @@ def unknown_device(p: Profile, b: Board) -> Iterator[Finding]:
                 "GG009",
                 key,
                 f"board '{b.name}' has no device or slot '{pt.device}'",
-                did_you_mean(pt.device, b.passable()),
+                known_name_hint(pt.device, b.passable()),
             )

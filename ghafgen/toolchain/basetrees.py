@@ -138,11 +138,11 @@ def board_dtb(tree: Path, dts: str) -> Path:
                 str(src.relative_to(tree)),
             ],
             cwd=tree,
-        ).check()
+        ).or_raise()
         run(
             ["dtc", "-@", "-q", "-I", "dts", "-O", "dtb"]
             + ["-o", str(into / f"{name}.dtb"), "--", str(pre)]
-        ).check()
+        ).or_raise()
 
     return _publish(build, dest) / f"{name}.dtb"
 

@@ -127,7 +127,7 @@ def stable_copy(src: Path, dest: Path) -> None:
     raw.write_bytes(bytes(fdt.as_bytearray()))
     run(
         ["dtc", "-q", "-I", "dtb", "-O", "dtb", "-o", str(dest), "--", str(raw)]
-    ).check()
+    ).or_raise()
     raw.unlink()
 
 

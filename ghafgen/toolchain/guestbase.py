@@ -124,7 +124,7 @@ def dump_qemu_virt(folder: Path, vcpus: int = 1, mem_mib: int = 1024) -> Path | 
             "-machine",
             f"dumpdtb={dtb}",
         ]
-    ).check()
+    ).or_raise()
     return dtb
 
 

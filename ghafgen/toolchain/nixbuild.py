@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ghafgen.errors import ToolError
+from ghafgen.render.output import MANIFEST
 from ghafgen.tools import NIX_FEATURES, ToolResult, run
 
 
@@ -119,8 +120,8 @@ class Cause:
 def _manifest_of(path: Path) -> Path | None:
     """The manifest of the ghafgen output that holds `path`, if any."""
     for parent in path.parents:
-        if (parent / "ghafgen-manifest.json").is_file():
-            return parent / "ghafgen-manifest.json"
+        if (parent / MANIFEST).is_file():
+            return parent / MANIFEST
     return None
 
 

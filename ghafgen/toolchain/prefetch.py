@@ -1,6 +1,6 @@
 """`ghafgen prefetch`: pin the external sources profiles name into `ghafgen.lock`.
 
-Entry points: `pin(url, rev)` and `prefetch(profile_paths, update=...)`. Pins
+Entry points: `pin(url, rev)` and `prefetch(sources, folder, update=...)`. Pins
 come from nix-prefetch-git when it is installed, else `nix flake prefetch`
 (git), `nix-prefetch-url --unpack` (tarballs) or `nix hash path` (folders).
 The lock lives beside the profiles; generation reads it.
@@ -74,7 +74,9 @@ def _ls_remote_ref(url: str, pattern: str) -> tuple[str, str] | None:
     target = str(Path(url).resolve()) if "://" not in url else url.removeprefix("git+")
     # GIT_ALLOW_PROTOCOL: git itself refuses transports that run programs (ext::).
     env = {**os.environ, "GIT_ALLOW_PROTOCOL": "https:http:ssh:git:file"}
-    done = run(["git", "ls-remote", "--symref", "--", target, pattern], env=env).check()
+    done = run(
+        ["git", "ls-remote", "--symref", "--", target, pattern], env=env
+    ).or_raise()
     rows = [ln.split() for ln in done.stdout.splitlines() if ln.strip()]
     symref = next((r[1] for r in rows if r[0] == "ref:" and len(r) == 3), "")
     commit = next((r for r in rows if r[0] != "ref:" and len(r) == 2), None)
@@ -117,7 +119,7 @@ def flake_prefetch_argv(url: str, rev: str, registry: str, ref: str = "") -> lis
 def _to_sri(base32: str) -> str:
     done = run(
         ["nix", *NIX_FEATURES, "hash", "to-sri", "--type", "sha256", "--", base32]
-    ).check()
+    ).or_raise()
     return done.stdout.strip()
 
 
@@ -135,10 +137,10 @@ def pin(url: str, rev: str | None) -> Pin:
     if is_local and local.is_dir() and not _is_git_repo(local):
         done = run(
             ["nix", *NIX_FEATURES, "hash", "path", "--", str(local.resolve())]
-        ).check()
+        ).or_raise()
         return Pin(url, "", done.stdout.strip(), "nix hash path", rev)
     if is_tarball(url):
-        done = run(["nix-prefetch-url", "--unpack", "--", url]).check()
+        done = run(["nix-prefetch-url", "--unpack", "--", url]).or_raise()
         return Pin(
             url,
             "",
@@ -149,13 +151,13 @@ def pin(url: str, rev: str | None) -> Pin:
     if shutil.which("nix-prefetch-git") is None:  # Debian ships no nix-prefetch-git
         registry = _empty_registry()
         try:
-            done = run(flake_prefetch_argv(url, commit, registry, ref)).check()
+            done = run(flake_prefetch_argv(url, commit, registry, ref)).or_raise()
         finally:
             os.unlink(registry)
         return Pin(
             url, commit, json.loads(done.stdout)["hash"], "nix flake prefetch", rev
         )
-    done = run(prefetch_git_argv(url, commit)).check()
+    done = run(prefetch_git_argv(url, commit)).or_raise()
     data = json.loads(done.stdout)
     sri = data.get("hash") or _to_sri(data["sha256"])
     return Pin(url, data.get("rev", commit), sri, "nix-prefetch-git", rev)

@@ -1,6 +1,6 @@
 """Partition diagrams: VMs with their cores, memory, devices and channels.
 
-Entry points: `mermaid(profile, board)`, `dot(profile, board)` and `svg(...)`
+Entry points: `mermaid(p, b)`, `dot(p, b)` (a profile and its board) and `svg(...)`
 (Graphviz's `dot -Tsvg`). The same graph feeds all three, so they agree.
 """
 
@@ -147,4 +147,4 @@ def svg(p: Profile, b: Board) -> str:
     """
     from ghafgen.tools import run
 
-    return run(["dot", "-Tsvg"], input=dot(p, b)).check().stdout
+    return run(["dot", "-Tsvg"], input=dot(p, b)).or_raise().stdout

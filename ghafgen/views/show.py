@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from ghafgen.catalog.model import Board
+from ghafgen.catalog.model import RESOURCE_KINDS, Board
 from ghafgen.derive.allowlist import (
-    KINDS,
     AllowList,
     allow_list,
     per_vm_form,
@@ -62,7 +61,7 @@ def ownership(profile: Profile, board: Board) -> list[Row]:
         # Only a passed device's IDs are allowed; the host's own are not shown.
         parts = [
             f"{label} {_ids(board, kind, dev.resources(flavor, kind))}"
-            for label, kind in zip(("clk", "rst", "pd"), KINDS, strict=True)
+            for label, kind in zip(("clk", "rst", "pd"), RESOURCE_KINDS, strict=True)
             if pt is not None and dev.resources(flavor, kind)
         ]
         rows.append(
@@ -160,7 +159,7 @@ def _access_text(profile: Profile, board: Board) -> str:
             own = per_vm[a.vm]
             ids = "; ".join(
                 f"{kind}s {' '.join(map(str, own.allowed.ids(kind)))}"
-                for kind in KINDS
+                for kind in RESOURCE_KINDS
                 if own.allowed.of(kind)
             )
             lines.append(f"{pad}{a.bpmp} allows {ids}")
@@ -189,7 +188,7 @@ def _runtime_text(profile: Profile, board: Board) -> str:
 
 def _allow_text(allowed: AllowList) -> str:
     lines = ["BPMP host proxy allow list (* = protected: enable and read only):"]
-    for kind in KINDS:
+    for kind in RESOURCE_KINDS:
         ids = " ".join(f"{a.id}{'*' if a.protected else ''}" for a in allowed.of(kind))
         lines.append(f"  {kind + 's':14} {ids or '-'}")
     return "\n".join(lines)
@@ -228,7 +227,7 @@ def ownership_data(profile: Profile, board: Board) -> list[dict[str, object]]:
                     kind: _id_list(board, kind, dev.resources(flavor, kind))
                     if pt is not None
                     else []
-                    for kind in KINDS
+                    for kind in RESOURCE_KINDS
                 },
             }
         )
@@ -302,7 +301,7 @@ def as_json(profile: Profile, board: Board) -> dict[str, object]:
         "dt_flavor": profile.target.dt_flavor,
         "devices": ownership_data(profile, board),
         "bpmp_allow_list": {
-            kind: [asdict(a) for a in allowed.of(kind)] for kind in KINDS
+            kind: [asdict(a) for a in allowed.of(kind)] for kind in RESOURCE_KINDS
         },
         "runtime": {"host": asdict(host), "vms": [asdict(vm) for vm in vms]},
         "device_access": [asdict(a) for a in device_access(profile, board)],
@@ -310,8 +309,8 @@ def as_json(profile: Profile, board: Board) -> dict[str, object]:
             {
                 "vm": v.vm,
                 "device": v.device,
-                "allowed": {kind: v.allowed.ids(kind) for kind in KINDS},
-                "protected": {kind: v.shared_ids(kind) for kind in KINDS},
+                "allowed": {kind: v.allowed.ids(kind) for kind in RESOURCE_KINDS},
+                "protected": {kind: v.shared_ids(kind) for kind in RESOURCE_KINDS},
             }
             for v in (
                 vm_allow_lists(profile, board) if per_vm_form(profile, board) else ()

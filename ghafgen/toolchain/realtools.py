@@ -1,6 +1,6 @@
 """`ghafgen check DIR`: check generated output with the real tools.
 
-Entry point: `check(folder, CheckInputs(...))` -> list of `Result`. Each target
+Entry point: `check_with_real_tools(folder, CheckInputs(...))` -> list of `Result`. Each target
 folder (one holding ghafgen-manifest.json) gets: Nix parse, dtc, host overlays
 on a base DTB, guest trees on QEMU's virt tree, binding schemas (dt-validate)
 on both, patches on source trees, and kernel symbols in the tree's Kconfig.
@@ -18,6 +18,7 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ghafgen.catalog.fdtview import FdtView
 from ghafgen.catalog.gpu import gpu_group
@@ -216,11 +217,11 @@ def _base_flavor(target: Path, base: Path) -> list[Result]:
     from ghafgen import catalog
     from ghafgen.errors import GhafgenError
 
+    doc = read_manifest(target)
     try:
-        doc = json.loads((target / MANIFEST).read_text(encoding="utf-8"))
         board = catalog.board(str(doc["host"]["board"]))
         wanted = str(doc["host"]["dt_flavor"])
-    except (OSError, ValueError, KeyError, TypeError, GhafgenError):
+    except (KeyError, TypeError, GhafgenError):
         return []
     _labels, paths = _symbols_and_paths(base)
     views = [v for d in board.devices.values() for v in d.flavors.values()]
@@ -308,7 +309,7 @@ def _overlays(
         run(
             ["fdtoverlay", "-i", str(base.dtb), "-o", str(whole), "--"]
             + [str(p) for p in applied]
-        ).check()
+        ).or_raise()
         by_node: dict[str, list[str]] = {}
         for rel, nodes in touches.items():
             for node in nodes:
@@ -352,6 +353,7 @@ def _gpu_nodes(view: FdtView, bus: int) -> int:
 
 def _guests(target: Path, qemu_dtb: Path, tmp: Path, schemas: _Schemas) -> list[Result]:
     bus_path = qemu_virt().platform_bus_path
+    vms = _contents(read_manifest(target), "vms")
     out = []
     for f in sorted((target / "vms").glob("*.dts")):
         rel = str(f.relative_to(target))
@@ -378,18 +380,18 @@ def _guests(target: Path, qemu_dtb: Path, tmp: Path, schemas: _Schemas) -> list[
         # The diff's base is what the pinned QEMU gives: its tree and the bridge's /bpmp.
         schemas.jobs.append(_Job(target.name, "guest", (rel,), applied, base, {}))
         view = FdtView(applied.read_bytes(), str(applied))
-        try:
-            vm_nix = f.with_suffix(".nix").read_text(errors="replace")
-        except OSError as e:
-            msg = f"{f.with_suffix('.nix').name}: {e.strerror or e}"
+        vm = (vms or {}).get(f.stem)
+        if not isinstance(vm, dict) or not isinstance(vm.get("platform_devices"), list):
+            msg = f"VM {f.stem}'s passed devices: {REGENERATE}"
             out.append(Result(target.name, "guest-tree", rel, False, msg))
             continue
-        wanted = len(re.findall(r'"vfio-platform,host=[^"]+"', vm_nix))
+        wanted = len(vm["platform_devices"])
         bus = view.offset(bus_path)
         have = len(list(view.children(bus))) if bus >= 0 else 0
         if gpu:
-            # Carve-outs are memory, not nodes; the members sit in ghafgen's bus.
-            wanted -= len(re.findall(r'"vfio-platform,host=[^"]+,mmio-base=', vm_nix))
+            # The members sit in ghafgen's translating bus (carve-outs are memory).
+            carve = {c.dt_name for c in gpu_group().carveouts}
+            wanted -= len(carve & set(vm["platform_devices"]))
             have = _gpu_nodes(view, view.offset(gpu_bus))
         ok = have == wanted
         out.append(
@@ -479,26 +481,45 @@ def _symbol(
 
 
 def _kconfig(target: Path, known: set[str], tree: str) -> list[Result]:
+    """The kernel symbols each Nix file sets (as the manifest records them)."""
+    config = _contents(read_manifest(target), "kernel_config")
+    if config is None:
+        return [
+            Result(
+                target.name, "kconfig", "*.nix", False, f"kernel symbols: {REGENERATE}"
+            )
+        ]
     out = []
-    for f in sorted(target.rglob("*.nix")):
-        rel = str(f.relative_to(target))
-        text = f.read_text(errors="replace")
-        pinned = re.search(r"linuxPackages_(\d+)_(\d+)", text)
-        wants = f"{pinned.group(1)}.{pinned.group(2)}" if pinned else ""
-        for sym in re.findall(
-            r"^\s+([A-Z][A-Z0-9_]+) = (?:yes|no|module);", text, re.MULTILINE
-        ):
+    for rel in sorted(config, key=Path):
+        entry = config[rel]
+        wants = str(entry.get("pinned_series", ""))
+        for sym in entry.get("symbols", ()):
             out.append(_symbol(target.name, f"{rel}:{sym}", sym, known, wants, tree))
     return out
 
 
-def read_meta(target: Path) -> dict[str, str]:
-    """board, dt_flavor and kernel_series from the manifest ({} if it has none)."""
+def read_manifest(target: Path) -> dict[str, Any]:
+    """The target's manifest ({} if it cannot be read)."""
     try:
         doc = json.loads((target / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    host = doc.get("host") if isinstance(doc, dict) else None
+    return doc if isinstance(doc, dict) else {}
+
+
+def _contents(doc: dict[str, Any], key: str) -> dict[str, Any] | None:
+    """One record of the manifest's `contents` (None: an older manifest)."""
+    contents = doc.get("contents")
+    found = contents.get(key) if isinstance(contents, dict) else None
+    return found if isinstance(found, dict) else None
+
+
+REGENERATE = "the manifest does not record it: regenerate the output with this ghafgen"
+
+
+def read_meta(target: Path) -> dict[str, str]:
+    """board, dt_flavor and kernel_series from the manifest ({} if it has none)."""
+    host = read_manifest(target).get("host")
     if not isinstance(host, dict):
         return {}
     keys = ("board", "dt_flavor", "kernel_series")
@@ -642,7 +663,7 @@ def _run_schemas(
     return out
 
 
-def check(folder: Path, inputs: CheckInputs) -> list[Result]:
+def check_with_real_tools(folder: Path, inputs: CheckInputs) -> list[Result]:
     """Raises NotADeviceTree when a given base tree is not a DTB."""
     for given in (inputs.base_dtb, inputs.qemu_dtb):
         if given is not None:
