@@ -29,6 +29,34 @@ def parse():
     return _parse
 
 
+def _cache_cli_commands() -> None:
+    """Build the Click command of a Typer app once per session for CliRunner.
+
+    typer.testing.CliRunner.invoke rebuilds it from the app on every call (a tenth
+    of a second each: signatures and type hints of every command); `python -m
+    ghafgen` builds it once per process. Each invoke still gets a fresh context.
+    """
+    import functools
+
+    import typer.testing
+
+    build = getattr(typer.testing, "_get_command", None)
+    if build is not None and not hasattr(build, "cache_info"):
+        typer.testing._get_command = functools.cache(build)  # type: ignore[attr-defined]
+
+
+_cache_cli_commands()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark `slow` and `real_tools` by what each test does (tests/marks.py), before
+    `-m` chooses; the full suite runs every test whatever the marks."""
+    from tests import marks
+
+    marks.mark(items)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--update-golden",

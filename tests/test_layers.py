@@ -4,6 +4,7 @@ entry points. docs/architecture.md describes the same rule in prose."""
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from pathlib import Path
 
@@ -68,6 +69,12 @@ def imported(tree: ast.AST) -> set[str]:
 SOURCES = sorted(PACKAGE.rglob("*.py"))
 
 
+@functools.cache
+def parsed(path: Path) -> ast.Module:
+    """A source file's syntax tree, parsed once for all the tests here."""
+    return ast.parse(path.read_text(encoding="utf-8"))
+
+
 def test_no_loose_modules_beyond_the_base() -> None:
     loose = {p.stem for p in PACKAGE.glob("*.py")}
     assert loose <= BASE_MODULES, f"move {sorted(loose - BASE_MODULES)} into a stage"
@@ -82,7 +89,7 @@ def test_imports_flow_one_way(path: Path) -> None:
         return  # `python -m ghafgen` is the command line itself
     stage = stage_of(here)
     wrong = []
-    for target in sorted(imported(ast.parse(path.read_text(encoding="utf-8")))):
+    for target in sorted(imported(parsed(path))):
         other = stage_of(target)
         if other == stage or target == "ghafgen":
             continue
@@ -105,7 +112,7 @@ NAMED = re.compile(r"`(?:[\w.]*\.)?(\w+)\(")
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_entry_point_lines_name_real_code(path: Path) -> None:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+    tree = parsed(path)
     doc = ast.get_docstring(tree) or ""
     match = ENTRY.search(doc)
     if not match:
@@ -121,7 +128,7 @@ def test_entry_point_lines_name_real_code(path: Path) -> None:
         for sub in path.parent.glob("*.py"):
             defined.update(
                 n.name
-                for n in ast.parse(sub.read_text(encoding="utf-8")).body
+                for n in parsed(sub).body
                 if isinstance(n, ast.FunctionDef | ast.ClassDef)
             )
     named = set(NAMED.findall(match.group(1)))

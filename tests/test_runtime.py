@@ -20,6 +20,7 @@ from ghafgen.catalog.load import kernel_pins, qemu_build, qemu_virt, sources
 from ghafgen.profile.parse import load_text
 from ghafgen.render.plan import TargetPlan, plan
 from ghafgen.rules.engine import apply_rules, validate
+from ghafgen.toolchain import basetrees
 from ghafgen.toolchain.guestbase import add_bridge_node, name_bridge_node
 from tests.conftest import AGX, PROFILES, ROOT, require
 
@@ -134,10 +135,9 @@ QEMU_CACHE = (
 
 
 @pytest.fixture(scope="module")
-def qemu_10_0(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Debian's QEMU 10.0 source (scripts/fetch-qemu-source.sh): the files read here."""
-    import tarfile
-
+def qemu_10_0() -> Path:
+    """Debian's QEMU 10.0 source (scripts/fetch-qemu-source.sh): the files read here,
+    unpacked once per tarball into the user cache as `check` unpacks kernel trees."""
     tarballs = sorted(QEMU_CACHE.glob("qemu_10.0*.orig.tar.xz"))
     if not tarballs:
         message = (
@@ -146,12 +146,13 @@ def qemu_10_0(tmp_path_factory: pytest.TempPathFactory) -> Path:
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    dest = tmp_path_factory.mktemp("qemu")
     wanted = ("hw/arm/virt.c", "hw/core/sysbus-fdt.c")
-    with tarfile.open(tarballs[-1]) as tar:
-        members = [m for m in tar.getmembers() if m.name.partition("/")[2] in wanted]
-        tar.extractall(dest, members=members, filter="data")
-    return next(dest.iterdir())
+    into = basetrees.unpacked(
+        tarballs[-1],
+        "qemu-virt-files",
+        lambda name: name.partition("/")[2] in wanted,
+    )
+    return next(into.iterdir())
 
 
 def test_virt_memory_map_of_the_10_x_line(qemu_10_0: Path):

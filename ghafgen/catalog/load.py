@@ -1,13 +1,19 @@
 """Load the catalog TOML files in `data/` into `catalog.model` objects.
 
 Entry points: `board(name)` and `board_names()`. Results are cached: the data
-is part of the package and does not change while ghafgen runs.
+is part of the package and does not change while ghafgen runs. Between runs,
+each file's parsed form is kept in the user cache dir (`_parsed`), so that a
+command does not run the TOML parser over the whole catalog on every start.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
+import marshal
 import os
+import sys
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -68,6 +74,57 @@ def _guarded(fn: F) -> F:
             ) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _cache_dir() -> Path | None:
+    """The user cache dir, as toolchain.basetrees.cache_root finds it; None when
+    there is no usable home (a build sandbox)."""
+    if env := os.environ.get("GHAFGEN_CACHE_DIR"):
+        root = Path(env)
+    else:
+        root = (
+            Path(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"))
+            / "ghafgen"
+        )
+    return root / "catalog" if root.is_absolute() else None
+
+
+def _parsed(path: Path) -> dict[str, Any]:
+    """`tomllib.loads` of the catalog file at `path`, kept between runs.
+
+    The entry is named by the file's path and holds the SHA-256 of the text it
+    was parsed from, so an edited file (or another GHAFGEN_CATALOG copy at the
+    same path) is parsed again, never served stale. An entry that is missing,
+    unreadable, truncated or from another Python is ignored and rewritten; a
+    cache dir that cannot be written (a read-only home) only costs the parse.
+    marshal, as Python's own bytecode cache uses: plain data, no imports.
+    """
+    text = path.read_text(encoding="utf-8")
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    tag = f"{sys.implementation.cache_tag}-{marshal.version}"
+    where = _cache_dir()
+    entry = None
+    if where is not None:
+        name = hashlib.sha256(str(path).encode("utf-8", "surrogateescape"))
+        entry = where / f"{name.hexdigest()[:32]}.marshal"
+        with contextlib.suppress(OSError, ValueError, EOFError, TypeError):
+            kept = marshal.loads(entry.read_bytes())
+            if (
+                isinstance(kept, tuple)
+                and len(kept) == 3
+                and kept[:2] == (tag, digest)
+                and isinstance(kept[2], dict)
+            ):
+                return kept[2]
+    doc = tomllib.loads(text)
+    if entry is not None:
+        # ValueError: a value marshal cannot hold (a TOML date); not kept.
+        with contextlib.suppress(OSError, ValueError):
+            entry.parent.mkdir(parents=True, exist_ok=True)
+            tmp = entry.with_name(f".{entry.name}.{os.getpid()}")
+            tmp.write_bytes(marshal.dumps((tag, digest, doc)))
+            os.replace(tmp, entry)
+    return doc
 
 
 def _fact(d: dict[str, Any]) -> Fact:
@@ -161,7 +218,7 @@ def _device(key: str, d: dict[str, Any]) -> PlatformDevice:
 @functools.cache
 @_guarded
 def soc(name: str) -> Soc:
-    d = tomllib.loads((DATA / f"{name}.toml").read_text(encoding="utf-8"))
+    d = _parsed(DATA / f"{name}.toml")
     s = d["soc"]
     return Soc(
         name=s["name"],
@@ -215,7 +272,7 @@ def _carriers() -> list[str]:
 @functools.cache
 def _board_doc(stem: str) -> dict[str, Any]:
     path = DATA / "boards" / f"{stem}.toml"
-    return tomllib.loads(path.read_text(encoding="utf-8"))
+    return _parsed(path)
 
 
 def board_names() -> list[str]:
@@ -264,9 +321,13 @@ def board(name: str) -> Board:
     Raises:
         ProfileError: no such board in the catalog.
     """
-    if name not in board_names():
-        raise ProfileError(f"no board {name!r} in the catalog")
     stem, _, sku = name.partition("+")
+    # `name in board_names()`, reading only the one carrier file it names.
+    carriers = _carriers()
+    if name not in carriers and not (
+        sku and stem in carriers and sku in _board_doc(stem).get("modules", {})
+    ):
+        raise ProfileError(f"no board {name!r} in the catalog")
     d = _board_doc(stem)
     b = d["board"]
     chip = soc(b["soc"])
@@ -336,7 +397,7 @@ def board(name: str) -> Board:
 @functools.cache
 @_guarded
 def _runtime_data() -> dict[str, Any]:
-    return tomllib.loads((DATA / "runtime.toml").read_text(encoding="utf-8"))
+    return _parsed(DATA / "runtime.toml")
 
 
 @functools.cache
@@ -403,7 +464,7 @@ def kernel_pins() -> KernelPins:
 @functools.cache
 @_guarded
 def sources() -> dict[str, PinnedSource]:
-    d = tomllib.loads((DATA / "sources.toml").read_text(encoding="utf-8"))
+    d = _parsed(DATA / "sources.toml")
     fixed = {"url", "rev", "hash", "source", "note", "uncertain"}
     return {
         name: PinnedSource(

@@ -11,6 +11,7 @@ result (`data/t234-devices.toml`), which `ghafgen show --devices` and
 
 from __future__ import annotations
 
+import functools
 import tomllib
 from collections import defaultdict
 from dataclasses import dataclass
@@ -360,9 +361,11 @@ def load(path: Path) -> list[SocDevice]:
     ]
 
 
-def for_board(mainline_dts: str) -> list[SocDevice]:
-    """The committed whole-SoC catalog of a board's mainline tree (empty if none)."""
+@functools.cache
+def for_board(mainline_dts: str) -> tuple[SocDevice, ...]:
+    """The committed whole-SoC catalog of a board's mainline tree (empty if none).
+    Read once per run, like the rest of the catalog (catalog/load.py)."""
     from ghafgen.catalog.load import DATA
 
     path = DATA / "soc" / f"{mainline_dts}.toml"
-    return load(path) if mainline_dts and path.exists() else []
+    return tuple(load(path)) if mainline_dts and path.exists() else ()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -137,6 +136,8 @@ def discover(
     fmt: Format = TextJson.text,
 ) -> None:
     """Read IOMMU groups, PCI and platform devices of a board into a report or a draft profile."""
+    import json
+
     from ghafgen.discover import sysfs as disc
     from ghafgen.views.report import discovery_json, discovery_text
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -155,6 +154,7 @@ def check(
 ) -> None:
     """Check generated files with the real tools: Nix, dtc, fdtoverlay, dt-validate,
     git apply, Kconfig. Checks that cannot run are listed as skipped, with why."""
+    import json
     import tempfile
 
     from ghafgen.toolchain import realtools

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -17,7 +16,6 @@ from ghafgen.cli._app import (
     TextJson,
     reported,
 )
-from ghafgen.findings import Severity
 
 # This group's commands; cli/__init__.py joins the groups into one app.
 app = typer.Typer()
@@ -30,6 +28,8 @@ def validate(profiles: Profiles, fmt: Format = TextJson.text) -> None:
 
     report = run(profiles)
     if fmt == "json":
+        import json
+
         typer.echo(
             json.dumps(
                 {
@@ -78,6 +78,9 @@ def show(
     ] = None,
 ) -> None:
     """Print who owns each device (VM, IOMMU group, BPMP IDs, slot, power), or a diagram."""
+    import json
+
+    from ghafgen.findings import Severity
     from ghafgen.rules.engine import validate as run
     from ghafgen.views import show as table
 
@@ -184,6 +187,7 @@ def generate(
 ) -> None:
     """Write NixOS/microvm.nix modules, overlays, guest trees and patches for each profile."""
     from ghafgen.cli.pipeline import generate as run
+    from ghafgen.findings import Severity
 
     with reported():
         result = run(
@@ -224,6 +228,8 @@ def generate(
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of the profile format."""
+    import json
+
     from ghafgen.profile.schema import json_schema
 
     typer.echo(json.dumps(json_schema(), indent=2))

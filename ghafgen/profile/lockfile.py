@@ -7,7 +7,6 @@ prefetch so that reading a lock never imports the subprocess layer.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 from dataclasses import asdict, dataclass
@@ -72,6 +71,8 @@ def read_lock(folder: Path) -> dict[str, Pin]:
     path = folder / PINS_FILE
     if not path.exists():
         return {}
+    import json
+
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(doc, dict) or not isinstance(doc.get("sources"), dict):
@@ -84,6 +85,8 @@ def read_lock(folder: Path) -> dict[str, Pin]:
 
 
 def write_lock(folder: Path, pins: dict[str, Pin]) -> Path:
+    import json
+
     path = folder / PINS_FILE
     doc = {"version": 1, "sources": {k: asdict(v) for k, v in sorted(pins.items())}}
     tmp = path.with_name(f".{PINS_FILE}.tmp-{os.getpid()}")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ghafgen.catalog import soc
 from ghafgen.catalog.load import kernel_pins
 from ghafgen.catalog.model import RESOURCE_KINDS, Board
 from ghafgen.derive.allowlist import Allowed, allow_list, platform_devices
@@ -155,6 +154,8 @@ def _tree_owner(b: Board, kind: str, a: Allowed, passed_nodes: set[str]) -> str:
     whole-SoC catalog (data/soc); protected roots are shared by design."""
     if a.protected:
         return ""
+    from ghafgen.catalog import soc  # the whole-SoC files: only for a conflict
+
     for node in soc.for_board(b.mainline_dts):
         if node.dt_name in passed_nodes:
             continue

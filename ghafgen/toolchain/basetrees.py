@@ -86,18 +86,25 @@ def _publish(build: Callable[[Path], None], dest: Path) -> Path:
     return dest
 
 
-def kernel_subset(tar: Path) -> Path:
-    """The unpacked subset of a linux-source tarball (cached); returns the tree root."""
+def unpacked(tar: Path, kind: str, wanted: Callable[[str], bool]) -> Path:
+    """The members of `tar` that `wanted` keeps, unpacked once into the cache dir
+    `kind`/ under a key of the tarball's name, size and mtime; returns that dir.
+    A caller that changes what it wants names a new `kind`."""
     st = tar.stat()
     top = tar.name.removesuffix(".tar.xz")
     key = f"{top}-{st.st_size}-{st.st_mtime_ns}"
 
     def unpack(into: Path) -> None:
         with tarfile.open(tar) as archive:
-            members = [m for m in archive.getmembers() if _wanted(m.name)]
+            members = [m for m in archive.getmembers() if wanted(m.name)]
             archive.extractall(into, members=members, filter="fully_trusted")
 
-    return _publish(unpack, cache_root() / "kernel" / key) / top
+    return _publish(unpack, cache_root() / kind / key)
+
+
+def kernel_subset(tar: Path) -> Path:
+    """The unpacked subset of a linux-source tarball (cached); returns the tree root."""
+    return unpacked(tar, "kernel", _wanted) / tar.name.removesuffix(".tar.xz")
 
 
 def board_dtb(tree: Path, dts: str) -> Path:
