@@ -11,6 +11,7 @@ from ghafgen.derive.allowlist import ancestors
 from ghafgen.errors import ProfileError
 
 T234 = soc("t234")
+GPU_GROUP = {"gpu", "host1x", "vic", "nvdec", "nvjpg"}
 
 
 def test_boards_load():
@@ -31,7 +32,7 @@ def test_boards_load():
         "p3767-0005",
     }
     agx = catalog.board("jetson-agx-orin-devkit")
-    assert set(agx.devices) == {"uarta", "uarti", "mgbe0", "i2c1"}
+    assert set(agx.devices) == {"uarta", "uarti", "mgbe0", "i2c1", *GPU_GROUP}
     assert {k: s.controller.domain for k, s in agx.slots.items()} == {
         "pcie-m2e": 1,
         "pcie-nvme": 4,

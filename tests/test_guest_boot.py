@@ -104,6 +104,12 @@ def _earlycon(base: Path) -> tuple[str, ...]:
 def test_guest_boots_to_userspace(
     guest: Guest, kit: tuple[StandIns, Path], tmp_path: Path
 ) -> None:
+    if guest.vm.gpu is not None:
+        # The stand-in QEMU has neither the variant's platform bus nor
+        # vfio-platform's mmio-base, so nothing is behind the GPU's regions
+        # and its guest bank: its tree is checked on QEMU's tree instead
+        # (tests/test_gpu.py); ga10b's driver is out of tree anyway.
+        pytest.skip("GPU VM: the GPU's QEMU variant is not installable here")
     found, initrd = kit
     base = base_tree(guest, tmp_path)
     generated = merged_tree(guest, base, tmp_path) if guest.dts else None

@@ -329,7 +329,14 @@ def test_bpmp_guests_pin_their_kernel_and_assert_it(p: TargetPlan):
         nix = out[f"vms/{vm.name}.nix"]
         if vm.bpmp:
             assert vm.guest_kernel == kernel_pins().guest_series
-            assert "boot.kernelPackages = lib.mkDefault pkgs.linuxPackages_6_12;" in nix
+            if vm.gpu:
+                # NVIDIA's out-of-tree modules on the same series.
+                assert "(pkgs.linuxPackages_6_12.extend pkgs.nvidia-jetpack" in nix
+            else:
+                assert (
+                    "boot.kernelPackages = lib.mkDefault pkgs.linuxPackages_6_12;"
+                    in nix
+                )
             assert 'kernel.version == "6.12";' in nix
     if p.bpmp:
         assertions = out["assertions.nix"]

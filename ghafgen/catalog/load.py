@@ -209,6 +209,8 @@ def _device(key: str, d: dict[str, Any]) -> PlatformDevice:
         host_driver_modules=tuple(d.get("host_driver_modules", ())),
         interrupt_count=d.get("interrupt_count"),
         smmu_bypass_reason=d.get("smmu_bypass_reason", ""),
+        group=d.get("group", ""),
+        withheld=tuple(d.get("withheld", ())),
         fact=_fact(d),
     )
 

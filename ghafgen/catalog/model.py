@@ -110,6 +110,12 @@ class PlatformDevice(NamedTuple):
     interrupt_count: int | None = None
     # Needs arm-smmu.disable_bypass=0 on the host, and why (empty: does not).
     smmu_bypass_reason: str = ""
+    # A device group (data/t234-gpu.toml) whose members pass together and whose
+    # host and guest nodes the group's renderer writes ("" for none).
+    group: str = ""
+    # Resources the node names that the allow list withholds, because a host
+    # node uses them too (the device's catalog entry says why).
+    withheld: tuple[str, ...] = ()
     fact: Fact = Fact()
 
     @property

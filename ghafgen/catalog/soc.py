@@ -185,8 +185,9 @@ def _classify(
         return NOT, f"uses {hit[0]}, which the host needs (memory or boot storage)"
     if "/host1x@" in n.path or kind == "graphics":
         return NOT, (
-            "host1x engine: needs host1x channels and syncpoints, which QEMU "
-            "does not emulate"
+            "host1x engine: passes only in the GPU group (ga10b, host1x, VIC, "
+            "NVDEC and NVJPG to one VM, catalog/data/t234-gpu.toml); alone it "
+            "needs host1x channels and syncpoints, which QEMU does not emulate"
         )
     if "/aconnect@" in n.path:
         return NOT, (

@@ -76,6 +76,8 @@ def _collect(
     for dev in devices:
         for kind in RESOURCE_KINDS:
             for res_name in dev.resources(flavor, kind):
+                if res_name in dev.withheld:
+                    continue
                 res = board.soc.resource(kind, res_name)
                 found[kind].setdefault(
                     res.id,

@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ghafgen.catalog.load import kernel_pins, qemu_build, qemu_virt
+from ghafgen.catalog.load import kernel_pins, qemu_build, qemu_virt, sources
 from ghafgen.catalog.model import Board, PlatformDevice
 from ghafgen.derive.allowlist import bpmp_owners, per_vm_form, platform_devices
+from ghafgen.derive.gpu import gpu_pass
 from ghafgen.derive.resources import channel_shm
 from ghafgen.derive.slots import slots_in_use
 from ghafgen.profile.model import Profile
@@ -56,10 +57,14 @@ def unbound_devices(devices: list[PlatformDevice]) -> list[PlatformDevice]:
     """Passed devices the pinned QEMU has no FDT binding for, so would refuse:
     their guest node is ghafgen's, and ghafgen's QEMU patch binds them."""
     emits = set(qemu_virt().emits_node)
+    # A group's VM boots its own -dtb, with which QEMU writes no platform-bus
+    # nodes (virt.c virt_machine_done), so it needs no binding (t234-gpu.toml).
     return [
         d
         for d in devices
-        if not d.guest.qemu_emits_node and not emits & set(d.qemu_compatibles)
+        if not d.guest.qemu_emits_node
+        and not emits & set(d.qemu_compatibles)
+        and not d.group
     ]
 
 
@@ -80,6 +85,12 @@ def _vm(profile: Profile, board: Board, name: str) -> VmStack:
         patches = (build.bridge_patches if bpmp else ()) + build.irqfd_patches
         if unbound_devices(devices):
             patches += (f"qemu-vfio-platform-bindings-{name}.patch (ghafgen)",)
+        gp = gpu_pass(profile, board)
+        if gp is not None and gp.vm == name:
+            paths = sources()["ghaf"].paths
+            patches += tuple(
+                paths[k].rsplit("/", 1)[-1] for k in gp.group.qemu.extra_patches
+            )
         if bpmp and per_vm_form(profile, board):
             patches += ("qemu-bpmp-guest-host-device.patch (ghafgen)",)
     else:
@@ -88,6 +99,11 @@ def _vm(profile: Profile, board: Board, name: str) -> VmStack:
     kernel_patches: tuple[str, ...] = tuple(
         dict.fromkeys(k for d in devices for k in d.guest.ghaf_patches)
     )
+    gp = gpu_pass(profile, board)
+    if gp is not None and gp.vm == name:
+        k = gp.group.kernel
+        kernel_patches = (*k.patches, *kernel_patches)
+        kernel_patches += tuple(f"{k.oot_package}: {p}" for p in k.oot_patches)
     if bpmp:
         kernel_patches += ("bpmp-virt proxy drivers", f"bpmp-virt hooks ({series})")
     return VmStack(
@@ -196,6 +212,9 @@ def device_access(
             for pt in mine
             if pt.device in board.devices
         ]
+        gp = gpu_pass(profile, board)
+        if gp is not None and gp.vm == name:
+            vfio = [c.dt_name for c in gp.carveouts] + vfio
         vfio += [
             f.bdf
             for pt in slots_in_use(profile, board)

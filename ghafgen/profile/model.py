@@ -134,6 +134,7 @@ class Vm(_Located):
     vcpus: int
     memory: int
     kernel_params: tuple[str, ...]
+    kernel: str  # guest kernel series; "" = what its devices need
     pinning: tuple[int, ...]
     cpu_weight: int | None
     rt_priority: int | None

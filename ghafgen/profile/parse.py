@@ -447,6 +447,7 @@ def _build(doc: dict[str, Any], loc: Locator, sha: str) -> Profile:
             vcpus=m["vcpus"],
             memory=parse_size(m["memory"]) or 0,
             kernel_params=tuple(m.get("kernel_params", ())),
+            kernel=m.get("kernel", ""),
             pinning=tuple(m.get("pinning", ())),
             cpu_weight=m.get("cpu_weight"),
             rt_priority=m.get("rt_priority"),

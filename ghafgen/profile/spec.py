@@ -301,6 +301,13 @@ VM = Table(
             max_items=64,
         ),
         Field(
+            "kernel",
+            "str",
+            'Guest kernel series, e.g. "6.12"; default: the series its devices need.',
+            pattern=KERNEL_VERSION,
+            max_len=12,
+        ),
+        Field(
             "pinning",
             "list[int]",
             "Physical cores for the vCPUs, one per vCPU in order.",

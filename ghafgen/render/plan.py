@@ -24,6 +24,7 @@ from ghafgen.derive.allowlist import (
     per_vm_form,
     platform_devices,
 )
+from ghafgen.derive.gpu import GpuPass, gpu_pass
 from ghafgen.derive.resources import channel_shm, volume_image
 from ghafgen.derive.runtime import (
     BPMP_HOST_DEVICE,
@@ -38,6 +39,7 @@ from ghafgen.derive.slots import slots_in_use
 from ghafgen.errors import ProfileError
 from ghafgen.profile.model import Passthrough, Profile, Volume
 from ghafgen.render import dt
+from ghafgen.render import gpu as gpu_dt
 from ghafgen.render.patches import (
     VFIO_RESET,
     Patch,
@@ -116,6 +118,7 @@ class Binding:
     description: str
     overlay: dt.Overlay | None
     blacklist: tuple[str, ...] = ()
+    group: str = ""  # the device group whose overlay writes the node
 
     @property
     def exec_args(self) -> str:
@@ -183,6 +186,39 @@ class CpuPlan:
         return " ".join(str(c) for c in self.affinity)
 
 
+# Ghaf's build of the pinned platform QEMU with the GPU variant's patches.
+GHAF_QEMU_GPU_PACKAGE = "ghaf-qemu-bpmp-gpu"
+
+
+@dataclass(frozen=True)
+class GpuVmPlan:
+    """What the VM given the GPU group adds (catalog/data/t234-gpu.toml)."""
+
+    qemu_args: tuple[str, ...]  # carve-outs (mmio-base), then the members
+    qemu_patches: tuple[str, ...]  # keys of the Ghaf tree's paths
+    memory_node: str  # QEMU's own RAM node, dropped from the base tree
+    kernel_patches: tuple[str, ...]
+    oot_patches: tuple[str, ...]
+    oot_overlay: str
+    oot_package: str
+    modules: tuple[str, ...]
+    firmware: str
+    ghaf_qemu_package: str = GHAF_QEMU_GPU_PACKAGE
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        """Host devices in -device order: carve-out wrappers, then the members."""
+        return tuple(
+            a.split("host=", 1)[1].split(",", 1)[0]
+            for a in self.qemu_args
+            if a.startswith("vfio-platform,")
+        )
+
+    @property
+    def ghaf_keys(self) -> tuple[str, ...]:
+        return self.qemu_patches + self.kernel_patches + self.oot_patches
+
+
 @dataclass(frozen=True)
 class VmPlan:
     name: str
@@ -209,6 +245,7 @@ class VmPlan:
     # the bridge opens its built-in /dev/bpmp-host).
     bpmp_device: str = ""
     pci_serial_console: bool = False  # see PCI_SERIAL_CONSOLE
+    gpu: GpuVmPlan | None = None
 
     @property
     def ghaf_key(self) -> str:
@@ -217,8 +254,10 @@ class VmPlan:
 
     @property
     def qemu_args(self) -> tuple[str, ...]:
-        args: list[str] = []
+        args: list[str] = list(self.gpu.qemu_args) if self.gpu else []
         for dev in self.platform:
+            if self.gpu is not None and dev.group:
+                continue
             opts = dev.guest.device_options
             args += [
                 "-device",
@@ -233,6 +272,12 @@ class VmPlan:
         if self.pci_serial_console:
             args += PCI_SERIAL_CONSOLE
         return tuple(args)
+
+    @property
+    def vfio_platform_hosts(self) -> tuple[str, ...]:
+        """Every host device the VM's QEMU gets with -device vfio-platform, in order."""
+        own = tuple(d.dt_name for d in self.platform if not (self.gpu and d.group))
+        return (self.gpu.hosts if self.gpu else ()) + own
 
     @property
     def custom_qemu(self) -> bool:
@@ -250,8 +295,13 @@ class VmPlan:
 
     @property
     def imports_bpmp_virt(self) -> bool:
-        """The guest kernel takes patches from the generated bpmp-virt.nix."""
-        return self.bpmp or bool(self.guest_patches)
+        """The guest kernel (or its QEMU) takes patches from the generated bpmp-virt.nix."""
+        return self.bpmp or bool(self.guest_patches) or self.gpu is not None
+
+    @property
+    def ghaf_qemu_package(self) -> str:
+        """Ghaf's build of this VM's QEMU (the GPU's variant for the GPU VM)."""
+        return self.gpu.ghaf_qemu_package if self.gpu else GHAF_QEMU_PACKAGE
 
     @property
     def needs_let(self) -> bool:
@@ -288,7 +338,8 @@ class VmPlan:
     @property
     def guest_patch_entries(self) -> tuple[tuple[str, str], ...]:
         """(kernelPatches name, bpmp-virt.nix ghafPatches key) of each Ghaf-tree patch."""
-        return tuple(("ghaf-" + k.replace("_", "-"), k) for k in self.guest_patches)
+        keys = (self.gpu.kernel_patches if self.gpu else ()) + self.guest_patches
+        return tuple(("ghaf-" + k.replace("_", "-"), k) for k in keys)
 
 
 @dataclass(frozen=True)
@@ -379,7 +430,9 @@ class TargetPlan:
     @property
     def ghaf_patches(self) -> tuple[str, ...]:
         """Ghaf-tree patches any guest of this target applies."""
-        return tuple(dict.fromkeys(k for vm in self.vms for k in vm.guest_patches))
+        keys = [k for vm in self.vms for k in vm.guest_patches]
+        keys += [k for vm in self.vms if vm.gpu for k in vm.gpu.ghaf_keys]
+        return tuple(dict.fromkeys(keys))
 
     @property
     def needs_ghaf_source(self) -> bool:
@@ -398,19 +451,28 @@ def _symbols(names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     return tuple((n, "yes") for n in names)
 
 
-def _binding(profile: Profile, board: Board, pt: Passthrough) -> Binding:
+def _binding(
+    profile: Profile, board: Board, pt: Passthrough, gp: GpuPass | None = None
+) -> Binding:
     target = pt.vm or "a VM started by hand"
     if pt.device in board.devices:
         dev = board.devices[pt.device]
+        # The group's carve-out wrappers are bound with its first member.
+        first = gp is not None and dev.key == gp.group.members[0]
+        carve = tuple(c.dt_name for c in gp.carveouts) if gp and first else ()
+        overlay = dt.platform_overlay(profile, board, dev)
+        if gp is not None and first:
+            overlay = gpu_dt.host_overlay(board, gp, profile.target.dt_flavor)
         return Binding(
             name=pt.name,
             unit=f"ghafgen-vfio-{pt.name}",
             bus="platform",
-            devices=(dev.dt_name,),
+            devices=(*carve, dev.dt_name),
             vm=pt.vm,
             description=f"Bind {dev.dt_name} ({dev.key}) to vfio-platform for {target}",
-            overlay=dt.platform_overlay(profile, board, dev),
+            overlay=overlay,
             blacklist=dev.host_driver_modules,
+            group=dev.group,
         )
     functions = tuple(f.bdf for f in pt.functions)
     return Binding(
@@ -436,7 +498,10 @@ def _vm_plan(profile: Profile, board: Board, name: str, layout: str) -> VmPlan:
         if pt.vm == name
         for f in pt.functions
     )
-    in_tree = [d for d in platform if not d.guest.qemu_emits_node]
+    gp = gpu_pass(profile, board)
+    if gp is not None and gp.vm != name:
+        gp = None
+    in_tree = [d for d in platform if not d.guest.qemu_emits_node and not d.group]
     bpmp = any(d.guest.bpmp for d in platform)
     pci_console = any(d.guest.tty == "ttyAMA" for d in platform)
     params = list(vm.kernel_params)
@@ -450,6 +515,11 @@ def _vm_plan(profile: Profile, board: Board, name: str, layout: str) -> VmPlan:
     guest_config: list[tuple[str, str]] = list(BPMP_GUEST_CONFIG) if bpmp else []
     for dev in platform:
         guest_config += _symbols(dev.guest.kernel_config)
+    if gp is not None:
+        guest_config += _symbols(gp.group.kernel.kernel_config)
+    guest_tree = dt.guest_overlay(board, name, in_tree) if in_tree else None
+    if gp is not None:
+        guest_tree = gpu_dt.guest_overlay(board, gp)
     return VmPlan(
         name=name,
         vcpus=vm.vcpus,
@@ -457,10 +527,10 @@ def _vm_plan(profile: Profile, board: Board, name: str, layout: str) -> VmPlan:
         kernel_params=tuple(params),
         platform=platform,
         pci_functions=functions,
-        guest_tree=dt.guest_overlay(board, name, in_tree) if in_tree else None,
+        guest_tree=guest_tree,
         bpmp=bpmp,
         guest_config=tuple(dict.fromkeys(guest_config)),
-        guest_kernel=guest_series(list(platform)),
+        guest_kernel=vm.kernel or guest_series(list(platform)),
         fdt_bindings=_fdt_bindings(name, in_tree),
         guest_patches=tuple(
             dict.fromkeys(k for d in platform for k in d.guest.ghaf_patches)
@@ -480,6 +550,22 @@ def _vm_plan(profile: Profile, board: Board, name: str, layout: str) -> VmPlan:
             bpmp_device(profile, board, name) if per_vm_form(profile, board) else ""
         ),
         pci_serial_console=pci_console,
+        gpu=_gpu_vm(gp) if gp is not None else None,
+    )
+
+
+def _gpu_vm(gp: GpuPass) -> GpuVmPlan:
+    k, q = gp.group.kernel, gp.group.qemu
+    return GpuVmPlan(
+        qemu_args=gp.qemu_args,
+        qemu_patches=q.extra_patches,
+        memory_node=q.memory_node if q.drop_qemu_memory_node else "",
+        kernel_patches=k.patches,
+        oot_patches=k.oot_patches,
+        oot_overlay=k.oot_overlay,
+        oot_package=k.oot_package,
+        modules=k.modules,
+        firmware=k.firmware,
     )
 
 
@@ -508,6 +594,19 @@ def _mac(target: str, vm: str) -> str:
     """A stable locally administered MAC, the same on every machine."""
     digest = hashlib.sha256(f"{target}/{vm}".encode()).digest()
     return "02:" + ":".join(f"{b:02x}" for b in digest[:5])
+
+
+def _host_overlays(
+    profile: Profile, board: Board, allowed: AllowList, gp: GpuPass | None
+) -> list[dt.Overlay]:
+    """Every host overlay; the GPU group's goes before the proxy's."""
+    out = dt.host_overlays(profile, board, allowed)
+    if gp is not None:
+        at = next(
+            (i for i, o in enumerate(out) if o.name == "bpmp-host-proxy"), len(out)
+        )
+        out.insert(at, gpu_dt.host_overlay(board, gp, profile.target.dt_flavor))
+    return out
 
 
 def pinned_source(profile: Profile, name: str) -> PinnedSource:
@@ -542,6 +641,7 @@ def plan(
                     + " (rename the VM, or use the default layout)"
                 )
     platform = [d for _n, d in platform_devices(profile, board)]
+    gp = gpu_pass(profile, board)
     has_pci = bool(slots_in_use(profile, board))
     bpmp = any(d.uses_bpmp for d in platform)
     allowed = allow_list(profile, board)
@@ -573,8 +673,8 @@ def plan(
         kernel_configs=(KernelConfig("ghafgen-passthrough-config", _symbols(symbols)),),
         patches=(VFIO_RESET,) if platform else (),
         host_params=params,
-        bindings=tuple(_binding(profile, board, pt) for pt in profile.enabled),
-        overlays=tuple(dt.host_overlays(profile, board, allowed)),
+        bindings=tuple(_binding(profile, board, pt, gp) for pt in profile.enabled),
+        overlays=tuple(_host_overlays(profile, board, allowed, gp)),
         vms=tuple(_vm_plan(profile, board, name, layout) for name in profile.vms),
         allowed=allowed,
         bpmp=bpmp,

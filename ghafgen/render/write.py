@@ -99,8 +99,7 @@ def contents_facts(p: TargetPlan) -> dict[str, object]:
             }
     return {
         "vms": {
-            vm.name: {"platform_devices": [d.dt_name for d in vm.platform]}
-            for vm in p.vms
+            vm.name: {"platform_devices": list(vm.vfio_platform_hosts)} for vm in p.vms
         },
         "kernel_config": config,
     }

@@ -8,6 +8,7 @@ Entry point: `validate(paths)`, giving a Report.
 
 from ghafgen.rules import (
     bpmp,
+    gpu,
     iommu,
     isolation,
     ownership,
@@ -25,6 +26,7 @@ __all__ = [
     "REGISTRY",
     "Report",
     "bpmp",
+    "gpu",
     "iommu",
     "isolation",
     "ownership",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ghafgen.catalog.gpu import gpu_group
 from ghafgen.catalog.model import Board
 from ghafgen.derive.slots import slots_in_use
 from ghafgen.findings import Finding
@@ -123,9 +124,15 @@ def function_domain_mismatch(p: Profile, b: Board) -> Iterator[Finding]:
 def shared_sid_split(p: Profile, b: Board) -> Iterator[Finding]:
     """Platform devices marked with the one passthrough SID share an IOMMU group."""
     marked: dict[str | None, Passthrough] = {}
+    # The GPU group's overlay gives ga10b (and its carve-outs) the same ID.
+    engines = gpu_group().engines
     for pt in p.enabled:
         dev = b.devices.get(pt.device)
-        if dev is None or not dev.needs_sid_marking:
+        if dev is None:
+            continue
+        engine = engines.get(dev.key) if dev.group else None
+        same_sid = engine is not None and engine.sid == b.soc.passthrough_sid
+        if not (dev.needs_sid_marking or same_sid):
             continue
         marked.setdefault(pt.vm, pt)
     if len(marked) > 1:

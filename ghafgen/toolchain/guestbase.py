@@ -44,6 +44,49 @@ def add_bridge_node(data: bytes) -> bytes:
     return bytes(fdt.as_bytearray())
 
 
+def gpu_variant_base(data: bytes) -> bytes:
+    """`data` (a stand-in QEMU's virt tree) as the GPU variant writes it: the
+    platform bus moved (ghaf-qemu-bpmp patch 0002), node and props as
+    sysbus-fdt.c writes them (one address and one size cell, the size cut to
+    32 bits), and QEMU's RAM node gone, as the VM's preStart drops it."""
+    from ghafgen.catalog.gpu import gpu_group
+
+    q, virt = gpu_group().qemu, qemu_virt()
+    fdt = libfdt.Fdt(bytearray(data))
+    fdt.resize(fdt.totalsize() + 1024)
+    old = fdt.path_offset(virt.platform_bus_path)
+    parent = fdt.getprop(old, "interrupt-parent")
+    fdt.del_node(old)
+    root = fdt.path_offset("/")
+    off = fdt.first_subnode(root, libfdt.QUIET_NOTFOUND)
+    while off >= 0:
+        name = fdt.get_name(off)
+        nxt = fdt.next_subnode(off, libfdt.QUIET_NOTFOUND)
+        if name.startswith("memory@"):
+            fdt.del_node(off)
+            off = fdt.first_subnode(root, libfdt.QUIET_NOTFOUND)
+            continue
+        off = nxt
+    node = fdt.add_subnode(0, q.platform_bus_path.lstrip("/"))
+    fdt.setprop(node, "interrupt-parent", bytes(parent))
+    fdt.setprop(
+        node,
+        "ranges",
+        struct.pack(
+            ">IIII",
+            0,
+            q.platform_bus_base >> 32,
+            q.platform_bus_base & 0xFFFFFFFF,
+            q.platform_bus_size & 0xFFFFFFFF,
+        ),
+    )
+    fdt.setprop_u32(node, "#address-cells", 1)
+    fdt.setprop_u32(node, "#size-cells", 1)
+    fdt.setprop(node, "compatible", b"qemu,platform\0simple-bus\0")
+    fdt.pack()
+    return bytes(fdt.as_bytearray())
+
+
 def name_bridge_node(data: bytes) -> bytes:
     """`data` with `/__symbols__/bpmp`, the label the guest trees refer to."""
     virt = qemu_virt()

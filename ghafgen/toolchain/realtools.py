@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ghafgen.catalog.fdtview import FdtView
+from ghafgen.catalog.gpu import gpu_group
 from ghafgen.catalog.load import board as catalog_board
 from ghafgen.catalog.load import qemu_virt
 from ghafgen.errors import ProfileError
@@ -29,6 +30,7 @@ from ghafgen.render.patches import ON_GHAF_SOURCES
 from ghafgen.toolchain import basetrees, bindings
 from ghafgen.toolchain.guestbase import (
     add_bridge_node,
+    gpu_variant_base,
     name_bridge_node,
     refers_to_bridge,
 )
@@ -36,7 +38,9 @@ from ghafgen.tools import run, which
 
 # A guest overlay is compiled without QEMU's tree, so dtc cannot see the bus's
 # interrupt-parent or the node an alias names; both hold once applied.
-GUEST_WARNINGS = ("interrupts_property", "alias_paths")
+# avoid_unnecessary_addr_size: a guest tree states its bus's cells (QEMU's) for
+# a child that has `ranges` (the GPU's translating bus), not `reg`.
+GUEST_WARNINGS = ("interrupts_property", "alias_paths", "avoid_unnecessary_addr_size")
 _NIX_AT = re.compile(r"at (.+:\d+:\d+):?")
 # Symbols the BPMP series adds itself (its Kconfig comes with the patch).
 PATCH_SYMBOLS = {"TEGRA_BPMP_HOST_PROXY", "TEGRA_BPMP_GUEST_PROXY"}
@@ -335,6 +339,18 @@ def _overlays(
     return out
 
 
+def _gpu_nodes(view: FdtView, bus: int) -> int:
+    """Device nodes below the GPU variant's bus, through ghafgen's translating
+    bus and host1x (the engines are host1x's children)."""
+    if bus < 0:
+        return 0
+    count = 0
+    for child in view.children(bus):
+        for node in view.children(child):
+            count += 1 + len(list(view.children(node)))
+    return count
+
+
 def _guests(target: Path, qemu_dtb: Path, tmp: Path, schemas: _Schemas) -> list[Result]:
     bus_path = qemu_virt().platform_bus_path
     vms = _contents(read_manifest(target), "vms")
@@ -345,10 +361,16 @@ def _guests(target: Path, qemu_dtb: Path, tmp: Path, schemas: _Schemas) -> list[
         compile_dts(f, dtbo)
         applied = tmp / f"{target.name}--{f.stem}.guest.dtb"
         base = qemu_dtb
-        if refers_to_bridge(dtbo.read_bytes()):
+        gpu_bus = gpu_group().qemu.platform_bus_path
+        gpu = f'target-path = "{gpu_bus}"' in f.read_text(errors="replace")
+        if refers_to_bridge(dtbo.read_bytes()) or gpu:
             # The pinned QEMU emits /bpmp for this VM; the stand-in does not.
+            # The GPU's QEMU variant moves the platform bus (t234-gpu.toml).
+            data = qemu_dtb.read_bytes()
+            if gpu:
+                data = gpu_variant_base(data)
             base = tmp / f"{target.name}--{f.stem}.base.dtb"
-            base.write_bytes(name_bridge_node(add_bridge_node(qemu_dtb.read_bytes())))
+            base.write_bytes(name_bridge_node(add_bridge_node(data)))
         done = run(["fdtoverlay", "-i", str(base), "-o", str(applied), "--", str(dtbo)])
         if done.returncode != 0:
             out.append(
@@ -366,6 +388,11 @@ def _guests(target: Path, qemu_dtb: Path, tmp: Path, schemas: _Schemas) -> list[
         wanted = len(vm["platform_devices"])
         bus = view.offset(bus_path)
         have = len(list(view.children(bus))) if bus >= 0 else 0
+        if gpu:
+            # The members sit in ghafgen's translating bus (carve-outs are memory).
+            carve = {c.dt_name for c in gpu_group().carveouts}
+            wanted -= len(carve & set(vm["platform_devices"]))
+            have = _gpu_nodes(view, view.offset(gpu_bus))
         ok = have == wanted
         out.append(
             Result(

@@ -34,6 +34,15 @@ rec {
       in
       new // { name = "${name}-patched"; };
   };
+  # A kernel package set with nixpkgs' `extend` (an overlay over the set).
+  kernelSet =
+    attrs:
+    let
+      self = attrs // {
+        extend = f: kernelSet (self // f self self);
+      };
+    in
+    self;
   pkgs = {
     _type = "pkgs"; # what lib.types.pkgs (microvm.vmHostPackages) checks for
     fetchFromGitHub = _args: fake "source";
@@ -45,7 +54,16 @@ rec {
     qemu_kvm = fake "qemu";
     qemu-bpmp = fake "qemu-bpmp";
     ghaf-qemu-bpmp = fake "ghaf-qemu-bpmp";
-    linuxPackages_6_12.kernel.version = "6.12.40";
+    ghaf-qemu-bpmp-gpu = fake "ghaf-qemu-bpmp-gpu";
+    # jetpack-nixos's overlay (anduril/jetpack-nixos): the attributes the GPU
+    # guest uses.
+    nvidia-jetpack = {
+      kernelPackagesOverlay = _final: _prev: { nvidia-oot-modules = fake "nvidia-oot-modules"; };
+      l4t-firmware = fake "l4t-firmware";
+    };
+    # `extend` as nixpkgs' kernel package sets have it (the GPU guest extends
+    # 6.12 with jetpack-nixos's overlay of NVIDIA's out-of-tree modules).
+    linuxPackages_6_12 = kernelSet { kernel.version = "6.12.40"; };
     linuxPackages_6_6.kernel.version = "6.6.50";
     # nixpkgs lib's own callPackageWith: the file is imported and called, and
     # an argument neither given nor in this pkgs fails the evaluation.
@@ -103,6 +121,10 @@ rec {
     options = {
       boot.kernelParams = mkOption { type = types.listOf kernelParam; default = [ ]; };
       boot.kernelPatches = mkOption { type = types.listOf types.attrs; default = [ ]; };
+      # NixOS: nixos/modules/system/boot/kernel.nix, hardware/firmware (all-firmware.nix)
+      boot.extraModulePackages = mkOption { type = types.listOf types.package; default = [ ]; };
+      boot.kernelModules = mkOption { type = types.listOf types.str; default = [ ]; };
+      hardware.firmware = mkOption { type = types.listOf types.package; default = [ ]; };
       assertions = mkOption { type = types.listOf assertion; default = [ ]; };
     };
   };

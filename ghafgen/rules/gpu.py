@@ -1,0 +1,196 @@
+"""The integrated GPU group: passed whole to one VM, alone on its platform bus,
+with carve-outs that fit and a guest kernel its patch series supports."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ghafgen.catalog.gpu import gpu_group
+from ghafgen.catalog.model import Board
+from ghafgen.derive.gpu import gpu_pass, group_entries
+from ghafgen.findings import Finding
+from ghafgen.profile.model import Profile
+from ghafgen.rules.registry import ERROR, finding, rule
+from ghafgen.units import format_size
+
+
+@rule(
+    "GG801",
+    "gpu-group-split",
+    ERROR,
+    fix="Give ga10b, host1x, vic, nvdec and nvjpg to the same VM.",
+)
+def gpu_group_split(p: Profile, b: Board) -> Iterator[Finding]:
+    """The GPU and its host1x engines go to one VM."""
+    entries = group_entries(p, b)
+    if not entries:
+        return
+    first = entries[0]
+    for pt in entries[1:]:
+        if pt.vm != first.vm:
+            yield finding(
+                "GG801",
+                pt.at("vm"),
+                f"'{pt.device}' goes to {pt.vm or 'the host'} but '{first.device}' "
+                f"to {first.vm or 'the host'}",
+                "the GPU's jobs run through host1x and its engines, and its carve-outs "
+                "share the GPU's stream ID: pass the whole group to one VM",
+            )
+
+
+@rule(
+    "GG802",
+    "gpu-group-incomplete",
+    ERROR,
+    fix="Add the group's missing members as passthrough entries to the same VM.",
+)
+def gpu_group_incomplete(p: Profile, b: Board) -> Iterator[Finding]:
+    """A GPU group member is passed without the others."""
+    entries = group_entries(p, b)
+    if not entries:
+        return
+    group = gpu_group()
+    have = {pt.device for pt in entries}
+    missing = [k for k in group.members if k not in have]
+    if missing:
+        vm = entries[0].vm or "vm"
+        yield finding(
+            "GG802",
+            entries[0].src,
+            f"'{entries[0].device}' is passed without "
+            + ", ".join(f"'{k}'" for k in missing),
+            "Ghaf passes the group whole (CUDA needs the physical host1x); add "
+            + " ".join(
+                f'[hardware.nvidia.passthroughs.{k}] vm = "{vm}"' for k in missing
+            ),
+        )
+
+
+@rule(
+    "GG803",
+    "gpu-vm-not-alone",
+    ERROR,
+    fix="Give the GPU VM's other platform devices to another VM.",
+)
+def gpu_vm_not_alone(p: Profile, b: Board) -> Iterator[Finding]:
+    """The GPU VM takes no platform device outside the group."""
+    gp = gpu_pass(p, b)
+    if gp is None:
+        return
+    for pt in p.enabled:
+        dev = b.devices.get(pt.device)
+        if pt.vm == gp.vm and dev is not None and not dev.group:
+            yield finding(
+                "GG803",
+                pt.at("vm"),
+                f"'{pt.device}' goes to '{gp.vm}', which runs the GPU's QEMU variant",
+                "that QEMU moves the platform bus to "
+                f"{gp.group.qemu.platform_bus_base:#x} and ghafgen lays out only the "
+                "GPU group there; pass this device to another VM",
+            )
+
+
+@rule(
+    "GG804",
+    "carveouts-exceed-ram",
+    ERROR,
+    fix="Shrink the VMs' memory: the GPU's carve-outs leave the host's RAM too.",
+)
+def carveouts_exceed_ram(p: Profile, b: Board) -> Iterator[Finding]:
+    """The GPU's RAM carve-outs, the VMs and the host reserve fit the board's RAM."""
+    gp = gpu_pass(p, b)
+    if gp is None:
+        return
+    ram = b.ram_mib << 20
+    carve = sum(c.size for c in gp.carveouts if c.base >= 0x80000000)
+    total = sum(vm.memory for vm in p.vms.values()) + carve
+    total += b.host_reserve_mib << 20
+    if total > ram:
+        vm = p.vms.get(gp.vm)
+        yield finding(
+            "GG804",
+            vm.at("memory") if vm is not None else gp.entries[0].src,
+            f"VMs, the host reserve and the GPU's carve-outs ({format_size(carve)}) "
+            f"take {format_size(total)}, more than the board's {format_size(ram)}",
+            f"free {format_size(total - ram)}; the carve-outs are taken from the host "
+            "before Linux boots (reserved-memory), apart from each VM's own RAM",
+        )
+
+
+def overlaps(spans: list[tuple[str, int, int]]) -> list[tuple[str, str]]:
+    """Pairs of named [start, end) spans that overlap."""
+    out = []
+    for i, (a, a0, a1) in enumerate(spans):
+        for b, b0, b1 in spans[i + 1 :]:
+            if a0 < b1 and b0 < a1:
+                out.append((a, b))
+    return out
+
+
+@rule(
+    "GG805",
+    "carveout-overlap",
+    ERROR,
+    fix="Fix the catalog's carve-outs (data/t234-gpu.toml): none may overlap, "
+    "and the guest's reserved regions lie inside its memory bank.",
+)
+def carveout_overlap(p: Profile, b: Board) -> Iterator[Finding]:
+    """Host carve-outs do not overlap; guest reserved regions fit the guest bank apart."""
+    gp = gpu_pass(p, b)
+    if gp is None:
+        return
+    where = gp.entries[0].src
+    host = [(c.key, c.base, c.end) for c in gp.carveouts]
+    for x, y in overlaps(host):
+        yield finding(
+            "GG805",
+            where,
+            f"host carve-outs '{x}' and '{y}' overlap",
+            "each is handed to the guest 1:1 by its own vfio device; QEMU "
+            "cannot map both (catalog/data/t234-gpu.toml)",
+        )
+    bank = gp.group.guest_memory
+    guest = [(r.key, r.base, r.end) for r in gp.group.reserved]
+    for x, y in overlaps(guest):
+        yield finding(
+            "GG805",
+            where,
+            f"guest reserved regions '{x}' and '{y}' overlap",
+            "two drivers would allocate from the same memory "
+            "(catalog/data/t234-gpu.toml)",
+        )
+    for r in gp.group.reserved:
+        if r.base < bank.base or r.end > bank.end:
+            yield finding(
+                "GG805",
+                where,
+                f"guest reserved region '{r.key}' ({r.base:#x}+{r.size:#x}) lies "
+                f"outside the guest bank '{bank.key}' ({bank.base:#x}+{bank.size:#x})",
+                "only the bank is backed 1:1 by host memory "
+                "(catalog/data/t234-gpu.toml)",
+            )
+
+
+@rule(
+    "GG806",
+    "gpu-guest-kernel-unsupported",
+    ERROR,
+    fix='Leave the GPU VM\'s `kernel` unset or "6.12": the pinned patch series '
+    "targets that series.",
+)
+def gpu_guest_kernel_unsupported(p: Profile, b: Board) -> Iterator[Finding]:
+    """The GPU VM's kernel is the series Ghaf's GPU patch series supports."""
+    gp = gpu_pass(p, b)
+    if gp is None:
+        return
+    vm = p.vms.get(gp.vm)
+    want = gp.group.kernel.series
+    if vm is not None and vm.kernel and vm.kernel != want:
+        yield finding(
+            "GG806",
+            vm.at("kernel"),
+            f"VM '{vm.name}' asks for Linux {vm.kernel!r}; the pinned GPU patch series "
+            f"and NVIDIA's out-of-tree modules are built for {want}",
+            f'use kernel = "{want}" (Ghaf: linuxPackages_{want.replace(".", "_")} '
+            "with jetpack-nixos's kernelPackagesOverlay)",
+        )

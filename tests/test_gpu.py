@@ -1,0 +1,314 @@
+"""The integrated GPU group: catalog against the real trees, QEMU's placement
+against what Ghaf measured, the allow list against Ghaf's, and the rules."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ghafgen import catalog
+from ghafgen.catalog.gpu import gpu_group
+from ghafgen.catalog.soc import for_board
+from ghafgen.derive.allowlist import allow_list
+from ghafgen.derive.gpu import gpu_pass, placement
+from ghafgen.profile.parse import load, load_text
+from ghafgen.rules.engine import apply_rules
+from tests.conftest import ROOT
+
+AGX = catalog.board("jetson-agx-orin-devkit")
+GROUP = gpu_group()
+PROFILE = ROOT / "profiles" / "orin-agx-gpu-vm.toml"
+GPU_DIR = (
+    "modules/reference/hardware/jetpack/nvidia-jetson-orin/virtualization/passthrough"
+)
+
+
+def _profile():
+    loaded = load(PROFILE)
+    assert loaded.profile is not None, loaded.findings
+    return loaded.profile
+
+
+def test_reference_profile_passes_the_whole_group_to_one_vm():
+    gp = gpu_pass(_profile(), AGX)
+    assert gp is not None and gp.vm == "gpu-vm"
+    assert [d.key for d in gp.members] == list(GROUP.members)
+    assert gp.host_devices == (
+        "60000000.vm_hs_p",
+        "80000000.vm_cma_p",
+        "17000000.gpu",
+        "13e00000.host1x_pt",
+        "15340000.vic",
+        "15480000.nvdec",
+        "15540000.nvjpg",
+    )
+
+
+# The guest addresses and SPIs Ghaf measured on the board with QEMU's
+# `info mtree -f` and wrote into tegra234-gpuvm-base.dtsi / -engines.dtsi.
+GHAF_MEASURED = {
+    0x17000000: 0x64000000,
+    0x18000000: 0x65000000,
+    0x03B41000: 0x66000000,
+    0x13E00000: 0x66010000,
+    0x13E10000: 0x66020000,
+    0x13E40000: 0x66030000,
+    0x13EF0000: 0x66080000,
+    0x15340000: 0x66040000,
+    0x15480000: 0x66100000,
+    0x15540000: 0x66140000,
+}
+GHAF_SPIS = {"17000000.gpu": (112, 113, 114, 115), "15340000.vic": (125,)}
+
+
+def test_placement_is_the_one_ghaf_measured_on_the_board():
+    placed = placement(GROUP, tuple(AGX.devices[k] for k in GROUP.members))
+    got = {r.host: r.guest for p in placed if p.mmio_base is None for r in p.regions}
+    assert got == GHAF_MEASURED
+    spis = {p.dt_name: p.spis for p in placed}
+    assert spis["13e00000.host1x_pt"] == tuple(range(116, 125))
+    for name, want in GHAF_SPIS.items():
+        assert spis[name] == want
+    # Carve-outs land 1:1 (mmio-base), before anything else.
+    for p in placed[:2]:
+        assert p.regions[0].host == p.regions[0].guest == p.mmio_base
+
+
+@pytest.mark.skipif(
+    not os.environ.get("GHAFGEN_GHAF_SRC"),
+    reason="set GHAFGEN_GHAF_SRC to a checkout of tiiuae/ghaf at the pinned revision",
+)
+def test_placement_matches_ghafs_hand_kept_ranges_line_by_line():
+    text = (
+        Path(os.environ["GHAFGEN_GHAF_SRC"])
+        / GPU_DIR
+        / "gpu-vm/tegra234-gpuvm-base.dtsi"
+    ).read_text()
+    pairs = re.findall(
+        r"<0x00 (0x[0-9a-fA-F]+) 0x00 (0x[0-9a-fA-F]+) 0x00 0x[0-9a-fA-F]+>,?\s*// "
+        r"0x[0-9a-f]+-[0-9a-f]+ \(prio 0, ramd\): VFIO",
+        text,
+    )
+    assert len(pairs) == len(GHAF_MEASURED)
+    assert {int(a, 16): int(b, 16) for a, b in pairs} == GHAF_MEASURED
+
+
+def test_allow_list_is_the_group_s_own_ids_without_the_host_s_fuse_clock():
+    allowed = allow_list(_profile(), AGX)
+    assert allowed.ids("clock") == [1, 20, 41, 46, 83, 154, 167, 236, 304]
+    assert allowed.ids("reset") == [10, 19, 44, 113]
+    assert allowed.ids("power-domain") == [23, 29, 35, 36]
+    # Every ID traces to a node the guest owns.
+    owned = {
+        (k, AGX.soc.resource(k, n).id)
+        for key in GROUP.members
+        for k in ("clock", "reset", "power-domain")
+        for n in AGX.devices[key].resources("l4t", k)
+    }
+    for kind in ("clock", "reset", "power-domain"):
+        assert {(kind, i) for i in allowed.ids(kind)} <= owned
+    # EMC (the guest icc node's clock) never.
+    assert 31 not in allowed.ids("clock")
+
+
+def _nix_ids(block: str) -> list[int]:
+    return [int(x) for x in re.findall(r"^\s*(\d+)", block, re.M)]
+
+
+@pytest.mark.skipif(
+    not os.environ.get("GHAFGEN_GHAF_SRC"),
+    reason="set GHAFGEN_GHAF_SRC to a checkout of tiiuae/ghaf at the pinned revision",
+)
+def test_allow_list_against_ghafs_id_by_id():
+    """Ghaf's list is one union: the compute IDs, then `++` the display IDs.
+    ghafgen's gpu-vm list is the compute part less FUSE (40)."""
+    text = (
+        Path(os.environ["GHAFGEN_GHAF_SRC"]) / GPU_DIR / "payload/bpmp-allowlist.nix"
+    ).read_text()
+    body = text.split("{", 1)[1]
+    lists = {}
+    for name in ("clocks", "resets", "powerDomains"):
+        tail = r"\]\s*(?:#[^\n]*\n\s*)*\+\+\s*\[([^\]]*)\];"
+        m = re.search(rf"{name} = \[([^\]]*){tail}", body, re.S)
+        assert m, name
+        lists[name] = (_nix_ids(m.group(1)), _nix_ids(m.group(2)))
+    allowed = allow_list(_profile(), AGX)
+    ours = {
+        "clocks": allowed.ids("clock"),
+        "resets": allowed.ids("reset"),
+        "powerDomains": allowed.ids("power-domain"),
+    }
+    # Compute part: equal but for FUSE, which the host's fuse node uses too.
+    compute_clocks = lists["clocks"][0]
+    assert sorted(set(compute_clocks) - set(ours["clocks"])) == [40]
+    assert set(ours["clocks"]) <= set(compute_clocks)
+    assert sorted(lists["resets"][0]) == ours["resets"]
+    assert sorted(lists["powerDomains"][0]) == ours["powerDomains"]
+    # Display part: for disp-vm/gui-vm; a gpu-vm needs none of it.
+    for name in ("clocks", "resets", "powerDomains"):
+        assert not set(lists[name][1]) & set(ours[name]), name
+    assert lists["powerDomains"][1] == [3]  # DISP, the display stays with the host
+
+
+def test_catalog_engines_agree_with_the_612_tree():
+    nodes = {d.path: d for d in for_board("tegra234-p3737-0000+p3701-0000")}
+    for key in ("host1x", "vic", "nvdec"):
+        dev = AGX.devices[key]
+        node = nodes[dev.flavors["mainline"].path]
+        soc = AGX.soc
+        assert [soc.clocks[c].id for c in dev.resources("mainline", "clock")] == list(
+            node.clocks
+        ), key
+        assert [soc.resets[r].id for r in dev.resets] == list(node.resets), key
+        pds = [soc.power_domains[p].id for p in dev.power_domains]
+        assert pds == list(node.power_domains), key
+        sid = GROUP.engines[key].sid
+        assert node.iommu_sid == sid, key
+    # ga10b and NVJPG are L4T-only nodes: the host overlay writes them whole.
+    assert not any(p.endswith(("/gpu@17000000", "/nvjpg@15540000")) for p in nodes)
+    assert "mainline" not in AGX.devices["gpu"].flavors
+    assert "mainline" not in AGX.devices["nvjpg"].flavors
+
+
+def _ids(text: str) -> set[str]:
+    result = load_text(text, "p.toml")
+    _board, found = apply_rules(result)
+    return {f.rule_id for f in found}
+
+
+def test_carveout_overlap_fires_on_a_catalog_whose_carveouts_overlap(tmp_path: Path):
+    data = tmp_path / "data"
+    shutil.copytree(ROOT / "ghafgen" / "catalog" / "data", data)
+    gpu = data / "t234-gpu.toml"
+    gpu.write_text(gpu.read_text().replace("base = 0x60000000", "base = 0x90000000"))
+    env = os.environ.copy()
+    env["GHAFGEN_CATALOG"] = str(data)
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "ghafgen", "validate", str(PROFILE)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "error[GG805]: host carve-outs 'vm_hs' and 'vm_cma' overlap" in done.stdout
+
+
+def test_uarta_elsewhere_shares_the_gpus_stream_id():
+    text = PROFILE.read_text() + (
+        '\n[hardware.nvidia.passthroughs.uarta]\nvm = "uart-vm"\n'
+        '[vms.uart-vm]\nvcpus = 1\nmemory = "512M"\n'
+    )
+    assert "GG205" in _ids(text)
+
+
+def _translate(tree, path: str, addr: int) -> int:
+    """A node's bus address, through every `ranges` above it, to the CPU's."""
+    parts = path.strip("/").split("/")
+    for depth in range(len(parts) - 1, 0, -1):
+        bus = "/" + "/".join(parts[:depth])
+        raw = tree.cells(bus, "ranges") if tree.maybe(bus, "ranges") else []
+        if not raw:
+            continue
+        ca = tree.cells(bus, "#address-cells")[0]
+        sc = tree.cells(bus, "#size-cells")[0]
+        up = "/" + "/".join(parts[: depth - 1]) if depth > 1 else "/"
+        pa = tree.cells(up, "#address-cells")[0]
+        step = ca + pa + sc
+        for i in range(0, len(raw), step):
+            child = int("".join(f"{c:08x}" for c in raw[i : i + ca]), 16)
+            parent = int("".join(f"{c:08x}" for c in raw[i + ca : i + ca + pa]), 16)
+            size = int("".join(f"{c:08x}" for c in raw[i + ca + pa : i + step]), 16)
+            if child <= addr < child + size:
+                addr = parent + (addr - child)
+                break
+        else:
+            raise AssertionError(f"{addr:#x} of {path} not in {bus}'s ranges")
+    return addr
+
+
+def test_guest_tree_on_qemus_own_tree_lands_where_qemu_maps(tmp_path: Path, virt_dtb):
+    """The committed guest tree on the stand-in QEMU's dumped virt tree, moved to
+    the variant's platform bus as its patch writes it, with the bridge's /bpmp:
+    every region of every member translates to the address QEMU maps it at."""
+    from ghafgen.toolchain.guestbase import (
+        add_bridge_node,
+        gpu_variant_base,
+        name_bridge_node,
+    )
+    from ghafgen.tools import run
+    from tests.conftest import require
+    from tests.trees import Tree
+
+    require("fdtoverlay")
+    target = ROOT / "nix" / "modules" / "nvidia-jetson-orin-agx-gpu-vm"
+    dtbo = tmp_path / "g.dtbo"
+    run(
+        [
+            "dtc",
+            "-@",
+            "-q",
+            "-I",
+            "dts",
+            "-O",
+            "dtb",
+            "-o",
+            str(dtbo),
+            str(target / "vms/gpu-vm.dts"),
+        ]
+    ).or_raise()
+    base = tmp_path / "base.dtb"
+    data = gpu_variant_base(virt_dtb(4, 6144).read_bytes())
+    base.write_bytes(name_bridge_node(add_bridge_node(data)))
+    out = tmp_path / "guest.dtb"
+    run(["fdtoverlay", "-i", str(base), "-o", str(out), str(dtbo)]).or_raise()
+    tree = Tree(out)
+    placed = {
+        p.dt_name: p
+        for p in placement(GROUP, tuple(AGX.devices[k] for k in GROUP.members))
+    }
+    found = 0
+    for path in tree.walk():
+        name = path.rsplit("/", 1)[-1]
+        key = next(
+            (
+                k
+                for k in GROUP.members
+                if AGX.devices[k].node.split("@")[1] == name.split("@")[-1]
+                and "@" in name
+            ),
+            None,
+        )
+        if key is None or "gpu-bus" not in path:
+            continue
+        found += 1
+        reg = tree.cells(path, "reg")
+        p = placed[AGX.devices[key].dt_name]
+        for i, region in enumerate(p.regions):
+            addr = (reg[4 * i] << 32) | reg[4 * i + 1]
+            assert _translate(tree, path, addr) == region.guest, (path, hex(addr))
+        spis = (
+            tree.cells(path, "interrupts")[1::3]
+            if tree.maybe(path, "interrupts")
+            else []
+        )
+        assert tuple(spis) == p.spis, path
+    assert found == len(GROUP.members)
+    # The guest bank, where the carve-out is mapped 1:1; QEMU's own RAM node gone.
+    assert tree.cells("/memory@80000000", "reg") == [0, 0x80000000, 0, 0x30000000]
+    assert not any(
+        p.startswith("/memory@") and p != "/memory@80000000" for p in tree.walk()
+    )
+    # Every &bpmp resolved to the bridge's node.
+    bpmp = tree.cells("/bpmp", "phandle")[0]
+    gpu = next(p for p in tree.walk() if p.endswith("/gpu@17000000"))
+    assert tree.cells(gpu, "clocks")[0::2] == [bpmp] * 3
+    assert tree.maybe("/", "compatible").startswith(b"nvidia,tegra234\0")
