@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import functools
 import tomllib
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ghafgen.catalog.load import DATA, _fact, _guarded
 from ghafgen.catalog.model import Fact
 
 
-@dataclass(frozen=True)
-class Engine:
+class Engine(NamedTuple):
     """How one member's node is re-created on the host and written in the guest."""
 
     key: str
@@ -36,11 +34,10 @@ class Engine:
     guest_status: str = "okay"
     nvidia_bpmp: bool = False
     host1x_class: int | None = None
-    fact: Fact = field(default_factory=Fact)
+    fact: Fact = Fact()
 
 
-@dataclass(frozen=True)
-class GuestExtra:
+class GuestExtra(NamedTuple):
     """A guest node that belongs to no passed device (the interconnect provider)."""
 
     key: str
@@ -49,11 +46,10 @@ class GuestExtra:
     compatible: tuple[str, ...]
     clocks: tuple[str, ...]
     clock_names: tuple[str, ...]
-    fact: Fact = field(default_factory=Fact)
+    fact: Fact = Fact()
 
 
-@dataclass(frozen=True)
-class Carveout:
+class Carveout(NamedTuple):
     """Host memory handed to the guest 1:1 through vfio-platform's mmio-base."""
 
     key: str
@@ -64,7 +60,7 @@ class Carveout:
     sid: int
     purpose: str
     guest_memory: bool = False
-    fact: Fact = field(default_factory=Fact)
+    fact: Fact = Fact()
 
     @property
     def end(self) -> int:
@@ -76,8 +72,7 @@ class Carveout:
         return f"{self.base:x}.{self.wrapper}"
 
 
-@dataclass(frozen=True)
-class Reserved:
+class Reserved(NamedTuple):
     """A guest reserved-memory region the patched drivers expect."""
 
     key: str
@@ -90,15 +85,14 @@ class Reserved:
     reusable: bool = False
     cma_default: bool = False
     carveout: bool = False  # listed in tegra-carveouts' memory-region
-    fact: Fact = field(default_factory=Fact)
+    fact: Fact = Fact()
 
     @property
     def end(self) -> int:
         return self.base + self.size
 
 
-@dataclass(frozen=True)
-class GpuQemu:
+class GpuQemu(NamedTuple):
     extra_patches: tuple[str, ...]
     irqfd: bool
     platform_bus_base: int
@@ -108,9 +102,9 @@ class GpuQemu:
     spis: int
     drop_qemu_memory_node: bool
     needs_fdt_binding: bool
-    fact: Fact = field(default_factory=Fact)
-    bus_fact: Fact = field(default_factory=Fact)
-    dtb_fact: Fact = field(default_factory=Fact)
+    fact: Fact = Fact()
+    bus_fact: Fact = Fact()
+    dtb_fact: Fact = Fact()
 
     @property
     def platform_bus_path(self) -> str:
@@ -122,8 +116,7 @@ class GpuQemu:
         return f"/memory@{self.ram_base:x}"
 
 
-@dataclass(frozen=True)
-class GpuKernel:
+class GpuKernel(NamedTuple):
     series: str
     package: str
     oot_overlay: str
@@ -133,11 +126,10 @@ class GpuKernel:
     kernel_config: tuple[str, ...]
     oot_patches: tuple[str, ...]  # keys of sources.toml [ghaf]
     patches: tuple[str, ...]  # keys of sources.toml [ghaf]
-    fact: Fact = field(default_factory=Fact)
+    fact: Fact = Fact()
 
 
-@dataclass(frozen=True)
-class GpuGroup:
+class GpuGroup(NamedTuple):
     key: str
     description: str
     members: tuple[str, ...]
@@ -149,7 +141,7 @@ class GpuGroup:
     qemu: GpuQemu
     kernel: GpuKernel
     root_compatible: tuple[str, ...]
-    fact: Fact = field(default_factory=Fact)
+    fact: Fact = Fact()
 
     @property
     def guest_memory(self) -> Carveout:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import marshal
 import os
 import sys
 import tomllib
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -92,27 +92,28 @@ def _cache_dir() -> Path | None:
 def _parsed(path: Path) -> dict[str, Any]:
     """`tomllib.loads` of the catalog file at `path`, kept between runs.
 
-    The entry is named by the file's path and holds the SHA-256 of the text it
-    was parsed from, so an edited file (or another GHAFGEN_CATALOG copy at the
-    same path) is parsed again, never served stale. An entry that is missing,
-    unreadable, truncated or from another Python is ignored and rewritten; a
-    cache dir that cannot be written (a read-only home) only costs the parse.
-    marshal, as Python's own bytecode cache uses: plain data, no imports.
+    The entry holds the exact text it was parsed from and is used only when
+    the file's text is that text, so an edited file (or another GHAFGEN_CATALOG
+    copy at the same path) is parsed again, never served stale. The entry's
+    name only spreads files over entries (a clash costs a parse, never a wrong
+    answer). An entry that is missing, unreadable, truncated or from another
+    Python is ignored and rewritten; a cache dir that cannot be written (a
+    read-only home) only costs the parse. marshal, as Python's own bytecode
+    cache uses: plain data, no imports.
     """
     text = path.read_text(encoding="utf-8")
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     tag = f"{sys.implementation.cache_tag}-{marshal.version}"
     where = _cache_dir()
     entry = None
     if where is not None:
-        name = hashlib.sha256(str(path).encode("utf-8", "surrogateescape"))
-        entry = where / f"{name.hexdigest()[:32]}.marshal"
+        name = zlib.crc32(str(path).encode("utf-8", "surrogateescape"))
+        entry = where / f"{path.stem}-{name:08x}.marshal"
         with contextlib.suppress(OSError, ValueError, EOFError, TypeError):
             kept = marshal.loads(entry.read_bytes())
             if (
                 isinstance(kept, tuple)
                 and len(kept) == 3
-                and kept[:2] == (tag, digest)
+                and kept[:2] == (tag, text)
                 and isinstance(kept[2], dict)
             ):
                 return kept[2]
@@ -122,7 +123,7 @@ def _parsed(path: Path) -> dict[str, Any]:
         with contextlib.suppress(OSError, ValueError):
             entry.parent.mkdir(parents=True, exist_ok=True)
             tmp = entry.with_name(f".{entry.name}.{os.getpid()}")
-            tmp.write_bytes(marshal.dumps((tag, digest, doc)))
+            tmp.write_bytes(marshal.dumps((tag, text, doc)))
             os.replace(tmp, entry)
     return doc
 

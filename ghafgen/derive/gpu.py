@@ -8,22 +8,20 @@ which the guest tree's `ranges` and interrupts must match).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ghafgen.catalog.gpu import Carveout, GpuGroup, gpu_group
 from ghafgen.catalog.model import Board, PlatformDevice
 from ghafgen.profile.model import Passthrough, Profile
 
 
-@dataclass(frozen=True)
-class Region:
+class Region(NamedTuple):
     host: int  # the device's own (host physical) address
     guest: int  # where QEMU maps it in the guest
     size: int
 
 
-@dataclass(frozen=True)
-class Placed:
+class Placed(NamedTuple):
     """One vfio-platform device as QEMU lays it out."""
 
     dt_name: str
@@ -37,8 +35,7 @@ class Placed:
         return f"vfio-platform,host={self.dt_name}{opts}"
 
 
-@dataclass(frozen=True)
-class GpuPass:
+class GpuPass(NamedTuple):
     """The group as one profile passes it."""
 
     vm: str

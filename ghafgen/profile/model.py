@@ -154,7 +154,7 @@ class SourceRef(_Located):
 @dataclass(frozen=True)
 class Profile:
     file: str
-    sha256: str
+    text: str = field(repr=False)  # as read; `sha256` names it in the manifest
     target: Target
     virtualization: Virtualization
     passthroughs: tuple[Passthrough, ...]
@@ -163,6 +163,13 @@ class Profile:
     pins: dict[str, Pin] = field(default_factory=dict, hash=False)
     disks: dict[str, Disk] = field(default_factory=dict, hash=False)
     channels: dict[str, Channel] = field(default_factory=dict, hash=False)
+
+    @property
+    def sha256(self) -> str:
+        # hashlib loads OpenSSL (~5 ms); only generation asks for the digest.
+        import hashlib
+
+        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
 
     @property
     def enabled(self) -> tuple[Passthrough, ...]:

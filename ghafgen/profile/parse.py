@@ -6,7 +6,6 @@ returns the findings, and a `Profile` only when the document is well formed.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import tomllib
 from pathlib import Path
@@ -399,7 +398,7 @@ def _given(table: spec.Table, raw: dict[str, Any], key: str) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
-def _build(doc: dict[str, Any], loc: Locator, sha: str) -> Profile:
+def _build(doc: dict[str, Any], loc: Locator, text: str) -> Profile:
     t = doc["target"]
     fields = {f.key: t.get(f.key, f.default or "") for f in spec.TARGET.fields}
     fields |= {k: tuple(t.get(k, ())) for k in ("host_cores", "isolated_cores")}
@@ -497,7 +496,7 @@ def _build(doc: dict[str, Any], loc: Locator, sha: str) -> Profile:
     }
     return Profile(
         loc.file,
-        sha,
+        text,
         target,
         virt,
         tuple(passthroughs),
@@ -558,8 +557,7 @@ def load_text(text: str, display_name: str) -> LoadResult:
     checker.container((), doc)
     if any(f.severity is Severity.ERROR for f in checker.findings):
         return LoadResult(None, tuple(checker.findings))
-    sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    return LoadResult(_build(doc, loc, sha), tuple(checker.findings))
+    return LoadResult(_build(doc, loc, text), tuple(checker.findings))
 
 
 def load(path: Path, display_name: str | None = None) -> LoadResult:

@@ -5,13 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ghafgen.catalog.gpu import gpu_group
 from ghafgen.catalog.model import Board
-from ghafgen.derive.gpu import gpu_pass, group_entries
 from ghafgen.findings import Finding
 from ghafgen.profile.model import Profile
 from ghafgen.rules.registry import ERROR, finding, rule
 from ghafgen.units import format_size
+
+
+def passes_group(p: Profile, b: Board) -> bool:
+    """Whether the profile passes any GPU group member. The group's catalog and
+    placement load only then, so validating any other profile skips them."""
+    return any(
+        pt.device in b.devices and b.devices[pt.device].group for pt in p.enabled
+    )
 
 
 @rule(
@@ -22,6 +28,10 @@ from ghafgen.units import format_size
 )
 def gpu_group_split(p: Profile, b: Board) -> Iterator[Finding]:
     """The GPU and its host1x engines go to one VM."""
+    if not passes_group(p, b):
+        return
+    from ghafgen.derive.gpu import group_entries
+
     entries = group_entries(p, b)
     if not entries:
         return
@@ -46,9 +56,15 @@ def gpu_group_split(p: Profile, b: Board) -> Iterator[Finding]:
 )
 def gpu_group_incomplete(p: Profile, b: Board) -> Iterator[Finding]:
     """A GPU group member is passed without the others."""
+    if not passes_group(p, b):
+        return
+    from ghafgen.derive.gpu import group_entries
+
     entries = group_entries(p, b)
     if not entries:
         return
+    from ghafgen.catalog.gpu import gpu_group
+
     group = gpu_group()
     have = {pt.device for pt in entries}
     missing = [k for k in group.members if k not in have]
@@ -74,6 +90,10 @@ def gpu_group_incomplete(p: Profile, b: Board) -> Iterator[Finding]:
 )
 def gpu_vm_not_alone(p: Profile, b: Board) -> Iterator[Finding]:
     """The GPU VM takes no platform device outside the group."""
+    if not passes_group(p, b):
+        return
+    from ghafgen.derive.gpu import gpu_pass
+
     gp = gpu_pass(p, b)
     if gp is None:
         return
@@ -98,6 +118,10 @@ def gpu_vm_not_alone(p: Profile, b: Board) -> Iterator[Finding]:
 )
 def carveouts_exceed_ram(p: Profile, b: Board) -> Iterator[Finding]:
     """The GPU's RAM carve-outs, the VMs and the host reserve fit the board's RAM."""
+    if not passes_group(p, b):
+        return
+    from ghafgen.derive.gpu import gpu_pass
+
     gp = gpu_pass(p, b)
     if gp is None:
         return
@@ -136,6 +160,10 @@ def overlaps(spans: list[tuple[str, int, int]]) -> list[tuple[str, str]]:
 )
 def carveout_overlap(p: Profile, b: Board) -> Iterator[Finding]:
     """Host carve-outs do not overlap; guest reserved regions fit the guest bank apart."""
+    if not passes_group(p, b):
+        return
+    from ghafgen.derive.gpu import gpu_pass
+
     gp = gpu_pass(p, b)
     if gp is None:
         return
@@ -180,6 +208,10 @@ def carveout_overlap(p: Profile, b: Board) -> Iterator[Finding]:
 )
 def gpu_guest_kernel_unsupported(p: Profile, b: Board) -> Iterator[Finding]:
     """The GPU VM's kernel is the series Ghaf's GPU patch series supports."""
+    if not passes_group(p, b):
+        return
+    from ghafgen.derive.gpu import gpu_pass
+
     gp = gpu_pass(p, b)
     if gp is None:
         return

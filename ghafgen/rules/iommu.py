@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ghafgen.catalog.gpu import gpu_group
 from ghafgen.catalog.model import Board
 from ghafgen.derive.slots import slots_in_use
 from ghafgen.findings import Finding
 from ghafgen.profile.model import Passthrough, PciAddress, Profile
+from ghafgen.rules.gpu import passes_group
 from ghafgen.rules.registry import ERROR, finding, rule
 
 
@@ -125,7 +125,11 @@ def shared_sid_split(p: Profile, b: Board) -> Iterator[Finding]:
     """Platform devices marked with the one passthrough SID share an IOMMU group."""
     marked: dict[str | None, Passthrough] = {}
     # The GPU group's overlay gives ga10b (and its carve-outs) the same ID.
-    engines = gpu_group().engines
+    engines = {}
+    if passes_group(p, b):
+        from ghafgen.catalog.gpu import gpu_group
+
+        engines = gpu_group().engines
     for pt in p.enabled:
         dev = b.devices.get(pt.device)
         if dev is None:
