@@ -66,6 +66,18 @@ def test_import_writes_catalog_facts(orin_dtb: Path, tmp_path: Path):
     assert doc["6800000-ethernet"]["power_domains"] == [17]
 
 
+def test_import_never_replaces_a_file_unless_forced(orin_dtb: Path, tmp_path: Path):
+    out = tmp_path / "imported.toml"
+    out.write_text("# kept by hand\n")
+    args = ("catalog", "import", "--dtb", str(orin_dtb), "-o", str(out))
+    done = ghafgen(*args)
+    assert done.returncode == 2 and "--force replaces it" in done.stderr
+    assert out.read_text() == "# kept by hand\n"
+    assert ghafgen(*args, "--force").returncode == 0
+    assert "3100000-serial" in tomllib.loads(out.read_text())["imported"]
+    assert [p.name for p in tmp_path.iterdir()] == ["imported.toml"]
+
+
 def test_import_from_dts_matches_dtb(orin_dtb: Path, tmp_path: Path):
     require("dtc")
     dts = tmp_path / "orin.dts"

@@ -64,6 +64,9 @@ def catalog_import(
             "with its passthrough class and why.",
         ),
     ] = False,
+    force: Annotated[
+        bool, typer.Option(help="Replace the --out file if it exists.")
+    ] = False,
 ) -> None:
     """Read passthrough-capable nodes (serial, ethernet, PCIe, display) from a vendor tree."""
     from ghafgen import catalog
@@ -84,18 +87,13 @@ def catalog_import(
                 )
         except Exception as e:  # libfdt's FdtException, a missing file
             raise GhafgenError(f"cannot read {source}: {e}") from e
-        if whole_soc:
+        if whole_soc or not show_diff:
+            if not whole_soc:
+                text = dtimport.as_toml(nodes, source.name)
             if out is None:
                 typer.echo(text, nl=False)
             else:
-                out.write_text(text, encoding="utf-8")
-            return
-        if not show_diff:
-            text = dtimport.as_toml(nodes, source.name)
-            if out is None:
-                typer.echo(text, nl=False)
-            else:
-                out.write_text(text, encoding="utf-8")
+                _write_once(out, text, "a catalog file", force=force)
             return
         found = dtimport.diff(nodes, catalog.board(board), flavor.value)
     for d in found:
@@ -156,6 +154,30 @@ def discover(
     )
 
 
+def _write_once(path: Path, text: str, what: str, *, force: bool = False) -> None:
+    """Write `text` to a new file at `path`; an existing one only with `force`
+    (then atomically: a reader sees the old file or the new, never half)."""
+    import os
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not force:
+            with open(path, "x", encoding="utf-8") as out:
+                out.write(text)
+            return
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        with open(tmp, "x", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(tmp, path)
+    except FileExistsError:
+        raise GhafgenError(
+            f"{path} exists; ghafgen does not overwrite {what}"
+            + (" (--force replaces it)" if what == "a catalog file" else "")
+        ) from None
+    except OSError as e:
+        raise GhafgenError(f"cannot write {path}: {e.strerror or e}") from None
+
+
 def _write_new_profile(path: Path, found: object, name: str) -> None:
     """Write a draft profile; never over an existing file; validate it after."""
     from ghafgen.discover.draft import from_discovery
@@ -166,16 +188,7 @@ def _write_new_profile(path: Path, found: object, name: str) -> None:
         from ghafgen.discover.boarddraft import board_draft, missing_facts
 
         draft = path.with_name(path.stem + ".board.toml")
-        try:
-            draft.parent.mkdir(parents=True, exist_ok=True)
-            with open(draft, "x", encoding="utf-8") as out:
-                out.write(board_draft(found))
-        except FileExistsError:
-            raise GhafgenError(
-                f"{draft} exists; ghafgen does not overwrite a draft"
-            ) from None
-        except OSError as e:
-            raise GhafgenError(f"cannot write {draft}: {e.strerror or e}") from None
+        _write_once(draft, board_draft(found), "a draft")
         raise DiscoverError(
             "no catalog board matches compatible "
             f"{', '.join(found.compatible) or '(none)'}; wrote a board draft to "
@@ -187,16 +200,7 @@ def _write_new_profile(path: Path, found: object, name: str) -> None:
 def _create(path: Path, text: str) -> None:
     from ghafgen.rules.engine import validate as run
 
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "x", encoding="utf-8") as out:
-            out.write(text)
-    except FileExistsError:
-        raise GhafgenError(
-            f"{path} exists; ghafgen does not overwrite a profile"
-        ) from None
-    except OSError as e:
-        raise GhafgenError(f"cannot write {path}: {e.strerror or e}") from None
+    _write_once(path, text, "a profile")
     report = run([path])
     for f in report.findings:
         typer.echo(f.render(), err=True)
