@@ -38,15 +38,16 @@ NEVER = {
 }
 
 
-def modules_after(args: list[str], tmp_path: Path) -> set[str]:
-    """Every module imported by one run of `ghafgen ARGS`, in a fresh interpreter."""
+def after_run(args: list[str], tmp_path: Path, report: str) -> list[str]:
+    """Run `ghafgen ARGS` in a fresh interpreter, then evaluate `report` (an
+    expression giving a list of strings) in it and return that list."""
     code = (
         "import sys\n"
         "from ghafgen.cli import main\n"
         f"sys.argv = ['ghafgen', *{args!r}]\n"
         "try:\n    main()\n"
         "except SystemExit:\n    pass\n"
-        "sys.stderr.write('\\nMODULES ' + ' '.join(sorted(sys.modules)))\n"
+        f"sys.stderr.write('\\nREPORT ' + ' '.join({report}))\n"
     )
     env = {"PYTHONPATH": str(ROOT), "GHAFGEN_CACHE_DIR": str(tmp_path), "PATH": ""}
     done = subprocess.run(
@@ -56,7 +57,12 @@ def modules_after(args: list[str], tmp_path: Path) -> set[str]:
         text=True,
         check=True,
     )
-    return set(done.stderr.rsplit("MODULES ", 1)[1].split())
+    return done.stderr.rsplit("REPORT ", 1)[1].split()
+
+
+def modules_after(args: list[str], tmp_path: Path) -> set[str]:
+    """Every module imported by one run of `ghafgen ARGS`."""
+    return set(after_run(args, tmp_path, "sorted(sys.modules)"))
 
 
 def test_help_imports_no_ghafgen_stage(tmp_path: Path) -> None:
@@ -82,27 +88,14 @@ def test_validate_defines_dataclasses_only_where_records_need_them(
     compiled then); plain records on validate's path are NamedTuples. The
     profile model keeps dataclasses: its location fields are left out of
     equality and repr, and its classes share them by inheritance."""
-    code = (
-        "import sys\n"
-        "from ghafgen.cli import main\n"
-        f"sys.argv = ['ghafgen', 'validate', {PROFILE!r}]\n"
-        "try:\n    main()\n"
-        "except SystemExit:\n    pass\n"
-        "found = sorted(f'{m}.{n}' for m, mod in list(sys.modules.items())\n"
-        "    if m.startswith('ghafgen') for n, v in vars(mod).items()\n"
-        "    if isinstance(v, type) and '__dataclass_fields__' in vars(v)\n"
-        "    and v.__module__ == m)\n"
-        "sys.stderr.write('\\nCLASSES ' + ' '.join(found))\n"
+    found = after_run(
+        ["validate", PROFILE],
+        tmp_path,
+        "sorted(f'{m}.{n}' for m, mod in list(sys.modules.items())"
+        " if m.startswith('ghafgen') for n, v in vars(mod).items()"
+        " if isinstance(v, type) and '__dataclass_fields__' in vars(v)"
+        " and v.__module__ == m)",
     )
-    env = {"PYTHONPATH": str(ROOT), "GHAFGEN_CACHE_DIR": str(tmp_path), "PATH": ""}
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    found = done.stderr.rsplit("CLASSES ", 1)[1].split()
     assert found, "the profile model's dataclasses should be found"
     assert {c.rsplit(".", 1)[0] for c in found} == {"ghafgen.profile.model"}
 

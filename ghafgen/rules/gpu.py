@@ -4,12 +4,16 @@ with carve-outs that fit and a guest kernel its patch series supports."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from ghafgen.catalog.model import Board
 from ghafgen.findings import Finding
 from ghafgen.profile.model import Profile
 from ghafgen.rules.registry import ERROR, finding, rule
 from ghafgen.units import format_size
+
+if TYPE_CHECKING:
+    from ghafgen.derive.gpu import GpuPass
 
 
 def passes_group(p: Profile, b: Board) -> bool:
@@ -18,6 +22,16 @@ def passes_group(p: Profile, b: Board) -> bool:
     return any(
         pt.device in b.devices and b.devices[pt.device].group for pt in p.enabled
     )
+
+
+def whole_group(p: Profile, b: Board) -> GpuPass | None:
+    """The GPU group's pass when the profile gives it whole to one VM (else
+    GG801/GG802 say why), loading the group's modules only if it passes any."""
+    if not passes_group(p, b):
+        return None
+    from ghafgen.derive.gpu import gpu_pass
+
+    return gpu_pass(p, b)
 
 
 @rule(
@@ -90,11 +104,7 @@ def gpu_group_incomplete(p: Profile, b: Board) -> Iterator[Finding]:
 )
 def gpu_vm_not_alone(p: Profile, b: Board) -> Iterator[Finding]:
     """The GPU VM takes no platform device outside the group."""
-    if not passes_group(p, b):
-        return
-    from ghafgen.derive.gpu import gpu_pass
-
-    gp = gpu_pass(p, b)
+    gp = whole_group(p, b)
     if gp is None:
         return
     for pt in p.enabled:
@@ -118,11 +128,7 @@ def gpu_vm_not_alone(p: Profile, b: Board) -> Iterator[Finding]:
 )
 def carveouts_exceed_ram(p: Profile, b: Board) -> Iterator[Finding]:
     """The GPU's RAM carve-outs, the VMs and the host reserve fit the board's RAM."""
-    if not passes_group(p, b):
-        return
-    from ghafgen.derive.gpu import gpu_pass
-
-    gp = gpu_pass(p, b)
+    gp = whole_group(p, b)
     if gp is None:
         return
     ram = b.ram_mib << 20
@@ -160,11 +166,7 @@ def overlaps(spans: list[tuple[str, int, int]]) -> list[tuple[str, str]]:
 )
 def carveout_overlap(p: Profile, b: Board) -> Iterator[Finding]:
     """Host carve-outs do not overlap; guest reserved regions fit the guest bank apart."""
-    if not passes_group(p, b):
-        return
-    from ghafgen.derive.gpu import gpu_pass
-
-    gp = gpu_pass(p, b)
+    gp = whole_group(p, b)
     if gp is None:
         return
     where = gp.entries[0].src
@@ -208,11 +210,7 @@ def carveout_overlap(p: Profile, b: Board) -> Iterator[Finding]:
 )
 def gpu_guest_kernel_unsupported(p: Profile, b: Board) -> Iterator[Finding]:
     """The GPU VM's kernel is the series Ghaf's GPU patch series supports."""
-    if not passes_group(p, b):
-        return
-    from ghafgen.derive.gpu import gpu_pass
-
-    gp = gpu_pass(p, b)
+    gp = whole_group(p, b)
     if gp is None:
         return
     vm = p.vms.get(gp.vm)
