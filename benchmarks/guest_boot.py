@@ -20,6 +20,7 @@ sys.path.insert(0, str(ROOT))  # `python3 benchmarks/guest_boot.py` from a check
 from tests.guestboot import (  # noqa: E402 - after the path set-up above
     Guest,
     base_tree,
+    gpu_boot_argv,
     merged_tree,
     qemu_argv,
     reference_guests,
@@ -40,6 +41,10 @@ def boot_seconds(guest: Guest, folder: Path) -> tuple[float, bool, str]:
     if found is None:
         sys.exit("no cached kernel/busybox: run bash scripts/guest-boot-deps.sh")
     initrd = initramfs(found.busybox, folder / "init.cpio")
+    if guest.vm.gpu is not None:
+        argv, _tree = gpu_boot_argv(guest, found.kernel, initrd, folder)
+        result = boot(argv, folder)
+        return result.seconds, result.userspace, "as generated (GPU stand-in memory)"
     base = base_tree(guest, folder)
     generated = merged_tree(guest, base, folder) if guest.dts else None
     tree, variant = tree_to_boot(guest, base, generated, folder)

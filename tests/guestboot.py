@@ -1,12 +1,14 @@
 """The host side of a guest boot here: each reference VM, its tree and QEMU's argv.
 
 Entry points: `reference_guests()` -> `Guest` (from ghafgen's plan of each profile),
-`base_tree`, `merged_tree`, `tree_to_boot` and `qemu_argv(guest, ...)`, which
+`base_tree`, `merged_tree`, `tree_to_boot` and `qemu_argv(guest, ...)` (for the GPU
+VM: `gpu_guest_tree`, `gpu_boot_argv`), which
 mirrors microvm.nix's QEMU runner for the module. tests/guestinit.py runs it.
 """
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +20,13 @@ from ghafgen.derive.runtime import VmStack, runtime_stack
 from ghafgen.render import dt
 from ghafgen.render.plan import VmPlan, plan
 from ghafgen.rules.engine import validate
-from ghafgen.toolchain.guestbase import guest_base
+from ghafgen.toolchain.guestbase import (
+    add_bridge_node,
+    dump_qemu_virt,
+    gpu_variant_base,
+    guest_base,
+    name_bridge_node,
+)
 from ghafgen.toolchain.realtools import compile_dts
 from ghafgen.tools import run
 
@@ -127,6 +135,81 @@ def merged_tree(guest: Guest, base: Path, folder: Path) -> Path:
     out = folder / "merged.dtb"
     run(["fdtoverlay", "-i", str(base), "-o", str(out), str(dtbo)]).or_raise()
     return out
+
+
+def gpu_guest_tree(dts: Path, dumped: Path, folder: Path) -> Path:
+    """The GPU VM's guest tree on a stand-in QEMU's dumped virt tree: the
+    platform bus moved as the GPU variant writes it and QEMU's RAM node dropped
+    (`gpu_variant_base`, as the VM's preStart does on the variant's dump), the
+    bridge's /bpmp added and named, then `dts` applied by fdtoverlay."""
+    base = folder / "gpu-base.dtb"
+    data = gpu_variant_base(dumped.read_bytes())
+    base.write_bytes(name_bridge_node(add_bridge_node(data)))
+    dtbo = folder / "gpu-guest.dtbo"
+    ok, _warnings, err = compile_dts(dts, dtbo)
+    assert ok, err
+    out = folder / "gpu-merged.dtb"
+    run(["fdtoverlay", "-i", str(base), "-o", str(out), str(dtbo)]).or_raise()
+    return out
+
+
+# QEMU's virt machine puts RAM here (hw/arm/virt.c, VIRT_MEM); the GPU variant
+# moves it to 0x2000000000 (catalog t234-gpu.toml, qemu.ram_base).
+VIRT_RAM_BASE = 0x40000000
+
+
+def gpu_bank(tree: Path) -> tuple[str, int, int]:
+    """(path, base, size) of the guest bank the GPU VM's tree adds: its one
+    /memory node once QEMU's own is dropped."""
+    view = FdtView(tree.read_bytes())
+    (path,) = [p for _off, p in view.nodes() if p.startswith("/memory@")]
+    cells = view.cells(view.offset(path), "reg")
+    return path, (cells[0] << 32) | cells[1], (cells[2] << 32) | cells[3]
+
+
+def reserved_regions(tree: Path) -> list[tuple[str, int, int]]:
+    """(node name, base, size) of each child of /reserved-memory."""
+    view = FdtView(tree.read_bytes())
+    out = []
+    for off, path in view.nodes():
+        if path.startswith("/reserved-memory/"):
+            c = view.cells(off, "reg")
+            out.append(
+                (path.rsplit("/", 1)[1], (c[0] << 32) | c[1], (c[2] << 32) | c[3])
+            )
+    return out
+
+
+def gpu_stand_in_memory(tree: Path) -> list[str]:
+    """QEMU's memory arguments that put RAM behind the GPU VM's guest bank here.
+
+    On the board the variant keeps the -dtb's /memory nodes (patch 0003), the
+    bank is the vm_cma carve-out mapped 1:1 (vfio-platform mmio-base), and QEMU
+    adds its own RAM at 0x2000000000. The stand-in QEMU NOPs every /memory node
+    of a -dtb (hw/arm/boot.c arm_load_dtb, the code 0003 disables), writes its
+    own RAM from 0x40000000, and has no mmio-base: so the test gives it two NUMA
+    nodes, the first up to the bank and the second the bank's size, which QEMU
+    places at the bank's base and writes as /memory@<base> with the bank's reg
+    (plus numa-node-id = <1>). What differs: the guest runs NUMA with 1 GiB at
+    0x40000000 instead of 6 GiB at 0x2000000000, and that first node covers
+    the variant's platform-bus window below the bank (0x60000000-0x80000000),
+    so here RAM, not a passed device, is behind the GPU bus's regions.
+    """
+    _path, base, size = gpu_bank(tree)
+    low = base - VIRT_RAM_BASE
+    assert low > 0 and low % (1 << 20) == 0 and size % (1 << 20) == 0
+    return [
+        "-m",
+        f"{(low + size) >> 20}M",
+        "-object",
+        f"memory-backend-ram,id=below-bank,size={low >> 20}M",
+        "-object",
+        f"memory-backend-ram,id=bank,size={size >> 20}M",
+        "-numa",
+        "node,nodeid=0,memdev=below-bank",
+        "-numa",
+        "node,nodeid=1,memdev=bank",
+    ]
 
 
 def disabled(tree: Path, paths: list[str], dest: Path) -> Path:
@@ -252,3 +335,23 @@ def qemu_argv(
             continue
         argv += [flag, value.replace("mem-path=/dev/shm/", f"mem-path={folder}/")]
     return argv
+
+
+def gpu_boot_argv(
+    guest: Guest, kernel: Path, initrd: Path, folder: Path
+) -> tuple[list[str], Path]:
+    """(QEMU's argv, the guest tree) for the GPU VM: its tree as its preStart
+    builds it on the variant (`gpu_guest_tree`, on this QEMU's dump for the
+    VM's shape), written where the module's -dtb names it, and the stand-in's
+    memory (`gpu_stand_in_memory`) in place of -m."""
+    assert guest.dts is not None and guest.vm.gpu is not None
+    dumped = dump_qemu_virt(folder, guest.vm.vcpus, guest.vm.mem_mib)
+    assert dumped is not None, "qemu-system-aarch64 is missing"
+    tree = gpu_guest_tree(guest.dts, dumped, folder)
+    argv = qemu_argv(guest, kernel, initrd, folder)
+    dtb = argv[argv.index("-dtb") + 1]
+    shutil.copy(tree, folder / dtb)
+    at = argv.index("-m")
+    assert argv[at + 1] == f"{guest.vm.mem_mib}M", argv[at : at + 2]
+    argv[at : at + 2] = gpu_stand_in_memory(tree)
+    return argv, tree

@@ -239,37 +239,13 @@ def test_guest_tree_on_qemus_own_tree_lands_where_qemu_maps(tmp_path: Path, virt
     """The committed guest tree on the stand-in QEMU's dumped virt tree, moved to
     the variant's platform bus as its patch writes it, with the bridge's /bpmp:
     every region of every member translates to the address QEMU maps it at."""
-    from ghafgen.toolchain.guestbase import (
-        add_bridge_node,
-        gpu_variant_base,
-        name_bridge_node,
-    )
-    from ghafgen.tools import run
     from tests.conftest import require
+    from tests.guestboot import gpu_guest_tree
     from tests.trees import Tree
 
     require("fdtoverlay")
     target = ROOT / "nix" / "modules" / "nvidia-jetson-orin-agx-gpu-vm"
-    dtbo = tmp_path / "g.dtbo"
-    run(
-        [
-            "dtc",
-            "-@",
-            "-q",
-            "-I",
-            "dts",
-            "-O",
-            "dtb",
-            "-o",
-            str(dtbo),
-            str(target / "vms/gpu-vm.dts"),
-        ]
-    ).or_raise()
-    base = tmp_path / "base.dtb"
-    data = gpu_variant_base(virt_dtb(4, 6144).read_bytes())
-    base.write_bytes(name_bridge_node(add_bridge_node(data)))
-    out = tmp_path / "guest.dtb"
-    run(["fdtoverlay", "-i", str(base), "-o", str(out), str(dtbo)]).or_raise()
+    out = gpu_guest_tree(target / "vms/gpu-vm.dts", virt_dtb(4, 6144), tmp_path)
     tree = Tree(out)
     placed = {
         p.dt_name: p

@@ -24,6 +24,13 @@ Stand-ins (docs/runtime.md, "Guest boots here"), and what they do not prove:
   boots twice: as generated (the fault is asserted) and as a test variant with
   that node disabled (the rest is asserted). Each guest prints which ran.
 - Userspace: busybox, not NixOS; vhost-vsock and hugepage backing are left out.
+- The GPU VM: its tree is built as its preStart builds it on Ghaf's GPU QEMU
+  variant (platform bus at 0x60000000, QEMU's RAM node dropped), which is not
+  installable here. The stand-in QEMU drops a -dtb's /memory nodes and puts RAM
+  at 0x40000000, so the guest bank is given as a second NUMA node that QEMU
+  places at the bank (tests/guestboot.py `gpu_stand_in_memory` says what
+  differs). Nothing probes the group here (ga10b's driver is out of tree,
+  host1x a module), so its tree boots as generated.
 """
 
 from __future__ import annotations
@@ -36,16 +43,22 @@ from pathlib import Path
 
 import pytest
 
+from ghafgen.catalog.fdtview import FdtView
+from ghafgen.catalog.gpu import gpu_group
 from ghafgen.catalog.load import qemu_virt
+from ghafgen.derive.gpu import placement
 from tests.conftest import require
 from tests.guestboot import (
     Guest,
     alias,
     base_tree,
     cmdline,
+    gpu_bank,
+    gpu_boot_argv,
     merged_tree,
     qemu_argv,
     reference_guests,
+    reserved_regions,
     stdout_path,
     tree_to_boot,
 )
@@ -104,13 +117,10 @@ def _earlycon(base: Path) -> tuple[str, ...]:
 def test_guest_boots_to_userspace(
     guest: Guest, kit: tuple[StandIns, Path], tmp_path: Path
 ) -> None:
-    if guest.vm.gpu is not None:
-        # The stand-in QEMU has neither the variant's platform bus nor
-        # vfio-platform's mmio-base, so nothing is behind the GPU's regions
-        # and its guest bank: its tree is checked on QEMU's tree instead
-        # (tests/test_gpu.py); ga10b's driver is out of tree anyway.
-        pytest.skip("GPU VM: the GPU's QEMU variant is not installable here")
     found, initrd = kit
+    if guest.vm.gpu is not None:
+        _boot_gpu_guest(guest, found, initrd, tmp_path)
+        return
     base = base_tree(guest, tmp_path)
     generated = merged_tree(guest, base, tmp_path) if guest.dts else None
     faulting = guest.faulting_nodes()
@@ -247,3 +257,104 @@ def _assert_console(
             f"console={result.console} would not be sure to reach the VM's stdio"
         )
         print(f"  console {result.console} ({path}); the passed UART is {on_board}")
+
+
+def _boot_gpu_guest(guest: Guest, found: StandIns, initrd: Path, folder: Path) -> None:
+    """The GPU VM: its guest tree built as its preStart builds it on the variant
+    (tests/guestboot.py `gpu_guest_tree`: the variant's platform bus, QEMU's RAM
+    node dropped, /bpmp named), given with -dtb, booted as generated.
+
+    Nothing emulates the group here and no driver of the stock kernel probes
+    it from the initramfs (ga10b's is NVIDIA's out-of-tree nvgpu; host1x is a
+    module, not loaded), so no region is touched and no variant is needed.
+    The stand-in QEMU's memory differs (`gpu_stand_in_memory`).
+    """
+    argv, tree = gpu_boot_argv(guest, found.kernel, initrd, folder)
+    at = argv.index("-m")
+    result = boot(argv, folder)
+    print(
+        f"{guest.id}: as generated, memory {argv[at + 1]} (stand-in for the bank); "
+        f"userspace={result.userspace} in {result.seconds:.1f} s; console "
+        f"{result.console or '?'}\n  on the board: {guest.on_board}"
+    )
+    assert result.userspace, (
+        f"{guest.id} printed no userspace marker on the VM's stdio "
+        f"(exit {result.returncode}); {STAND_IN}; on the board: {guest.on_board}:\n"
+        f"{result.output[-3000:]}"
+    )
+    assert result.cmdline.split() == cmdline(guest).split()
+
+    _assert_gpu_memory(guest, result, tree)
+    _assert_gpu_bus(guest, result, tree, found.kernel)
+    # chosen/stdout-path of the merged tree: the console is QEMU's pl011.
+    assert result.console == "ttyAMA0", result.console
+    path, _pci = result.tty(result.console)
+    unit = stdout_path(tree).rsplit("@", 1)[1]
+    assert f"/{unit}.pl011/" in path + "/", path
+
+
+def _assert_gpu_memory(guest: Guest, result: Boot, tree: Path) -> None:
+    """The guest bank is a memory node of its own and every reserved region of
+    the tree is set up inside it (early_init_fdt_scan_reserved_mem)."""
+    _path, base, size = gpu_bank(tree)
+    end = base + size - 1
+    initmem = result.dmesg("Initmem setup node")
+    print(f"  {'; '.join(ln.split('] ', 1)[1] for ln in initmem)}")
+    assert f"Initmem setup node 1 [mem 0x{base:016x}-0x{end:016x}]" in "\n".join(
+        initmem
+    ), initmem
+    regions = reserved_regions(tree)
+    assert len(regions) == 6, regions
+    lines = result.dmesg("OF: reserved mem: 0x")
+    for node, lo, length in regions:
+        said = [ln for ln in lines if ln.endswith(f" {node}")]
+        assert said, f"{guest.id}: no reserved-memory line for {node}: {lines}"
+        assert f"0x{lo:016x}..0x{lo + length - 1:016x}" in said[0], said[0]
+        assert base <= lo and lo + length - 1 <= end, said
+        print(f"  {said[0].split('] ', 1)[1]}")
+    ((_node, lo, length),) = [r for r in regions if r[0].startswith("linux,cma@")]
+    cma = result.dmesg("Reserved memory: created CMA memory pool at")
+    assert cma, result.dmesg("Reserved memory")
+    assert f"0x{lo:016x}, size {length >> 20} MiB" in cma[0], cma
+    print(f"  {cma[0].split('] ', 1)[1]}")
+
+
+def _assert_gpu_bus(guest: Guest, result: Boot, tree: Path, kernel: Path) -> None:
+    """The translating bus: each member directly on it is a platform device
+    named by the address the kernel translated its first region to, through
+    gpu-bus's ranges and the platform bus's: where the variant maps it
+    (ghafgen.derive.gpu.placement, the addresses Ghaf measured on the board)."""
+    group = gpu_group()
+    members = {d.key: d for d in guest.vm.platform if d.group}
+    ordered = tuple(members[k] for k in group.members)
+    placed = {p.dt_name: p for p in placement(group, ordered)}
+    # The tree's host1x alias names the host1x node on the GPU bus.
+    host1x = alias(tree, "host1x")
+    bus = host1x.rsplit("/", 1)[0]
+    in_tree = [path for _off, path in FdtView(tree.read_bytes()).nodes()]
+    for key in group.members:
+        dev = members[key]
+        name, unit = dev.node.split("@")
+        name = name.removesuffix("_pt")
+        (path,) = [p for p in in_tree if p.endswith(f"/{name}@{unit}")]
+        want = f"{placed[dev.dt_name].regions[0].guest:x}.{name}"
+        got = result.devices.get(path)
+        if path.rsplit("/", 1)[0] != bus:
+            # host1x's children: its driver populates them (host1x_probe).
+            assert got is None, f"{key} has a device with host1x unbound: {got}"
+            print(f"  {path}: no device (its parent host1x is unbound)")
+            continue
+        assert got is not None, f"{guest.id}: no device for {path}"
+        assert got.name == want, (got, want)
+        assert got.driver == "none", got
+        # ga10b's driver is out of tree; Debian builds host1x as a module,
+        # which the busybox initramfs does not load: nothing probes, nothing
+        # touches a region, nothing defers.
+        assert not _built_in(kernel, dev.compatible), key
+        assert got.name not in result.deferred, result.deferred
+        guest_at = placed[dev.dt_name].regions[0].guest
+        print(f"  {path}: {got.name} (placed at {guest_at:#x}), unbound")
+    assert host1x in result.devices, host1x
+    bpmp = result.devices.get("/bpmp")
+    print(f"  /bpmp: {bpmp} (the stock kernel has no BPMP driver)")
+    assert bpmp is not None and bpmp.driver == "none", bpmp
