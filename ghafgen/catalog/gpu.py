@@ -121,6 +121,8 @@ class GpuKernel(NamedTuple):
     package: str
     oot_overlay: str
     oot_package: str
+    oot_version: str  # the L4T release Ghaf's OOT patches are written for
+    oot_fact: Fact
     modules: tuple[str, ...]
     firmware: str
     kernel_config: tuple[str, ...]
@@ -243,6 +245,8 @@ def gpu_group() -> GpuGroup:
             package=k["package"],
             oot_overlay=k["oot_overlay"],
             oot_package=k["oot_package"],
+            oot_version=k["oot"]["version"],
+            oot_fact=_fact(k["oot"]),
             modules=tuple(k["modules"]),
             firmware=k["firmware"],
             kernel_config=tuple(k["kernel_config"]),

@@ -201,6 +201,7 @@ class GpuVmPlan:
     oot_patches: tuple[str, ...]
     oot_overlay: str
     oot_package: str
+    oot_version: str
     modules: tuple[str, ...]
     firmware: str
     ghaf_qemu_package: str = GHAF_QEMU_GPU_PACKAGE
@@ -564,6 +565,7 @@ def _gpu_vm(gp: GpuPass) -> GpuVmPlan:
         oot_patches=k.oot_patches,
         oot_overlay=k.oot_overlay,
         oot_package=k.oot_package,
+        oot_version=k.oot_version,
         modules=k.modules,
         firmware=k.firmware,
     )

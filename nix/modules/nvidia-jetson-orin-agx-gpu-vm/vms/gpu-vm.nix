@@ -94,6 +94,11 @@ in
       message = "ghafgen: VM gpu-vm runs NVIDIA's out-of-tree GPU modules from jetpack-nixos; add its overlay to nixpkgs.overlays.";
     }
     {
+      # The pinned Ghaf's GPU patches are written for this L4T release.
+      assertion = (config.boot.kernelPackages.nvidia-oot-modules.version or "") == "36.5.0";
+      message = "ghafgen: VM gpu-vm patches NVIDIA's out-of-tree modules 36.5.0 (the pinned Ghaf's GPU series); jetpack-nixos gives " + (config.boot.kernelPackages.nvidia-oot-modules.version or "none") + ".";
+    }
+    {
       assertion = lib.versions.majorMinor config.boot.kernelPackages.kernel.version == "6.12";
       message = "ghafgen: VM gpu-vm needs Linux 6.12: the BPMP hooks and its devices' drivers are pinned for that series; its kernel is " + config.boot.kernelPackages.kernel.version + ".";
     }
