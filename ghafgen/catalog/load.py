@@ -76,17 +76,15 @@ def _guarded(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _cache_dir() -> Path | None:
-    """The user cache dir, as toolchain.basetrees.cache_root finds it; None when
-    there is no usable home (a build sandbox)."""
+def cache_root() -> Path:
+    """The user cache dir: GHAFGEN_CACHE_DIR, else $XDG_CACHE_HOME/ghafgen, else
+    ~/.cache/ghafgen. Relative (an unexpanded `~`) when there is no home to
+    expand it in (a build sandbox). The catalog keeps its parsed files below
+    it; toolchain.basetrees its unpacked trees."""
     if env := os.environ.get("GHAFGEN_CACHE_DIR"):
-        root = Path(env)
-    else:
-        root = (
-            Path(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"))
-            / "ghafgen"
-        )
-    return root / "catalog" if root.is_absolute() else None
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return Path(base) / "ghafgen"
 
 
 def _parsed(path: Path) -> dict[str, Any]:
@@ -103,11 +101,12 @@ def _parsed(path: Path) -> dict[str, Any]:
     """
     text = path.read_text(encoding="utf-8")
     tag = f"{sys.implementation.cache_tag}-{marshal.version}"
-    where = _cache_dir()
+    root = cache_root()
     entry = None
-    if where is not None:
+    # Only below an absolute cache dir: never a folder named `~` in the cwd.
+    if root.is_absolute():
         name = zlib.crc32(str(path).encode("utf-8", "surrogateescape"))
-        entry = where / f"{path.stem}-{name:08x}.marshal"
+        entry = root / "catalog" / f"{path.stem}-{name:08x}.marshal"
         with contextlib.suppress(OSError, ValueError, EOFError, TypeError):
             kept = marshal.loads(entry.read_bytes())
             if (
