@@ -332,16 +332,15 @@ def board(name: str) -> Board:
     b = d["board"]
     chip = soc(b["soc"])
     modules = {k: _module(k, v) for k, v in d.get("modules", {}).items()}
-    module = modules[sku] if sku else modules.get(b.get("default_module", ""))
+    # The SKU the name picks: its own values replace the carrier file's.
+    picked = modules[sku] if sku else None
+    module = picked or modules.get(b.get("default_module", ""))
     carrier = b.get("carrier", "")
-    fact = _fact(b)
-    if module is not None and sku:
-        fact = module.fact
     return Board(
         name=name,
         description=(
-            f"{module.description} on the {carrier.upper()} carrier"
-            if module is not None and sku
+            f"{picked.description} on the {carrier.upper()} carrier"
+            if picked
             else b["description"]
         ),
         soc=chip,
@@ -350,14 +349,12 @@ def board(name: str) -> Board:
         ram_mib=module.ram_mib if module else _size_mib(b["ram"]),
         host_reserve_mib=_size_mib(b["host_reserve"]),
         rootfs=b["rootfs"],
-        dt_model=(
-            module.dt_model if sku and module and module.dt_model else b["dt_model"]
-        ),
+        dt_model=(picked.dt_model if picked and picked.dt_model else b["dt_model"]),
         dt_compatible=f"nvidia,{carrier}+{sku}" if sku else b["dt_compatible"],
         # A SKU with its own mainline tree (the Orin Nano kit's) checks against it.
         dts=(
-            f"nvidia/{module.mainline_dts}.dts"
-            if sku and module and module.mainline_dts
+            f"nvidia/{picked.mainline_dts}.dts"
+            if picked and picked.mainline_dts
             else b.get("dts", "")
         ),
         devices={k: chip.devices[k] for k in b["devices"]},
@@ -376,18 +373,18 @@ def board(name: str) -> Board:
             )
             for k, v in d.get("slots", {}).items()
         },
-        fact=fact,
+        fact=picked.fact if picked else _fact(b),
         carrier=carrier,
         module=module,
         modules=tuple(modules),
         mainline_dts=(
-            module.mainline_dts
-            if sku and module and module.mainline_dts
+            picked.mainline_dts
+            if picked and picked.mainline_dts
             else b.get("mainline_dts", "")
         ),
         jetpack_som=(
-            module.jetpack_som
-            if sku and module and module.jetpack_som
+            picked.jetpack_som
+            if picked and picked.jetpack_som
             else b.get("jetpack", {}).get("som", "generic")
         ),
         jetpack_carrier_board=b.get("jetpack", {}).get("carrier_board", "generic"),
