@@ -9,10 +9,9 @@ and the guest kernel.
 from __future__ import annotations
 
 import functools
-import tomllib
 from typing import Any, NamedTuple
 
-from ghafgen.catalog.load import DATA, _fact, _guarded
+from ghafgen.catalog.load import DATA, _fact, _guarded, _parsed
 from ghafgen.catalog.model import Fact
 
 
@@ -175,7 +174,7 @@ def _engine(key: str, e: dict[str, Any]) -> Engine:
 @_guarded
 def gpu_group() -> GpuGroup:
     """The Tegra234 GPU group, read once."""
-    d = tomllib.loads((DATA / "t234-gpu.toml").read_text(encoding="utf-8"))
+    d = _parsed(DATA / "t234-gpu.toml")
     g, q, k = d["group"], d["qemu"], d["kernel"]
     carve = d["carveouts"]
     return GpuGroup(
