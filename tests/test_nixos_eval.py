@@ -165,6 +165,10 @@ def test_guest_modules_evaluate_against_microvm_options(path: Path):
             assert "fdtoverlay -i ghafgen-base.dtb -o ghafgen-guest.dtb" in str(
                 got["preStart"]
             )
+            # guest-tree.nix names the bridge's /bpmp only for a VM with a bridge.
+            assert ("/__symbols__" in str(got["preStart"])) == vm.bpmp
+            drops = vm.gpu is not None and bool(vm.gpu.memory_node)
+            assert ("fdtput -r ghafgen-base.dtb" in str(got["preStart"])) == drops
         if vm.guest_kernel:
             assert str(got["kernelPackages"]).startswith(vm.guest_kernel + ".")
         for entry in got["kernelPatches"]:  # type: ignore[union-attr]

@@ -9,10 +9,9 @@ and the guest kernel.
 from __future__ import annotations
 
 import functools
-import tomllib
 from typing import Any, NamedTuple
 
-from ghafgen.catalog.load import DATA, _fact, _guarded
+from ghafgen.catalog.load import DATA, _fact, _guarded, _parsed
 from ghafgen.catalog.model import Fact
 
 
@@ -121,6 +120,8 @@ class GpuKernel(NamedTuple):
     package: str
     oot_overlay: str
     oot_package: str
+    oot_version: str  # the L4T release Ghaf's OOT patches are written for
+    oot_fact: Fact
     modules: tuple[str, ...]
     firmware: str
     kernel_config: tuple[str, ...]
@@ -173,7 +174,7 @@ def _engine(key: str, e: dict[str, Any]) -> Engine:
 @_guarded
 def gpu_group() -> GpuGroup:
     """The Tegra234 GPU group, read once."""
-    d = tomllib.loads((DATA / "t234-gpu.toml").read_text(encoding="utf-8"))
+    d = _parsed(DATA / "t234-gpu.toml")
     g, q, k = d["group"], d["qemu"], d["kernel"]
     carve = d["carveouts"]
     return GpuGroup(
@@ -243,6 +244,8 @@ def gpu_group() -> GpuGroup:
             package=k["package"],
             oot_overlay=k["oot_overlay"],
             oot_package=k["oot_package"],
+            oot_version=k["oot"]["version"],
+            oot_fact=_fact(k["oot"]),
             modules=tuple(k["modules"]),
             firmware=k["firmware"],
             kernel_config=tuple(k["kernel_config"]),

@@ -76,17 +76,15 @@ def _guarded(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _cache_dir() -> Path | None:
-    """The user cache dir, as toolchain.basetrees.cache_root finds it; None when
-    there is no usable home (a build sandbox)."""
+def cache_root() -> Path:
+    """The user cache dir: GHAFGEN_CACHE_DIR, else $XDG_CACHE_HOME/ghafgen, else
+    ~/.cache/ghafgen. Relative (an unexpanded `~`) when there is no home to
+    expand it in (a build sandbox). The catalog keeps its parsed files below
+    it; toolchain.basetrees its unpacked trees."""
     if env := os.environ.get("GHAFGEN_CACHE_DIR"):
-        root = Path(env)
-    else:
-        root = (
-            Path(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"))
-            / "ghafgen"
-        )
-    return root / "catalog" if root.is_absolute() else None
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return Path(base) / "ghafgen"
 
 
 def _parsed(path: Path) -> dict[str, Any]:
@@ -103,11 +101,12 @@ def _parsed(path: Path) -> dict[str, Any]:
     """
     text = path.read_text(encoding="utf-8")
     tag = f"{sys.implementation.cache_tag}-{marshal.version}"
-    where = _cache_dir()
+    root = cache_root()
     entry = None
-    if where is not None:
+    # Only below an absolute cache dir: never a folder named `~` in the cwd.
+    if root.is_absolute():
         name = zlib.crc32(str(path).encode("utf-8", "surrogateescape"))
-        entry = where / f"{path.stem}-{name:08x}.marshal"
+        entry = root / "catalog" / f"{path.stem}-{name:08x}.marshal"
         with contextlib.suppress(OSError, ValueError, EOFError, TypeError):
             kept = marshal.loads(entry.read_bytes())
             if (
@@ -333,16 +332,15 @@ def board(name: str) -> Board:
     b = d["board"]
     chip = soc(b["soc"])
     modules = {k: _module(k, v) for k, v in d.get("modules", {}).items()}
-    module = modules[sku] if sku else modules.get(b.get("default_module", ""))
+    # The SKU the name picks: its own values replace the carrier file's.
+    picked = modules[sku] if sku else None
+    module = picked or modules.get(b.get("default_module", ""))
     carrier = b.get("carrier", "")
-    fact = _fact(b)
-    if module is not None and sku:
-        fact = module.fact
     return Board(
         name=name,
         description=(
-            f"{module.description} on the {carrier.upper()} carrier"
-            if module is not None and sku
+            f"{picked.description} on the {carrier.upper()} carrier"
+            if picked
             else b["description"]
         ),
         soc=chip,
@@ -351,14 +349,12 @@ def board(name: str) -> Board:
         ram_mib=module.ram_mib if module else _size_mib(b["ram"]),
         host_reserve_mib=_size_mib(b["host_reserve"]),
         rootfs=b["rootfs"],
-        dt_model=(
-            module.dt_model if sku and module and module.dt_model else b["dt_model"]
-        ),
+        dt_model=(picked.dt_model if picked and picked.dt_model else b["dt_model"]),
         dt_compatible=f"nvidia,{carrier}+{sku}" if sku else b["dt_compatible"],
         # A SKU with its own mainline tree (the Orin Nano kit's) checks against it.
         dts=(
-            f"nvidia/{module.mainline_dts}.dts"
-            if sku and module and module.mainline_dts
+            f"nvidia/{picked.mainline_dts}.dts"
+            if picked and picked.mainline_dts
             else b.get("dts", "")
         ),
         devices={k: chip.devices[k] for k in b["devices"]},
@@ -377,18 +373,18 @@ def board(name: str) -> Board:
             )
             for k, v in d.get("slots", {}).items()
         },
-        fact=fact,
+        fact=picked.fact if picked else _fact(b),
         carrier=carrier,
         module=module,
         modules=tuple(modules),
         mainline_dts=(
-            module.mainline_dts
-            if sku and module and module.mainline_dts
+            picked.mainline_dts
+            if picked and picked.mainline_dts
             else b.get("mainline_dts", "")
         ),
         jetpack_som=(
-            module.jetpack_som
-            if sku and module and module.jetpack_som
+            picked.jetpack_som
+            if picked and picked.jetpack_som
             else b.get("jetpack", {}).get("som", "generic")
         ),
         jetpack_carrier_board=b.get("jetpack", {}).get("carrier_board", "generic"),

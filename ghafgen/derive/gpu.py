@@ -64,10 +64,6 @@ class GpuPass(NamedTuple):
         """Every host device vfio-platform must hold: carve-out wrappers, then members."""
         return tuple(p.dt_name for p in self.placed)
 
-    @property
-    def carveout_bytes(self) -> int:
-        return sum(c.size for c in self.carveouts)
-
 
 def group_entries(profile: Profile, board: Board) -> list[Passthrough]:
     """Enabled passthroughs of group members, in profile order."""

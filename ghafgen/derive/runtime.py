@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from ghafgen.catalog.load import kernel_pins, qemu_build, qemu_virt, sources
 from ghafgen.catalog.model import Board, PlatformDevice
 from ghafgen.derive.allowlist import bpmp_owners, per_vm_form, platform_devices
-from ghafgen.derive.gpu import gpu_pass
+from ghafgen.derive.gpu import GpuPass, gpu_pass
 from ghafgen.derive.resources import channel_shm
 from ghafgen.derive.slots import slots_in_use
 from ghafgen.profile.model import Profile
@@ -74,19 +74,20 @@ def guest_series(devices: list[PlatformDevice]) -> str:
     return kernel_pins().guest_series if needed else ""
 
 
-def _vm(profile: Profile, board: Board, name: str) -> VmStack:
+def _vm(profile: Profile, board: Board, name: str, gp: GpuPass | None) -> VmStack:
     mine = {pt.name for pt in profile.enabled if pt.vm == name}
     devices = [d for n, d in platform_devices(profile, board) if n in mine]
     bpmp = any(d.guest.bpmp for d in devices)
     build = qemu_build()
+    if gp is not None and gp.vm != name:
+        gp = None
     if devices:
         gone = build.vfio_platform_removed
         qemu = f"QEMU {build.version} (pinned: vfio-platform is gone from {gone})"
         patches = (build.bridge_patches if bpmp else ()) + build.irqfd_patches
         if unbound_devices(devices):
             patches += (f"qemu-vfio-platform-bindings-{name}.patch (ghafgen)",)
-        gp = gpu_pass(profile, board)
-        if gp is not None and gp.vm == name:
+        if gp is not None:
             paths = sources()["ghaf"].paths
             patches += tuple(
                 paths[k].rsplit("/", 1)[-1] for k in gp.group.qemu.extra_patches
@@ -99,8 +100,7 @@ def _vm(profile: Profile, board: Board, name: str) -> VmStack:
     kernel_patches: tuple[str, ...] = tuple(
         dict.fromkeys(k for d in devices for k in d.guest.ghaf_patches)
     )
-    gp = gpu_pass(profile, board)
-    if gp is not None and gp.vm == name:
+    if gp is not None:
         k = gp.group.kernel
         kernel_patches = (*k.patches, *kernel_patches)
         kernel_patches += tuple(f"{k.oot_package}: {p}" for p in k.oot_patches)
@@ -134,7 +134,8 @@ def runtime_stack(profile: Profile, board: Board) -> tuple[HostStack, list[VmSta
         params=params,
         smmu_patch_reasons=reasons,
     )
-    return host, [_vm(profile, board, name) for name in profile.vms]
+    gp = gpu_pass(profile, board)
+    return host, [_vm(profile, board, name, gp) for name in profile.vms]
 
 
 # ------------------------------------------------------------ device access
@@ -205,6 +206,7 @@ def device_access(
 ) -> list[DeviceAccess]:
     """Per VM, exactly the device nodes its QEMU opens, from the profile."""
     out = []
+    gp = gpu_pass(profile, board)
     for name, vm in profile.vms.items():
         mine = [pt for pt in profile.enabled if pt.vm == name]
         vfio = [
@@ -212,7 +214,6 @@ def device_access(
             for pt in mine
             if pt.device in board.devices
         ]
-        gp = gpu_pass(profile, board)
         if gp is not None and gp.vm == name:
             vfio = [c.dt_name for c in gp.carveouts] + vfio
         vfio += [

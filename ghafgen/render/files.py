@@ -111,6 +111,8 @@ def render_target(plan: TargetPlan) -> dict[str, bytes]:
         files[ov.file] = _render("overlay.dts.j2", plan=plan, ov=ov)
     for p in plan.patches:
         files[p.file] = _render("patch.j2", plan=plan, p=p)
+    if any(vm.guest_tree is not None for vm in plan.vms):
+        files["guest-tree.nix"] = _static_nix("guest-tree.nix", plan)
     for vm in plan.vms:
         files[f"vms/{vm.name}.nix"] = _render("vm.nix.j2", plan=plan, vm=vm)
         if vm.guest_tree is not None:

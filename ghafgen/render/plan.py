@@ -195,24 +195,17 @@ class GpuVmPlan:
     """What the VM given the GPU group adds (catalog/data/t234-gpu.toml)."""
 
     qemu_args: tuple[str, ...]  # carve-outs (mmio-base), then the members
+    hosts: tuple[str, ...]  # host devices in -device order: carve-outs, then members
     qemu_patches: tuple[str, ...]  # keys of the Ghaf tree's paths
     memory_node: str  # QEMU's own RAM node, dropped from the base tree
     kernel_patches: tuple[str, ...]
     oot_patches: tuple[str, ...]
     oot_overlay: str
     oot_package: str
+    oot_version: str
     modules: tuple[str, ...]
     firmware: str
     ghaf_qemu_package: str = GHAF_QEMU_GPU_PACKAGE
-
-    @property
-    def hosts(self) -> tuple[str, ...]:
-        """Host devices in -device order: carve-out wrappers, then the members."""
-        return tuple(
-            a.split("host=", 1)[1].split(",", 1)[0]
-            for a in self.qemu_args
-            if a.startswith("vfio-platform,")
-        )
 
     @property
     def ghaf_keys(self) -> tuple[str, ...]:
@@ -255,9 +248,7 @@ class VmPlan:
     @property
     def qemu_args(self) -> tuple[str, ...]:
         args: list[str] = list(self.gpu.qemu_args) if self.gpu else []
-        for dev in self.platform:
-            if self.gpu is not None and dev.group:
-                continue
+        for dev in self.own_platform:
             opts = dev.guest.device_options
             args += [
                 "-device",
@@ -274,9 +265,16 @@ class VmPlan:
         return tuple(args)
 
     @property
+    def own_platform(self) -> tuple[PlatformDevice, ...]:
+        """Passed platform devices outside the GPU group's placed -device list."""
+        if self.gpu is None:
+            return self.platform
+        return tuple(d for d in self.platform if not d.group)
+
+    @property
     def vfio_platform_hosts(self) -> tuple[str, ...]:
         """Every host device the VM's QEMU gets with -device vfio-platform, in order."""
-        own = tuple(d.dt_name for d in self.platform if not (self.gpu and d.group))
+        own = tuple(d.dt_name for d in self.own_platform)
         return (self.gpu.hosts if self.gpu else ()) + own
 
     @property
@@ -486,7 +484,9 @@ def _binding(
     )
 
 
-def _vm_plan(profile: Profile, board: Board, name: str, layout: str) -> VmPlan:
+def _vm_plan(
+    profile: Profile, board: Board, name: str, layout: str, gp: GpuPass | None
+) -> VmPlan:
     vm = profile.vms[name]
     mine = [pt for pt in profile.enabled if pt.vm == name]
     platform = tuple(
@@ -498,7 +498,6 @@ def _vm_plan(profile: Profile, board: Board, name: str, layout: str) -> VmPlan:
         if pt.vm == name
         for f in pt.functions
     )
-    gp = gpu_pass(profile, board)
     if gp is not None and gp.vm != name:
         gp = None
     in_tree = [d for d in platform if not d.guest.qemu_emits_node and not d.group]
@@ -558,12 +557,14 @@ def _gpu_vm(gp: GpuPass) -> GpuVmPlan:
     k, q = gp.group.kernel, gp.group.qemu
     return GpuVmPlan(
         qemu_args=gp.qemu_args,
+        hosts=gp.host_devices,
         qemu_patches=q.extra_patches,
         memory_node=q.memory_node if q.drop_qemu_memory_node else "",
         kernel_patches=k.patches,
         oot_patches=k.oot_patches,
         oot_overlay=k.oot_overlay,
         oot_package=k.oot_package,
+        oot_version=k.oot_version,
         modules=k.modules,
         firmware=k.firmware,
     )
@@ -675,7 +676,7 @@ def plan(
         host_params=params,
         bindings=tuple(_binding(profile, board, pt, gp) for pt in profile.enabled),
         overlays=tuple(_host_overlays(profile, board, allowed, gp)),
-        vms=tuple(_vm_plan(profile, board, name, layout) for name in profile.vms),
+        vms=tuple(_vm_plan(profile, board, name, layout, gp) for name in profile.vms),
         allowed=allowed,
         bpmp=bpmp,
         ghaf=pinned_source(profile, "ghaf"),

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from ghafgen.catalog.model import Board
 from ghafgen.findings import Finding
-from ghafgen.profile.model import Profile
+from ghafgen.profile.model import Passthrough, Profile
 from ghafgen.rules.registry import ERROR, finding, rule
 from ghafgen.units import format_size
 
@@ -34,6 +34,16 @@ def whole_group(p: Profile, b: Board) -> GpuPass | None:
     return gpu_pass(p, b)
 
 
+def _entries(p: Profile, b: Board) -> list[Passthrough]:
+    """The profile's entries for group members, loading the group's modules
+    only if there are any."""
+    if not passes_group(p, b):
+        return []
+    from ghafgen.derive.gpu import group_entries
+
+    return group_entries(p, b)
+
+
 @rule(
     "GG801",
     "gpu-group-split",
@@ -42,11 +52,7 @@ def whole_group(p: Profile, b: Board) -> GpuPass | None:
 )
 def gpu_group_split(p: Profile, b: Board) -> Iterator[Finding]:
     """The GPU and its host1x engines go to one VM."""
-    if not passes_group(p, b):
-        return
-    from ghafgen.derive.gpu import group_entries
-
-    entries = group_entries(p, b)
+    entries = _entries(p, b)
     if not entries:
         return
     first = entries[0]
@@ -70,11 +76,7 @@ def gpu_group_split(p: Profile, b: Board) -> Iterator[Finding]:
 )
 def gpu_group_incomplete(p: Profile, b: Board) -> Iterator[Finding]:
     """A GPU group member is passed without the others."""
-    if not passes_group(p, b):
-        return
-    from ghafgen.derive.gpu import group_entries
-
-    entries = group_entries(p, b)
+    entries = _entries(p, b)
     if not entries:
         return
     from ghafgen.catalog.gpu import gpu_group

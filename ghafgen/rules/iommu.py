@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from ghafgen.catalog.model import Board
 from ghafgen.derive.slots import slots_in_use
 from ghafgen.findings import Finding
-from ghafgen.profile.model import Passthrough, PciAddress, Profile
+from ghafgen.profile.model import Passthrough, Profile
 from ghafgen.rules.gpu import passes_group
 from ghafgen.rules.registry import ERROR, finding, rule
 
@@ -149,7 +149,3 @@ def shared_sid_split(p: Profile, b: Board) -> Iterator[Finding]:
             f"{b.soc.passthrough_sid_name}, so the SMMU puts them in one IOMMU group",
             "give both to one VM (arm-smmu.c arm_smmu_device_group shares a group per stream ID)",
         )
-
-
-def functions_of(p: Profile) -> list[PciAddress]:
-    return [f for pt in p.enabled for f in pt.functions]

@@ -22,6 +22,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from ghafgen.catalog.load import cache_root
 from ghafgen.errors import ToolError
 from ghafgen.tools import run
 
@@ -37,13 +38,6 @@ MEMBERS = (
     "Makefile",
 )
 _VERSION = re.compile(r"^\d+\.\d+$")
-
-
-def cache_root() -> Path:
-    if env := os.environ.get("GHAFGEN_CACHE_DIR"):
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "ghafgen"
 
 
 def sources_dir(given: Path | None = None) -> Path:

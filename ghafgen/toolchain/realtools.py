@@ -23,7 +23,7 @@ from typing import Any
 from ghafgen.catalog.fdtview import FdtView
 from ghafgen.catalog.gpu import gpu_group
 from ghafgen.catalog.load import board as catalog_board
-from ghafgen.catalog.load import qemu_virt
+from ghafgen.catalog.load import cache_root, qemu_virt
 from ghafgen.errors import ProfileError
 from ghafgen.render.output import MANIFEST
 from ghafgen.render.patches import ON_GHAF_SOURCES
@@ -653,7 +653,7 @@ def _run_schemas(
                 copies[path] = folder / f"{len(copies)}.dtb"
                 bindings.stable_copy(path, copies[path])
         found = bindings.validate(
-            list(copies.values()), schema, basetrees.cache_root() / "dt-validate"
+            list(copies.values()), schema, cache_root() / "dt-validate"
         )
         for job in jobs:
             base = found[copies[job.base]]

@@ -16,11 +16,11 @@ in
 rec {
   # Stand-ins for the few pkgs attributes the modules use: store-path-like
   # derivations, so that nothing is built and nothing needs nixpkgs.
-  fake = name: {
+  fake = name: fakeVersioned name "";
+  fakeVersioned = name: version: {
     type = "derivation";
-    inherit name;
+    inherit name version;
     outPath = "/nix/store/00000000000000000000000000000000-${name}";
-    version = "";
     patches = [ ];
     postPatch = "";
     # As nixpkgs' overrideAttrs: `old: { }` or `final: prev: { }`; the result
@@ -28,7 +28,7 @@ rec {
     overrideAttrs =
       f:
       let
-        prev = fake name;
+        prev = fakeVersioned name version;
         once = f prev;
         new = prev // (if builtins.isFunction once then f new prev else once);
       in
@@ -58,7 +58,11 @@ rec {
     # jetpack-nixos's overlay (anduril/jetpack-nixos): the attributes the GPU
     # guest uses.
     nvidia-jetpack = {
-      kernelPackagesOverlay = _final: _prev: { nvidia-oot-modules = fake "nvidia-oot-modules"; };
+      # jetpack-nixos's nvidia-jetpack6 (overlay.nix): nvidia-oot-modules is
+      # versioned by its L4T release, 36.5.0.
+      kernelPackagesOverlay = _final: _prev: {
+        nvidia-oot-modules = fakeVersioned "nvidia-oot-modules" "36.5.0";
+      };
       l4t-firmware = fake "l4t-firmware";
     };
     # `extend` as nixpkgs' kernel package sets have it (the GPU guest extends

@@ -18,33 +18,15 @@ let
       bpmpVirt.ghafPatches.gpu_qemu_keep_dtb_memory
     ];
   };
-  guestOverlay = pkgs.runCommand "ghafgen-gpu-vm-guest.dtbo" {
-    nativeBuildInputs = [ pkgs.buildPackages.dtc ];
-  } ''dtc -@ -I dts -O dtb -o "$out" ${./gpu-vm.dts}'';
-  # The same machine and CPU arguments microvm.nix gives QEMU on aarch64.
-  machineOpts =
-    if config.microvm.qemu.machineOpts != null then
-      config.microvm.qemu.machineOpts
-    else
-      {
-        accel = "kvm:tcg";
-        gic-version = "max";
-      };
-  machine = lib.concatStringsSep "," (
-    [ config.microvm.qemu.machine ] ++ lib.mapAttrsToList (n: v: "${n}=${v}") machineOpts
-  );
-  cpuArgs =
-    if config.microvm.cpu == null then
-      [
-        "-cpu"
-        "host"
-        "-enable-kvm"
-      ]
-    else
-      [
-        "-cpu"
-        config.microvm.cpu
-      ];
+  guestTree = import ../guest-tree.nix { inherit config lib pkgs; } {
+    inherit qemu;
+    dts = ./gpu-vm.dts;
+    overlayName = "ghafgen-gpu-vm-guest.dtbo";
+    bpmpNode = "/bpmp";
+    # This QEMU keeps the -dtb's /memory nodes (the guest bank) and adds its
+    # own RAM node, which it refuses to find already there.
+    dropNode = "/memory@2000000000";
+  };
 in
 {
   _file = ./gpu-vm.nix;
@@ -72,48 +54,8 @@ in
       "-dtb"
       "ghafgen-guest.dtb"
     ];
-    # The guest tree is QEMU's own virt tree for this VM plus ghafgen's
-    # additions (gpu-vm.dts), built where and when the VM starts, so the
-    # two cannot drift. microvm@ runs in the VM's state directory.
-    preStart = ''
-      ${qemu}/bin/qemu-system-aarch64 ${
-        lib.escapeShellArgs (
-          [
-            "-M"
-            machine
-            "-m"
-            (toString config.microvm.mem)
-            "-smp"
-            (toString config.microvm.vcpu)
-            "-nodefaults"
-            "-no-user-config"
-            "-display"
-            "none"
-          ]
-          ++ cpuArgs
-          ++ [
-            "-machine"
-            "dumpdtb=ghafgen-base.dtb"
-          ]
-        )
-      }
-      # The QEMU emits /bpmp itself; name it so the overlay's &bpmp resolves.
-      ${pkgs.dtc}/bin/fdtput ${
-        lib.escapeShellArgs [
-          "-p"
-          "-t"
-          "s"
-          "ghafgen-base.dtb"
-          "/__symbols__"
-          "bpmp"
-          "/bpmp"
-        ]
-      }
-      # This QEMU keeps the -dtb's /memory nodes (the guest bank) and adds its
-      # own RAM node, which it refuses to find already there.
-      ${pkgs.dtc}/bin/fdtput -r ghafgen-base.dtb ${lib.escapeShellArg "/memory@2000000000"}
-      ${pkgs.dtc}/bin/fdtoverlay -i ghafgen-base.dtb -o ghafgen-guest.dtb ${guestOverlay}
-    '';
+    # QEMU's own virt tree for this VM plus gpu-vm.dts (guest-tree.nix).
+    preStart = guestTree.preStart;
   };
 
   # The guest series with NVIDIA's out-of-tree modules (jetpack-nixos's
@@ -150,6 +92,11 @@ in
     {
       assertion = pkgs ? nvidia-jetpack;
       message = "ghafgen: VM gpu-vm runs NVIDIA's out-of-tree GPU modules from jetpack-nixos; add its overlay to nixpkgs.overlays.";
+    }
+    {
+      # The pinned Ghaf's GPU patches are written for this L4T release.
+      assertion = (config.boot.kernelPackages.nvidia-oot-modules.version or "") == "36.5.0";
+      message = "ghafgen: VM gpu-vm patches NVIDIA's out-of-tree modules 36.5.0 (the pinned Ghaf's GPU series); jetpack-nixos gives " + (config.boot.kernelPackages.nvidia-oot-modules.version or "none") + ".";
     }
     {
       assertion = lib.versions.majorMinor config.boot.kernelPackages.kernel.version == "6.12";

@@ -12,33 +12,11 @@ let
     # hw/core/sysbus-fdt.c: let uarti start under vfio-platform; the guest node comes from the VM's -dtb
     extraPatches = [ ../patches/qemu-vfio-platform-bindings-net-vm.patch ];
   };
-  guestOverlay = pkgs.runCommand "ghafgen-net-vm-guest.dtbo" {
-    nativeBuildInputs = [ pkgs.buildPackages.dtc ];
-  } ''dtc -@ -I dts -O dtb -o "$out" ${./net-vm.dts}'';
-  # The same machine and CPU arguments microvm.nix gives QEMU on aarch64.
-  machineOpts =
-    if config.microvm.qemu.machineOpts != null then
-      config.microvm.qemu.machineOpts
-    else
-      {
-        accel = "kvm:tcg";
-        gic-version = "max";
-      };
-  machine = lib.concatStringsSep "," (
-    [ config.microvm.qemu.machine ] ++ lib.mapAttrsToList (n: v: "${n}=${v}") machineOpts
-  );
-  cpuArgs =
-    if config.microvm.cpu == null then
-      [
-        "-cpu"
-        "host"
-        "-enable-kvm"
-      ]
-    else
-      [
-        "-cpu"
-        config.microvm.cpu
-      ];
+  guestTree = import ../guest-tree.nix { inherit config lib pkgs; } {
+    inherit qemu;
+    dts = ./net-vm.dts;
+    overlayName = "ghafgen-net-vm-guest.dtbo";
+  };
 in
 {
   _file = ./net-vm.nix;
@@ -59,33 +37,8 @@ in
       "-device"
       "pci-serial,chardev=stdio"
     ];
-    # The guest tree is QEMU's own virt tree for this VM plus ghafgen's
-    # additions (net-vm.dts), built where and when the VM starts, so the
-    # two cannot drift. microvm@ runs in the VM's state directory.
-    preStart = ''
-      ${qemu}/bin/qemu-system-aarch64 ${
-        lib.escapeShellArgs (
-          [
-            "-M"
-            machine
-            "-m"
-            (toString config.microvm.mem)
-            "-smp"
-            (toString config.microvm.vcpu)
-            "-nodefaults"
-            "-no-user-config"
-            "-display"
-            "none"
-          ]
-          ++ cpuArgs
-          ++ [
-            "-machine"
-            "dumpdtb=ghafgen-base.dtb"
-          ]
-        )
-      }
-      ${pkgs.dtc}/bin/fdtoverlay -i ghafgen-base.dtb -o ghafgen-guest.dtb ${guestOverlay}
-    '';
+    # QEMU's own virt tree for this VM plus net-vm.dts (guest-tree.nix).
+    preStart = guestTree.preStart;
   };
 
   assertions = [

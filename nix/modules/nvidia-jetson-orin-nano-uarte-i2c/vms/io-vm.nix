@@ -14,33 +14,12 @@ let
     # hw/core/sysbus-fdt.c: let uarte, i2c2 start under vfio-platform; the guest node comes from the VM's -dtb
     extraPatches = [ ../patches/qemu-vfio-platform-bindings-io-vm.patch ];
   };
-  guestOverlay = pkgs.runCommand "ghafgen-io-vm-guest.dtbo" {
-    nativeBuildInputs = [ pkgs.buildPackages.dtc ];
-  } ''dtc -@ -I dts -O dtb -o "$out" ${./io-vm.dts}'';
-  # The same machine and CPU arguments microvm.nix gives QEMU on aarch64.
-  machineOpts =
-    if config.microvm.qemu.machineOpts != null then
-      config.microvm.qemu.machineOpts
-    else
-      {
-        accel = "kvm:tcg";
-        gic-version = "max";
-      };
-  machine = lib.concatStringsSep "," (
-    [ config.microvm.qemu.machine ] ++ lib.mapAttrsToList (n: v: "${n}=${v}") machineOpts
-  );
-  cpuArgs =
-    if config.microvm.cpu == null then
-      [
-        "-cpu"
-        "host"
-        "-enable-kvm"
-      ]
-    else
-      [
-        "-cpu"
-        config.microvm.cpu
-      ];
+  guestTree = import ../guest-tree.nix { inherit config lib pkgs; } {
+    inherit qemu;
+    dts = ./io-vm.dts;
+    overlayName = "ghafgen-io-vm-guest.dtbo";
+    bpmpNode = "/bpmp";
+  };
 in
 {
   _file = ./io-vm.nix;
@@ -58,45 +37,8 @@ in
       "-dtb"
       "ghafgen-guest.dtb"
     ];
-    # The guest tree is QEMU's own virt tree for this VM plus ghafgen's
-    # additions (io-vm.dts), built where and when the VM starts, so the
-    # two cannot drift. microvm@ runs in the VM's state directory.
-    preStart = ''
-      ${qemu}/bin/qemu-system-aarch64 ${
-        lib.escapeShellArgs (
-          [
-            "-M"
-            machine
-            "-m"
-            (toString config.microvm.mem)
-            "-smp"
-            (toString config.microvm.vcpu)
-            "-nodefaults"
-            "-no-user-config"
-            "-display"
-            "none"
-          ]
-          ++ cpuArgs
-          ++ [
-            "-machine"
-            "dumpdtb=ghafgen-base.dtb"
-          ]
-        )
-      }
-      # The QEMU emits /bpmp itself; name it so the overlay's &bpmp resolves.
-      ${pkgs.dtc}/bin/fdtput ${
-        lib.escapeShellArgs [
-          "-p"
-          "-t"
-          "s"
-          "ghafgen-base.dtb"
-          "/__symbols__"
-          "bpmp"
-          "/bpmp"
-        ]
-      }
-      ${pkgs.dtc}/bin/fdtoverlay -i ghafgen-base.dtb -o ghafgen-guest.dtb ${guestOverlay}
-    '';
+    # QEMU's own virt tree for this VM plus io-vm.dts (guest-tree.nix).
+    preStart = guestTree.preStart;
   };
 
   # The guest series ghafgen pins: ghaf-mgbe0 (guest boot.kernelPackages = linuxPackages_6_12: v6.12 hardcodes MGBE0's stream id, v6.13+ reads an iommu_fwspec the guest lacks).
