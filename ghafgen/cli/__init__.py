@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import gc
 import os
 import sys
 from collections.abc import Callable
@@ -51,6 +52,12 @@ def main() -> None:
             _drop_stdout()
             typer.echo(f"error: cannot write the output: {e.strerror or e}", err=True)
         sys.exit(2)
+    finally:
+        # The process ends here. Shutdown's last collections would find and free
+        # every class, function and module dict (each sits in a reference cycle),
+        # 10-30 ms of `validate` here; frozen, they are left for the OS to
+        # reclaim. atexit handlers and reference-count finalisers still run.
+        gc.freeze()
 
 
 def for_args(args: list[str]) -> typer.Typer:
