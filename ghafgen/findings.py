@@ -5,8 +5,6 @@ and general fix in REGISTRY, whether the profile parser (syntax rules) or a
 check in ghafgen.rules reports it. Retired IDs are never reused.
 """
 
-from __future__ import annotations
-
 import difflib
 import enum
 import re

@@ -6,7 +6,6 @@ or a shell line, and the guard there; these tests try hostile values at each.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from pathlib import Path
 
@@ -36,9 +35,9 @@ def reference(name: str):  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("bad", HOSTILE)
 def test_hostile_vm_name_is_refused_by_the_renderer(bad: str):
     profile, board = reference("orin-agx-uarta")
-    vm = dataclasses.replace(profile.vms["uart-vm"], name=bad)
-    pts = tuple(dataclasses.replace(p, vm=bad) for p in profile.passthroughs)
-    hostile = dataclasses.replace(profile, vms={bad: vm}, passthroughs=pts)
+    vm = profile.vms["uart-vm"]._replace(name=bad)
+    pts = tuple(p._replace(vm=bad) for p in profile.passthroughs)
+    hostile = profile._replace(vms={bad: vm}, passthroughs=pts)
     with pytest.raises(ValueError):
         render_target(plan(hostile, board, "p.toml"))
 
@@ -46,11 +45,9 @@ def test_hostile_vm_name_is_refused_by_the_renderer(bad: str):
 @pytest.mark.parametrize("bad", HOSTILE)
 def test_hostile_passthrough_name_is_refused_by_the_renderer(bad: str):
     profile, board = reference("orin-agx-uarta")
-    pts = tuple(dataclasses.replace(p, name=bad) for p in profile.passthroughs)
+    pts = tuple(p._replace(name=bad) for p in profile.passthroughs)
     with pytest.raises(ValueError):
-        render_target(
-            plan(dataclasses.replace(profile, passthroughs=pts), board, "p.toml")
-        )
+        render_target(plan(profile._replace(passthroughs=pts), board, "p.toml"))
 
 
 @pytest.mark.parametrize("bad", ["0005:01:00.0 --evil", "0005:01:00.0;reboot", "$(id)"])
@@ -58,14 +55,9 @@ def test_hostile_pci_function_cannot_reach_exec_start(bad: str):
     from ghafgen.profile.model import PciAddress
 
     profile, board = reference("orin-agx-wifi-net-vm")
-    pts = tuple(
-        dataclasses.replace(p, functions=(PciAddress(bad),))
-        for p in profile.passthroughs
-    )
+    pts = tuple(p._replace(functions=(PciAddress(bad),)) for p in profile.passthroughs)
     with pytest.raises(ValueError):
-        render_target(
-            plan(dataclasses.replace(profile, passthroughs=pts), board, "p.toml")
-        )
+        render_target(plan(profile._replace(passthroughs=pts), board, "p.toml"))
 
 
 @pytest.mark.parametrize("bad", HOSTILE)
@@ -75,10 +67,8 @@ def test_hostile_kernel_params_stay_nix_strings(bad: str):
     from ghafgen.render.escape import nix_str
 
     profile, board = reference("orin-agx-uarta")
-    vm = dataclasses.replace(profile.vms["uart-vm"], kernel_params=(bad,))
-    files = render_target(
-        plan(dataclasses.replace(profile, vms={"uart-vm": vm}), board, "p")
-    )
+    vm = profile.vms["uart-vm"]._replace(kernel_params=(bad,))
+    files = render_target(plan(profile._replace(vms={"uart-vm": vm}), board, "p"))
     lines = [ln.strip() for ln in files["vms/uart-vm.nix"].decode().split("\n")]
     assert str(nix_str(bad)) in lines
 

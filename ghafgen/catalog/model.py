@@ -2,10 +2,10 @@
 
 The data lives in `data/*.toml`; `catalog.load` parses it once into these
 immutable records (NamedTuples: cheaper to define than frozen dataclasses,
-which matters for start-up). Nothing outside `catalog/` holds hardware facts.
+which matters for start-up; annotations are evaluated, not strings, since
+NamedTuple compiles each string one). Nothing outside `catalog/` holds
+hardware facts.
 """
-
-from __future__ import annotations
 
 import enum
 from typing import NamedTuple, TypeVar

@@ -6,8 +6,6 @@ those clocks walks (from the catalog's clock tree), plus the profile's explicit
 extras. Entry point: `allow_list(profile, board)`.
 """
 
-from __future__ import annotations
-
 from typing import NamedTuple
 
 from ghafgen.catalog.model import (

@@ -4,8 +4,6 @@
 prefetch so that reading a lock never imports the subprocess layer.
 """
 
-from __future__ import annotations
-
 import contextlib
 import os
 import re

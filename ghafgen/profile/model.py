@@ -1,12 +1,15 @@
-"""Typed profile: frozen dataclasses built once from checked TOML.
+"""Typed profile: immutable records built once from checked TOML.
 
-Every object knows where it was written (`src`) and where each of its keys
-was (`at(key)`), so rules can point at `profile.toml:LINE`.
+Every record knows where it was written: `record.at()` is the `Location` of
+its table and `record.at(key)` that of one of its keys, so rules can point at
+`profile.toml:LINE`. The records are NamedTuples, as the catalog's are: a
+frozen dataclass costs about 1 ms to define, and `ghafgen validate` defines
+them on every run. The module evaluates its annotations (no `from __future__
+import annotations`) because NamedTuple compiles each string annotation.
+Records compare as tuples; their `at` compares by identity, so the records
+of two parses of one file are not equal.
 """
 
-from __future__ import annotations
-
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from ghafgen.findings import Location
@@ -14,34 +17,34 @@ from ghafgen.profile.lockfile import Pin
 from ghafgen.profile.toml_lines import KeyPath, line_of
 
 
-@dataclass(frozen=True)
 class Locator:
-    """Turns key paths into `Location`s for one profile file."""
+    """Where one profile file wrote the keys below `path`: calling it with a
+    key path gives that key's `Location`, and with none the table's own."""
 
-    file: str
-    lines: dict[KeyPath, int] = field(hash=False, compare=False)
+    __slots__ = ("file", "lines", "path")
 
-    def at(self, *path: str | int) -> Location:
-        return Location(self.file, line_of(self.lines, tuple(path)))
+    def __init__(
+        self, file: str, lines: dict[KeyPath, int], path: tuple[str, ...] = ()
+    ) -> None:
+        self.file = file
+        self.lines = lines
+        self.path = path
 
+    def __call__(self, *key: str | int) -> Location:
+        return Location(self.file, line_of(self.lines, (*self.path, *key)))
 
-@dataclass(frozen=True)
-class _Located:
-    loc: Locator = field(repr=False, compare=False, hash=False)
-    path: tuple[str, ...] = field(repr=False, compare=False, hash=False)
+    def under(self, *path: str) -> "Locator":
+        """The locator of the table at `path` below this one."""
+        return Locator(self.file, self.lines, (*self.path, *path))
 
-    @property
-    def src(self) -> Location:
-        return self.loc.at(*self.path)
-
-    def at(self, *key: str | int) -> Location:
-        return self.loc.at(*self.path, *key)
+    def __repr__(self) -> str:
+        return f"Locator({self.file!r}, {self.path!r})"
 
 
 # Profile values carry no defaults here: the parser fills in the format's own
-# (profile.spec), so a default is written once.
-@dataclass(frozen=True)
-class Target(_Located):
+# (profile.spec), so a default is written once. `at` comes first in each.
+class Target(NamedTuple):
+    at: Locator
     name: str
     board: str
     dt_flavor: str
@@ -58,8 +61,8 @@ class Target(_Located):
         return int(major), int(minor)
 
 
-@dataclass(frozen=True)
-class Virtualization(_Located):
+class Virtualization(NamedTuple):
+    at: Locator
     enable: bool
     bpmp_allow_all: bool
     bpmp_per_vm: bool
@@ -87,8 +90,8 @@ class PciAddress(NamedTuple):
         return int(self.bdf[-1])
 
 
-@dataclass(frozen=True)
-class Passthrough(_Located):
+class Passthrough(NamedTuple):
+    at: Locator
     name: str
     device: str
     enable: bool
@@ -105,31 +108,31 @@ class Passthrough(_Located):
     bar_size: int | None
 
 
-@dataclass(frozen=True)
-class Volume(_Located):
-    name: str = ""
-    size: int = 0
-    mount: str = ""
-    disk: str = ""
+class Volume(NamedTuple):
+    at: Locator
+    name: str
+    size: int
+    mount: str
+    disk: str
 
 
-@dataclass(frozen=True)
-class Disk(_Located):
+class Disk(NamedTuple):
+    at: Locator
     name: str
     size: int
     root: bool
     host_path: str  # profile key `path`
 
 
-@dataclass(frozen=True)
-class Channel(_Located):
-    name: str = ""
-    vms: tuple[str, ...] = ()
-    size: int = 0
+class Channel(NamedTuple):
+    at: Locator
+    name: str
+    vms: tuple[str, ...]
+    size: int
 
 
-@dataclass(frozen=True)
-class Vm(_Located):
+class Vm(NamedTuple):
+    at: Locator
     name: str
     vcpus: int
     memory: int
@@ -144,25 +147,27 @@ class Vm(_Located):
     volumes: tuple[Volume, ...]
 
 
-@dataclass(frozen=True)
-class SourceRef(_Located):
-    name: str = ""
-    url: str = ""
-    rev: str | None = None
+class SourceRef(NamedTuple):
+    at: Locator
+    name: str
+    url: str
+    rev: str | None
 
 
-@dataclass(frozen=True)
-class Profile:
+class Profile(NamedTuple):
     file: str
-    text: str = field(repr=False)  # as read; `sha256` names it in the manifest
+    text: str  # as read; `sha256` names it in the manifest
     target: Target
     virtualization: Virtualization
     passthroughs: tuple[Passthrough, ...]
-    vms: dict[str, Vm] = field(hash=False)
-    sources: dict[str, SourceRef] = field(default_factory=dict, hash=False)
-    pins: dict[str, Pin] = field(default_factory=dict, hash=False)
-    disks: dict[str, Disk] = field(default_factory=dict, hash=False)
-    channels: dict[str, Channel] = field(default_factory=dict, hash=False)
+    vms: dict[str, Vm]
+    sources: dict[str, SourceRef]
+    pins: dict[str, Pin]  # from the lock file beside the profile
+    disks: dict[str, Disk]
+    channels: dict[str, Channel]
+
+    def __repr__(self) -> str:
+        return f"Profile({self.file!r})"
 
     @property
     def sha256(self) -> str:

@@ -4,8 +4,6 @@ Entry point: `load(path, display_name)`. It never raises on bad input; it
 returns the findings, and a `Profile` only when the document is well formed.
 """
 
-from __future__ import annotations
-
 import re
 import tomllib
 from pathlib import Path
@@ -141,7 +139,7 @@ class _Checker:
         self.findings: list[Finding] = []
 
     def add(self, rule_id: str, path: KeyPath, message: str, hint: str = "") -> None:
-        self.findings.append(finding(rule_id, self.loc.at(*path), message, hint))
+        self.findings.append(finding(rule_id, self.loc(*path), message, hint))
 
     def unknown(self, path: KeyPath, key: str, allowed: tuple[str, ...]) -> None:
         dotted = ".".join(str(p) for p in path + (key,))
@@ -402,11 +400,10 @@ def _build(doc: dict[str, Any], loc: Locator, text: str) -> Profile:
     t = doc["target"]
     fields = {f.key: t.get(f.key, f.default or "") for f in spec.TARGET.fields}
     fields |= {k: tuple(t.get(k, ())) for k in ("host_cores", "isolated_cores")}
-    target = Target(loc, ("target",), **fields)
+    target = Target(loc.under("target"), **fields)
     v = doc.get("hardware", {}).get("nvidia", {}).get("virtualization", {})
     virt = Virtualization(
-        loc,
-        ("hardware", "nvidia", "virtualization"),
+        loc.under("hardware", "nvidia", "virtualization"),
         **{
             f.key: _given(spec.VIRTUALIZATION, v, f.key)
             for f in spec.VIRTUALIZATION.fields
@@ -420,8 +417,7 @@ def _build(doc: dict[str, Any], loc: Locator, text: str) -> Profile:
         bar = p.get("bar_size")
         passthroughs.append(
             Passthrough(
-                loc,
-                ("hardware", "nvidia", "passthroughs", name),
+                loc.under("hardware", "nvidia", "passthroughs", name),
                 name=name,
                 device=p.get("device", name),
                 enable=_given(pt, p, "enable"),
@@ -440,8 +436,7 @@ def _build(doc: dict[str, Any], loc: Locator, text: str) -> Profile:
         )
     vms = {
         name: Vm(
-            loc,
-            ("vms", name),
+            loc.under("vms", name),
             name=name,
             vcpus=m["vcpus"],
             memory=parse_size(m["memory"]) or 0,
@@ -455,8 +450,7 @@ def _build(doc: dict[str, Any], loc: Locator, text: str) -> Profile:
             shared=tuple(m.get("shared", ())),
             volumes=tuple(
                 Volume(
-                    loc,
-                    ("vms", name, "volumes", vol),
+                    loc.under("vms", name, "volumes", vol),
                     name=vol,
                     size=parse_size(v["size"]) or 0,
                     mount=v["mount"],
@@ -469,8 +463,7 @@ def _build(doc: dict[str, Any], loc: Locator, text: str) -> Profile:
     }
     disks = {
         name: Disk(
-            loc,
-            ("disks", name),
+            loc.under("disks", name),
             name=name,
             size=parse_size(d["size"]) or 0,
             root=_given(spec.DISK, d, "root"),
@@ -480,8 +473,7 @@ def _build(doc: dict[str, Any], loc: Locator, text: str) -> Profile:
     }
     channels = {
         name: Channel(
-            loc,
-            ("channels", name),
+            loc.under("channels", name),
             name=name,
             vms=tuple(c["vms"]),
             size=parse_size(c["size"]) or 0,
@@ -490,7 +482,7 @@ def _build(doc: dict[str, Any], loc: Locator, text: str) -> Profile:
     }
     sources = {
         name: SourceRef(
-            loc, ("sources", name), name=name, url=s["url"], rev=s.get("rev")
+            loc.under("sources", name), name=name, url=s["url"], rev=s.get("rev")
         )
         for name, s in doc.get("sources", {}).items()
     }
@@ -502,6 +494,7 @@ def _build(doc: dict[str, Any], loc: Locator, text: str) -> Profile:
         tuple(passthroughs),
         vms,
         sources,
+        pins={},
         disks=disks,
         channels=channels,
     )
@@ -573,7 +566,7 @@ def load(path: Path, display_name: str | None = None) -> LoadResult:
             (
                 finding(
                     "GG012",
-                    loc.at(),
+                    loc(),
                     f"cannot read profile: {reason}",
                     "check the path and its permissions",
                 ),

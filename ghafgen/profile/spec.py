@@ -4,8 +4,6 @@
 turns them into JSON Schema, so the checker and the schema cannot disagree.
 """
 
-from __future__ import annotations
-
 from typing import NamedTuple
 
 from ghafgen.catalog.load import kernel_pins

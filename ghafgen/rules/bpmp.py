@@ -37,7 +37,7 @@ def platform_needs_virtualization(p: Profile, b: Board) -> Iterator[Finding]:
         )
         yield finding(
             "GG301",
-            pt.src,
+            pt.at(),
             f"platform device '{dev.dt_name}' is passed with virtualization off",
             f"add [hardware.nvidia.virtualization] enable = true; {why}",
         )
@@ -115,7 +115,7 @@ def allow_list_unsafe(p: Profile, b: Board) -> Iterator[Finding]:
             src = (
                 p.virtualization.at(_EXTRA_KEYS[kind])
                 if a.why == "extra"
-                else p.virtualization.src
+                else p.virtualization.at()
             )
             if a.id in critical[kind]:
                 yield finding(
@@ -182,7 +182,7 @@ def device_missing_in_flavour(p: Profile, b: Board) -> Iterator[Finding]:
             have = ", ".join(sorted(views)) or "none"
             yield finding(
                 "GG305",
-                pt.src,
+                pt.at(),
                 f"'{pt.device}' has no node in the {flavor} device tree (it is in: {have})",
                 dev.fact.note
                 if dev and dev.fact.note

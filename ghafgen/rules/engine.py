@@ -4,9 +4,6 @@ Profiles are checked alone first; those that share a physical host
 (`target.host`, default the target name) are then checked together.
 """
 
-from __future__ import annotations
-
-import dataclasses
 from collections import defaultdict
 from pathlib import Path
 from typing import NamedTuple
@@ -123,7 +120,7 @@ def with_pins(result: LoadResult, folder: Path) -> LoadResult:
             "delete ghafgen.lock and run ghafgen prefetch",
         )
         return LoadResult(result.profile, (*result.findings, bad))
-    return LoadResult(dataclasses.replace(result.profile, pins=pins), result.findings)
+    return LoadResult(result.profile._replace(pins=pins), result.findings)
 
 
 def _once(paths: list[Path]) -> list[Path]:

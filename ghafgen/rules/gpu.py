@@ -88,7 +88,7 @@ def gpu_group_incomplete(p: Profile, b: Board) -> Iterator[Finding]:
         vm = entries[0].vm or "vm"
         yield finding(
             "GG802",
-            entries[0].src,
+            entries[0].at(),
             f"'{entries[0].device}' is passed without "
             + ", ".join(f"'{k}'" for k in missing),
             "Ghaf passes the group whole (CUDA needs the physical host1x); add "
@@ -141,7 +141,7 @@ def carveouts_exceed_ram(p: Profile, b: Board) -> Iterator[Finding]:
         vm = p.vms.get(gp.vm)
         yield finding(
             "GG804",
-            vm.at("memory") if vm is not None else gp.entries[0].src,
+            vm.at("memory") if vm is not None else gp.entries[0].at(),
             f"VMs, the host reserve and the GPU's carve-outs ({format_size(carve)}) "
             f"take {format_size(total)}, more than the board's {format_size(ram)}",
             f"free {format_size(total - ram)}; the carve-outs are taken from the host "
@@ -171,7 +171,7 @@ def carveout_overlap(p: Profile, b: Board) -> Iterator[Finding]:
     gp = whole_group(p, b)
     if gp is None:
         return
-    where = gp.entries[0].src
+    where = gp.entries[0].at()
     host = [(c.key, c.base, c.end) for c in gp.carveouts]
     for x, y in overlaps(host):
         yield finding(

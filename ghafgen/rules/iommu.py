@@ -78,7 +78,7 @@ def functions_need_slot(p: Profile, b: Board) -> Iterator[Finding]:
         if pt.device in b.slots and not pt.functions:
             yield finding(
                 "GG203",
-                pt.src,
+                pt.at(),
                 f"slot '{pt.device}' is passed with no `functions`",
                 f"list the card's PCI functions, e.g. functions = "
                 f'["{b.slots[pt.device].controller.domain:04x}:01:00.0"]',
@@ -143,7 +143,7 @@ def shared_sid_split(p: Profile, b: Board) -> Iterator[Finding]:
         items = list(marked.values())
         yield finding(
             "GG205",
-            items[1].src,
+            items[1].at(),
             f"'{items[0].device}' (to {items[0].vm or 'the host'}) and '{items[1].device}' "
             f"(to {items[1].vm or 'the host'}) both get stream ID "
             f"{b.soc.passthrough_sid_name}, so the SMMU puts them in one IOMMU group",

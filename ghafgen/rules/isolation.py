@@ -22,7 +22,7 @@ _PLURAL = {"clock": "clocks", "reset": "resets", "power-domain": "power domains"
 def _where(p: Profile, b: Board, vm: str) -> Location:
     """The first passthrough giving `vm` a BPMP-backed device."""
     return next(
-        pt.src
+        pt.at()
         for pt in p.enabled
         if (pt.vm or BY_HAND) == vm
         and pt.device in b.devices

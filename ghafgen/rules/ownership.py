@@ -30,8 +30,8 @@ def device_owned_twice(p: Profile, b: Board) -> Iterator[Finding]:
                 other = first[unit]
                 yield finding(
                     "GG101",
-                    pt.src,
-                    f"'{unit}' is passed by '{other.name}' (line {other.src.line}, to "
+                    pt.at(),
+                    f"'{unit}' is passed by '{other.name}' (line {other.at().line}, to "
                     f"{other.vm or 'the host'}) and again by '{pt.name}' "
                     f"(to {pt.vm or 'the host'})",
                     "remove one of the two entries; a device has one owner",
@@ -61,7 +61,7 @@ def vm_owns_nothing(p: Profile, b: Board) -> Iterator[Finding]:
             continue
         yield finding(
             "GG102",
-            vm.src,
+            vm.at(),
             f"VM '{vm.name}' receives no passed device and owns no partition resource",
             'set `vm = "'
             + vm.name
@@ -104,7 +104,7 @@ def display_owned_twice(p: Profile, b: Board) -> Iterator[Finding]:
         second = owners[names[1]]
         yield finding(
             "GG104",
-            second.at("display") if second.display else second.src,
+            second.at("display") if second.display else second.at(),
             "VMs " + " and ".join(f"'{n}'" for n in names) + " both drive a display",
             "one display owner per host: set `display = false` on all but one GPU",
         )
@@ -122,7 +122,7 @@ def host_only_binding(p: Profile, b: Board) -> Iterator[Finding]:
         if pt.vm is None:
             yield finding(
                 "GG105",
-                pt.src,
+                pt.at(),
                 f"'{pt.device}' is bound to VFIO on the host but no VM receives it",
                 "this matches Ghaf's host-only demos; add `vm = ...` for a microvm guest",
             )

@@ -87,7 +87,7 @@ def host_keeps_no_core(p: Profile, b: Board) -> Iterator[Finding]:
     if b.cpu_cores and len(taken) >= b.cpu_cores:
         pinners = [vm for vm in p.vms.values() if vm.pinning]
         src = (
-            max(pinners, key=lambda v: v.src.line).at("pinning")
+            max(pinners, key=lambda v: v.at().line).at("pinning")
             if pinners
             else p.target.at("isolated_cores")
         )

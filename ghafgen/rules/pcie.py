@@ -64,7 +64,7 @@ def slot_power_high(p: Profile, b: Board) -> Iterator[Finding]:
         if pt.max_power_w is None and pt.kind == "gpu":
             yield finding(
                 "GG402",
-                pt.src,
+                pt.at(),
                 f"GPU in slot '{slot.key}' has no `max_power_w`",
                 f"state the card's draw; the slot supplies at most {slot.power_max_w} W",
             )
@@ -117,7 +117,7 @@ def host_storage_slot(p: Profile, b: Board) -> Iterator[Finding]:
         if slot.host_storage and rootfs == "nvme":
             yield finding(
                 "GG404",
-                pt.src,
+                pt.at(),
                 f"slot '{slot.key}' holds the host's root filesystem (rootfs = 'nvme')",
                 "passing it takes the host's disk away; set target.rootfs to where the "
                 "root really is if it is not on NVMe",

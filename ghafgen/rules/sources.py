@@ -27,7 +27,7 @@ def source_unpinned(p: Profile, b: Board) -> Iterator[Finding]:
         if pin is None:
             yield finding(
                 "GG010",
-                src.src,
+                src.at(),
                 f"source '{src.name}' is not pinned",
                 f"run `ghafgen prefetch {p.file}`; generation needs a revision "
                 "and hash",
@@ -55,7 +55,7 @@ def unknown_source(p: Profile, b: Board) -> Iterator[Finding]:
         if src.name not in known:
             yield finding(
                 "GG011",
-                src.src,
+                src.at(),
                 f"ghafgen does not use a source '{src.name}'",
                 "sources ghafgen fetches: " + ", ".join(known),
             )

@@ -55,7 +55,7 @@ def device_owned_across_profiles(group: Group) -> Iterator[Finding]:
                 elif other[0] is not p:
                     yield finding(
                         "GG702",
-                        pt.src,
+                        pt.at(),
                         f"'{unit}' is also passed by {other[0].file} "
                         f"('{other[1]}'); both profiles run on host '{p.host}'",
                         "one device, one owner per host",
@@ -78,8 +78,8 @@ def vm_defined_twice(group: Group) -> Iterator[Finding]:
             if first is not p:
                 yield finding(
                     "GG703",
-                    vm.src,
-                    f"VM '{vm.name}' is also defined in {first.vms[vm.name].src}; "
+                    vm.at(),
+                    f"VM '{vm.name}' is also defined in {first.vms[vm.name].at()}; "
                     f"both profiles run on host '{p.host}'",
                     "rename one VM",
                 )
@@ -123,7 +123,7 @@ def host_memory_exceeded(group: Group) -> Iterator[Finding]:
         p_last = group[-1][0]
         yield finding(
             "GG705",
-            p_last.target.src,
+            p_last.target.at(),
             f"VMs of the {len(group)} profiles on host '{p_last.host}' take "
             f"{format_size(total)}; with the {format_size(reserve)} reserve that is "
             f"more than {format_size(ram)}",
@@ -138,7 +138,7 @@ _STATE_DIR = "/var/lib/microvms"
 def _host_resources(p: Profile) -> Iterator[tuple[str, str, Location]]:
     """(kind, host-wide name, where the profile sets it) of what VMs hold on the host."""
     for ch in p.channels.values():
-        yield "shared-memory file", channel_shm(p.target.name, ch.name), ch.src
+        yield "shared-memory file", channel_shm(p.target.name, ch.name), ch.at()
     for vm in p.vms.values():
         if vm.vsock_cid is not None:
             yield "vsock_cid", str(vm.vsock_cid), vm.at("vsock_cid")
@@ -148,7 +148,7 @@ def _host_resources(p: Profile) -> Iterator[tuple[str, str, Location]]:
             image = volume_image(folder, p.target.name, vm.name, vol.name)
             if not image.startswith("/"):
                 image = f"{_STATE_DIR}/{vm.name}/{image}"
-            yield "volume image", image, vol.src
+            yield "volume image", image, vol.at()
 
 
 @rule(

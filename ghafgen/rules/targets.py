@@ -34,7 +34,7 @@ def unknown_device(p: Profile, b: Board) -> Iterator[Finding]:
     """Each passthrough names a device or PCIe slot of the target's board."""
     for pt in p.enabled:
         if pt.device not in b.devices and pt.device not in b.slots:
-            key = pt.at("device") if pt.device != pt.name else pt.src
+            key = pt.at("device") if pt.device != pt.name else pt.at()
             yield finding(
                 "GG009",
                 key,
