@@ -21,6 +21,7 @@ from ghafgen.render import dt
 from ghafgen.render.plan import VmPlan, plan
 from ghafgen.rules.engine import validate
 from ghafgen.toolchain.guestbase import (
+    VIRT_MACHINE,
     add_bridge_node,
     dump_qemu_virt,
     gpu_variant_base,
@@ -33,11 +34,6 @@ from ghafgen.tools import run
 ROOT = Path(__file__).resolve().parent.parent
 MODULES = ROOT / "nix" / "modules"
 
-# microvm.nix's QEMU runner on aarch64 (microvm-nix/microvm.nix 71beea0,
-# lib/runners/qemu.nix): machine "virt" (options.nix mkDefault on aarch64) with
-# {accel = "kvm:tcg"; gic-version = "max";}, joined in attribute-name order.
-# Here there is no KVM for an arm64 guest, so accel is tcg (the runner's fallback).
-MACHINE = "virt,accel=tcg,gic-version=max"
 # The runner's -append: "${kernelConsole} reboot=t panic=-1 ${kernelParams}", where
 # kernelConsole is "console=ttyAMA0" on aarch64 when qemu.serialConsole (default
 # true), and kernelParams is boot.kernelParams, which microvm.nix's optimization
@@ -283,7 +279,7 @@ def qemu_argv(
         "-name",
         vm.name,
         "-M",
-        MACHINE,
+        VIRT_MACHINE,
         "-m",
         f"{vm.mem_mib}M",
         "-smp",

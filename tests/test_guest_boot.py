@@ -155,16 +155,7 @@ def test_guest_boots_to_userspace(
         shutil.copy(tree, tmp_path / "ghafgen-guest.dtb")
 
     result = boot(qemu_argv(guest, found.kernel, initrd, tmp_path), tmp_path)
-    print(
-        f"{guest.id}: {variant}; userspace={result.userspace} in {result.seconds:.1f} s;"
-        f" console {result.console or '?'}\n  on the board: {guest.on_board}"
-    )
-    assert result.userspace, (
-        f"{guest.id} ({variant}) printed no userspace marker on the VM's stdio "
-        f"(exit {result.returncode}); {STAND_IN}; on the board: {guest.on_board}:\n"
-        f"{result.output[-3000:]}"
-    )
-    assert result.cmdline.split() == cmdline(guest).split()
+    _assert_userspace(guest, result, variant)
 
     _assert_passed_nodes(guest, result, tree, faulting, found.kernel)
     _assert_console(guest, result, base, generated)
@@ -259,6 +250,21 @@ def _assert_console(
         print(f"  console {result.console} ({path}); the passed UART is {on_board}")
 
 
+def _assert_userspace(guest: Guest, result: Boot, variant: str) -> None:
+    """The guest, booted as `variant` says, reached userspace with the
+    command line the generated module gives it."""
+    print(
+        f"{guest.id}: {variant}; userspace={result.userspace} in {result.seconds:.1f} s;"
+        f" console {result.console or '?'}\n  on the board: {guest.on_board}"
+    )
+    assert result.userspace, (
+        f"{guest.id} ({variant}) printed no userspace marker on the VM's stdio "
+        f"(exit {result.returncode}); {STAND_IN}; on the board: {guest.on_board}:\n"
+        f"{result.output[-3000:]}"
+    )
+    assert result.cmdline.split() == cmdline(guest).split()
+
+
 def _boot_gpu_guest(guest: Guest, found: StandIns, initrd: Path, folder: Path) -> None:
     """The GPU VM: its guest tree built as its preStart builds it on the variant
     (tests/guestboot.py `gpu_guest_tree`: the variant's platform bus, QEMU's RAM
@@ -272,17 +278,9 @@ def _boot_gpu_guest(guest: Guest, found: StandIns, initrd: Path, folder: Path) -
     argv, tree = gpu_boot_argv(guest, found.kernel, initrd, folder)
     at = argv.index("-m")
     result = boot(argv, folder)
-    print(
-        f"{guest.id}: as generated, memory {argv[at + 1]} (stand-in for the bank); "
-        f"userspace={result.userspace} in {result.seconds:.1f} s; console "
-        f"{result.console or '?'}\n  on the board: {guest.on_board}"
+    _assert_userspace(
+        guest, result, f"as generated, memory {argv[at + 1]} (stand-in for the bank)"
     )
-    assert result.userspace, (
-        f"{guest.id} printed no userspace marker on the VM's stdio "
-        f"(exit {result.returncode}); {STAND_IN}; on the board: {guest.on_board}:\n"
-        f"{result.output[-3000:]}"
-    )
-    assert result.cmdline.split() == cmdline(guest).split()
 
     _assert_gpu_memory(guest, result, tree)
     _assert_gpu_bus(guest, result, tree, found.kernel)

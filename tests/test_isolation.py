@@ -468,7 +468,7 @@ def test_patched_proxy_polices_each_vms_device_under_qemu(
     and each device refuses the other VM's reset and clock; the single-VM
     reference overlay gives Ghaf's /dev/bpmp-host only. `virt` has no BPMP, so
     an allowed message ends at -ENODEV: what the BPMP then does needs the board."""
-    from ghafgen.toolchain.guestbase import dump_qemu_virt
+    from ghafgen.toolchain.guestbase import VIRT_MACHINE, dump_qemu_virt
     from tests.guestinit import _cpio_entry
 
     require("qemu-system-aarch64")
@@ -554,7 +554,7 @@ def test_patched_proxy_polices_each_vms_device_under_qemu(
             [
                 "qemu-system-aarch64",
                 "-M",
-                "virt,accel=tcg,gic-version=max",
+                VIRT_MACHINE,
                 "-cpu",
                 "max",
                 "-m",

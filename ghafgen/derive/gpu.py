@@ -2,8 +2,7 @@
 
 Entry points: `gpu_pass(profile, board)` (the VM given the group, its members
 and carve-outs, or None) and `placement(group, members)` (QEMU's platform-bus
-layout,
-which the guest tree's `ranges` and interrupts must match).
+layout, which the guest tree's `ranges` and interrupts must match).
 """
 
 from __future__ import annotations
@@ -12,27 +11,8 @@ from typing import NamedTuple
 
 from ghafgen.catalog.gpu import Carveout, GpuGroup, gpu_group
 from ghafgen.catalog.model import Board, PlatformDevice
+from ghafgen.derive.platform_bus import Bus, Device, Placed, lay_out
 from ghafgen.profile.model import Passthrough, Profile
-
-
-class Region(NamedTuple):
-    host: int  # the device's own (host physical) address
-    guest: int  # where QEMU maps it in the guest
-    size: int
-
-
-class Placed(NamedTuple):
-    """One vfio-platform device as QEMU lays it out."""
-
-    dt_name: str
-    regions: tuple[Region, ...]
-    spis: tuple[int, ...]
-    mmio_base: int | None = None  # set for carve-outs: mapped 1:1
-
-    @property
-    def qemu_arg(self) -> str:
-        opts = f",mmio-base={self.mmio_base:#x}" if self.mmio_base is not None else ""
-        return f"vfio-platform,host={self.dt_name}{opts}"
 
 
 class GpuPass(NamedTuple):
@@ -42,14 +22,11 @@ class GpuPass(NamedTuple):
     group: GpuGroup
     members: tuple[PlatformDevice, ...]  # in the group's order
     entries: tuple[Passthrough, ...]  # the profile entries, in profile order
+    placed: tuple[Placed, ...]  # placement(group, members)
 
     @property
     def carveouts(self) -> tuple[Carveout, ...]:
         return self.group.carveouts
-
-    @property
-    def placed(self) -> tuple[Placed, ...]:
-        return placement(self.group, self.members)
 
     @property
     def qemu_args(self) -> tuple[str, ...]:
@@ -88,47 +65,18 @@ def gpu_pass(profile: Profile, board: Board) -> GpuPass | None:
     (vm,) = vms
     assert vm is not None
     members = tuple(board.devices[k] for k in group.members)
-    return GpuPass(vm, group, members, tuple(entries))
-
-
-def _align(size: int) -> int:
-    """QEMU's alignment for a region: its size rounded up to a power of two."""
-    return 1 << (size - 1).bit_length()
+    return GpuPass(vm, group, members, tuple(entries), placement(group, members))
 
 
 def placement(
     group: GpuGroup, members: tuple[PlatformDevice, ...]
 ) -> tuple[Placed, ...]:
-    """Lay the carve-outs, then the members, on the variant's platform bus as QEMU
-    does (platform-bus.c platform_bus_link_device): per device its IRQs take the
-    lowest free lines, then each region the first naturally aligned free slot,
-    searched from mmio-base when given, else from the bus start."""
+    """The carve-outs (each at its own address), then the members, laid out on
+    the variant's platform bus as QEMU does."""
     q = group.qemu
-    base, size = q.platform_bus_base, q.platform_bus_size
-    taken: list[tuple[int, int]] = []  # (offset, end) on the bus
-    spi = 0
-    out: list[Placed] = []
-
-    def fit(length: int, start: int) -> int:
-        align = _align(length)
-        off = start
-        while off + length <= size:
-            if all(off + length <= a or off >= b for a, b in taken):
-                taken.append((off, off + length))
-                return off
-            off += align
-        raise ValueError(f"platform bus cannot fit a region of {length:#x} bytes")
-
-    for c in group.carveouts:
-        off = fit(c.size, c.base - base)
-        out.append(Placed(c.dt_name, (Region(c.base, base + off, c.size),), (), c.base))
-    for dev in members:
-        spis = tuple(range(q.first_spi + spi, q.first_spi + spi + dev.irq_count))
-        spi += dev.irq_count
-        if spi > q.spis:
-            raise ValueError("platform bus is out of interrupt lines")
-        regions = tuple(
-            Region(addr, base + fit(length, 0), length) for addr, length in dev.reg
-        )
-        out.append(Placed(dev.dt_name, regions, spis))
-    return tuple(out)
+    bus = Bus(q.platform_bus_base, q.platform_bus_size, q.first_spi, q.spis)
+    return lay_out(
+        bus,
+        [Device(c.dt_name, ((c.base, c.size),), 0, c.base) for c in group.carveouts]
+        + [Device(d.dt_name, d.reg, d.irq_count) for d in members],
+    )

@@ -17,6 +17,7 @@ from ghafgen.derive.allowlist import (
     platform_devices,
     vm_allow_lists,
 )
+from ghafgen.derive.platform_bus import Bus, Device, lay_out
 from ghafgen.derive.slots import slots_in_use
 from ghafgen.profile.model import Profile
 from ghafgen.render.escape import Safe, dts_name, dts_str
@@ -201,21 +202,19 @@ class GuestDevice:
 
 
 def place_on_platform_bus(devices: list[PlatformDevice]) -> list[GuestDevice]:
-    """Lay devices out as QEMU does: in -device order, regions size-aligned, SPIs upward."""
+    """Lay devices out on the pinned QEMU's virt platform bus, in -device order."""
     virt = qemu_virt()
-    offset, spi = 0, virt.platform_bus_first_spi
-    placed = []
-    for dev in devices:
-        regions = []
-        for _addr, size in dev.reg:
-            align = 1 << (size - 1).bit_length()
-            offset = (offset + align - 1) // align * align
-            regions.append((offset, size))
-            offset += size
-        spis = tuple(range(spi, spi + dev.irq_count))
-        spi += dev.irq_count
-        placed.append(GuestDevice(dev, tuple(regions), spis))
-    return placed
+    bus = Bus(
+        virt.platform_bus_base,
+        virt.platform_bus_size,
+        virt.platform_bus_first_spi,
+        virt.platform_bus_spis,
+    )
+    placed = lay_out(bus, [Device(d.dt_name, d.reg, d.irq_count) for d in devices])
+    return [
+        GuestDevice(dev, tuple((r.guest - bus.base, r.size) for r in p.regions), p.spis)
+        for dev, p in zip(devices, placed, strict=True)
+    ]
 
 
 def guest_node(board: Board, g: GuestDevice) -> Node:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from ghafgen.catalog.gpu import Engine
 from ghafgen.catalog.model import Board, PlatformDevice
-from ghafgen.derive.gpu import GpuPass, Placed
+from ghafgen.derive.gpu import GpuPass
+from ghafgen.derive.platform_bus import Placed
 from ghafgen.render.dt import (
     GIC_SPI,
     IRQ_TYPE_LEVEL_HIGH,
@@ -67,10 +68,6 @@ def _resources(
     if guest and eng.host1x_class is not None:
         props.append(Prop("nvidia,host1x-class", cells(eng.host1x_class, hex_=True)))
     return props
-
-
-def _unit(dev: PlatformDevice) -> str:
-    return dev.node.split("@")[0]
 
 
 def _host_node(board: Board, dev: PlatformDevice, eng: Engine, flavor: str) -> Node:

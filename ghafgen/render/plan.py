@@ -450,17 +450,19 @@ def _symbols(names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 
 
 def _binding(
-    profile: Profile, board: Board, pt: Passthrough, gp: GpuPass | None = None
+    profile: Profile,
+    board: Board,
+    pt: Passthrough,
+    gp: GpuPass | None = None,
+    gpu_overlay: dt.Overlay | None = None,
 ) -> Binding:
     target = pt.vm or "a VM started by hand"
     if pt.device in board.devices:
         dev = board.devices[pt.device]
-        # The group's carve-out wrappers are bound with its first member.
+        # The group's carve-out wrappers and its overlay go with its first member.
         first = gp is not None and dev.key == gp.group.members[0]
         carve = tuple(c.dt_name for c in gp.carveouts) if gp and first else ()
-        overlay = dt.platform_overlay(profile, board, dev)
-        if gp is not None and first:
-            overlay = gpu_dt.host_overlay(board, gp, profile.target.dt_flavor)
+        overlay = gpu_overlay if first else dt.platform_overlay(profile, board, dev)
         return Binding(
             name=pt.name,
             unit=f"ghafgen-vfio-{pt.name}",
@@ -516,9 +518,10 @@ def _vm_plan(
         guest_config += _symbols(dev.guest.kernel_config)
     if gp is not None:
         guest_config += _symbols(gp.group.kernel.kernel_config)
-    guest_tree = dt.guest_overlay(board, name, in_tree) if in_tree else None
     if gp is not None:
-        guest_tree = gpu_dt.guest_overlay(board, gp)
+        guest_tree: dt.Overlay | None = gpu_dt.guest_overlay(board, gp)
+    else:
+        guest_tree = dt.guest_overlay(board, name, in_tree) if in_tree else None
     return VmPlan(
         name=name,
         vcpus=vm.vcpus,
@@ -598,15 +601,15 @@ def _mac(target: str, vm: str) -> str:
 
 
 def _host_overlays(
-    profile: Profile, board: Board, allowed: AllowList, gp: GpuPass | None
+    profile: Profile, board: Board, allowed: AllowList, gpu_overlay: dt.Overlay | None
 ) -> list[dt.Overlay]:
     """Every host overlay; the GPU group's goes before the proxy's."""
     out = dt.host_overlays(profile, board, allowed)
-    if gp is not None:
+    if gpu_overlay is not None:
         at = next(
             (i for i, o in enumerate(out) if o.name == "bpmp-host-proxy"), len(out)
         )
-        out.insert(at, gpu_dt.host_overlay(board, gp, profile.target.dt_flavor))
+        out.insert(at, gpu_overlay)
     return out
 
 
@@ -656,6 +659,9 @@ def plan(
         + ((SMMU_BYPASS_PARAM,) if bypass else ())
         + ((f"vfio-pci.ids={','.join(dict.fromkeys(ids))}",) if ids else ())
     )
+    gpu_overlay = (
+        gpu_dt.host_overlay(board, gp, profile.target.dt_flavor) if gp else None
+    )
     udev = ['SUBSYSTEM=="vfio", GROUP="kvm", MODE="0660"']
     per_vm = bpmp and per_vm_form(profile, board)
     if bpmp:
@@ -674,8 +680,10 @@ def plan(
         kernel_configs=(KernelConfig("ghafgen-passthrough-config", _symbols(symbols)),),
         patches=(VFIO_RESET,) if platform else (),
         host_params=params,
-        bindings=tuple(_binding(profile, board, pt, gp) for pt in profile.enabled),
-        overlays=tuple(_host_overlays(profile, board, allowed, gp)),
+        bindings=tuple(
+            _binding(profile, board, pt, gp, gpu_overlay) for pt in profile.enabled
+        ),
+        overlays=tuple(_host_overlays(profile, board, allowed, gpu_overlay)),
         vms=tuple(_vm_plan(profile, board, name, layout, gp) for name in profile.vms),
         allowed=allowed,
         bpmp=bpmp,

@@ -100,6 +100,13 @@ def name_bridge_node(data: bytes) -> bytes:
     return bytes(fdt.as_bytearray())
 
 
+# microvm.nix's QEMU runner on aarch64 (microvm-nix/microvm.nix 71beea0,
+# lib/runners/qemu.nix): machine "virt" (options.nix mkDefault on aarch64) with
+# {accel = "kvm:tcg"; gic-version = "max";}, joined in attribute-name order.
+# Here there is no KVM for an arm64 guest, so accel is tcg (the runner's fallback).
+VIRT_MACHINE = "virt,accel=tcg,gic-version=max"
+
+
 def dump_qemu_virt(folder: Path, vcpus: int = 1, mem_mib: int = 1024) -> Path | None:
     """QEMU's own virt tree (the guest trees' base), with the machine options
     microvm.nix uses on aarch64 (TCG here); None without QEMU."""
@@ -110,7 +117,7 @@ def dump_qemu_virt(folder: Path, vcpus: int = 1, mem_mib: int = 1024) -> Path | 
         [
             "qemu-system-aarch64",
             "-M",
-            "virt,accel=tcg,gic-version=max",
+            VIRT_MACHINE,
             "-cpu",
             "max",
             "-m",
