@@ -51,11 +51,20 @@ def _entries(p: Profile, b: Board) -> list[Passthrough]:
     fix="Give ga10b, host1x, vic, nvdec and nvjpg to the same VM.",
 )
 def gpu_group_split(p: Profile, b: Board) -> Iterator[Finding]:
-    """The GPU and its host1x engines go to one VM."""
+    """The GPU and its host1x engines go to one VM, one that ghafgen generates."""
     entries = _entries(p, b)
     if not entries:
         return
     first = entries[0]
+    if all(pt.vm is None for pt in entries):
+        yield finding(
+            "GG801",
+            first.at(),
+            f"'{first.device}' and the rest of its group go to no VM",
+            "the group's carve-outs, guest tree and QEMU variant come with the VM "
+            'ghafgen generates for it: set vm = "gpu-vm" on each member',
+        )
+        return
     for pt in entries[1:]:
         if pt.vm != first.vm:
             yield finding(
@@ -226,3 +235,29 @@ def gpu_guest_kernel_unsupported(p: Profile, b: Board) -> Iterator[Finding]:
             f'use kernel = "{want}" (Ghaf: linuxPackages_{want.replace(".", "_")} '
             "with jetpack-nixos's kernelPackagesOverlay)",
         )
+
+
+@rule(
+    "GG807",
+    "gpu-with-smmu-bypass",
+    ERROR,
+    fix="Pass the device that needs arm-smmu.disable_bypass=0 (MGBE0) on a target "
+    "without the GPU group.",
+)
+def gpu_with_smmu_bypass(p: Profile, b: Board) -> Iterator[Finding]:
+    """No SMMU bypass on a host whose guest holds host1x's stream-ID tables."""
+    if not passes_group(p, b):
+        return
+    for pt in p.enabled:
+        dev = b.devices.get(pt.device)
+        if dev is not None and dev.smmu_bypass_reason:
+            yield finding(
+                "GG807",
+                pt.at(),
+                f"'{pt.device}' needs arm-smmu.disable_bypass=0 on the host, and the "
+                "GPU group's guest is given host1x's hypervisor window",
+                "with bypass on, a stream ID without an SMMU context reaches memory "
+                "untranslated, and that window's tables decide which stream IDs the "
+                "guest's engines may use (Linux 6.12 drivers/gpu/host1x/dev.c, "
+                "tegra234_sid_table; not tried on a board)",
+            )
