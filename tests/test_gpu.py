@@ -288,3 +288,7 @@ def test_guest_tree_on_qemus_own_tree_lands_where_qemu_maps(tmp_path: Path, virt
     gpu = next(p for p in tree.walk() if p.endswith("/gpu@17000000"))
     assert tree.cells(gpu, "clocks")[0::2] == [bpmp] * 3
     assert tree.maybe("/", "compatible").startswith(b"nvidia,tegra234\0")
+    # The catalog's register-less providers (the icc node) at the root, on the bridge.
+    for x in GROUP.extras:
+        ids = [AGX.soc.resource("clock", c).id for c in x.clocks]
+        assert tree.cells(f"/{x.node}", "clocks") == [c for i in ids for c in (bpmp, i)]

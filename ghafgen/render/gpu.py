@@ -277,6 +277,7 @@ def guest_overlay(board: Board, gp: GpuPass) -> Overlay:
         reserved.append(Node(f"{r.node}@{r.base:x}", r.label, tuple(props)))
     carveouts = [r.label for r in gp.group.reserved if r.carveout]
     root_nodes = (
+        *extras,
         # NVIDIA's host1x driver numbers its instance by this alias.
         Node(
             "aliases",
