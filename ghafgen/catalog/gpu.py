@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from typing import Any, NamedTuple
 
-from ghafgen.catalog.load import DATA, _fact, _guarded, _parsed
+from ghafgen.catalog.load import DATA, _fact, _guarded, _parsed, qemu_virt
 from ghafgen.catalog.model import Fact
 
 
@@ -177,6 +177,7 @@ def gpu_group() -> GpuGroup:
     d = _parsed(DATA / "t234-gpu.toml")
     g, q, k = d["group"], d["qemu"], d["kernel"]
     carve = d["carveouts"]
+    virt = qemu_virt()
     return GpuGroup(
         key=g["key"],
         description=g["description"],
@@ -231,8 +232,9 @@ def gpu_group() -> GpuGroup:
             platform_bus_base=int(q["platform_bus_base"]),
             platform_bus_size=int(q["platform_bus_size"]),
             ram_base=int(q["ram_base"]),
-            first_spi=int(q["platform_bus"]["first_spi"]),
-            spis=int(q["platform_bus"]["spis"]),
+            # The variant moves the bus, not its lines: virt's own (runtime.toml).
+            first_spi=virt.platform_bus_first_spi,
+            spis=virt.platform_bus_spis,
             drop_qemu_memory_node=bool(q["dtb"]["drop_qemu_memory_node"]),
             needs_fdt_binding=bool(q["dtb"]["needs_fdt_binding"]),
             fact=_fact(q),
