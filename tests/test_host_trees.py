@@ -151,7 +151,7 @@ def test_target_overlays_together_on_the_6_12_tree(
             # may lack the original: 6.12 has no GPU or NVJPG node).
             eng = gpu_group().engines[dev.key]
             node = f"{eng.host_parent}/{dev.node}"
-            assert tree.cells(node, "iommus")[1] == eng.sid, node
+            assert tree.cells(node, "iommus")[1] == dev.iommu_sid, node
             assert tree.maybe(node, "dma-coherent") is not None, node
             assert tree.string(node, "compatible") == "nvidia,dummy", node
             withheld = {board.soc.clocks[c].id for c in dev.withheld}

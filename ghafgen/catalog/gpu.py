@@ -21,8 +21,6 @@ class Engine(NamedTuple):
     key: str
     host_parent: str
     smmu: str
-    sid: int
-    sid_name: str
     disable: tuple[str, ...] = ()
     reg_names: tuple[str, ...] = ()
     interrupt_names: tuple[str, ...] = ()
@@ -154,8 +152,6 @@ def _engine(key: str, e: dict[str, Any]) -> Engine:
         key=key,
         host_parent=e["host_parent"],
         smmu=e["smmu"],
-        sid=int(e["sid"]),
-        sid_name=e["sid_name"],
         disable=tuple(e.get("disable", ())),
         reg_names=tuple(e.get("reg_names", ())),
         interrupt_names=tuple(e.get("interrupt_names", ())),

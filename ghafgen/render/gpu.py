@@ -91,8 +91,10 @@ def _host_node(board: Board, dev: PlatformDevice, eng: Engine, flavor: str) -> N
             Prop("#size-cells", cells(2)),
             Prop("ranges", _identity(eng.ranges)),
         ]
+    if dev.iommu_sid is None:
+        raise ValueError(f"catalog: group member {dev.key!r} has no iommu_sid")
     props += [
-        Prop("iommus", cells(eng.smmu, eng.sid, hex_=True)),
+        Prop("iommus", cells(eng.smmu, dev.iommu_sid, hex_=True)),
         Prop("dma-coherent", None),
         Prop("status", strings("okay")),
     ]

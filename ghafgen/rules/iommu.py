@@ -8,7 +8,6 @@ from ghafgen.catalog.model import Board
 from ghafgen.derive.slots import slots_in_use
 from ghafgen.findings import Finding
 from ghafgen.profile.model import Passthrough, Profile
-from ghafgen.rules.gpu import passes_group
 from ghafgen.rules.registry import ERROR, finding, rule
 
 
@@ -124,19 +123,12 @@ def function_domain_mismatch(p: Profile, b: Board) -> Iterator[Finding]:
 def shared_sid_split(p: Profile, b: Board) -> Iterator[Finding]:
     """Platform devices marked with the one passthrough SID share an IOMMU group."""
     marked: dict[str | None, Passthrough] = {}
-    # The GPU group's overlay gives ga10b (and its carve-outs) the same ID.
-    engines = {}
-    if passes_group(p, b):
-        from ghafgen.catalog.gpu import gpu_group
-
-        engines = gpu_group().engines
     for pt in p.enabled:
         dev = b.devices.get(pt.device)
         if dev is None:
             continue
-        engine = engines.get(dev.key) if dev.group else None
-        same_sid = engine is not None and engine.sid == b.soc.passthrough_sid
-        if not (dev.needs_sid_marking or same_sid):
+        # The GPU group's overlay gives ga10b (and its carve-outs) the same ID.
+        if not (dev.needs_sid_marking or dev.iommu_sid == b.soc.passthrough_sid):
             continue
         marked.setdefault(pt.vm, pt)
     if len(marked) > 1:
