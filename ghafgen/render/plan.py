@@ -9,6 +9,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
+from ghafgen.catalog.gpu import GpuKernel
 from ghafgen.catalog.load import kernel_pins, qemu_build, qemu_virt, sources
 from ghafgen.catalog.model import (
     Board,
@@ -198,18 +199,11 @@ class GpuVmPlan:
     hosts: tuple[str, ...]  # host devices in -device order: carve-outs, then members
     qemu_patches: tuple[str, ...]  # keys of the Ghaf tree's paths
     memory_node: str  # QEMU's own RAM node, dropped from the base tree
-    kernel_patches: tuple[str, ...]
-    oot_patches: tuple[str, ...]
-    oot_overlay: str
-    oot_package: str
-    oot_version: str
-    modules: tuple[str, ...]
-    firmware: str
-    ghaf_qemu_package: str = GHAF_QEMU_GPU_PACKAGE
+    kernel: GpuKernel  # the guest kernel, its patches and NVIDIA's modules
 
     @property
     def ghaf_keys(self) -> tuple[str, ...]:
-        return self.qemu_patches + self.kernel_patches + self.oot_patches
+        return self.qemu_patches + self.kernel.patches + self.kernel.oot_patches
 
 
 @dataclass(frozen=True)
@@ -299,7 +293,7 @@ class VmPlan:
     @property
     def ghaf_qemu_package(self) -> str:
         """Ghaf's build of this VM's QEMU (the GPU's variant for the GPU VM)."""
-        return self.gpu.ghaf_qemu_package if self.gpu else GHAF_QEMU_PACKAGE
+        return GHAF_QEMU_GPU_PACKAGE if self.gpu else GHAF_QEMU_PACKAGE
 
     @property
     def needs_let(self) -> bool:
@@ -336,7 +330,7 @@ class VmPlan:
     @property
     def guest_patch_entries(self) -> tuple[tuple[str, str], ...]:
         """(kernelPatches name, bpmp-virt.nix ghafPatches key) of each Ghaf-tree patch."""
-        keys = (self.gpu.kernel_patches if self.gpu else ()) + self.guest_patches
+        keys = (self.gpu.kernel.patches if self.gpu else ()) + self.guest_patches
         return tuple(("ghaf-" + k.replace("_", "-"), k) for k in keys)
 
 
@@ -557,19 +551,13 @@ def _vm_plan(
 
 
 def _gpu_vm(gp: GpuPass) -> GpuVmPlan:
-    k, q = gp.group.kernel, gp.group.qemu
+    q = gp.group.qemu
     return GpuVmPlan(
         qemu_args=gp.qemu_args,
         hosts=gp.host_devices,
         qemu_patches=q.extra_patches,
         memory_node=q.memory_node if q.drop_qemu_memory_node else "",
-        kernel_patches=k.patches,
-        oot_patches=k.oot_patches,
-        oot_overlay=k.oot_overlay,
-        oot_package=k.oot_package,
-        oot_version=k.oot_version,
-        modules=k.modules,
-        firmware=k.firmware,
+        kernel=gp.group.kernel,
     )
 
 
