@@ -291,3 +291,16 @@ def test_guest_tree_on_qemus_own_tree_lands_where_qemu_maps(tmp_path: Path, virt
     for x in GROUP.extras:
         ids = [AGX.soc.resource("clock", c).id for c in x.clocks]
         assert tree.cells(f"/{x.node}", "clocks") == [c for i in ids for c in (bpmp, i)]
+
+
+def test_the_group_gets_no_qemu_binding_because_the_catalog_says_it_needs_none(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """t234-gpu.toml [qemu.dtb] needs_fdt_binding decides, not a special case."""
+    from ghafgen.derive import runtime
+
+    members = [AGX.devices[k] for k in GROUP.members]
+    assert runtime.unbound_devices(members) == []
+    needs = GROUP._replace(qemu=GROUP.qemu._replace(needs_fdt_binding=True))
+    monkeypatch.setattr(runtime, "gpu_group", lambda: needs)
+    assert [d.key for d in runtime.unbound_devices(members)] == list(GROUP.members)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ghafgen.catalog.gpu import gpu_group
 from ghafgen.catalog.load import kernel_pins, qemu_build, qemu_virt, sources
 from ghafgen.catalog.model import Board, PlatformDevice
 from ghafgen.derive.allowlist import bpmp_owners, per_vm_form, platform_devices
@@ -58,13 +59,14 @@ def unbound_devices(devices: list[PlatformDevice]) -> list[PlatformDevice]:
     their guest node is ghafgen's, and ghafgen's QEMU patch binds them."""
     emits = set(qemu_virt().emits_node)
     # A group's VM boots its own -dtb, with which QEMU writes no platform-bus
-    # nodes (virt.c virt_machine_done), so it needs no binding (t234-gpu.toml).
+    # nodes (virt.c virt_machine_done): t234-gpu.toml [qemu.dtb] says whether
+    # its members still need a binding.
     return [
         d
         for d in devices
         if not d.guest.qemu_emits_node
         and not emits & set(d.qemu_compatibles)
-        and not d.group
+        and (not d.group or gpu_group().qemu.needs_fdt_binding)
     ]
 
 
