@@ -25,9 +25,10 @@ from ghafgen.catalog.gpu import gpu_group
 from ghafgen.catalog.load import board as catalog_board
 from ghafgen.catalog.load import cache_root, qemu_virt
 from ghafgen.errors import ProfileError
-from ghafgen.render.output import MANIFEST
+from ghafgen.fileio import Unreadable
+from ghafgen.render.output import MANIFEST, read_manifest_bytes
 from ghafgen.render.patches import ON_GHAF_SOURCES
-from ghafgen.toolchain import basetrees, bindings
+from ghafgen.toolchain import basetrees, bindings, manifestcheck
 from ghafgen.toolchain.guestbase import (
     add_bridge_node,
     gpu_variant_base,
@@ -49,7 +50,7 @@ PATCH_SYMBOLS = {"TEGRA_BPMP_HOST_PROXY", "TEGRA_BPMP_GUEST_PROXY"}
 @dataclass(frozen=True)
 class Result:
     target: str
-    check: str  # nix-parse | dtc | overlay | guest-tree | schema | patch | kconfig
+    check: str  # manifest | nix-parse | dtc | overlay | guest-tree | schema | patch | kconfig
     subject: str
     ok: bool
     message: str = ""
@@ -108,12 +109,25 @@ class _Schemas:
 def targets(folder: Path) -> list[Path]:
     if (folder / MANIFEST).is_file():
         return [folder]
-    # A writer's temp tree (.<target>.tmp-PID, .<target>.old) is not a target.
+    # A writer's temp tree (.<target>.tmp-*, .<target>.old-*) is not a target.
     return sorted(
         p.parent
         for p in folder.glob(f"*/{MANIFEST}")
         if not p.parent.name.startswith(".")
     )
+
+
+def _manifest(target: Path) -> list[Result]:
+    """Every file the manifest lists is there, as recorded (manifestcheck)."""
+    wrong = manifestcheck.differences(target)
+    if not wrong:
+        count = manifestcheck.listed_count(target)
+        return [
+            Result(
+                target.name, "manifest", MANIFEST, True, f"{count} files as recorded"
+            )
+        ]
+    return [Result(target.name, "manifest", rel, False, why) for rel, why in wrong]
 
 
 def _nix(target: Path) -> list[Result]:
@@ -499,10 +513,10 @@ def _kconfig(target: Path, known: set[str], tree: str) -> list[Result]:
 
 
 def read_manifest(target: Path) -> dict[str, Any]:
-    """The target's manifest ({} if it cannot be read)."""
+    """The target's manifest ({} if it cannot be read; the manifest check says why)."""
     try:
-        doc = json.loads((target / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        doc = json.loads(read_manifest_bytes(target) or b"{}")
+    except (OSError, Unreadable, ValueError, RecursionError):
         return {}
     return doc if isinstance(doc, dict) else {}
 
@@ -676,6 +690,7 @@ def check_with_real_tools(folder: Path, inputs: CheckInputs) -> list[Result]:
     with tempfile.TemporaryDirectory(prefix="ghafgen-check-") as tmpname:
         tmp = Path(tmpname)
         for target in targets(folder):
+            results += _manifest(target)
             results += _nix(target)
             results += _dtc(target, tmp)
             host = bases.host(read_meta(target))
