@@ -182,6 +182,7 @@ def _write_new_profile(path: Path, found: object, name: str) -> None:
     """Write a draft profile; never over an existing file; validate it after."""
     from ghafgen.discover.draft import from_discovery
     from ghafgen.discover.sysfs import DiscoverError, Discovery
+    from ghafgen.findings import printable
 
     assert isinstance(found, Discovery)
     if found.board is None:
@@ -191,7 +192,7 @@ def _write_new_profile(path: Path, found: object, name: str) -> None:
         _write_once(draft, board_draft(found), "a draft")
         raise DiscoverError(
             "no catalog board matches compatible "
-            f"{', '.join(found.compatible) or '(none)'}; wrote a board draft to "
+            f"{printable(', '.join(found.compatible)) or '(none)'}; wrote a board draft to "
             f"{draft}; missing: " + "; ".join(missing_facts(found))
         )
     _create(path, from_discovery(found, name).toml())
