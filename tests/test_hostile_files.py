@@ -349,6 +349,22 @@ def test_a_deleted_generated_file_fails_check(generated: Path):
     ]
 
 
+def test_a_fifo_among_the_generated_files_does_not_hang_check(generated: Path):
+    """nix-instantiate and dtc would block on it; check names it and goes on."""
+    require("nix-instantiate")
+    require("dtc")
+    for rel in ("vms/uart-vm.nix", "overlays/uarta-passthrough.dts"):
+        (generated / rel).unlink()
+        os.mkfifo(generated / rel)
+    done = ghafgen("check", str(generated), "--no-schemas")
+    assert done.returncode == 1
+    fails = [ln for ln in done.stdout.splitlines() if ln.startswith("FAIL")]
+    assert fails == [
+        f"FAIL manifest   {TARGET}/{rel}: cannot read (a FIFO, not a regular file)"
+        for rel in ("overlays/uarta-passthrough.dts", "vms/uart-vm.nix")
+    ]
+
+
 def test_the_manifest_check_names_each_kind_of_difference(generated: Path):
     from ghafgen.toolchain.manifestcheck import differences
 

@@ -16,6 +16,7 @@ import json
 import re
 import shutil
 import tempfile
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,13 @@ def targets(folder: Path) -> list[Path]:
     )
 
 
+def regular(paths: Iterable[Path]) -> list[Path]:
+    """The regular files among `paths`: a FIFO handed to dtc or nix-instantiate
+    would block it, a link would check a file from elsewhere (the manifest
+    check names both)."""
+    return [p for p in paths if p.is_file() and not p.is_symlink()]
+
+
 def _manifest(target: Path) -> list[Result]:
     """Every file the manifest lists is there, as recorded (manifestcheck)."""
     wrong = manifestcheck.differences(target)
@@ -132,7 +140,7 @@ def _manifest(target: Path) -> list[Result]:
 
 def _nix(target: Path) -> list[Result]:
     which("nix-instantiate")
-    files = sorted(target.rglob("*.nix"))
+    files = sorted(regular(target.rglob("*.nix")))
     # One process parses them all; only a failure needs one run per file to
     # say which file it was.
     if not files:
@@ -194,7 +202,7 @@ def _first_error(stderr: str) -> str:
 def _dtc(target: Path, tmp: Path) -> list[Result]:
     which("dtc")
     out = []
-    for f in sorted(target.rglob("*.dts")):
+    for f in sorted(regular(target.rglob("*.dts"))):
         rel = f.relative_to(target)
         ok, warnings, err = compile_dts(f, tmp / (str(rel).replace("/", "_") + "o"))
         allowed = GUEST_WARNINGS if rel.parts[0] == "vms" else ()
@@ -279,7 +287,7 @@ def _overlays(
     labels, paths = _symbols_and_paths(base.dtb)
     base_view = FdtView(base.dtb.read_bytes())
     out, applied, touches = [], [], {}
-    for f in sorted((target / "overlays").glob("*.dts")):
+    for f in sorted(regular((target / "overlays").glob("*.dts"))):
         rel = str(f.relative_to(target))
         missing = [
             (k, n)
@@ -369,7 +377,7 @@ def _guests(target: Path, qemu_dtb: Path, tmp: Path, schemas: _Schemas) -> list[
     bus_path = qemu_virt().platform_bus_path
     vms = _contents(read_manifest(target), "vms")
     out = []
-    for f in sorted((target / "vms").glob("*.dts")):
+    for f in sorted(regular((target / "vms").glob("*.dts"))):
         rel = str(f.relative_to(target))
         dtbo = tmp / f"{target.name}--{f.stem}.guest.dtbo"
         compile_dts(f, dtbo)
@@ -422,7 +430,7 @@ def _guests(target: Path, qemu_dtb: Path, tmp: Path, schemas: _Schemas) -> list[
 
 def _patches(target: Path, kernel: Path | None, qemu: Path | None) -> list[Result]:
     out = []
-    for f in sorted((target / "patches").glob("*.patch")):
+    for f in sorted(regular((target / "patches").glob("*.patch"))):
         rel = str(f.relative_to(target))
         src = qemu if f.name.startswith("qemu-") else kernel
         if f.name in ON_GHAF_SOURCES:
@@ -605,7 +613,7 @@ def _skip_all(target: Path, sub: str, check: str, why: str) -> list[Result]:
     """Say which trees were not checked, rather than saying nothing."""
     return [
         Result(target.name, check, str(f.relative_to(target)), True, why, skipped=True)
-        for f in sorted((target / sub).glob("*.dts"))
+        for f in sorted(regular((target / sub).glob("*.dts")))
     ]
 
 
