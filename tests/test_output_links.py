@@ -163,3 +163,36 @@ def test_a_look_alike_temp_folder_of_another_user_is_not_removed(work: Path):
     assert sorted(p.name for p in out.iterdir()) == sorted(
         [".ghafgen.lock", TARGET, theirs.name, link.name]
     )
+
+
+def test_a_link_planted_at_the_pid_name_of_a_real_process(work: Path):
+    """The same as a process: the link is planted under the pid ghafgen runs
+    with (exec keeps it), before ghafgen starts."""
+    import subprocess
+    import sys
+
+    assert gen("profiles/orin-agx-uarta.toml", "-o", "out")[0] == 0
+    p = work / "profiles/orin-agx-uarta.toml"
+    p.write_text(p.read_text().replace("vcpus = 1", "vcpus = 2"))
+    elsewhere = work / "elsewhere"
+    elsewhere.mkdir()
+    plant_then_exec = (
+        "import os, sys\n"
+        f"os.symlink({str(elsewhere)!r}, 'out/.{TARGET}.tmp-' + str(os.getpid()))\n"
+        "os.execv(sys.executable, [sys.executable, '-m', 'ghafgen', *sys.argv[1:]])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", plant_then_exec, "generate", str(p), "-o", "out"],
+        cwd=work,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert listing(elsewhere) == []
+    planted = [q for q in (work / "out").iterdir() if q.is_symlink()]
+    assert len(planted) == 1 and os.readlink(planted[0]) == str(elsewhere)
+    folder = work / "out" / TARGET
+    assert not folder.is_symlink()
+    assert "vcpu = 2;" in (folder / "vms/uart-vm.nix").read_text()
