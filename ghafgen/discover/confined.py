@@ -22,7 +22,8 @@ from ghafgen.errors import GhafgenError
 
 # Linux's own limit on links followed in one lookup (MAXSYMLINKS).
 MAX_LINKS = 40
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# O_PATH: a folder on the way needs search permission only, as in a plain lookup.
+_DIR_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 class Escapes(GhafgenError):
