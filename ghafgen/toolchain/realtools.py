@@ -27,6 +27,7 @@ from ghafgen.catalog.load import board as catalog_board
 from ghafgen.catalog.load import cache_root, qemu_virt
 from ghafgen.errors import ProfileError
 from ghafgen.fileio import Unreadable
+from ghafgen.findings import printable
 from ghafgen.render.output import MANIFEST, read_manifest_bytes
 from ghafgen.render.patches import ON_GHAF_SOURCES
 from ghafgen.toolchain import basetrees, bindings, manifestcheck
@@ -58,9 +59,12 @@ class Result:
     skipped: bool = False
 
     def render(self) -> str:
+        """One line per result; a file name's control characters escaped (the
+        folder is the user's), a tool's message keeping only its newlines."""
         state = "skip" if self.skipped else ("ok" if self.ok else "FAIL")
-        text = f"{state:4} {self.check:10} {self.target}/{self.subject}"
-        return text + (f": {self.message}" if self.message else "")
+        text = f"{state:4} {self.check:10} {self.target}/{printable(self.subject)}"
+        message = printable(self.message, keep_newlines=True)
+        return text + (f": {message}" if message else "")
 
 
 @dataclass(frozen=True)
