@@ -278,6 +278,22 @@ def test_an_unknown_board_is_named_escaped_and_its_draft_stays_toml(
     tomllib.loads(text)  # still one valid TOML document
 
 
+def test_a_file_name_in_the_checked_folder_reaches_the_terminal_escaped(
+    generated: Path,
+):
+    require("nix-instantiate")
+    require("dtc")
+    (generated / f"x{ESC_TITLE}{FORGED}.nix").write_text("{ a = ; }\n")
+    done = ghafgen("check", str(generated), "--no-schemas")
+    assert done.returncode == 1
+    assert "\x1b" not in done.stdout
+    assert not [ln for ln in done.stdout.splitlines() if ln.startswith("error[")]
+    assert (
+        f"FAIL nix-parse  {TARGET}/x\\x1b]0;owned\\x07\\nerror[GG001]: forged by "
+        "the tree.nix: error: syntax error"
+    ) in done.stdout
+
+
 # Item 12: catalog import --dts reads no other file.
 
 
