@@ -60,16 +60,3 @@ def test_catalog_import_quotes_what_the_tree_says(tmp_path: Path):
     done = run_ghafgen("catalog", "import", "--dtb", str(dtb))
     assert done.returncode == 0, done.stderr
     assert tomllib.loads(done.stdout) == tomllib.loads(as_toml(nodes, dtb.name))
-
-
-def test_zero_address_cells_read_as_no_registers(tmp_path: Path):
-    require("dtc")
-    dts = tmp_path / "zero.dts"
-    dts.write_text(
-        "/dts-v1/;\n/ {\n#address-cells = <0>;\n#size-cells = <0>;\n"
-        'serial@0 {\n  compatible = "nvidia,tegra234-uart";\n  reg = <1 2>;\n};\n};\n'
-    )
-    done = run_ghafgen("catalog", "import", "--dts", str(dts))
-    assert done.returncode == 0, done.stderr
-    assert "Traceback" not in done.stderr
-    assert tomllib.loads(done.stdout)["imported"]["0-serial"]["reg"] == []

@@ -141,7 +141,15 @@ def test_check_passes_on_the_reference_outputs(kernel_src: Path):
     failed = [r for r in report["results"] if not r["ok"]]
     assert done.returncode == 0 and failed == []
     ran = {r["check"] for r in report["results"] if not r["skipped"]}
-    assert ran == {"nix-parse", "dtc", "overlay", "guest-tree", "patch", "kconfig"}
+    assert ran == {
+        "manifest",
+        "nix-parse",
+        "dtc",
+        "overlay",
+        "guest-tree",
+        "patch",
+        "kconfig",
+    }
     skipped = [r for r in report["results"] if r["skipped"]]
     # schema: --no-schemas; patch: no --qemu-src; kconfig: symbols of a 6.12 guest.
     assert {r["check"] for r in skipped} == {"schema", "patch", "kconfig"}

@@ -6,11 +6,25 @@ Entry points: `read_tree(blob)` -> list of `Imported` nodes, `as_toml(...)`, and
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ghafgen.catalog.fdtview import FdtView
 from ghafgen.catalog.model import Board
+from ghafgen.errors import GhafgenError
+from ghafgen.fileio import read_regular
+
+# An Orin DTB is ~300 KiB and its preprocessed source ~1 MiB.
+MAX_TREE_BYTES = 64 << 20
+# dtc copies the file either names into the tree (and so into the imported
+# TOML): any file the user can read, named by whoever wrote the source.
+_READS_A_FILE = re.compile(rb"/include/|/incbin/|^[ \t]*#[ \t]*include\b", re.M)
+
+
+class BadTree(GhafgenError):
+    """A tree ghafgen will not import: it reads other files, or its facts do not add up."""
+
 
 # Passthrough-capable kinds of node, by compatible.
 KINDS = {
@@ -52,11 +66,20 @@ def _pairs(cells: list[int], width: int) -> list[list[int]]:
     return [cells[i : i + width] for i in range(0, len(cells), width)]
 
 
-def _reg(t: FdtView, off: int) -> tuple[tuple[int, int], ...]:
+def _reg(t: FdtView, off: int, path: str) -> tuple[tuple[int, int], ...]:
+    """(address, size) pairs; a `reg` the parent's cell counts cannot split is
+    an error, never an empty or shifted list."""
     ac = t.cell_count(off, "#address-cells", 2)
     sc = t.cell_count(off, "#size-cells", 1)
+    cells = t.cells(off, "reg")
+    if cells and (ac + sc == 0 or len(cells) % (ac + sc)):
+        raise BadTree(
+            f"{path}: 'reg' has {len(cells)} cells, which the parent's "
+            f"#address-cells = <{ac}> and #size-cells = <{sc}> cannot split into "
+            "(address, size) entries; fix the tree (dtc's reg_format check says the same)"
+        )
     out = []
-    for chunk in _pairs(t.cells(off, "reg"), ac + sc):
+    for chunk in _pairs(cells, ac + sc):
         addr = int.from_bytes(b"".join(c.to_bytes(4, "big") for c in chunk[:ac]), "big")
         size = int.from_bytes(b"".join(c.to_bytes(4, "big") for c in chunk[ac:]), "big")
         out.append((addr, size))
@@ -83,7 +106,7 @@ def read_tree(blob: bytes) -> list[Imported]:
         kind = next((KINDS[c] for c in compatible if c in KINDS), None)
         if kind is None:
             continue
-        reg = _reg(t, off)
+        reg = _reg(t, off, path)
         unit = path.rsplit("@", 1)[-1] if "@" in path else ""
         spis = [
             c[1]
@@ -287,22 +310,55 @@ def diff(nodes: list[Imported], board: Board, flavor: str) -> list[Disagreement]
     return d.found
 
 
+def dts_source(path: Path) -> bytes:
+    """A vendor DTS's bytes, refused when dtc would read another file for it.
+
+    Raises:
+        BadTree: it holds /include/, /incbin/ or #include (with its line).
+        fileio.Unreadable: not a regular file, or over MAX_TREE_BYTES.
+    """
+    data = read_regular(path, limit=MAX_TREE_BYTES)
+    found = _READS_A_FILE.search(data)
+    if found:
+        line = data.count(b"\n", 0, found.start()) + 1
+        word = found.group().decode().strip()
+        raise BadTree(
+            f"{path}:{line}: {word} makes dtc read another file into the tree; "
+            "ghafgen imports one self-contained source: preprocess it and inline "
+            "what it includes, or compile it yourself and pass --dtb"
+        )
+    return data
+
+
 def blob(path: Path, *, dts: bool = False) -> bytes:
-    """A DTB's bytes, or a DTS compiled with dtc first."""
+    """A DTB's bytes, or a DTS compiled with dtc first.
+
+    dtc compiles a copy of the bytes checked by `dts_source`, in an empty
+    folder, so what it reads is what was checked.
+    """
     if not dts:
-        return path.read_bytes()
+        return read_regular(path, limit=MAX_TREE_BYTES)
     import tempfile
 
     from ghafgen.tools import run
 
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "tree.dtb"
+    source = dts_source(path)
+    with tempfile.TemporaryDirectory(prefix="ghafgen-import-") as tmp:
+        # The copy keeps the source's name, so dtc's messages name the file.
+        (Path(tmp) / "src").mkdir()
+        copy, out = Path(tmp) / "src" / path.name, Path(tmp) / "tree.dtb"
+        copy.write_bytes(source)
         run(
-            ["dtc", "-q", "-I", "dts", "-O", "dtb", "-o", str(out), "--", str(path)]
+            ["dtc", "-q", "-I", "dts", "-O", "dtb", "-o", str(out), "--", str(copy)],
+            cwd=Path(tmp),
         ).or_raise()
         return out.read_bytes()
 
 
 def read(path: Path, *, dts: bool = False) -> list[Imported]:
     """Read a DTB, or a DTS compiled with dtc first."""
-    return read_tree(blob(path, dts=dts))
+    data = blob(path, dts=dts)
+    try:
+        return read_tree(data)
+    except BadTree as e:
+        raise BadTree(f"{path}: {e}") from None

@@ -72,11 +72,19 @@ def reported() -> Iterator[None]:
     try:
         yield
     except ToolError as e:
-        typer.echo(f"error: {e}", err=True)
+        typer.echo(f"error: {_shown(e)}", err=True)
         raise typer.Exit(3) from None
     except GhafgenError as e:
-        typer.echo(f"error: {e}", err=True)
+        typer.echo(f"error: {_shown(e)}", err=True)
         raise typer.Exit(2) from None
+
+
+def _shown(e: Exception) -> str:
+    """A message may quote a file's or a tool's text: its control characters are
+    shown escaped (a tool's multi-line stderr keeps its newlines)."""
+    from ghafgen.findings import printable
+
+    return printable(str(e), keep_newlines=True)
 
 
 def _version(value: bool) -> None:

@@ -71,6 +71,7 @@ def catalog_import(
     """Read passthrough-capable nodes (serial, ethernet, PCIe, display) from a vendor tree."""
     from ghafgen import catalog
     from ghafgen.catalog import dtimport
+    from ghafgen.fileio import Unreadable
 
     source = dtb or dts
     if source is None or (dtb and dts):
@@ -85,6 +86,8 @@ def catalog_import(
                 text = soc.as_toml(
                     soc.scan(blob, catalog.board(board).soc), source.name
                 )
+        except (dtimport.BadTree, Unreadable):
+            raise  # says which file and why itself (a refused /incbin/, a bad reg)
         except Exception as e:  # libfdt's FdtException, a missing file
             raise GhafgenError(f"cannot read {source}: {e}") from e
         if whole_soc or not show_diff:
@@ -157,7 +160,9 @@ def discover(
 def _write_once(path: Path, text: str, what: str, *, force: bool = False) -> None:
     """Write `text` to a new file at `path`; an existing one only with `force`
     (then atomically: a reader sees the old file or the new, never half)."""
+    import contextlib
     import os
+    import tempfile
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -165,10 +170,19 @@ def _write_once(path: Path, text: str, what: str, *, force: bool = False) -> Non
             with open(path, "x", encoding="utf-8") as out:
                 out.write(text)
             return
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        with open(tmp, "x", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(tmp, path)
+        # mkstemp: a fresh name no one can plant a link at in advance.
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(text)
+            mask = os.umask(0o022)
+            os.umask(mask)
+            os.chmod(tmp, 0o666 & ~mask)  # what open() would have given, not 0600
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
     except FileExistsError:
         raise GhafgenError(
             f"{path} exists; ghafgen does not overwrite {what}"
@@ -182,6 +196,7 @@ def _write_new_profile(path: Path, found: object, name: str) -> None:
     """Write a draft profile; never over an existing file; validate it after."""
     from ghafgen.discover.draft import from_discovery
     from ghafgen.discover.sysfs import DiscoverError, Discovery
+    from ghafgen.findings import printable
 
     assert isinstance(found, Discovery)
     if found.board is None:
@@ -191,7 +206,7 @@ def _write_new_profile(path: Path, found: object, name: str) -> None:
         _write_once(draft, board_draft(found), "a draft")
         raise DiscoverError(
             "no catalog board matches compatible "
-            f"{', '.join(found.compatible) or '(none)'}; wrote a board draft to "
+            f"{printable(', '.join(found.compatible)) or '(none)'}; wrote a board draft to "
             f"{draft}; missing: " + "; ".join(missing_facts(found))
         )
     _create(path, from_discovery(found, name).toml())

@@ -12,6 +12,7 @@ import json
 
 from ghafgen import catalog
 from ghafgen.discover.sysfs import Discovery
+from ghafgen.findings import printable
 
 
 def _carrier_file(carrier: str | None) -> str | None:
@@ -60,7 +61,8 @@ def board_draft(discovery: Discovery) -> str:
         "[board]",
         f"dt_model = {q(discovery.model)}",
         f"dt_compatible = {q(discovery.compatible[0] if discovery.compatible else '')}",
-        f"# seen: compatible {', '.join(discovery.compatible) or 'none'}",
+        # printable: a newline in a compatible must not start a TOML line.
+        f"# seen: compatible {printable(', '.join(discovery.compatible)) or 'none'}",
         f"# seen: {discovery.cpus} CPUs, MemTotal {discovery.mem_kib} kB",
         'soc = "t234"'
         if "nvidia,tegra234" in discovery.compatible

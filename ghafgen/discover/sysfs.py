@@ -11,12 +11,15 @@ import gzip
 import io
 import os
 import re
+import stat
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ghafgen import catalog
+from ghafgen.discover.confined import Confined, Escapes
 from ghafgen.errors import GhafgenError
+from ghafgen.fileio import Unreadable, read_regular
 from ghafgen.profile.spec import BDF
 
 
@@ -24,12 +27,25 @@ class DiscoverError(GhafgenError):
     """A file discovery needs is missing or unreadable."""
 
 
+# A sysfs attribute is at most a page, /proc/cpuinfo of a 12-core Orin ~3 KiB;
+# a file past this is not one discovery reads (a capture's /dev/zero).
+MAX_FILE_BYTES = 1 << 20
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
 class SysfsReader:
-    """Reads files under `root` as if it were `/`; records what it touched."""
+    """Reads files under `root` as if it were `/`; records what it touched.
+
+    Only regular files and folders are read, never more than MAX_FILE_BYTES of
+    one, and never through a link that leaves `root` (discover.confined).
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.read_paths: list[str] = []
+        self.files: dict[str, bytes] = {}  # what `capture` saves: the bytes read
+        self.links: dict[str, str] = {}
+        self._confined = Confined(root)
 
     def _path(self, rel: str) -> Path:
         return self.root / rel.lstrip("/")
@@ -37,7 +53,14 @@ class SysfsReader:
     def text(self, rel: str, *, required: bool = True) -> str | None:
         path = self._path(rel)
         try:
-            data = path.read_bytes()
+            with self._confined.open_parent(rel) as (fd, name):
+                data = read_regular(
+                    Path(name),
+                    limit=MAX_FILE_BYTES,
+                    follow=False,
+                    dir_fd=fd,
+                    where=str(path),
+                )
         except FileNotFoundError:
             if required:
                 where = (
@@ -49,33 +72,53 @@ class SysfsReader:
                 )
                 raise DiscoverError(f"{path}: missing; {where}") from None
             return None
+        except (Escapes, Unreadable) as e:
+            raise DiscoverError(str(e)) from None
         except OSError as e:
             raise DiscoverError(f"{path}: cannot read ({e.strerror or e})") from None
         self.read_paths.append(rel.lstrip("/"))
+        self.files[rel.lstrip("/")] = data
         return data.decode("utf-8", errors="replace")
 
     def link(self, rel: str) -> str | None:
         """Basename of a symlink's target (`driver`, `iommu_group`), or None."""
-        path = self._path(rel)
         try:
-            target = os.readlink(path)
+            with self._confined.open_parent(rel, follow_last=False) as (fd, name):
+                target = os.readlink(name, dir_fd=fd)
+        except Escapes as e:
+            raise DiscoverError(str(e)) from None
         except OSError:
             return None
         self.read_paths.append(rel.lstrip("/"))
+        self.links[rel.lstrip("/")] = target
         return target.rstrip("/").rsplit("/", 1)[-1]
 
     def listdir(self, rel: str) -> list[str]:
         path = self._path(rel)
+        base = rel.strip("/")
+        links = {}
         try:
-            names = sorted(os.listdir(path))
+            with self._confined.open_parent(rel) as (parent, name):
+                fd = os.open(name, _DIR, dir_fd=parent)
+                try:
+                    names = sorted(os.listdir(fd))
+                    for n in names:
+                        if stat.S_ISLNK(
+                            os.stat(n, dir_fd=fd, follow_symlinks=False).st_mode
+                        ):
+                            links[f"{base}/{n}"] = os.readlink(n, dir_fd=fd)
+                finally:
+                    os.close(fd)
         except FileNotFoundError:
             return []
+        except Escapes as e:
+            raise DiscoverError(str(e)) from None
         except OSError as e:
             raise DiscoverError(f"{path}: cannot list ({e.strerror or e})") from None
-        base = rel.strip("/")
         self.read_paths.append(base + "/")
         # The names are what was read: symlinks (IOMMU group members) are kept as such.
-        self.read_paths += [f"{base}/{n}" for n in names if (path / n).is_symlink()]
+        self.read_paths += list(links)
+        self.links.update(links)
         return names
 
 
@@ -183,10 +226,12 @@ def discover(root: Path, reader: SysfsReader | None = None) -> Discovery:
     mem = re.search(
         r"^MemTotal:\s+(\d+) kB", r.text("proc/meminfo") or "", re.MULTILINE
     )
-    groups = {
-        g: tuple(r.listdir(f"sys/kernel/iommu_groups/{g}/devices"))
-        for g in r.listdir("sys/kernel/iommu_groups")
-    }
+    groups = {}
+    for g in r.listdir("sys/kernel/iommu_groups"):
+        # The kernel numbers its groups; the report sorts them as numbers.
+        where = root / "sys/kernel/iommu_groups" / g
+        _checked(g, r"[0-9]{1,9}", where, "an IOMMU group number")
+        groups[g] = tuple(r.listdir(f"sys/kernel/iommu_groups/{g}/devices"))
     pci = []
     for bdf in r.listdir("sys/bus/pci/devices"):
         base = f"sys/bus/pci/devices/{bdf}"
@@ -302,7 +347,8 @@ def identify(compatible: tuple[str, ...]) -> tuple[str | None, str | None, str |
 
 
 def capture(reader: SysfsReader, out: Path) -> int:
-    """A tar.gz of exactly the files `reader` read; returns how many entries."""
+    """A tar.gz of exactly the files `reader` read, as it read them (nothing is
+    read again); returns how many entries."""
     buf = io.BytesIO()
     seen: set[str] = set()
     # gzip stamps the time into its header unless told mtime=0: the same tree
@@ -313,14 +359,16 @@ def capture(reader: SysfsReader, out: Path) -> int:
             if rel in seen or rel.endswith("/"):
                 continue  # directories come from their files; listings are implied
             seen.add(rel)
-            path = reader.root / rel
-            info = tar.gettarinfo(str(path), arcname=rel)
+            info = tarfile.TarInfo(rel)
             info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
-            if info.isreg():
-                with open(path, "rb") as f:
-                    tar.addfile(info, f)
-            else:
+            if rel in reader.links:
+                info.type, info.mode = tarfile.SYMTYPE, 0o777
+                info.linkname = reader.links[rel]
                 tar.addfile(info)
+            else:
+                data = reader.files[rel]
+                info.size, info.mode = len(data), 0o644
+                tar.addfile(info, io.BytesIO(data))
         # Empty listings (iommu group folders) keep their directory entry.
         for rel in sorted(p.rstrip("/") for p in reader.read_paths if p.endswith("/")):
             if not any(s.startswith(rel + "/") for s in seen):

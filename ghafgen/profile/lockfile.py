@@ -11,9 +11,12 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ghafgen.errors import ProfileError
+from ghafgen.fileio import Unreadable, read_regular
 
 # The profile's pinned sources (url, rev, hash), kept beside the profile.
 PINS_FILE = "ghafgen.lock"
+# A lock holds a few sources of ~300 bytes each; anything near this is not one.
+MAX_LOCK_BYTES = 1 << 20
 
 
 class Pin(NamedTuple):
@@ -65,17 +68,36 @@ def _pin(name: object, raw: object) -> Pin:
 
 
 def read_lock(folder: Path) -> dict[str, Pin]:
-    path = folder / PINS_FILE
-    if not path.exists():
-        return {}
+    """The pins in `folder`'s lock file ({} without one).
+
+    Raises:
+        ProfileError: the file is not a lock ghafgen wrote: not a regular file
+            (a FIFO would block the read), over MAX_LOCK_BYTES, nested deeper
+            than the JSON reader follows, or of the wrong shape.
+    """
     import json
 
+    path = folder / PINS_FILE
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        data = read_regular(path, limit=MAX_LOCK_BYTES)
+    except FileNotFoundError:
+        return {}
+    except Unreadable as e:
+        raise ProfileError(f"{e}; delete it and run ghafgen prefetch") from None
+    except OSError as e:
+        raise ProfileError(f"{path}: cannot read ({e.strerror or e})") from None
+    try:
+        doc = json.loads(data.decode("utf-8"))
         if not isinstance(doc, dict) or not isinstance(doc.get("sources"), dict):
             raise ValueError("no 'sources' object")
         return {name: _pin(name, p) for name, p in doc["sources"].items()}
-    except (OSError, ValueError, UnicodeDecodeError) as e:
+    except RecursionError:
+        # json's scanner recurses once per level; ghafgen's own lock is 3 deep.
+        raise ProfileError(
+            f"{path}: not a ghafgen lock file (nested too deep to read); delete it "
+            "and run ghafgen prefetch"
+        ) from None
+    except (ValueError, UnicodeDecodeError) as e:
         raise ProfileError(
             f"{path}: not a ghafgen lock file ({e}); delete it and run ghafgen prefetch"
         ) from e

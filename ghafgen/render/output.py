@@ -18,17 +18,22 @@ import hashlib
 import json
 import os
 import shutil
+import stat
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from ghafgen import __version__
 from ghafgen.errors import GhafgenError
+from ghafgen.fileio import Unreadable, read_regular
 
 MANIFEST = "ghafgen-manifest.json"
 # An empty file in the output directory that generate runs flock() in turn;
 # not the profile's pinned sources (profile.lockfile.PINS_FILE).
 OUTPUT_MUTEX = ".ghafgen.lock"
+# A manifest lists a few dozen files (a few KiB); read no more than this of one.
+MAX_MANIFEST_BYTES = 4 << 20
 
 
 class OutputError(GhafgenError):
@@ -77,17 +82,31 @@ def manifest(
     return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
 
 
+def read_manifest_bytes(folder: Path) -> bytes | None:
+    """The manifest's bytes, None without one; never through a link, a FIFO or
+    a device planted at its name.
+
+    Raises:
+        OSError, fileio.Unreadable: it cannot be read as a regular file.
+    """
+    try:
+        return read_regular(folder / MANIFEST, limit=MAX_MANIFEST_BYTES, follow=False)
+    except FileNotFoundError:
+        return None
+
+
 def _read_manifest(folder: Path) -> dict[str, str]:
     path = folder / MANIFEST
-    if not path.exists():
-        return {}
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        data = read_manifest_bytes(folder)
+        if data is None:
+            return {}
+        doc = json.loads(data.decode("utf-8"))
         files = doc["files"]
         if not isinstance(files, dict):
             raise TypeError("files is not an object")
         return {str(k): str(v) for k, v in files.items()}
-    except (OSError, ValueError, KeyError, TypeError) as e:
+    except (OSError, Unreadable, ValueError, KeyError, TypeError, RecursionError) as e:
         raise OutputError(
             f"{path}: not a ghafgen manifest ({e}); remove the folder or fix it"
         ) from e
@@ -183,39 +202,79 @@ def locked(outdir: Path) -> Iterator[None]:
         os.close(fd)
 
 
+_RENAME_NOREPLACE = 1
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
+# The prefixes of a writer's own folders beside the targets; the rest of each
+# name comes from tempfile.mkdtemp, so no other process can guess it.
+_TMP, _OLD = "tmp-", "old-"
+
+
+def _renameat2(a: Path, b: Path, flags: int) -> bool:
+    """Linux renameat2 on two paths (never following a link at either); False
+    when this kernel or file system lacks it."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    fn = getattr(libc, "renameat2", None)
+    if fn is None:
+        return False
+    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), flags) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
 
 
 def _exchange(a: Path, b: Path) -> None:
     """Atomically swap two directories (Linux renameat2)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    fn = getattr(libc, "renameat2", None)
-    if fn is not None:
-        rc = fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
-        if rc == 0:
-            return
-        err = ctypes.get_errno()
-        if err not in (errno.ENOSYS, errno.EINVAL):
-            raise OSError(err, os.strerror(err), str(a))
-    # No RENAME_EXCHANGE here: two renames; _recover() repairs a crash between them.
-    old = b.with_name(f".{b.name}.old")
+    if _renameat2(a, b, _RENAME_EXCHANGE):
+        return
+    # No RENAME_EXCHANGE here: two renames; _recover() repairs a crash between
+    # them. The old tree moves onto an empty folder of our own, made just now.
+    old = Path(tempfile.mkdtemp(prefix=f".{b.name}.{_OLD}", dir=b.parent))
     os.rename(b, old)
     os.rename(a, b)
     os.rename(old, a)
 
 
+def _place(tmp: Path, folder: Path) -> None:
+    """Move a new tree to where no target folder is; never over anything."""
+    if not _renameat2(tmp, folder, _RENAME_NOREPLACE):
+        if folder.exists() or folder.is_symlink():
+            raise FileExistsError(errno.EEXIST, "appeared during the run", str(folder))
+        os.rename(tmp, folder)
+
+
+def _ours(path: Path) -> bool:
+    """A real folder (not a link) owned by whoever runs ghafgen: a tree a killed
+    run of ours left, not something planted under a look-alike name."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid()
+
+
+def _remove_ours(path: Path) -> None:
+    """Remove a tree of ours; a link or another user's folder stays where it is."""
+    if _ours(path):
+        # rmtree works through folder descriptors: it unlinks links, never follows them.
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def _recover(outdir: Path, name: str) -> None:
     """Undo what a killed run left: restore a half-swapped target, drop temp trees."""
-    target, old = outdir / name, outdir / f".{name}.old"
-    real_old = old.is_dir() and not old.is_symlink()
-    if real_old and not target.exists() and not target.is_symlink():
-        os.rename(old, target)
-    for stale in outdir.glob(f".{name}.tmp-*"):
-        if stale.is_dir() and not stale.is_symlink():
-            shutil.rmtree(stale, ignore_errors=True)
-    if old.is_dir() and not old.is_symlink():
-        shutil.rmtree(old, ignore_errors=True)
+    target = outdir / name
+    olds = sorted(outdir.glob(f".{name}.{_OLD}*"))
+    if not target.exists() and not target.is_symlink():
+        # Only the two-rename fallback leaves one, and only one run at a time
+        # holds the lock; an empty one is the folder made for the first rename.
+        for old in olds:
+            if _ours(old) and any(old.iterdir()):
+                os.rename(old, target)
+                break
+    for stale in (*olds, *outdir.glob(f".{name}.{_TMP}*")):
+        _remove_ours(stale)
 
 
 def _write_tree(
@@ -232,7 +291,7 @@ def _write_tree(
         if keep.get(rel) == data:
             os.link(src, dest)  # same inode: the file's mtime is kept
             continue
-        with open(dest, "wb") as f:
+        with open(dest, "xb") as f:  # O_EXCL: a fresh file in a fresh folder
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
@@ -257,6 +316,14 @@ def _write_tree(
         os.fsync(dirfd)
     finally:
         os.close(dirfd)
+    # mkdtemp made it 0700; the target folder gets what mkdir would have given.
+    tmp.chmod(0o777 & ~_umask())
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_target(
@@ -318,15 +385,27 @@ def write_target(
             "profile, or pass --force to overwrite"
         )
     keep = {rel: data for rel, data in disk.items() if rel not in ours or rel in files}
-    tmp = outdir / f".{target}.tmp-{os.getpid()}"
+    try:
+        # mkdtemp: a fresh name made with mkdir, so a link or folder planted
+        # in advance is never written through or swapped in.
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target}.{_TMP}", dir=outdir))
+    except OSError as e:
+        raise OutputError(f"cannot write to {outdir}: {e.strerror or e}") from e
     try:
         _write_tree(tmp, folder, files, keep, foreign)
         if folder.exists():
             _exchange(tmp, folder)
+            # What the swap took out must be the real folder preflight saw; a
+            # link put there since is left alone rather than removed.
+            if not _ours(tmp):
+                raise OutputError(
+                    f"{folder} was replaced while ghafgen wrote it; the new tree is "
+                    f"in place, what stood there is now at {tmp}, untouched"
+                )
             shutil.rmtree(tmp)
         else:
-            os.rename(tmp, folder)
+            _place(tmp, folder)
     except OSError as e:
-        shutil.rmtree(tmp, ignore_errors=True)
+        _remove_ours(tmp)
         raise OutputError(f"cannot write {folder}: {e.strerror or e}") from e
     return outcome

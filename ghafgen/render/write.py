@@ -14,9 +14,17 @@ from pathlib import Path
 
 from ghafgen.catalog.model import Board
 from ghafgen.errors import ProfileError
+from ghafgen.fileio import Unreadable
 from ghafgen.profile.model import Profile
 from ghafgen.render.files import render_target
-from ghafgen.render.output import MANIFEST, Outcome, locked, preflight, write_target
+from ghafgen.render.output import (
+    MANIFEST,
+    Outcome,
+    locked,
+    preflight,
+    read_manifest_bytes,
+    write_target,
+)
 from ghafgen.render.plan import TargetPlan, plan
 
 
@@ -44,8 +52,9 @@ def orphans(outdir: Path, written: dict[str, str]) -> list[str]:
         if folder.name.startswith(".") or folder.name in written.values():
             continue
         try:
-            doc = json.loads(manifest.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            data = read_manifest_bytes(folder)
+            doc = json.loads(data or b"")
+        except (OSError, Unreadable, ValueError, RecursionError):
             continue
         if isinstance(doc, dict) and doc.get("profile") in written:
             found.append(folder.name)

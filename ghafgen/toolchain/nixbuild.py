@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ghafgen.errors import ToolError
-from ghafgen.render.output import MANIFEST
+from ghafgen.fileio import Unreadable
+from ghafgen.render.output import MANIFEST, read_manifest_bytes
 from ghafgen.tools import NIX_FEATURES, ToolResult, run
 
 
@@ -132,7 +133,11 @@ def _generated_origin(m: re.Match[str]) -> str:
     manifest = _manifest_of(path)
     if manifest is None:
         return f"evaluation failed in {where}"
-    profile = json.loads(manifest.read_text()).get("profile", "?")
+    try:
+        doc = json.loads(read_manifest_bytes(manifest.parent) or b"{}")
+    except (OSError, Unreadable, ValueError, RecursionError):
+        doc = {}
+    profile = doc.get("profile", "?") if isinstance(doc, dict) else "?"
     rel = path.relative_to(manifest.parent)
     table = {"vms": "vms", "devices": "hardware.nvidia.passthroughs"}.get(rel.parts[0])
     key = f"[{table}.{path.stem}]" if table and len(rel.parts) == 2 else "[target]"

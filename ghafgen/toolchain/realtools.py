@@ -16,6 +16,7 @@ import json
 import re
 import shutil
 import tempfile
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,9 +26,11 @@ from ghafgen.catalog.gpu import gpu_group
 from ghafgen.catalog.load import board as catalog_board
 from ghafgen.catalog.load import cache_root, qemu_virt
 from ghafgen.errors import ProfileError
-from ghafgen.render.output import MANIFEST
+from ghafgen.fileio import Unreadable
+from ghafgen.findings import printable
+from ghafgen.render.output import MANIFEST, read_manifest_bytes
 from ghafgen.render.patches import ON_GHAF_SOURCES
-from ghafgen.toolchain import basetrees, bindings
+from ghafgen.toolchain import basetrees, bindings, manifestcheck
 from ghafgen.toolchain.guestbase import (
     add_bridge_node,
     gpu_variant_base,
@@ -49,16 +52,19 @@ PATCH_SYMBOLS = {"TEGRA_BPMP_HOST_PROXY", "TEGRA_BPMP_GUEST_PROXY"}
 @dataclass(frozen=True)
 class Result:
     target: str
-    check: str  # nix-parse | dtc | overlay | guest-tree | schema | patch | kconfig
+    check: str  # manifest | nix-parse | dtc | overlay | guest-tree | schema | patch | kconfig
     subject: str
     ok: bool
     message: str = ""
     skipped: bool = False
 
     def render(self) -> str:
+        """One line per result; a file name's control characters escaped (the
+        folder is the user's), a tool's message keeping only its newlines."""
         state = "skip" if self.skipped else ("ok" if self.ok else "FAIL")
-        text = f"{state:4} {self.check:10} {self.target}/{self.subject}"
-        return text + (f": {self.message}" if self.message else "")
+        text = f"{state:4} {self.check:10} {self.target}/{printable(self.subject)}"
+        message = printable(self.message, keep_newlines=True)
+        return text + (f": {message}" if message else "")
 
 
 @dataclass(frozen=True)
@@ -108,7 +114,7 @@ class _Schemas:
 def targets(folder: Path) -> list[Path]:
     if (folder / MANIFEST).is_file():
         return [folder]
-    # A writer's temp tree (.<target>.tmp-PID, .<target>.old) is not a target.
+    # A writer's temp tree (.<target>.tmp-*, .<target>.old-*) is not a target.
     return sorted(
         p.parent
         for p in folder.glob(f"*/{MANIFEST}")
@@ -116,9 +122,29 @@ def targets(folder: Path) -> list[Path]:
     )
 
 
+def regular(paths: Iterable[Path]) -> list[Path]:
+    """The regular files among `paths`: a FIFO handed to dtc or nix-instantiate
+    would block it, a link would check a file from elsewhere (the manifest
+    check names both)."""
+    return [p for p in paths if p.is_file() and not p.is_symlink()]
+
+
+def _manifest(target: Path) -> list[Result]:
+    """Every file the manifest lists is there, as recorded (manifestcheck)."""
+    wrong = manifestcheck.differences(target)
+    if not wrong:
+        count = manifestcheck.listed_count(target)
+        return [
+            Result(
+                target.name, "manifest", MANIFEST, True, f"{count} files as recorded"
+            )
+        ]
+    return [Result(target.name, "manifest", rel, False, why) for rel, why in wrong]
+
+
 def _nix(target: Path) -> list[Result]:
     which("nix-instantiate")
-    files = sorted(target.rglob("*.nix"))
+    files = sorted(regular(target.rglob("*.nix")))
     # One process parses them all; only a failure needs one run per file to
     # say which file it was.
     if not files:
@@ -180,7 +206,7 @@ def _first_error(stderr: str) -> str:
 def _dtc(target: Path, tmp: Path) -> list[Result]:
     which("dtc")
     out = []
-    for f in sorted(target.rglob("*.dts")):
+    for f in sorted(regular(target.rglob("*.dts"))):
         rel = f.relative_to(target)
         ok, warnings, err = compile_dts(f, tmp / (str(rel).replace("/", "_") + "o"))
         allowed = GUEST_WARNINGS if rel.parts[0] == "vms" else ()
@@ -265,7 +291,7 @@ def _overlays(
     labels, paths = _symbols_and_paths(base.dtb)
     base_view = FdtView(base.dtb.read_bytes())
     out, applied, touches = [], [], {}
-    for f in sorted((target / "overlays").glob("*.dts")):
+    for f in sorted(regular((target / "overlays").glob("*.dts"))):
         rel = str(f.relative_to(target))
         missing = [
             (k, n)
@@ -355,7 +381,7 @@ def _guests(target: Path, qemu_dtb: Path, tmp: Path, schemas: _Schemas) -> list[
     bus_path = qemu_virt().platform_bus_path
     vms = _contents(read_manifest(target), "vms")
     out = []
-    for f in sorted((target / "vms").glob("*.dts")):
+    for f in sorted(regular((target / "vms").glob("*.dts"))):
         rel = str(f.relative_to(target))
         dtbo = tmp / f"{target.name}--{f.stem}.guest.dtbo"
         compile_dts(f, dtbo)
@@ -408,7 +434,7 @@ def _guests(target: Path, qemu_dtb: Path, tmp: Path, schemas: _Schemas) -> list[
 
 def _patches(target: Path, kernel: Path | None, qemu: Path | None) -> list[Result]:
     out = []
-    for f in sorted((target / "patches").glob("*.patch")):
+    for f in sorted(regular((target / "patches").glob("*.patch"))):
         rel = str(f.relative_to(target))
         src = qemu if f.name.startswith("qemu-") else kernel
         if f.name in ON_GHAF_SOURCES:
@@ -499,10 +525,10 @@ def _kconfig(target: Path, known: set[str], tree: str) -> list[Result]:
 
 
 def read_manifest(target: Path) -> dict[str, Any]:
-    """The target's manifest ({} if it cannot be read)."""
+    """The target's manifest ({} if it cannot be read; the manifest check says why)."""
     try:
-        doc = json.loads((target / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        doc = json.loads(read_manifest_bytes(target) or b"{}")
+    except (OSError, Unreadable, ValueError, RecursionError):
         return {}
     return doc if isinstance(doc, dict) else {}
 
@@ -591,7 +617,7 @@ def _skip_all(target: Path, sub: str, check: str, why: str) -> list[Result]:
     """Say which trees were not checked, rather than saying nothing."""
     return [
         Result(target.name, check, str(f.relative_to(target)), True, why, skipped=True)
-        for f in sorted((target / sub).glob("*.dts"))
+        for f in sorted(regular((target / sub).glob("*.dts")))
     ]
 
 
@@ -676,6 +702,7 @@ def check_with_real_tools(folder: Path, inputs: CheckInputs) -> list[Result]:
     with tempfile.TemporaryDirectory(prefix="ghafgen-check-") as tmpname:
         tmp = Path(tmpname)
         for target in targets(folder):
+            results += _manifest(target)
             results += _nix(target)
             results += _dtc(target, tmp)
             host = bases.host(read_meta(target))

@@ -1,4 +1,10 @@
-"""Human and JSON reports of a discovery: the board, IOMMU groups, candidate devices."""
+"""Human and JSON reports of a discovery: the board, IOMMU groups, candidate devices.
+
+Every string the tree supplied (model, compatible, driver names) is printed
+through `printable`: a capture is someone else's files, and an ESC sequence
+or a newline in sysfs must not drive the terminal or forge an output line.
+JSON escapes them by itself.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ from dataclasses import asdict
 
 from ghafgen import catalog
 from ghafgen.discover.sysfs import Discovery
+from ghafgen.findings import printable
 from ghafgen.table import render
 
 
@@ -23,9 +30,11 @@ def _note(d: Discovery, members: tuple[str, ...]) -> str:
 def _describe(d: Discovery, name: str) -> str:
     fn = next((f for f in d.pci if f.bdf == name), None)
     if fn is not None:
-        return f"{name} {fn.id} {fn.kind} ({fn.driver or 'no driver'})"
+        return f"{name} {fn.id} {fn.kind} ({printable(fn.driver or 'no driver')})"
     dev = next((p for p in d.platform if p.name == name), None)
-    return f"{name} ({dev.driver or 'no driver'})" if dev else name
+    return (
+        f"{name} ({printable(dev.driver or 'no driver')})" if dev else printable(name)
+    )
 
 
 def _module_lines(d: Discovery) -> list[str]:
@@ -33,7 +42,7 @@ def _module_lines(d: Discovery) -> list[str]:
     from ghafgen.discover.boarddraft import missing_facts
 
     if d.board is None:
-        return [f"missing: {m}" for m in missing_facts(d)]
+        return [f"missing: {printable(m)}" for m in missing_facts(d)]
     b = catalog.board(d.board)
     if b.module is None:
         return []
@@ -54,14 +63,14 @@ def discovery_text(d: Discovery) -> str:
         catalog.board(d.board).description if d.board else "no catalog board matches"
     )
     lines = [
-        f"{d.model}: {board}; {d.cpus} CPUs, {d.mem_kib // 1024} MiB",
-        "compatible: " + ", ".join(d.compatible),
+        f"{printable(d.model)}: {board}; {d.cpus} CPUs, {d.mem_kib // 1024} MiB",
+        "compatible: " + printable(", ".join(d.compatible)),
         *_module_lines(d),
         "",
         "IOMMU groups:",
     ]
     rows = [
-        [g, "; ".join(_describe(d, m) for m in members), _note(d, members)]
+        [g, "; ".join(_describe(d, m) for m in members), printable(_note(d, members))]
         for g, members in sorted(d.groups.items(), key=lambda x: int(x[0]))
     ]
     lines.append(render(["group", "devices", "notes"], rows))
