@@ -18,6 +18,7 @@ from ghafgen.profile.model import Profile
 from ghafgen.render.files import render_target
 from ghafgen.render.output import MANIFEST, Outcome, locked, preflight, write_target
 from ghafgen.render.plan import TargetPlan, plan
+from ghafgen.render.runtime_facts import runtime_facts
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,7 @@ def contents_facts(p: TargetPlan) -> dict[str, object]:
             vm.name: {"platform_devices": list(vm.vfio_platform_hosts)} for vm in p.vms
         },
         "kernel_config": config,
+        "runtime": runtime_facts(p),
     }
 
 

@@ -77,6 +77,7 @@ builtins.toJSON (
       }) c.systemd.services;
       tmpfiles = c.systemd.tmpfiles.rules;
       udev = c.services.udev.extraRules;
+      etc = builtins.mapAttrs (_: e: baseNameOf e.source) c.environment.etc;
       vms = builtins.attrNames c.microvm.vms;
       assertions = map (a: a.assertion) c.assertions;
     }
