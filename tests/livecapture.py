@@ -60,6 +60,7 @@ class TargetFiles:
     bindings: list[tuple[str, list[str], str]] = field(default_factory=list)
     udev_group: str = ""
     udev_mode: str = ""
+    isolation: str = ""
     vms: dict[str, dict[str, object]] = field(default_factory=dict)
 
     @classmethod
@@ -85,6 +86,7 @@ class TargetFiles:
             t.bindings.append((bus, devices, vm.group(1) if vm else ""))
         iso = folder / "isolation.nix"
         iso_text = iso.read_text() if iso.exists() else ""
+        t.isolation = iso_text
         qemu_version = ""
         if (folder / "qemu.nix").exists():
             qemu_version = re.findall(
@@ -208,6 +210,9 @@ def board_tree(target: TargetFiles, dtb: Path, root: Path) -> None:
                 sysfs / f"kernel/iommu_groups/{group}/devices" / dev,
                 f"../../../../devices/platform/bus@0/{dev}",
             )
+            # isolation.nix's udev rule: SYMLINK+="ghafgen/vfio-<dev>" on the group node.
+            if f'SYMLINK+=\\"ghafgen/vfio-{dev}\\"' in target.isolation:
+                link(root / f"dev/ghafgen/vfio-{dev}", f"../vfio/{group}")
     (root / "etc").mkdir(exist_ok=True)
     (root / "etc/group").write_text(f"root:x:0:\n{target.udev_group}:x:{KVM_GID}:\n")
     units = root / "etc/systemd/system"

@@ -95,6 +95,10 @@ def test_a_board_running_the_target_passes(
         )
         assert "microvm@uart-vm QEMU is qemu-platform-bpmp-10.1.5" in subjects
         assert "/dev/bpmp-host group kvm mode 0660" in subjects
+        assert (
+            "/dev/ghafgen/vfio-3100000.serial leads to the VFIO group of 3100000.serial"
+            in subjects
+        )
     else:
         assert "/proc/cmdline has arm-smmu.disable_bypass=0" in subjects
         assert (
@@ -170,6 +174,13 @@ def _also_in_group(dev: str, other: str) -> Break:
     return brk
 
 
+def _relink(path: str, target: str) -> Break:
+    def brk(root: Path) -> None:
+        lc.link(root / path, target)
+
+    return brk
+
+
 # (what breaks, how, the checks that must fail: (link, subject))
 BROKEN: list[tuple[str, Break, list[tuple[str, str]]]] = [
     (
@@ -203,6 +214,16 @@ BROKEN: list[tuple[str, Break, list[tuple[str, str]]]] = [
         "a foreign device allowed to the VM",
         _allow_also("/dev/ghafgen/vfio-6800000.ethernet"),
         [("VM", "microvm@uart-vm DeviceAllow= is its own devices")],
+    ),
+    (
+        "a VM's device link leading to another group",
+        _relink("dev/ghafgen/vfio-3100000.serial", "../vfio/12"),
+        [
+            (
+                "VM",
+                "/dev/ghafgen/vfio-3100000.serial leads to the VFIO group of 3100000.serial",
+            )
+        ],
     ),
     (
         "an IOMMU group shared with a device the VM is not given",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from ghafgen.catalog.load import qemu_virt
+from ghafgen.derive.runtime import vfio_link
 from ghafgen.render import dt
 from ghafgen.render.plan import (
     DEVICE_GROUP,
@@ -112,6 +113,8 @@ def _vm(p: TargetPlan, vm: VmPlan) -> dict[str, object]:
         "platform_devices": list(vm.vfio_platform_hosts),
         "pci_functions": list(vm.pci_functions),
         "device_allow": list(access.devices) if access else [],
+        # Each passed device's udev link to its VFIO group node (DeviceAllow= names it).
+        "vfio_links": {d: vfio_link(d) for d in access.vfio} if access else {},
         "policy_file": "isolation.nix" if access else "",
         "guest": {
             "tree": overlay_facts(vm.guest_tree, f"vms/{vm.name}.dts")

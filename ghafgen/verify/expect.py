@@ -103,6 +103,7 @@ class Vm(NamedTuple):
     platform_devices: tuple[str, ...]
     pci_functions: tuple[str, ...]
     device_allow: tuple[str, ...]
+    vfio_links: dict[str, str]
     policy_file: str
     guest: Guest
 
@@ -169,6 +170,7 @@ def _vm(name: str, raw: dict[str, Any]) -> Vm:
         platform_devices=_strs(raw["platform_devices"]),
         pci_functions=_strs(raw["pci_functions"]),
         device_allow=_strs(raw["device_allow"]),
+        vfio_links={str(k): str(v) for k, v in raw["vfio_links"].items()},
         policy_file=str(raw["policy_file"]),
         guest=Guest(
             tree=_overlay(g["tree"]) if g["tree"] else None,

@@ -7,6 +7,7 @@ kernel, overlay, binding, VM. Reads only; every read goes through `source`.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Iterator
 
 from ghafgen.verify.expect import Binding, Expected, Vm
@@ -306,7 +307,11 @@ def _vm(exp: Expected, src: Source, vm: Vm) -> Iterator[Check]:
         store = argv[0].split("/")
         names = [part.split("-", 1)[1] for part in store if "-" in part]
         subject = f"microvm@{vm.name} QEMU is {vm.qemu}"
-        if vm.qemu in names:
+        # A store name is <name>-<version>; Ghaf's layout names only the package.
+        if any(
+            n == vm.qemu or re.fullmatch(re.escape(vm.qemu) + r"-\d[\w.]*", n)
+            for n in names
+        ):
             yield passed("VM", subject)
         else:
             yield failed(
@@ -395,6 +400,32 @@ def _vm(exp: Expected, src: Source, vm: Vm) -> Iterator[Check]:
         )
     if vm.policy_file:
         yield from _policy(src, vm)
+        yield from _vfio_links(exp, src, vm)
+
+
+def _vfio_links(exp: Expected, src: Source, vm: Vm) -> Iterator[Check]:
+    """The link DeviceAllow= names leads to the passed device's own group node."""
+    buses = {d: b.bus for b in exp.bindings for d in b.devices}
+    for dev, path in sorted(vm.vfio_links.items()):
+        group = _basename(
+            src.link(f"sys/bus/{buses.get(dev, 'platform')}/devices/{dev}/iommu_group")
+        )
+        target = src.link(path)
+        subject = f"{path} leads to the VFIO group of {dev}"
+        if group is not None and target is not None and _basename(target) == group:
+            yield passed("VM", subject, target)
+        else:
+            yield failed(
+                "VM",
+                subject,
+                expected=f"/dev/vfio/{group}" if group else "the device's group node",
+                source=vm.policy_file,
+                found=target or "(absent)",
+                hint=(
+                    "isolation.nix's udev rule did not run for the group (udevadm "
+                    "trigger -s vfio); microvm@ cannot open the device without it"
+                ),
+            )
 
 
 def _policy(src: Source, vm: Vm) -> Iterator[Check]:
