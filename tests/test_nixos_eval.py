@@ -154,6 +154,9 @@ def test_guest_modules_evaluate_against_microvm_options(path: Path):
         assert got["extraArgs"] == list(vm.qemu_args)
         assert got["assertions"] == [True] * len(got["assertions"])  # type: ignore[arg-type]
         assert got["kernelParams"] == list(vm.kernel_params)
+        assert got["etc"] == {
+            f"ghafgen/{p.name}/ghafgen-manifest.json": "ghafgen-manifest.json"
+        }
         assert got["devices"] == [{"bus": "pci", "path": f} for f in vm.pci_functions]
         if vm.custom_qemu:
             # A VM given a platform device runs the pinned QEMU, still with vfio-platform.

@@ -164,3 +164,22 @@ def test_guest_needs_a_vm_name_when_the_target_has_several(tmp_path: Path) -> No
         f"the target has VMs {', '.join(vms)}; name the one this is with --vm"
         in res.output
     )
+
+
+def test_guest_picks_the_vm_its_host_name_names(tmp_path: Path) -> None:
+    """microvm.nix names each declarative VM's host after the VM
+    (nixos-modules/host/options.nix: networking.hostName = lib.mkDefault name)."""
+    target = (
+        Path(__file__).resolve().parents[1]
+        / "nix/modules/nvidia-jetson-orin-agx-partitions"
+    )
+    (tmp_path / "proc/sys/kernel").mkdir(parents=True)
+    (tmp_path / "proc/sys/kernel/hostname").write_text("net-vm\n")
+    res = CliRunner().invoke(
+        app,
+        ["verify", str(target), "--guest", "--root", str(tmp_path), "--format", "json"],
+    )
+    assert res.exit_code == 1, res.output
+    assert (
+        json.loads(res.stdout)["target"] == "nvidia-jetson-orin-agx-partitions/net-vm"
+    )

@@ -15,12 +15,17 @@ from ghafgen.verify.report import Check, failed, passed
 from ghafgen.verify.source import Source, VerifyError
 
 
-def pick_vm(exp: Expected, name: str | None) -> Vm:
-    """The VM named, or the target's only one.
+def pick_vm(exp: Expected, name: str | None, src: Source) -> Vm:
+    """The VM named, else the target's only one, else the one the guest's host
+    name names (microvm.nix's host options.nix: networking.hostName = mkDefault
+    <vm>).
 
     Raises:
         VerifyError: no such VM, or several and none named.
     """
+    if name is None and len(exp.vms) != 1:
+        host = (src.text("proc/sys/kernel/hostname") or "").strip()
+        name = host if host in exp.vms else None
     if name is not None:
         if name not in exp.vms:
             raise VerifyError(

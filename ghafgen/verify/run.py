@@ -34,7 +34,7 @@ def verify(
     source = open_source(root)
     exp = load_expected(target) if target is not None else installed_manifest(source)
     if guest:
-        chosen = pick_vm(exp, vm)
+        chosen = pick_vm(exp, vm, source)
         return Verified(
             exp,
             source,

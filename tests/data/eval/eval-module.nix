@@ -100,6 +100,7 @@ builtins.toJSON (
       preStart = c.microvm.preStart;
       kernelParams = c.boot.kernelParams;
       kernelPackages = c.boot.kernelPackages.kernel.version;
+      etc = builtins.mapAttrs (_: e: baseNameOf e.source) c.environment.etc;
       kernelPatches = map (p: {
         keys = builtins.attrNames p;
         inherit (p) name;

@@ -130,6 +130,11 @@ rec {
       boot.kernelModules = mkOption { type = types.listOf types.str; default = [ ]; };
       hardware.firmware = mkOption { type = types.listOf types.package; default = [ ]; };
       assertions = mkOption { type = types.listOf assertion; default = [ ]; };
+      # NixOS: nixos/modules/system/etc/etc.nix (environment.etc.<name>.source)
+      environment.etc = mkOption {
+        type = types.attrsOf (types.submodule { options.source = mkOption { type = types.path; }; });
+        default = { };
+      };
     };
   };
 
@@ -144,11 +149,6 @@ rec {
       hardware.deviceTree.overlays = mkOption { type = types.listOf overlay; default = [ ]; };
       systemd.services = mkOption { type = types.attrsOf service; default = { }; };
       services.udev.extraRules = mkOption { type = types.lines; default = ""; };
-      # NixOS: nixos/modules/system/etc/etc.nix (environment.etc.<name>.source)
-      environment.etc = mkOption {
-        type = types.attrsOf (types.submodule { options.source = mkOption { type = types.path; }; });
-        default = { };
-      };
       # NixOS: nixos/modules/system/boot/systemd/tmpfiles.nix, systemd.nix
       systemd.tmpfiles.rules = mkOption { type = types.listOf types.str; default = [ ]; };
       systemd.package = mkOption { type = types.package; default = fake "systemd"; };
