@@ -27,6 +27,7 @@ pytestmark = pytest.mark.real_tools
 
 UARTA = "nvidia-jetson-orin-agx-uarta"
 MGBE0 = "nvidia-jetson-orin-agx-mgbe0-net-vm"
+WIFI = "nvidia-jetson-orin-agx-wifi-net-vm"
 
 
 def board(target: str, base: Path, tmp: Path, skip_overlay: str = "") -> Path:
@@ -69,7 +70,7 @@ def failures(doc: dict) -> list[tuple[str, str]]:
     return [(c["link"], c["subject"]) for c in doc["checks"] if not c["ok"]]
 
 
-@pytest.mark.parametrize("target", [UARTA, MGBE0])
+@pytest.mark.parametrize("target", [UARTA, MGBE0, WIFI])
 def test_a_board_running_the_target_passes(
     target: str, orin_dtb_612: Path, tmp_path: Path
 ):
@@ -99,6 +100,12 @@ def test_a_board_running_the_target_passes(
             "/dev/ghafgen/vfio-3100000.serial leads to the VFIO group of 3100000.serial"
             in subjects
         )
+    elif target == WIFI:
+        # devices/*.nix binds 0001:01:00.0 to vfio-pci; the VM module gives it to
+        # microvm.devices, which the runner turns into -device vfio-pci,host=...
+        assert "0001:01:00.0 bound to vfio-pci" in subjects
+        assert "microvm@net-vm has -device vfio-pci,host=0001:01:00.0" in subjects
+        assert "/bus@0/pcie@14100000 iommus" in subjects  # overlays/*-iommu-group.dts
     else:
         assert "/proc/cmdline has arm-smmu.disable_bypass=0" in subjects
         assert (
