@@ -128,7 +128,7 @@ class Source:
         return found
 
     def kind(self, key: str) -> str | None:
-        """ "dir", "link" or another kind of an entry, by its own path."""
+        """The kind of an entry, by its own path: "dir", "link", "file" or None."""
         raise NotImplementedError
 
     def _readlink(self, key: str) -> str | None:
