@@ -121,7 +121,13 @@ def _vm(p: TargetPlan, vm: VmPlan) -> dict[str, object]:
             if vm.guest_tree is not None
             else None,
             "compatibles": {d.dt_name: list(d.guest.compatible) for d in vm.platform},
-            "platform_bus": qemu_virt().platform_bus_path,
+            # Where QEMU's platform bus is: the guest tree's last fragment (the
+            # GPU variant moves it), else the pinned QEMU's own.
+            "platform_bus": (
+                vm.guest_tree.fragments[-1].target_path
+                if vm.guest_tree is not None
+                else qemu_virt().platform_bus_path
+            ),
             "bpmp": vm.bpmp,
             "bpmp_node": p.bpmp_node if vm.bpmp else "",
             "bpmp_driver": BPMP_GUEST_DRIVER if vm.bpmp else "",

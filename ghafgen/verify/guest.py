@@ -79,6 +79,17 @@ def _bound(
         )
 
 
+def _below(tree: LiveTree, path: str, depth: int) -> list[str]:
+    """Nodes under `path`, down to `depth` levels (the GPU's bus sits on the platform bus)."""
+    out = []
+    for name in tree.children(path):
+        child = f"{path.rstrip('/')}/{name}"
+        out.append(child)
+        if depth > 1:
+            out += _below(tree, child, depth - 1)
+    return out
+
+
 def guest_checks(exp: Expected, src: Source, vm: Vm) -> list[Check]:
     g = vm.guest
     tree = LiveTree(src, GUEST_BASE)
@@ -87,10 +98,7 @@ def guest_checks(exp: Expected, src: Source, vm: Vm) -> list[Check]:
         checks += overlay_checks(tree, g.tree, "guest")
     by_node = _of_nodes(src)
     bus = g.platform_bus
-    nodes = {
-        f"{bus}/{n}": tree.strings(f"{bus}/{n}", "compatible")
-        for n in tree.children(bus)
-    }
+    nodes = {p: tree.strings(p, "compatible") for p in _below(tree, bus, depth=3)}
     for dev, compatible in g.compatibles.items():
         where = [
             p for p, c in sorted(nodes.items()) if compatible and compatible[0] in c
