@@ -157,7 +157,10 @@ def _device(
             else ""
         )
         status = tree.strings(path, "status") if path else ()
-        if status and status[0] not in ("okay", "ok"):
+        # No status is "okay" (the devicetree specification, 2.3.4).
+        if path and (not status or status[0] in ("okay", "ok")):
+            yield passed("binding", f"{dev} status okay", path)
+        elif status:
             yield failed(
                 "binding",
                 f"{dev} status",
