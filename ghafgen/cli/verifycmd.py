@@ -29,7 +29,9 @@ def verify(
     ] = False,
     vm: Annotated[
         str | None,
-        typer.Option(help="With --guest: the VM this is (default: the only one)."),
+        typer.Option(
+            help="With --guest: the VM this is (default: its only one, or the host name)."
+        ),
     ] = None,
     root: Annotated[
         Path,
