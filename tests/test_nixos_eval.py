@@ -116,6 +116,10 @@ def test_host_module_evaluates_and_sets_what_was_planned(path: Path):
         assert unit["ExecStart"].endswith(" " + b.exec_args)
         assert unit["before"] == list(b.before) == unit["requiredBy"]
     assert got["vms"] == sorted(vm.name for vm in p.vms)
+    # Where `ghafgen verify` looks for the target on the board.
+    assert got["etc"] == {
+        f"ghafgen/{p.name}/ghafgen-manifest.json": "ghafgen-manifest.json"
+    }
     for cpu in p.cpus:
         assert services[cpu.unit]["CPUAffinity"] == (cpu.affinity_text or None)
     assert_device_access(p, services)
@@ -150,6 +154,9 @@ def test_guest_modules_evaluate_against_microvm_options(path: Path):
         assert got["extraArgs"] == list(vm.qemu_args)
         assert got["assertions"] == [True] * len(got["assertions"])  # type: ignore[arg-type]
         assert got["kernelParams"] == list(vm.kernel_params)
+        assert got["etc"] == {
+            f"ghafgen/{p.name}/ghafgen-manifest.json": "ghafgen-manifest.json"
+        }
         assert got["devices"] == [{"bus": "pci", "path": f} for f in vm.pci_functions]
         if vm.custom_qemu:
             # A VM given a platform device runs the pinned QEMU, still with vfio-platform.

@@ -19,7 +19,7 @@ from typing import Any
 import typer
 from typer.models import CommandInfo
 
-from ghafgen.cli import board, nixcmds, profiles
+from ghafgen.cli import board, nixcmds, profiles, verifycmd
 from ghafgen.cli._app import app
 from ghafgen.errors import GhafgenError, ToolError
 
@@ -27,6 +27,7 @@ from ghafgen.errors import GhafgenError, ToolError
 app.add_typer(profiles.app)  # validate, show, generate, schema, rules
 app.add_typer(nixcmds.app)  # build, check, prefetch
 app.add_typer(board.app)  # discover, new-target, catalog
+app.add_typer(verifycmd.app)  # verify
 
 __all__ = ["app", "main"]
 

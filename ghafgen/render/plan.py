@@ -80,6 +80,10 @@ SMMU_BYPASS_PARAM = "arm-smmu.disable_bypass=0"
 BPMP_GUEST_PARAMS = ("clk_ignore_unused", "pd_ignore_unused")
 # QEMU on aarch64 does not deliver MSIs of passed PCI devices (seed-pcie).
 PCI_GUEST_PARAMS = ("pci=nomsi",)
+# Who may open the VFIO and BPMP proxy device nodes: QEMU runs as user microvm,
+# group kvm (microvm.nix), and both nodes are 0600 root otherwise.
+DEVICE_GROUP = "kvm"
+DEVICE_MODE = "0660"
 # Where a VM's console reaches its stdio. microvm.nix (lib/runners/qemu.nix) gives
 # QEMU `-chardev stdio,id=stdio`, wires QEMU's pl011 to it (qemu.serialConsole,
 # default on) and boots with console=ttyAMA0. A passed UART whose guest driver
@@ -650,14 +654,16 @@ def plan(
     gpu_overlay = (
         gpu_dt.host_overlay(board, gp, profile.target.dt_flavor) if gp else None
     )
-    udev = ['SUBSYSTEM=="vfio", GROUP="kvm", MODE="0660"']
+    udev = [f'SUBSYSTEM=="vfio", GROUP="{DEVICE_GROUP}", MODE="{DEVICE_MODE}"']
     per_vm = bpmp and per_vm_form(profile, board)
     if bpmp:
         # QEMU (user microvm, group kvm) opens /dev/bpmp-host; it is 0600 root otherwise.
         # Every VM runs as microvm:kvm, so per-VM devices get the same owner and
         # only each unit's DeviceAllow= keeps one VM off another's device.
         names = "bpmp-host-*" if per_vm else "bpmp-host"
-        udev.insert(0, f'KERNEL=="{names}", GROUP="kvm", MODE="0660"')
+        udev.insert(
+            0, f'KERNEL=="{names}", GROUP="{DEVICE_GROUP}", MODE="{DEVICE_MODE}"'
+        )
     return TargetPlan(
         name=profile.target.name,
         profile_name=profile_name,

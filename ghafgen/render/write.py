@@ -26,6 +26,7 @@ from ghafgen.render.output import (
     write_target,
 )
 from ghafgen.render.plan import TargetPlan, plan
+from ghafgen.render.runtime_facts import runtime_facts
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,7 @@ def contents_facts(p: TargetPlan) -> dict[str, object]:
             vm.name: {"platform_devices": list(vm.vfio_platform_hosts)} for vm in p.vms
         },
         "kernel_config": config,
+        "runtime": runtime_facts(p),
     }
 
 

@@ -16,5 +16,8 @@
     ./devices/pcie-x8.nix
   ];
 
+  # What this target asks of the running board; `ghafgen verify` reads it here.
+  environment.etc."ghafgen/nvidia-jetson-orin-agx-gpu-gui-vm/ghafgen-manifest.json".source = ./ghafgen-manifest.json;
+
   microvm.vms.gui-vm.config = ./vms/gui-vm.nix;
 }

@@ -21,5 +21,8 @@
     ./devices/nvjpg.nix
   ];
 
+  # What this target asks of the running board; `ghafgen verify` reads it here.
+  environment.etc."ghafgen/nvidia-jetson-orin-agx-gpu-vm/ghafgen-manifest.json".source = ./ghafgen-manifest.json;
+
   microvm.vms.gpu-vm.config = ./vms/gpu-vm.nix;
 }

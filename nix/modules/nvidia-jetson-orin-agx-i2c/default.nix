@@ -17,5 +17,8 @@
     ./devices/i2c1.nix
   ];
 
+  # What this target asks of the running board; `ghafgen verify` reads it here.
+  environment.etc."ghafgen/nvidia-jetson-orin-agx-i2c/ghafgen-manifest.json".source = ./ghafgen-manifest.json;
+
   microvm.vms.sensor-vm.config = ./vms/sensor-vm.nix;
 }

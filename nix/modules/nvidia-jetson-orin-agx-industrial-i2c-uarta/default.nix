@@ -18,5 +18,8 @@
     ./devices/uarta.nix
   ];
 
+  # What this target asks of the running board; `ghafgen verify` reads it here.
+  environment.etc."ghafgen/nvidia-jetson-orin-agx-industrial-i2c-uarta/ghafgen-manifest.json".source = ./ghafgen-manifest.json;
+
   microvm.vms.fieldbus-vm.config = ./vms/fieldbus-vm.nix;
 }

@@ -17,5 +17,8 @@
     ./devices/mgbe0.nix
   ];
 
+  # What this target asks of the running board; `ghafgen verify` reads it here.
+  environment.etc."ghafgen/nvidia-jetson-orin-agx-mgbe0-net-vm/ghafgen-manifest.json".source = ./ghafgen-manifest.json;
+
   microvm.vms.net-vm.config = ./vms/net-vm.nix;
 }

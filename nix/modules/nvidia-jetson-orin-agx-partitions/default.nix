@@ -19,6 +19,9 @@
     ./devices/gpu.nix
   ];
 
+  # What this target asks of the running board; `ghafgen verify` reads it here.
+  environment.etc."ghafgen/nvidia-jetson-orin-agx-partitions/ghafgen-manifest.json".source = ./ghafgen-manifest.json;
+
   microvm.vms.net-vm.config = ./vms/net-vm.nix;
 
   microvm.vms.gui-vm.config = ./vms/gui-vm.nix;

@@ -15,4 +15,7 @@
     ./bpmp-host-proxy.nix
     ./devices/uarta.nix
   ];
+
+  # What this target asks of the running board; `ghafgen verify` reads it here.
+  environment.etc."ghafgen/nvidia-jetson-orin-agx-uarta-host/ghafgen-manifest.json".source = ./ghafgen-manifest.json;
 }

@@ -16,5 +16,8 @@
     ./devices/uarti.nix
   ];
 
+  # What this target asks of the running board; `ghafgen verify` reads it here.
+  environment.etc."ghafgen/nvidia-jetson-orin-agx-uarti-net-vm/ghafgen-manifest.json".source = ./ghafgen-manifest.json;
+
   microvm.vms.net-vm.config = ./vms/net-vm.nix;
 }

@@ -18,5 +18,8 @@
     ./devices/i2c2.nix
   ];
 
+  # What this target asks of the running board; `ghafgen verify` reads it here.
+  environment.etc."ghafgen/nvidia-jetson-orin-nano-uarte-i2c/ghafgen-manifest.json".source = ./ghafgen-manifest.json;
+
   microvm.vms.io-vm.config = ./vms/io-vm.nix;
 }

@@ -18,5 +18,8 @@
     ./devices/uarte.nix
   ];
 
+  # What this target asks of the running board; `ghafgen verify` reads it here.
+  environment.etc."ghafgen/nvidia-jetson-orin-nx-8gb-uarts/ghafgen-manifest.json".source = ./ghafgen-manifest.json;
+
   microvm.vms.uart-vm.config = ./vms/uart-vm.nix;
 }

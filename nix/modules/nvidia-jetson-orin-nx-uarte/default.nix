@@ -17,5 +17,8 @@
     ./devices/uarte.nix
   ];
 
+  # What this target asks of the running board; `ghafgen verify` reads it here.
+  environment.etc."ghafgen/nvidia-jetson-orin-nx-uarte/ghafgen-manifest.json".source = ./ghafgen-manifest.json;
+
   microvm.vms.uart-vm.config = ./vms/uart-vm.nix;
 }

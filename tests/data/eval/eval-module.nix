@@ -77,6 +77,7 @@ builtins.toJSON (
       }) c.systemd.services;
       tmpfiles = c.systemd.tmpfiles.rules;
       udev = c.services.udev.extraRules;
+      etc = builtins.mapAttrs (_: e: baseNameOf e.source) c.environment.etc;
       vms = builtins.attrNames c.microvm.vms;
       assertions = map (a: a.assertion) c.assertions;
     }
@@ -99,6 +100,7 @@ builtins.toJSON (
       preStart = c.microvm.preStart;
       kernelParams = c.boot.kernelParams;
       kernelPackages = c.boot.kernelPackages.kernel.version;
+      etc = builtins.mapAttrs (_: e: baseNameOf e.source) c.environment.etc;
       kernelPatches = map (p: {
         keys = builtins.attrNames p;
         inherit (p) name;

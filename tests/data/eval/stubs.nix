@@ -130,6 +130,11 @@ rec {
       boot.kernelModules = mkOption { type = types.listOf types.str; default = [ ]; };
       hardware.firmware = mkOption { type = types.listOf types.package; default = [ ]; };
       assertions = mkOption { type = types.listOf assertion; default = [ ]; };
+      # NixOS: nixos/modules/system/etc/etc.nix (environment.etc.<name>.source)
+      environment.etc = mkOption {
+        type = types.attrsOf (types.submodule { options.source = mkOption { type = types.path; }; });
+        default = { };
+      };
     };
   };
 

@@ -31,6 +31,9 @@ in
 {
   _file = ./gpu-vm.nix;
 
+  # What this target asks of the guest; `ghafgen verify --guest` reads it here.
+  environment.etc."ghafgen/nvidia-jetson-orin-agx-gpu-vm/ghafgen-manifest.json".source = ../ghafgen-manifest.json;
+
   microvm = {
     hypervisor = "qemu";
     vcpu = 4;

@@ -16,6 +16,9 @@ in
 {
   _file = ./net-vm.nix;
 
+  # What this target asks of the guest; `ghafgen verify --guest` reads it here.
+  environment.etc."ghafgen/nvidia-jetson-orin-agx-partitions/ghafgen-manifest.json".source = ../ghafgen-manifest.json;
+
   microvm = {
     hypervisor = "qemu";
     vcpu = 2;

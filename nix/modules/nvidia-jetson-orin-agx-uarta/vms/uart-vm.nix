@@ -24,6 +24,9 @@ in
 {
   _file = ./uart-vm.nix;
 
+  # What this target asks of the guest; `ghafgen verify --guest` reads it here.
+  environment.etc."ghafgen/nvidia-jetson-orin-agx-uarta/ghafgen-manifest.json".source = ../ghafgen-manifest.json;
+
   microvm = {
     hypervisor = "qemu";
     vcpu = 1;

@@ -1,0 +1,185 @@
+"""The parts of `ghafgen verify` that need no board and no tool: reading the
+values render.dt prints, reading a capture without leaving it, and refusing a
+target it cannot use (exit 2, one line)."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ghafgen.cli import app
+from ghafgen.render.runtime_facts import dts_value
+from ghafgen.verify.expect import Value
+from ghafgen.verify.livetree import LiveTree
+from ghafgen.verify.source import TarSource, TreeSource, capture_bytes
+
+# (DTS value text as render.dt prints it, the value as data)
+VALUES = [
+    (None, {"empty": True}),
+    ('"okay"', {"strings": ["okay"]}),
+    (
+        '"nvidia,tegra194-hsuart", "nvidia,tegra20-uart"',
+        {"strings": ["nvidia,tegra194-hsuart", "nvidia,tegra20-uart"]},
+    ),
+    ('"a\\"b"', {"strings": ['a"b']}),
+    ("<14 91 102 155>", {"cells": [14, 91, 102, 155]}),
+    ("<&smmu_niso0 0x7f>", {"cells": ["&smmu_niso0", 127]}),
+    ("<0x0 0x10000>, <0x10000 0x100>", {"cells": [0, 0x10000, 0x10000, 0x100]}),
+    ("<>", {"cells": []}),
+]
+
+
+@pytest.mark.parametrize(("text", "data"), VALUES)
+def test_dts_values_read_back(text: str | None, data: dict[str, object]) -> None:
+    assert dts_value(text) == data
+
+
+@pytest.mark.parametrize("text", ["<1 2", '"a" "b"', "/bits/ 64 <1>", '"a", <1>'])
+def test_an_unknown_dts_value_form_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="unreadable"):
+        dts_value(text)
+
+
+def _tar(entries: list[tuple[str, bytes | str]]) -> bytes:
+    """bytes: a file; str: a symlink to it."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, value in entries:
+            info = tarfile.TarInfo(name)
+            if isinstance(value, str):
+                info.type, info.linkname = tarfile.SYMTYPE, value
+                tar.addfile(info)
+            else:
+                info.size = len(value)
+                tar.addfile(info, io.BytesIO(value))
+    return buf.getvalue()
+
+
+def test_a_capture_resolves_links_inside_itself(tmp_path: Path) -> None:
+    cap = tmp_path / "c.tar.gz"
+    cap.write_bytes(
+        _tar(
+            [
+                ("sys/devices/x/name", b"x\0"),
+                ("sys/bus/platform/devices/x", "../../../devices/x"),
+                ("etc/abs", "/sys/devices/x/name"),
+                ("etc/up", "../../../../../../sys/devices/x/name"),
+                ("etc/loop", "loop"),
+            ]
+        )
+    )
+    src = TarSource(cap)
+    assert src.raw("sys/bus/platform/devices/x/name") == b"x\0"
+    # An absolute or climbing link stays in the capture, as under chroot.
+    assert src.raw("etc/abs") == b"x\0"
+    assert src.raw("etc/up") == b"x\0"
+    assert src.raw("etc/loop") is None
+    assert src.link("sys/bus/platform/devices/x") == "../../../devices/x"
+    with tarfile.open(fileobj=io.BytesIO(capture_bytes(src))) as tar:
+        names = sorted(tar.getnames())
+    assert names == [
+        "etc/abs",
+        "etc/loop",
+        "etc/up",
+        "sys/bus/platform/devices/x",
+        "sys/devices/x/name",
+    ]
+
+
+def test_a_folder_link_out_of_the_root_stays_inside(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "proc").mkdir(parents=True)
+    (tmp_path / "secret").write_text("outside\n")
+    (root / "proc/cmdline").symlink_to(tmp_path / "secret")
+    (root / "proc/up").symlink_to("../../secret")
+    src = TreeSource(root)
+    assert src.raw("proc/cmdline") is None
+    assert src.raw("proc/up") is None
+
+
+def test_labels_and_phandles_resolve_in_the_live_tree(tmp_path: Path) -> None:
+    base = tmp_path / "sys/firmware/devicetree/base"
+    (base / "__symbols__").mkdir(parents=True)
+    (base / "__symbols__/smmu").write_bytes(b"/bus@0/iommu@12000000\0")
+    node = base / "bus@0/iommu@12000000"
+    node.mkdir(parents=True)
+    (node / "phandle").write_bytes((0x8A).to_bytes(4, "big"))
+    tree = LiveTree(TreeSource(tmp_path))
+    assert tree.encode(Value("cells", ("&smmu", 0x7F))) == bytes.fromhex(
+        "0000008a0000007f"
+    )
+    assert tree.encode(Value("strings", ("okay",))) == b"okay\0"
+    assert tree.encode(Value("empty")) == b""
+    assert (
+        tree.encode(Value("cells", ("&gone",)))
+        == "no phandle for &gone in /__symbols__"
+    )
+
+
+@pytest.mark.parametrize(
+    ("manifest", "message"),
+    [
+        ("not json", "not JSON"),
+        ('{"generator": "other"}', "not a ghafgen manifest"),
+        (
+            '{"generator": "ghafgen", "contents": {}}',
+            "the manifest has no runtime record",
+        ),
+        (
+            '{"generator": "ghafgen", "contents": {"runtime": {"kernel": 1}}}',
+            "malformed runtime record",
+        ),
+    ],
+)
+def test_a_target_verify_cannot_use_exits_2(
+    tmp_path: Path, manifest: str, message: str
+) -> None:
+    (tmp_path / "ghafgen-manifest.json").write_text(manifest)
+    res = CliRunner().invoke(app, ["verify", str(tmp_path), "--root", str(tmp_path)])
+    assert res.exit_code == 2
+    assert res.output.startswith(f"error: {tmp_path}/ghafgen-manifest.json: {message}")
+
+
+def test_guest_needs_a_vm_name_when_the_target_has_several(tmp_path: Path) -> None:
+    target = (
+        Path(__file__).resolve().parents[1]
+        / "nix/modules/nvidia-jetson-orin-agx-partitions"
+    )
+    vms = sorted(
+        json.loads((target / "ghafgen-manifest.json").read_text())["contents"][
+            "runtime"
+        ]["vms"]
+    )
+    assert len(vms) > 1
+    res = CliRunner().invoke(
+        app, ["verify", str(target), "--guest", "--root", str(tmp_path)]
+    )
+    assert res.exit_code == 2
+    assert (
+        f"the target has VMs {', '.join(vms)}; name the one this is with --vm"
+        in res.output
+    )
+
+
+def test_guest_picks_the_vm_its_host_name_names(tmp_path: Path) -> None:
+    """microvm.nix names each declarative VM's host after the VM
+    (nixos-modules/host/options.nix: networking.hostName = lib.mkDefault name)."""
+    target = (
+        Path(__file__).resolve().parents[1]
+        / "nix/modules/nvidia-jetson-orin-agx-partitions"
+    )
+    (tmp_path / "proc/sys/kernel").mkdir(parents=True)
+    (tmp_path / "proc/sys/kernel/hostname").write_text("net-vm\n")
+    res = CliRunner().invoke(
+        app,
+        ["verify", str(target), "--guest", "--root", str(tmp_path), "--format", "json"],
+    )
+    assert res.exit_code == 1, res.output
+    assert (
+        json.loads(res.stdout)["target"] == "nvidia-jetson-orin-agx-partitions/net-vm"
+    )
