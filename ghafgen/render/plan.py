@@ -26,7 +26,7 @@ from ghafgen.derive.allowlist import (
     platform_devices,
 )
 from ghafgen.derive.gpu import GpuPass, gpu_pass
-from ghafgen.derive.resources import channel_shm, volume_image
+from ghafgen.derive.resources import channel_shm, ghaf_vm_name, volume_image
 from ghafgen.derive.runtime import (
     BPMP_HOST_DEVICE,
     DeviceAccess,
@@ -237,7 +237,7 @@ class VmPlan:
     @property
     def ghaf_key(self) -> str:
         """Ghaf names system VMs without the dash: net-vm -> netvm."""
-        return self.name.replace("-", "")
+        return ghaf_vm_name(self.name)
 
     @property
     def qemu_args(self) -> tuple[str, ...]:
@@ -625,7 +625,7 @@ def plan(
     """
     if layout == "ghaf":
         for vm in profile.vms:
-            if vm.replace("-", "") not in GHAF_VMS:
+            if ghaf_vm_name(vm) not in GHAF_VMS:
                 raise ProfileError(
                     f"--layout ghaf: VM '{vm}' is not a Ghaf system VM; Ghaf extends "
                     "guests through ghaf.hardware.definition.<vm> for "

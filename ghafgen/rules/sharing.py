@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from ghafgen.catalog.model import Board
 from ghafgen.findings import Finding
-from ghafgen.profile.model import Profile
+from ghafgen.profile.model import Profile, Vm
 from ghafgen.rules.registry import ERROR, finding, rule
 from ghafgen.units import format_size
 
@@ -66,22 +66,25 @@ def channel_members(p: Profile, b: Board) -> Iterator[Finding]:
     "GG603",
     "vsock-cid-twice",
     ERROR,
+    scope="host",
     fix="Give each VM its own vsock_cid (3 or more; 0-2 are reserved).",
 )
 def vsock_cid_twice(p: Profile, b: Board) -> Iterator[Finding]:
     """vsock context IDs are unique on the host."""
-    seen: dict[int, str] = {}
+    seen: dict[int, Vm] = {}
     for vm in p.vms.values():
         if vm.vsock_cid is None:
             continue
-        if vm.vsock_cid in seen:
+        first = seen.setdefault(vm.vsock_cid, vm)
+        if first is not vm:
+            here = vm.at("vsock_cid")
             yield finding(
                 "GG603",
-                vm.at("vsock_cid"),
-                f"vsock_cid {vm.vsock_cid} is used by '{seen[vm.vsock_cid]}' "
-                f"and '{vm.name}'",
+                here,
+                f"vsock_cid {vm.vsock_cid} is used by '{first.name}' "
+                f"({first.at('vsock_cid').seen_from(here)}) and '{vm.name}'",
+                "pick a vsock_cid no other VM on this host uses",
             )
-        seen.setdefault(vm.vsock_cid, vm.name)
 
 
 @rule(
