@@ -77,6 +77,7 @@ def render(fmt: str) -> str:
         lines.append("")
         return "\n".join(lines)
     return "".join(
-        f"{r.id} {r.name} ({r.severity.value})\n  {r.summary}\n  fix: {r.fix}\n"
+        f"{r.id} {r.name} ({r.severity.value}, {SCOPES[r.scope].lower()})\n"
+        f"  {r.summary}\n  fix: {r.fix}\n"
         for r in infos
     ) + "".join(f"{rid} retired: {now}\n" for rid, now in sorted(RETIRED.items()))
