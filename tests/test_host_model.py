@@ -164,6 +164,17 @@ def test_item4_pinning_onto_another_profiles_isolated_core():
     assert "'rt-vm'" in found[0].message and f"{a}:11" in found[0].message
 
 
+def test_ram_counts_the_gpu_carveouts_of_another_profile():
+    """GG505 sums the host's VMs; GG804 adds the GPU's carve-outs, whichever
+    profile passes the GPU: 31G + 31G + 2G reserve fit 64G, the 768M do not."""
+    a, b = host("gpu-carveouts-across-profiles")
+    each_valid_alone([a, b])
+    found = errors([a, b])
+    assert [(f.rule_id, f.src.file, f.src.line) for f in found] == [
+        ("GG804", str(a), 23)
+    ]
+
+
 def test_item5_a_vm_named_by_hand_is_refused_and_cannot_hide_gg307(tmp_path: Path):
     path = BAD / "vm-named-by-hand.toml"
     assert [f.rule_id for f in errors([path])] == ["GG106"]
