@@ -175,6 +175,27 @@ def test_ram_counts_the_gpu_carveouts_of_another_profile():
     ]
 
 
+def test_volumes_of_two_profiles_share_one_host_disk(tmp_path: Path):
+    """Each profile's volumes fit the 64G nvme; together (40G + 30G) they do not."""
+    a, b = host("volumes-across-profiles")
+    each_valid_alone([a, b])
+    found = errors([a, b])
+    assert [(f.rule_id, f.src.file, f.src.line) for f in found] == [
+        ("GG604", str(b), 15)
+    ]
+    assert "70G across 2 profiles" in found[0].message and f"{a}:7" in found[0].message
+    # A disk only the other profile declares is not this profile's to use.
+    c = tmp_path / "c.toml"
+    c.write_text(
+        '[target]\nname = "c"\nboard = "jetson-agx-orin-devkit"\nhost = "h1"\n'
+        '[vms.log-vm]\nvcpus = 1\nmemory = "1G"\n'
+        '[vms.log-vm.volumes.logs]\nsize = "1G"\nmount = "/logs"\ndisk = "nvme"\n'
+    )
+    found = errors([a, c])
+    assert [(f.rule_id, f.src.file) for f in found] == [("GG604", str(c))]
+    assert f"only at {a}:7" in found[0].message
+
+
 def test_item5_a_vm_named_by_hand_is_refused_and_cannot_hide_gg307(tmp_path: Path):
     path = BAD / "vm-named-by-hand.toml"
     assert [f.rule_id for f in errors([path])] == ["GG106"]

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from ghafgen.catalog.model import Board
 from ghafgen.findings import Location
-from ghafgen.profile.model import Locator, Profile, Vm
+from ghafgen.profile.model import Disk, Locator, Profile, Vm
 from ghafgen.rules.ownership import owned_units
 
 
@@ -42,21 +42,30 @@ def _union(values: Sequence[tuple[int, ...]]) -> tuple[int, ...]:
 def host_view(group: Sequence[tuple[Profile, Board]]) -> Profile:
     """The profiles of one host (all on one board, GG704) as one profile.
 
-    It holds every profile's passthroughs and VMs (a VM name declared twice
-    keeps its first declaration: GG703 reports the second) and the union of
-    their host and isolated cores. Host-scope rules read only these; sources,
-    pins, disks and channels stay with each profile (what VMs share through
-    them is named per target, GG706), and `virtualization` is the first
-    profile's, with `enable` on if any profile enables it.
+    It holds every profile's passthroughs and VMs (a passthrough's `vm` finds
+    the first VM of that name: GG703 reports a second one), the union of
+    their host and isolated cores, and their disks: a disk name is one host
+    disk (`nvme`, `emmc`), so the profiles' volumes on it share its space,
+    and of differing declarations the smallest is the one all agree on.
+    Host-scope rules read only these; sources, pins and channels stay with
+    each profile (what VMs share through channels is named per target,
+    GG706), and `virtualization` is the first profile's, with `enable` on if
+    any profile enables it.
     """
     profiles = [p for p, _b in group]
     if len(profiles) == 1:
         return profiles[0]
     first = profiles[0]
     vms: dict[str, Vm] = {}
+    disks: dict[str, Disk] = {}
     for p in profiles:
         for name, vm in p.vms.items():
-            vms.setdefault(name, vm)
+            # A name declared twice (GG703) keeps both VMs in view, the second
+            # under a key no VM name can be, so neither escapes the host rules.
+            vms[name if name not in vms else f"{name} ({p.file})"] = vm
+        for name, disk in p.disks.items():
+            if name not in disks or disk.size < disks[name].size:
+                disks[name] = disk
     target = first.target._replace(
         at=FirstOf([p.target.at for p in profiles]),
         host_cores=_union([p.target.host_cores for p in profiles]),
@@ -73,7 +82,7 @@ def host_view(group: Sequence[tuple[Profile, Board]]) -> Profile:
         vms=vms,
         sources={},
         pins={},
-        disks={},
+        disks=disks,
         channels={},
     )
 

@@ -173,7 +173,7 @@ def ghaf_name_twice(p: Profile, b: Board) -> Iterator[Finding]:
     seen: dict[str, Vm] = {}
     for vm in p.vms.values():
         first = seen.setdefault(ghaf_vm_name(vm.name), vm)
-        if first is not vm:
+        if first.name != vm.name:  # the same name twice is GG703's
             yield finding(
                 "GG107",
                 vm.at(),
