@@ -26,7 +26,12 @@ from ghafgen.derive.allowlist import (
     platform_devices,
 )
 from ghafgen.derive.gpu import GpuPass, gpu_pass
-from ghafgen.derive.resources import channel_shm, ghaf_vm_name, volume_image
+from ghafgen.derive.resources import (
+    binding_unit,
+    channel_shm,
+    ghaf_vm_name,
+    volume_image,
+)
 from ghafgen.derive.runtime import (
     BPMP_HOST_DEVICE,
     DeviceAccess,
@@ -459,7 +464,7 @@ def _binding(
         overlay = gpu_overlay if first else dt.platform_overlay(profile, board, dev)
         return Binding(
             name=pt.name,
-            unit=f"ghafgen-vfio-{pt.name}",
+            unit=binding_unit(pt.name),
             bus="platform",
             devices=(*carve, dev.dt_name),
             vm=pt.vm,
@@ -471,7 +476,7 @@ def _binding(
     functions = tuple(f.bdf for f in pt.functions)
     return Binding(
         name=pt.name,
-        unit=f"ghafgen-vfio-{pt.name}",
+        unit=binding_unit(pt.name),
         bus="pci",
         devices=functions,
         vm=pt.vm,

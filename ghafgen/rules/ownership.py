@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from ghafgen.catalog.model import Board
 from ghafgen.derive.allowlist import BY_HAND
-from ghafgen.derive.resources import ghaf_vm_name
+from ghafgen.derive.resources import binding_unit, ghaf_vm_name
 from ghafgen.findings import Finding, did_you_mean
 from ghafgen.profile.model import Passthrough, Profile, Vm
 from ghafgen.rules.registry import ERROR, INFO, WARNING, finding, rule
@@ -181,4 +181,27 @@ def ghaf_name_twice(p: Profile, b: Board) -> Iterator[Finding]:
                 f"Ghaf's '{ghaf_vm_name(vm.name)}' in --layout ghaf",
                 "Ghaf would give one VM both VMs' modules and devices; rename one "
                 "of them",
+            )
+
+
+@rule(
+    "GG108",
+    "passthrough-name-twice",
+    ERROR,
+    scope="host",
+    fix="Rename the entry in one profile: its binding unit is named after it.",
+)
+def passthrough_name_twice(p: Profile, b: Board) -> Iterator[Finding]:
+    """Passthrough names are unique on a host (they become ghafgen-vfio-<name>.service)."""
+    seen: dict[str, Passthrough] = {}
+    for pt in p.enabled:
+        first = seen.setdefault(pt.name, pt)
+        if first is not pt:
+            yield finding(
+                "GG108",
+                pt.at(),
+                f"entry '{pt.name}' is also at {first.at()}; both profiles run on "
+                f"host '{p.host}' and would define the unit {binding_unit(pt.name)}",
+                "rename one entry: the two targets would write one "
+                f"systemd.services.{binding_unit(pt.name)} for two devices",
             )
