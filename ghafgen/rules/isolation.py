@@ -134,7 +134,7 @@ def bpmp_proxy_in_several_profiles(p: Profile, b: Board) -> Iterator[Finding]:
             f"'{mine[0].device}' (to {_label(mine[0].vm or BY_HAND)}) in {first_file} "
             f"are BPMP-backed devices of two profiles on host '{p.host}': both "
             "targets' overlays write the one bpmp_host_proxy node, and applied "
-            "together only the last one's allowed-* lists remain",
+            "together each allowed-* property keeps one profile's list",
             f"move the BPMP-backed entries of {file} and {first_file} into one "
             "profile and set bpmp_per_vm = true there, so each VM gets its own "
             "node and lists; a target's files come from its own profile only, so "
