@@ -38,6 +38,11 @@ class Location(NamedTuple):
     def __str__(self) -> str:
         return f"{self.file}:{self.line}"
 
+    def seen_from(self, here: "Location") -> str:
+        """This place as a finding at `here` names it: `line N` in the same file,
+        else `file:line` (on a host, the other profile's)."""
+        return f"line {self.line}" if self.file == here.file else str(self)
+
 
 class Finding(NamedTuple):
     rule_id: str
@@ -92,10 +97,16 @@ class RuleInfo(NamedTuple):
     severity: Severity
     summary: str
     fix: str
-    scope: str  # "syntax" | "profile" | "system"
+    scope: str  # "syntax" | "profile" | "host" | "system"
 
 
 REGISTRY: dict[str, RuleInfo] = {}
+# Rules that no longer run, and what checks their case now. An ID is never given
+# to another rule: a finding's ID means one thing in every version.
+RETIRED: dict[str, str] = {
+    "GG702": "GG101, now run over every profile of a host together",
+    "GG705": "GG505, now run over every profile of a host together",
+}
 
 
 def declare(
@@ -106,8 +117,8 @@ def declare(
     fix: str,
     scope: str = "syntax",
 ) -> RuleInfo:
-    if rule_id in REGISTRY:
-        raise ValueError(f"rule ID {rule_id} registered twice")
+    if rule_id in REGISTRY or rule_id in RETIRED:
+        raise ValueError(f"rule ID {rule_id} registered twice or retired")
     info = RuleInfo(rule_id, name, severity, summary, fix, scope)
     REGISTRY[rule_id] = info
     return info

@@ -13,6 +13,9 @@ from ghafgen.profile.parse import load_text
 ROOT = Path(__file__).resolve().parent.parent
 PROFILES = sorted((ROOT / "profiles").glob("*.toml"))
 BAD = sorted((ROOT / "tests" / "bad-profiles").glob("*.toml"))
+# Hosts of several profiles (one folder each): the profiles share target.host and
+# are validated together; a file's first line names what it must produce.
+BAD_HOSTS = sorted(p for p in (ROOT / "tests" / "bad-profiles").iterdir() if p.is_dir())
 
 AGX = '[target]\nname = "t"\nboard = "jetson-agx-orin-devkit"\n'
 

@@ -39,7 +39,8 @@ UART = (
 def test_same_device_on_one_host(tmp_path: Path):
     a = write(tmp_path, "a", profile("a", "lab", UART.format(vm="x", mem="1G")))
     b = write(tmp_path, "b", profile("b", "lab", UART.format(vm="y", mem="1G")))
-    assert ("GG702", "b", 7) in rules([a, b])
+    # GG101, the one-profile rule, run over the host's profiles together.
+    assert ("GG101", "b", 7) in rules([a, b])
 
 
 def test_same_device_on_different_hosts_is_fine(tmp_path: Path):
@@ -72,6 +73,7 @@ def test_board_mismatch_and_memory(tmp_path: Path):
             'functions = ["0001:01:00.0"]\n\n[vms.y]\nvcpus = 1\nmemory = "30G"\n',
         ),
     )
-    assert ("GG705", "b", 1) in rules([a, b])
+    # GG505 over the host: the biggest VM's memory line, whichever profile has it.
+    assert ("GG505", "a", 12) in rules([a, b])
     c = write(tmp_path, "c", profile("c", "lab", "", board="jetson-orin-nx-devkit"))
     assert ("GG704", "c", 3) in rules([a, c])

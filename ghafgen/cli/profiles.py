@@ -241,7 +241,8 @@ def rules(
         RulesFormat, typer.Option("--format", help="Output format.")
     ] = RulesFormat.text,
 ) -> None:
-    """List every rule ID with what it checks and how to fix it."""
+    """List every rule ID, where it applies (a profile, or all profiles of one host
+    together), what it checks and how to fix it."""
     from ghafgen.rules import docs as ruledoc
 
     typer.echo(ruledoc.render(fmt.value), nl=False)

@@ -121,8 +121,8 @@ def allow_list(profile: Profile, board: Board) -> AllowList:
 
 
 # A device passed to "a VM started by hand" (no `vm`) gets this device name in
-# the per-VM form; VM names start with a letter, so none ends the same way
-# unless a VM is called `by-hand`, which the proxy then refuses (duplicate name).
+# the per-VM form, and this owner in `bpmp_owners`. A VM may not be called
+# `by-hand` (GG106): its devices and the hand-started guest's would be one owner.
 BY_HAND = "by-hand"
 
 

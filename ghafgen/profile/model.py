@@ -33,6 +33,10 @@ class Locator:
     def __call__(self, *key: str | int) -> Location:
         return Location(self.file, line_of(self.lines, (*self.path, *key)))
 
+    def sets(self, *path: str | int) -> bool:
+        """Whether this locator's file writes the key at `path` (from the root)."""
+        return tuple(path) in self.lines
+
     def under(self, *path: str) -> "Locator":
         """The locator of the table at `path` below this one."""
         return Locator(self.file, self.lines, (*self.path, *path))

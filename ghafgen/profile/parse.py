@@ -349,6 +349,8 @@ _PATTERN_HINTS = {
     spec.SOURCE_REV: "a branch, tag or commit ID (letters, digits, '.', '_', '/', '-'; "
     "not starting with '-')",
     spec.SIZE: 'write a size as a number with K, M, G or T, e.g. "512M" or "4G"',
+    spec.ABS_PATH: "an absolute path of names (letters, digits, '.', '_', '-') with no "
+    "'.' or '..' component, e.g. \"/var/lib/volumes\"",
 }
 
 

@@ -21,6 +21,9 @@ PCI_ID = r"^[0-9a-f]{4}:[0-9a-f]{4}$"
 KERNEL_PARAM = r"^[A-Za-z0-9_.,:=+/@%-]+$"
 KERNEL_VERSION = r"^[0-9]{1,2}\.[0-9]{1,3}(\.[0-9]{1,4})?$"
 SIZE = r"^[1-9][0-9]{0,15}[KMGT]?$"
+# An absolute path of plain names; a `.` or `..` component is refused, so a
+# disk's path or a mount point cannot climb out of where it says it is.
+ABS_PATH = r"^(/(?!\.\.?(/|$))[A-Za-z0-9._-]+)+$"
 DESCRIPTION_MAX = 200
 
 
@@ -402,7 +405,7 @@ VOLUME = Table(
             "str",
             "Mount point in the VM.",
             required=True,
-            pattern=r"^(/[A-Za-z0-9._-]+)+$",
+            pattern=ABS_PATH,
             max_len=200,
         ),
         Field(
@@ -436,7 +439,7 @@ DISK = Table(
             "str",
             "Where the host mounts it; volume images go there "
             "(default: the VM's state directory).",
-            pattern=r"^(/[A-Za-z0-9._-]+)+$",
+            pattern=ABS_PATH,
             max_len=200,
         ),
     ),

@@ -26,7 +26,12 @@ from ghafgen.derive.allowlist import (
     platform_devices,
 )
 from ghafgen.derive.gpu import GpuPass, gpu_pass
-from ghafgen.derive.resources import channel_shm, volume_image
+from ghafgen.derive.resources import (
+    binding_unit,
+    channel_shm,
+    ghaf_vm_name,
+    volume_image,
+)
 from ghafgen.derive.runtime import (
     BPMP_HOST_DEVICE,
     DeviceAccess,
@@ -241,7 +246,7 @@ class VmPlan:
     @property
     def ghaf_key(self) -> str:
         """Ghaf names system VMs without the dash: net-vm -> netvm."""
-        return self.name.replace("-", "")
+        return ghaf_vm_name(self.name)
 
     @property
     def qemu_args(self) -> tuple[str, ...]:
@@ -463,7 +468,7 @@ def _binding(
         overlay = gpu_overlay if first else dt.platform_overlay(profile, board, dev)
         return Binding(
             name=pt.name,
-            unit=f"ghafgen-vfio-{pt.name}",
+            unit=binding_unit(pt.name),
             bus="platform",
             devices=(*carve, dev.dt_name),
             vm=pt.vm,
@@ -475,7 +480,7 @@ def _binding(
     functions = tuple(f.bdf for f in pt.functions)
     return Binding(
         name=pt.name,
-        unit=f"ghafgen-vfio-{pt.name}",
+        unit=binding_unit(pt.name),
         bus="pci",
         devices=functions,
         vm=pt.vm,
@@ -629,7 +634,7 @@ def plan(
     """
     if layout == "ghaf":
         for vm in profile.vms:
-            if vm.replace("-", "") not in GHAF_VMS:
+            if ghaf_vm_name(vm) not in GHAF_VMS:
                 raise ProfileError(
                     f"--layout ghaf: VM '{vm}' is not a Ghaf system VM; Ghaf extends "
                     "guests through ghaf.hardware.definition.<vm> for "

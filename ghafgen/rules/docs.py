@@ -8,13 +8,21 @@ from __future__ import annotations
 import json
 
 import ghafgen.profile.parse  # noqa: F401 - registers the syntax rules
+from ghafgen.findings import RETIRED
 from ghafgen.rules import REGISTRY
 from ghafgen.rules.registry import RuleInfo
 
 SCOPES = {
     "syntax": "Profile format",
     "profile": "One profile",
-    "system": "Profiles on one host",
+    "host": "One host",
+    "system": "Between the files of one host",
+}
+# Said under a scope's heading in the markdown reference.
+ABOUT = {
+    "host": "These keep VMs apart. They run once per machine: on a profile alone, "
+    "or on every profile that shares its `target.host`, given together, as one "
+    "host, each finding at the file and line that caused it.",
 }
 
 
@@ -51,9 +59,9 @@ def render(fmt: str) -> str:
             "",
         ]
         for scope, title in SCOPES.items():
+            lines += [f"## {title}", ""]
+            lines += [ABOUT[scope], ""] if scope in ABOUT else []
             lines += [
-                f"## {title}",
-                "",
                 "| ID | name | severity | checks | fix |",
                 "|---|---|---|---|---|",
             ]
@@ -63,8 +71,13 @@ def render(fmt: str) -> str:
                 if r.scope == scope
             ]
             lines.append("")
+        lines += ["## Retired", "", "Never given to another rule.", ""]
+        lines += ["| ID | now checked by |", "|---|---|"]
+        lines += [f"| {rid} | {now} |" for rid, now in sorted(RETIRED.items())]
+        lines.append("")
         return "\n".join(lines)
     return "".join(
-        f"{r.id} {r.name} ({r.severity.value})\n  {r.summary}\n  fix: {r.fix}\n"
+        f"{r.id} {r.name} ({r.severity.value}, {SCOPES[r.scope].lower()})\n"
+        f"  {r.summary}\n  fix: {r.fix}\n"
         for r in infos
-    )
+    ) + "".join(f"{rid} retired: {now}\n" for rid, now in sorted(RETIRED.items()))

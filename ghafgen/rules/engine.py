@@ -1,7 +1,9 @@
 """Run every rule over one or more profiles. Entry point: `validate(paths)`.
 
-Profiles are checked alone first; those that share a physical host
-(`target.host`, default the target name) are then checked together.
+Profiles are checked alone first. Then each physical host (`target.host`,
+default the target name) is checked as one unit: the host-scope rules run once
+on the view of all its profiles joined (rules.hostview), so a rule that keeps
+VMs apart holds whether they are declared in one file or several.
 """
 
 from collections import defaultdict
@@ -15,7 +17,8 @@ from ghafgen.findings import Finding, Location, Severity, sort_key
 from ghafgen.profile.lockfile import read_lock
 from ghafgen.profile.model import Profile
 from ghafgen.profile.parse import LoadResult, load
-from ghafgen.rules.registry import CHECKS, finding
+from ghafgen.rules.hostview import first_claims, host_view
+from ghafgen.rules.registry import CHECKS, EVERY_CLAIM, finding
 from ghafgen.rules.targets import known_name_hint
 
 
@@ -40,7 +43,7 @@ class Checked(NamedTuple):
 class Report(NamedTuple):
     checked: tuple[Checked, ...]
     system_findings: tuple[Finding, ...]
-    # Profiles of a host whose profiles break a rule together (GG7xx errors).
+    # Profiles of a host with an error of the host-scope or system rules.
     host_invalid: frozenset[Path] = frozenset()
 
     @property
@@ -93,17 +96,45 @@ def board_of(profile: Profile) -> tuple[Board | None, list[Finding]]:
         ]
 
 
-def apply_rules(result: LoadResult) -> tuple[Board | None, list[Finding]]:
-    """Board lookup and every per-profile rule, for a profile that parsed."""
+def run_checks(scope: str, profile: Profile, board: Board) -> list[Finding]:
+    """Every check of `scope` ("profile" or "host") on one (host) profile; all
+    but the EVERY_CLAIM rules see each device with its first claimant only."""
+    once = first_claims(profile)
+    return [
+        f
+        for info, check in CHECKS[scope]
+        for f in check(profile if info.id in EVERY_CLAIM else once, board)
+    ]
+
+
+def apply_rules(
+    result: LoadResult, *, as_host: bool = True
+) -> tuple[Board | None, list[Finding]]:
+    """Board lookup and every rule of one profile that parsed; `as_host` adds the
+    host-scope rules on the profile alone (its own host). `validate` runs those
+    per host instead."""
     found = list(result.findings)
     if result.profile is None:
         return None, found
     board, missing = board_of(result.profile)
     found += missing
     if board is not None:
-        for _info, check in CHECKS["profile"]:
-            found.extend(check(result.profile, board))
+        found += run_checks("profile", result.profile, board)
+        if as_host:
+            found += run_checks("host", result.profile, board)
     return board, found
+
+
+def check_host(group: list[tuple[Profile, Board]]) -> list[Finding]:
+    """The host-scope rules over one host's profiles joined, and the system rules.
+    Profiles that name different boards (GG704) are not one machine to model:
+    each is then checked as its own host."""
+    found = [f for _info, check in CHECKS["system"] for f in check(group)]
+    if len({b.name for _p, b in group}) == 1:
+        return found + run_checks("host", host_view(group), group[0][1])
+    for p, b in group:
+        found += run_checks("host", p, b)
+    return found
 
 
 def with_pins(result: LoadResult, folder: Path) -> LoadResult:
@@ -139,7 +170,7 @@ def validate(paths: list[Path]) -> Report:
     checked = []
     for path in _once(paths):
         result = with_pins(load(path), path.parent)
-        board, found = apply_rules(result)
+        board, found = apply_rules(result, as_host=False)
         checked.append(
             Checked(
                 path,
@@ -158,7 +189,7 @@ def validate(paths: list[Path]) -> Report:
     system: list[Finding] = []
     host_invalid: set[Path] = set()
     for host, group in hosts.items():
-        found = [f for _info, check in CHECKS["system"] for f in check(group)]
+        found = check_host(group)
         if any(f.severity is Severity.ERROR for f in found):
             host_invalid.update(paths_of[host])
         system.extend(found)

@@ -135,10 +135,11 @@ def gpu_vm_not_alone(p: Profile, b: Board) -> Iterator[Finding]:
     "GG804",
     "carveouts-exceed-ram",
     ERROR,
+    scope="host",
     fix="Shrink the VMs' memory: the GPU's carve-outs leave the host's RAM too.",
 )
 def carveouts_exceed_ram(p: Profile, b: Board) -> Iterator[Finding]:
-    """The GPU's RAM carve-outs, the VMs and the host reserve fit the board's RAM."""
+    """The GPU's RAM carve-outs, every VM of the host and its reserve fit the board's RAM."""
     gp = whole_group(p, b)
     if gp is None:
         return
@@ -151,7 +152,7 @@ def carveouts_exceed_ram(p: Profile, b: Board) -> Iterator[Finding]:
         yield finding(
             "GG804",
             vm.at("memory") if vm is not None else gp.entries[0].at(),
-            f"VMs, the host reserve and the GPU's carve-outs ({format_size(carve)}) "
+            f"the VMs, the host reserve and the GPU's carve-outs ({format_size(carve)}) "
             f"take {format_size(total)}, more than the board's {format_size(ram)}",
             f"free {format_size(total - ram)}; the carve-outs are taken from the host "
             "before Linux boots (reserved-memory), apart from each VM's own RAM",

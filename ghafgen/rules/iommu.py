@@ -8,27 +8,38 @@ from ghafgen.catalog.model import Board
 from ghafgen.derive.slots import slots_in_use
 from ghafgen.findings import Finding
 from ghafgen.profile.model import Passthrough, Profile
+from ghafgen.rules.ownership import claimant
 from ghafgen.rules.registry import ERROR, finding, rule
+
+
+def _to(pt: Passthrough) -> str:
+    return f"'{pt.vm}'" if pt.vm else "the host"
+
+
+def _file(first: Passthrough, pt: Passthrough) -> str:
+    """`, in FILE` when `first` is declared in another profile than `pt`."""
+    return "" if first.at.file == pt.at.file else f", in {first.at.file}"
 
 
 @rule(
     "GG201",
     "iommu-group-split",
     ERROR,
+    scope="host",
     fix="Pass every function of the card (and every member of its IOMMU group) to one VM.",
 )
 def iommu_group_split(p: Profile, b: Board) -> Iterator[Finding]:
-    """All functions of one PCI device, and all of an IOMMU group, go to the same VM."""
-    owner: dict[str, tuple[str | None, Passthrough]] = {}
+    """All functions of one PCI device, and all of an IOMMU group, go to the same VM of the host."""
+    owner: dict[str, Passthrough] = {}
     for pt in slots_in_use(p, b):
         for fn in pt.functions:
-            seen = owner.setdefault(fn.device, (pt.vm, pt))
-            if seen[0] != pt.vm:
+            seen = owner.setdefault(fn.device, pt)
+            if claimant(seen) != claimant(pt):
                 yield finding(
                     "GG201",
                     pt.at("functions"),
-                    f"functions of '{fn.device}' go to '{seen[0]}' (entry '{seen[1].name}') "
-                    f"and to '{pt.vm}'",
+                    f"functions of '{fn.device}' go to {_to(seen)} (entry '{seen.name}'"
+                    f"{_file(seen, pt)}) and to {_to(pt)}",
                     "functions of one card share an IOMMU group; VFIO gives a group to one VM",
                 )
         missing = [g.bdf for g in pt.iommu_group if g not in pt.functions]
@@ -118,11 +129,12 @@ def function_domain_mismatch(p: Profile, b: Board) -> Iterator[Finding]:
     "GG205",
     "shared-sid-split",
     ERROR,
+    scope="host",
     fix="Pass platform devices that share the passthrough stream ID to the same VM.",
 )
 def shared_sid_split(p: Profile, b: Board) -> Iterator[Finding]:
-    """Platform devices marked with the one passthrough SID share an IOMMU group."""
-    marked: dict[str | None, Passthrough] = {}
+    """Platform devices given the one passthrough SID go to one VM of the host (one group)."""
+    marked: dict[tuple[str, str], Passthrough] = {}
     for pt in p.enabled:
         dev = b.devices.get(pt.device)
         if dev is None:
@@ -130,14 +142,14 @@ def shared_sid_split(p: Profile, b: Board) -> Iterator[Finding]:
         # The GPU group's overlay gives ga10b (and its carve-outs) the same ID.
         if not (dev.needs_sid_marking or dev.iommu_sid == b.soc.passthrough_sid):
             continue
-        marked.setdefault(pt.vm, pt)
+        marked.setdefault(claimant(pt), pt)
     if len(marked) > 1:
         items = list(marked.values())
         yield finding(
             "GG205",
             items[1].at(),
-            f"'{items[0].device}' (to {items[0].vm or 'the host'}) and '{items[1].device}' "
-            f"(to {items[1].vm or 'the host'}) both get stream ID "
+            f"'{items[0].device}' (to {_to(items[0])}{_file(items[0], items[1])}) and "
+            f"'{items[1].device}' (to {_to(items[1])}) both get stream ID "
             f"{b.soc.passthrough_sid_name}, so the SMMU puts them in one IOMMU group",
             "give both to one VM (arm-smmu.c arm_smmu_device_group shares a group per stream ID)",
         )

@@ -1,12 +1,14 @@
-"""Who owns what: one owner per device, VMs that exist, one display owner."""
+"""Who owns what: one owner per device, VMs that exist, one display owner, VM names."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 from ghafgen.catalog.model import Board
+from ghafgen.derive.allowlist import BY_HAND
+from ghafgen.derive.resources import binding_unit, ghaf_vm_name
 from ghafgen.findings import Finding, did_you_mean
-from ghafgen.profile.model import Passthrough, Profile
+from ghafgen.profile.model import Passthrough, Profile, Vm
 from ghafgen.rules.registry import ERROR, INFO, WARNING, finding, rule
 
 
@@ -15,14 +17,23 @@ def owned_units(p: Passthrough) -> list[str]:
     return [f.bdf for f in p.functions] or [p.device]
 
 
+def claimant(p: Passthrough) -> tuple[str, str]:
+    """Who receives a passthrough: its VM, or the guest started by hand for the
+    profile that declares it (two profiles' hand-started guests are two QEMUs)."""
+    return (p.vm, "") if p.vm else ("", p.at.file)
+
+
 @rule(
     "GG101",
     "device-owned-twice",
     ERROR,
-    fix="Keep one [hardware.nvidia.passthroughs.*] entry per device or PCI function.",
+    scope="host",
+    every_claim=True,
+    fix="Keep one [hardware.nvidia.passthroughs.*] entry per device or PCI function "
+    "on the host, whichever profile it is in.",
 )
 def device_owned_twice(p: Profile, b: Board) -> Iterator[Finding]:
-    """Each device or PCI function is passed by exactly one entry, to one VM."""
+    """Each device or PCI function of a host is passed by exactly one entry, to one VM."""
     first: dict[str, Passthrough] = {}
     for pt in p.enabled:
         for unit in owned_units(pt):
@@ -31,10 +42,11 @@ def device_owned_twice(p: Profile, b: Board) -> Iterator[Finding]:
                 yield finding(
                     "GG101",
                     pt.at(),
-                    f"'{unit}' is passed by '{other.name}' (line {other.at().line}, to "
+                    f"'{unit}' is passed by '{other.name}' "
+                    f"({other.at().seen_from(pt.at())}, to "
                     f"{other.vm or 'the host'}) and again by '{pt.name}' "
                     f"(to {pt.vm or 'the host'})",
-                    "remove one of the two entries; a device has one owner",
+                    "remove one of the two entries; a device has one owner per host",
                 )
             else:
                 first[unit] = pt
@@ -91,10 +103,11 @@ def unknown_vm(p: Profile, b: Board) -> Iterator[Finding]:
     "GG104",
     "display-owned-twice",
     ERROR,
+    scope="host",
     fix="Let one VM drive the display; set `display = false` on the other GPU.",
 )
 def display_owned_twice(p: Profile, b: Board) -> Iterator[Finding]:
-    """At most one VM drives a display."""
+    """At most one VM of a host drives a display."""
     owners: dict[str, Passthrough] = {}
     for pt in p.enabled:
         if pt.kind == "gpu" and pt.display and pt.vm:
@@ -125,4 +138,70 @@ def host_only_binding(p: Profile, b: Board) -> Iterator[Finding]:
                 pt.at(),
                 f"'{pt.device}' is bound to VFIO on the host but no VM receives it",
                 "this matches Ghaf's host-only demos; add `vm = ...` for a microvm guest",
+            )
+
+
+@rule(
+    "GG106",
+    "vm-name-reserved",
+    ERROR,
+    fix=f"Rename the VM: '{BY_HAND}' names the guest started by hand.",
+)
+def vm_name_reserved(p: Profile, b: Board) -> Iterator[Finding]:
+    """No VM is called `by-hand`: that name stands for the guest started by hand."""
+    vm = p.vms.get(BY_HAND)
+    if vm is not None:
+        yield finding(
+            "GG106",
+            vm.at(),
+            f"VM '{BY_HAND}' has the name ghafgen gives the guest started by hand "
+            "(an entry without `vm`)",
+            "rename it: its BPMP-backed devices and a hand-started guest's would be "
+            f"taken for one VM's (one /dev/bpmp-host-{BY_HAND}, no GG307)",
+        )
+
+
+@rule(
+    "GG107",
+    "ghaf-name-twice",
+    ERROR,
+    scope="host",
+    fix="Rename one of the VMs so that they differ in more than dashes.",
+)
+def ghaf_name_twice(p: Profile, b: Board) -> Iterator[Finding]:
+    """VM names on one host stay distinct without dashes (Ghaf's names for them)."""
+    seen: dict[str, Vm] = {}
+    for vm in p.vms.values():
+        first = seen.setdefault(ghaf_vm_name(vm.name), vm)
+        if first.name != vm.name:  # the same name twice is GG703's
+            yield finding(
+                "GG107",
+                vm.at(),
+                f"VMs '{first.name}' ({first.at()}) and '{vm.name}' both become "
+                f"Ghaf's '{ghaf_vm_name(vm.name)}' in --layout ghaf",
+                "Ghaf would give one VM both VMs' modules and devices; rename one "
+                "of them",
+            )
+
+
+@rule(
+    "GG108",
+    "passthrough-name-twice",
+    ERROR,
+    scope="host",
+    fix="Rename the entry in one profile: its binding unit is named after it.",
+)
+def passthrough_name_twice(p: Profile, b: Board) -> Iterator[Finding]:
+    """Passthrough names are unique on a host (they become ghafgen-vfio-<name>.service)."""
+    seen: dict[str, Passthrough] = {}
+    for pt in p.enabled:
+        first = seen.setdefault(pt.name, pt)
+        if first is not pt:
+            yield finding(
+                "GG108",
+                pt.at(),
+                f"entry '{pt.name}' is also at {first.at()}; both profiles run on "
+                f"host '{p.host}' and would define the unit {binding_unit(pt.name)}",
+                "rename one entry: the two targets would write one "
+                f"systemd.services.{binding_unit(pt.name)} for two devices",
             )

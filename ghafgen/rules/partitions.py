@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from ghafgen.catalog.model import Board
 from ghafgen.findings import Finding
-from ghafgen.profile.model import Profile
+from ghafgen.profile.model import Profile, Vm
 from ghafgen.rules.registry import ERROR, WARNING, finding, rule
 from ghafgen.table import render
 from ghafgen.units import format_size
@@ -78,10 +78,11 @@ def pin_count_mismatch(p: Profile, b: Board) -> Iterator[Finding]:
     "GG504",
     "host-keeps-no-core",
     ERROR,
+    scope="host",
     fix="Leave at least one core unpinned for the host.",
 )
 def host_keeps_no_core(p: Profile, b: Board) -> Iterator[Finding]:
-    """The host keeps at least one core no VM is pinned to and none isolated."""
+    """The host keeps a core no VM of any of its profiles is pinned to and none isolates."""
     pinned = {c for vm in p.vms.values() for c in vm.pinning if c < b.cpu_cores}
     taken = pinned | {c for c in p.target.isolated_cores if c < b.cpu_cores}
     if b.cpu_cores and len(taken) >= b.cpu_cores:
@@ -103,10 +104,11 @@ def host_keeps_no_core(p: Profile, b: Board) -> Iterator[Finding]:
     "GG505",
     "memory-exceeds-ram",
     ERROR,
+    scope="host",
     fix="Shrink VM memory so that VMs plus the host reserve fit the board's RAM.",
 )
 def memory_exceeds_ram(p: Profile, b: Board) -> Iterator[Finding]:
-    """The VMs' memory plus the host's reserve fits the board's RAM."""
+    """The memory of every VM on the host plus the host's reserve fits the board's RAM."""
     total = sum(vm.memory for vm in p.vms.values())
     ram = b.ram_mib << 20
     reserve = b.host_reserve_mib << 20
@@ -121,12 +123,16 @@ def memory_exceeds_ram(p: Profile, b: Board) -> Iterator[Finding]:
         )
 
 
+def _line(p: Profile, vm: Vm) -> str:
+    """Where `vm`'s memory is set: its line, with the file on a host of several."""
+    at = vm.at("memory")
+    one_file = len({v.at.file for v in p.vms.values()}) == 1
+    return f"line {at.line}" if one_file else str(at)
+
+
 def memory_table(p: Profile, b: Board) -> str:
     """Who takes how much RAM, as an indented table for the hint."""
-    rows = [
-        [vm.name, format_size(vm.memory), f"line {vm.at('memory').line}"]
-        for vm in p.vms.values()
-    ]
+    rows = [[vm.name, format_size(vm.memory), _line(p, vm)] for vm in p.vms.values()]
     total = sum(vm.memory for vm in p.vms.values()) + (b.host_reserve_mib << 20)
     rows += [
         ["host reserve", format_size(b.host_reserve_mib << 20), "catalog"],
@@ -158,19 +164,23 @@ def _cores_desc(cores: set[int]) -> str:
     "GG507",
     "core-owned-twice",
     ERROR,
+    scope="host",
     fix="Give each isolated core to one VM; time-shared cores are not isolated.",
 )
 def core_owned_twice(p: Profile, b: Board) -> Iterator[Finding]:
-    """An isolated (real-time) core belongs to exactly one VM."""
-    owner: dict[int, str] = {}
+    """An isolated (real-time) core belongs to one VM of the host, whichever profile isolates it."""
+    owner: dict[int, Vm] = {}
     isolated = set(p.target.isolated_cores)
     for vm in p.vms.values():
         for i, core in enumerate(vm.pinning):
-            if core in isolated and owner.setdefault(core, vm.name) != vm.name:
+            first = owner.setdefault(core, vm)
+            if core in isolated and first is not vm:
+                here = vm.at("pinning", i)
                 yield finding(
                     "GG507",
-                    vm.at("pinning", i),
-                    f"isolated core {core} is pinned by '{owner[core]}' and '{vm.name}'",
+                    here,
+                    f"isolated core {core} is pinned by '{first.name}' "
+                    f"({first.at('pinning').seen_from(here)}) and '{vm.name}'",
                     "Jailhouse-style exclusive cores serve one VM; pick another core",
                 )
 
@@ -179,10 +189,11 @@ def core_owned_twice(p: Profile, b: Board) -> Iterator[Finding]:
     "GG508",
     "host-core-pinned",
     ERROR,
+    scope="host",
     fix="Pin VMs only to cores outside target.host_cores.",
 )
 def host_core_pinned(p: Profile, b: Board) -> Iterator[Finding]:
-    """No VM is pinned to a core the host keeps (target.host_cores)."""
+    """No VM on the host is pinned to a core the host keeps (any profile's target.host_cores)."""
     host = set(p.target.host_cores)
     for vm in p.vms.values():
         for i, core in enumerate(vm.pinning):

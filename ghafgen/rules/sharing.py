@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from ghafgen.catalog.model import Board
 from ghafgen.findings import Finding
-from ghafgen.profile.model import Profile
+from ghafgen.profile.model import Profile, Vm
 from ghafgen.rules.registry import ERROR, finding, rule
 from ghafgen.units import format_size
 
@@ -66,54 +66,70 @@ def channel_members(p: Profile, b: Board) -> Iterator[Finding]:
     "GG603",
     "vsock-cid-twice",
     ERROR,
+    scope="host",
     fix="Give each VM its own vsock_cid (3 or more; 0-2 are reserved).",
 )
 def vsock_cid_twice(p: Profile, b: Board) -> Iterator[Finding]:
     """vsock context IDs are unique on the host."""
-    seen: dict[int, str] = {}
+    seen: dict[int, Vm] = {}
     for vm in p.vms.values():
         if vm.vsock_cid is None:
             continue
-        if vm.vsock_cid in seen:
+        first = seen.setdefault(vm.vsock_cid, vm)
+        if first is not vm:
+            here = vm.at("vsock_cid")
             yield finding(
                 "GG603",
-                vm.at("vsock_cid"),
-                f"vsock_cid {vm.vsock_cid} is used by '{seen[vm.vsock_cid]}' "
-                f"and '{vm.name}'",
+                here,
+                f"vsock_cid {vm.vsock_cid} is used by '{first.name}' "
+                f"({first.at('vsock_cid').seen_from(here)}) and '{vm.name}'",
+                "pick a vsock_cid no other VM on this host uses",
             )
-        seen.setdefault(vm.vsock_cid, vm.name)
 
 
 @rule(
     "GG604",
     "volumes-exceed-disk",
     ERROR,
+    scope="host",
     fix="Shrink the volumes, or put some on another disk ([disks.<name>]).",
 )
 def volumes_exceed_disk(p: Profile, b: Board) -> Iterator[Finding]:
-    """Volumes fit the host disk they live on."""
+    """Volumes of every profile on the host fit the host disk they live on."""
     used: dict[str, int] = defaultdict(int)
     last = {}
+    files: dict[str, set[str]] = defaultdict(set)
     for vm in p.vms.values():
         for vol in vm.volumes:
-            if vol.disk not in p.disks:
+            # Declared in the volume's own profile: generation reads the path there.
+            if vol.disk not in p.disks or not vol.at.sets("disks", vol.disk):
+                elsewhere = p.disks.get(vol.disk)
                 yield finding(
                     "GG604",
                     vol.at("disk"),
                     f"volume '{vol.name}' of '{vm.name}' is on disk '{vol.disk}', "
-                    "which is not declared",
+                    "which is not declared"
+                    + (
+                        f" in its profile (only at {elsewhere.at()})"
+                        if elsewhere
+                        else ""
+                    ),
                     f"add [disks.{vol.disk}] with its size",
                 )
                 continue
             used[vol.disk] += vol.size
             last[vol.disk] = vol
+            files[vol.disk].add(vol.at.file)
     for name, total in used.items():
         disk = p.disks[name]
         if total > disk.size:
+            here = last[name].at("size")
+            n = len(files[name])
+            across = f" across {n} profiles of host '{p.host}'" if n > 1 else ""
             yield finding(
                 "GG604",
-                last[name].at("size"),
-                f"volumes on disk '{name}' take {format_size(total)}, the disk has "
-                f"{format_size(disk.size)}",
+                here,
+                f"volumes on disk '{name}' take {format_size(total)}{across}, the "
+                f"disk has {format_size(disk.size)} ({disk.at().seen_from(here)})",
                 f"free {format_size(total - disk.size)}",
             )

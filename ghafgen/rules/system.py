@@ -1,4 +1,10 @@
-"""Checks across profiles that run on one physical host (`target.host`)."""
+"""What only holds between the files of one physical host (`target.host`).
+
+Rules that keep VMs apart (one owner per device, IOMMU groups, cores, RAM,
+vsock CIDs, BPMP) are host-scope rules in their own modules, run on all of a
+host's profiles at once (rules.hostview); these check the files themselves:
+distinct targets, VM names, one board, and the names of what they share.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +14,7 @@ from ghafgen.catalog.model import Board
 from ghafgen.derive.resources import channel_shm, volume_image
 from ghafgen.findings import Finding, Location
 from ghafgen.profile.model import Profile
-from ghafgen.rules.ownership import owned_units
 from ghafgen.rules.registry import ERROR, finding, rule
-from ghafgen.units import format_size
 
 Group = list[tuple[Profile, Board]]
 
@@ -34,32 +38,6 @@ def target_name_twice(group: Group) -> Iterator[Finding]:
                 f"target '{p.target.name}' is also defined in {first.target.at('name')}",
                 "rename one of them",
             )
-
-
-@rule(
-    "GG702",
-    "device-owned-across-profiles",
-    ERROR,
-    scope="system",
-    fix="Pass each device in only one of the profiles that share a host.",
-)
-def device_owned_across_profiles(group: Group) -> Iterator[Finding]:
-    """Profiles on one host never pass the same device or PCI function."""
-    seen: dict[str, tuple[Profile, str]] = {}
-    for p, _b in group:
-        for pt in p.enabled:
-            for unit in owned_units(pt):
-                other = seen.get(unit)
-                if other is None:
-                    seen[unit] = (p, pt.name)
-                elif other[0] is not p:
-                    yield finding(
-                        "GG702",
-                        pt.at(),
-                        f"'{unit}' is also passed by {other[0].file} "
-                        f"('{other[1]}'); both profiles run on host '{p.host}'",
-                        "one device, one owner per host",
-                    )
 
 
 @rule(
@@ -105,32 +83,6 @@ def host_board_mismatch(group: Group) -> Iterator[Finding]:
             )
 
 
-@rule(
-    "GG705",
-    "host-memory-exceeded",
-    ERROR,
-    scope="system",
-    fix="Shrink VMs so that all profiles on the host fit its RAM with the host reserve.",
-)
-def host_memory_exceeded(group: Group) -> Iterator[Finding]:
-    """All VMs of all profiles on one host fit its RAM with the host's reserve."""
-    if len(group) < 2:
-        return
-    _p0, b = group[0]
-    total = sum(vm.memory for p, _ in group for vm in p.vms.values())
-    ram, reserve = b.ram_mib << 20, b.host_reserve_mib << 20
-    if total + reserve > ram:
-        p_last = group[-1][0]
-        yield finding(
-            "GG705",
-            p_last.target.at(),
-            f"VMs of the {len(group)} profiles on host '{p_last.host}' take "
-            f"{format_size(total)}; with the {format_size(reserve)} reserve that is "
-            f"more than {format_size(ram)}",
-            "each profile fits alone, together they do not",
-        )
-
-
 # microvm.nix keeps a VM's relative volume images in its state directory.
 _STATE_DIR = "/var/lib/microvms"
 
@@ -140,8 +92,6 @@ def _host_resources(p: Profile) -> Iterator[tuple[str, str, Location]]:
     for ch in p.channels.values():
         yield "shared-memory file", channel_shm(p.target.name, ch.name), ch.at()
     for vm in p.vms.values():
-        if vm.vsock_cid is not None:
-            yield "vsock_cid", str(vm.vsock_cid), vm.at("vsock_cid")
         for vol in vm.volumes:
             disk = p.disks.get(vol.disk)
             folder = disk.host_path if disk is not None else ""
@@ -156,10 +106,10 @@ def _host_resources(p: Profile) -> Iterator[tuple[str, str, Location]]:
     "host-resource-shared",
     ERROR,
     scope="system",
-    fix="Give each VM on the host its own vsock_cid; rename the clashing target or VM.",
+    fix="Rename the clashing target, VM, channel or volume.",
 )
 def host_resource_shared(group: Group) -> Iterator[Finding]:
-    """Profiles on one host share no vsock CID, shared-memory file or volume image."""
+    """Profiles on one host share no shared-memory file or volume image."""
     seen: dict[tuple[str, str], tuple[Profile, Location]] = {}
     for p, _b in group:
         for kind, name, src in _host_resources(p):
@@ -170,7 +120,5 @@ def host_resource_shared(group: Group) -> Iterator[Finding]:
                     src,
                     f"{kind} {name} is also used by {first[1]}; both profiles run "
                     f"on host '{p.host}'",
-                    "VMs of different profiles would read and write one resource"
-                    if kind != "vsock_cid"
-                    else "pick a vsock_cid no other VM on this host uses",
+                    "VMs of different profiles would read and write one resource",
                 )
