@@ -4,6 +4,7 @@ again, what Ctrl-C and CI=false do, and flags that cannot be combined."""
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import tomllib
 from pathlib import Path
@@ -14,6 +15,16 @@ from ghafgen.discover.newtarget import draft
 from tests.conftest import ROOT, run_ghafgen
 
 SYSFS = ROOT / "tests" / "data" / "sysfs" / "agx-gpu"
+
+
+def _default_sigint() -> None:
+    # A run started as `nohup pytest &` ignores SIGINT, and an ignored signal
+    # stays ignored across exec: Python would then never raise
+    # KeyboardInterrupt and the Ctrl-C tests would wait for an exit that never
+    # comes. ghafgen leaves an inherited SIG_IGN alone on purpose (a parent
+    # that ignores Ctrl-C for its background jobs means it), so the test gives
+    # its child the terminal's default back, as an interactive shell would.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def spawn(tmp_path: Path, *args: str, ci: str | None = None) -> pexpect.spawn:
@@ -27,6 +38,7 @@ def spawn(tmp_path: Path, *args: str, ci: str | None = None) -> pexpect.spawn:
         env=env,
         encoding="utf-8",
         timeout=30,
+        preexec_fn=_default_sigint,
     )
 
 
@@ -94,6 +106,22 @@ def test_ctrl_c_at_a_prompt_exits_130_and_writes_nothing(tmp_path: Path):
     child.close()
     assert child.exitstatus == 130, child.before
     assert "Traceback" not in (child.before or "")
+    assert not (tmp_path / "profiles").exists()
+
+
+def test_ctrl_c_works_when_the_test_run_ignores_sigint(tmp_path: Path):
+    # What `nohup python3 -m pytest &` does to the run: SIGINT ignored, which
+    # every child inherits unless spawn() gives it back.
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        child = spawn(tmp_path, "wiz", "--board", "jetson-agx-orin-devkit")
+    finally:
+        signal.signal(signal.SIGINT, before)
+    child.expect("devices to pass, DEVICE:VM")
+    child.sendintr()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 130, child.before
     assert not (tmp_path / "profiles").exists()
 
 
