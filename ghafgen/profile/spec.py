@@ -21,6 +21,10 @@ PCI_ID = r"^[0-9a-f]{4}:[0-9a-f]{4}$"
 KERNEL_PARAM = r"^[A-Za-z0-9_.,:=+/@%-]+$"
 KERNEL_VERSION = r"^[0-9]{1,2}\.[0-9]{1,3}(\.[0-9]{1,4})?$"
 SIZE = r"^[1-9][0-9]{0,15}[KMGT]?$"
+# A size the output writes in MiB (microvm.nix's `mem` and volume `size`):
+# whole MiB only, so nothing is cut on the way; a bare number (bytes) and K
+# are refused.
+MIB_SIZE = r"^[1-9][0-9]{0,15}[MGT]$"
 DESCRIPTION_MAX = 200
 
 
@@ -284,9 +288,9 @@ VM = Table(
         Field(
             "memory",
             "size",
-            'Guest RAM, e.g. "1G".',
+            'Guest RAM in whole MiB, e.g. "1G" or "1536M" (M, G or T).',
             required=True,
-            pattern=SIZE,
+            pattern=MIB_SIZE,
             max_len=17,
         ),
         Field(
@@ -392,9 +396,9 @@ VOLUME = Table(
         Field(
             "size",
             "size",
-            'A size, e.g. "8G".',
+            'Image size in whole MiB, e.g. "8G" (M, G or T).',
             required=True,
-            pattern=SIZE,
+            pattern=MIB_SIZE,
             max_len=17,
         ),
         Field(
