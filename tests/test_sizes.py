@@ -1,8 +1,9 @@
 """Sizes reach the output as given, or are refused (issue 29).
 
 microvm.nix counts a guest's `mem` and a volume's `size` in MiB
-(microvm.nix nixos-modules/microvm/options.nix: "Amount of RAM in megabytes",
-volumes' "Volume size if created automatically", both `types.int`), so a
+(nixos-modules/microvm/options.nix at the pinned revision: `mem` "Amount of
+RAM in megabytes", `types.ints.positive`; a volume's `size` "Volume size (in
+MiB) if created automatically", `int`), so a
 value that is not whole MiB would be cut to another size: `memory = "1024"`
 (bytes) became `mem = 0;`, "1500K" `mem = 1;`. Such values are errors with
 a hint; sizes the output writes in bytes (channels) stay exact.

@@ -193,21 +193,9 @@ class _Checker:
             self.table(path + (name,), sub, table)
 
     def name(self, path: tuple[str, ...], name: str, table: spec.Table) -> None:
-        what = ".".join(path)
-        if len(name) > 64:
-            self.add(
-                "GG006",
-                path + (name,),
-                f"name in [{what}] is {len(name)} characters long",
-                f"use {table.name_doc}",
-            )
-        elif not re.fullmatch(table.name_pattern, name):
-            self.add(
-                "GG005",
-                path + (name,),
-                f"invalid name {name!r} in [{what}]",
-                f"use {table.name_doc}",
-            )
+        problem = name_problem(".".join(path), name, table)
+        if problem is not None:
+            self.add(problem.rule_id, path + (name,), problem.message, problem.hint)
 
     def table(self, path: tuple[str, ...], value: object, table: spec.Table) -> None:
         if not isinstance(value, dict):
@@ -288,8 +276,37 @@ class Problem(NamedTuple):
     message: str
     hint: str
 
+    def text(self) -> str:
+        """The finding without a file and line, for a value given elsewhere (a flag)."""
+        return f"{self.message} ({self.rule_id})" + (
+            f"\n  hint: {self.hint}" if self.hint else ""
+        )
 
-_VCPUS = spec.VM.field("vcpus")
+
+def name_problem(what: str, name: str, table: spec.Table) -> Problem | None:
+    """Why `name` cannot name an entry of [`what`] (a `table`), or None."""
+    if len(name) > 64:
+        return Problem(
+            "GG006",
+            f"name in [{what}] is {len(name)} characters long",
+            f"use {table.name_doc}",
+        )
+    if not re.fullmatch(table.name_pattern, name):
+        return Problem(
+            "GG005", f"invalid name {name!r} in [{what}]", f"use {table.name_doc}"
+        )
+    return None
+
+
+def spec_field(table: spec.Table, key: str) -> spec.Field:
+    """The field `key` of `table`, which must declare it."""
+    fld = table.field(key)
+    if fld is None:
+        raise KeyError(f"{key} in {'.'.join(table.path)}")
+    return fld
+
+
+_VCPUS = spec_field(spec.VM, "vcpus")
 
 
 def value_problem(
@@ -412,7 +429,8 @@ _MIB = 1 << 20
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _NAME_PATTERNS = {spec.VM_NAME, spec.TARGET_NAME, spec.PASSTHROUGH_NAME}
 _PATTERN_HINTS = {
-    spec.VM_NAME: "use lowercase letters, digits and '-', starting with a letter, at most 32",
+    spec.VM_NAME: "use lowercase letters, digits and '-', starting with a letter, "
+    "at most 32 characters",
     spec.TARGET_NAME: "use lowercase letters, digits and '-', starting with a letter",
     spec.PASSTHROUGH_NAME: "use lowercase letters, digits, '-' and '_', starting with a letter",
     spec.BDF: 'write PCI functions as domain:bus:device.function in hex, e.g. "0005:01:00.0"',
