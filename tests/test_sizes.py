@@ -11,15 +11,18 @@ a hint; sizes the output writes in bytes (channels) stay exact.
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pytest
 
+from ghafgen.catalog.load import DATA
 from ghafgen.profile.parse import load_text
 from ghafgen.render.files import render_target
 from ghafgen.render.plan import plan
 from ghafgen.rules.engine import apply_rules
-from tests.conftest import AGX, run_ghafgen
+from tests.conftest import AGX, ROOT, run_ghafgen
 
 UARTA = (
     "[hardware.nvidia.virtualization]\nenable = true\n"
@@ -152,3 +155,19 @@ def test_generate_refuses_a_bare_memory_number_and_writes_nothing(tmp_path: Path
     assert 'hint: write "1024M" for 1024 MiB; the output counts MiB' in said
     assert "Traceback" not in said
     assert not out.exists() or not any(out.rglob("*.nix"))
+
+
+def test_a_catalog_size_finer_than_mib_is_refused(tmp_path: Path):
+    """Board RAM and host reserve are kept in MiB; '1500K' was cut to 1 MiB."""
+    data = shutil.copytree(DATA, tmp_path / "data")
+    board = data / "boards" / "jetson-agx-orin-devkit.toml"
+    text = board.read_text(encoding="utf-8")
+    assert 'host_reserve = "2G"' in text
+    board.write_text(text.replace('host_reserve = "2G"', 'host_reserve = "1500K"'))
+    profile = ROOT / "profiles" / "orin-agx-uarta.toml"
+    done = run_ghafgen(
+        "validate", str(profile), env={**os.environ, "GHAFGEN_CATALOG": str(data)}
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "size '1500K' in catalog is not a whole number of MiB" in done.stderr
+    assert "Traceback" not in done.stderr
