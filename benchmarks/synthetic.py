@@ -12,6 +12,9 @@ from pathlib import Path
 
 DATA = Path(__file__).resolve().parent.parent / "ghafgen" / "catalog" / "data"
 BOARD = "synthetic-board"
+# (devices, VMs) of each scaling row bench.py times; tests/test_benchmarks.py
+# validates the same profiles, so a rule that starts refusing them shows there.
+SHAPES = ((50, 5), (100, 10), (250, 25), (500, 50))
 
 
 def write_catalog(dest: Path, n: int) -> Path:
@@ -73,6 +76,10 @@ def profile_text(n: int, vms: int) -> str:
         "[hardware.nvidia.virtualization]",
         "enable = true",
     ]
+    if vms > 1:
+        # Every synthetic device is BPMP-backed: VMs sharing one proxy device
+        # could reach each other's clocks and resets (GG307).
+        lines.append("bpmp_per_vm = true")
     for i in range(n):
         lines += [f"[hardware.nvidia.passthroughs.syn{i}]", f'vm = "vm{i % vms}"']
     for v in range(vms):

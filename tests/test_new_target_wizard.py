@@ -4,16 +4,30 @@ again, what Ctrl-C and CI=false do, and flags that cannot be combined."""
 from __future__ import annotations
 
 import os
+import re
+import signal
 import sys
 import tomllib
 from pathlib import Path
 
 import pexpect
+import pytest
 
 from ghafgen.discover.newtarget import draft
+from ghafgen.profile.parse import load_text
 from tests.conftest import ROOT, run_ghafgen
 
 SYSFS = ROOT / "tests" / "data" / "sysfs" / "agx-gpu"
+
+
+def _default_sigint() -> None:
+    # A run started as `nohup pytest &` ignores SIGINT, and an ignored signal
+    # stays ignored across exec: Python would then never raise
+    # KeyboardInterrupt and the Ctrl-C tests would wait for an exit that never
+    # comes. ghafgen leaves an inherited SIG_IGN alone on purpose (a parent
+    # that ignores Ctrl-C for its background jobs means it), so the test gives
+    # its child the terminal's default back, as an interactive shell would.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def spawn(tmp_path: Path, *args: str, ci: str | None = None) -> pexpect.spawn:
@@ -27,6 +41,7 @@ def spawn(tmp_path: Path, *args: str, ci: str | None = None) -> pexpect.spawn:
         env=env,
         encoding="utf-8",
         timeout=30,
+        preexec_fn=_default_sigint,
     )
 
 
@@ -55,8 +70,12 @@ def test_zero_vcpus_is_refused_before_anything_is_written(tmp_path: Path):
         env={k: v for k, v in os.environ.items() if k != "CI"},
     )
     assert done.returncode == 2
-    assert (
-        "error: --vm 'a:0:1G': vCPUs: '0' is not a number from 1 to 256" in done.stderr
+    assert "error: --vm 'a:0:1G': 'vms.a.vcpus' is 0, outside 1..256 (GG007)\n" in (
+        done.stderr
+    )
+    # The AGX Orin 64 GB has 12 cores (NVIDIA Jetson AGX Orin Series data sheet).
+    assert "hint: give the VM at least 1 vCPU and at most the board's 12 cores" in (
+        done.stderr
     )
     assert not (tmp_path / "profiles").exists()
 
@@ -70,12 +89,13 @@ def test_a_wrong_answer_is_asked_again(tmp_path: Path):
     child.sendline("mgbe0:net-vm")
     child.expect("vCPUs for net-vm")
     child.sendline("0")
-    child.expect("Error: vCPUs: '0' is not a number from 1 to 256")
+    child.expect(re.escape("Error: 'vms.net-vm.vcpus' is 0, outside 1..256 (GG007)"))
     child.expect("vCPUs for net-vm")
     child.sendline("2")
     child.expect("memory for net-vm")
     child.sendline("lots")
-    child.expect("Error: invalid memory size")
+    child.expect(re.escape("Error: 'vms.net-vm.memory' has an invalid value 'lots'"))
+    child.expect("memory for net-vm")
     child.sendline("2G")
     child.expect(pexpect.EOF)
     child.close()
@@ -97,6 +117,22 @@ def test_ctrl_c_at_a_prompt_exits_130_and_writes_nothing(tmp_path: Path):
     assert not (tmp_path / "profiles").exists()
 
 
+def test_ctrl_c_works_when_the_test_run_ignores_sigint(tmp_path: Path):
+    # What `nohup python3 -m pytest &` does to the run: SIGINT ignored, which
+    # every child inherits unless spawn() gives it back.
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        child = spawn(tmp_path, "wiz", "--board", "jetson-agx-orin-devkit")
+    finally:
+        signal.signal(signal.SIGINT, before)
+    child.expect("devices to pass, DEVICE:VM")
+    child.sendintr()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 130, child.before
+    assert not (tmp_path / "profiles").exists()
+
+
 def test_ci_false_still_asks(tmp_path: Path):
     child = spawn(tmp_path, "wiz", "--board", "jetson-agx-orin-devkit", ci="false")
     child.expect("devices to pass, DEVICE:VM")
@@ -108,6 +144,51 @@ def test_ci_false_still_asks(tmp_path: Path):
     quiet.expect(pexpect.EOF)
     quiet.close()
     assert quiet.exitstatus == 2
+
+
+@pytest.mark.parametrize(
+    ("flags", "profile_vm"),
+    [
+        (("--vm", "net:2:1GB"), ("net", 2, "1GB")),
+        (("--vm", "net:2:1024"), ("net", 2, "1024")),
+        (("--vm", "net:0:1G"), ("net", 0, "1G")),
+        (("--vm", "Net VM:2:1G"), ("Net VM", 2, "1G")),
+        (("--passthrough", "uarta:Net VM"), ("Net VM", 1, "1G")),
+    ],
+)
+def test_a_bad_flag_gets_the_words_and_hint_validate_gives(
+    tmp_path: Path, flags: tuple[str, str], profile_vm: tuple[str, int, str]
+):
+    """One source of truth: the same value in a profile and in a flag is refused
+    with the same message, rule ID and hint."""
+    name, vcpus, memory = profile_vm
+    profile = (
+        '[target]\nname = "t"\nboard = "jetson-agx-orin-devkit"\n'
+        f'[hardware.nvidia.passthroughs.uarta]\nvm = "{name}"\n'
+        f'[vms."{name}"]\nvcpus = {vcpus}\nmemory = "{memory}"\n'
+    )
+    findings = load_text(profile, "p.toml").findings
+    flag, value = flags
+    pt = ["--passthrough", "uarta:net"] if flag == "--vm" else []
+    done = run_ghafgen(
+        "new-target",
+        "t",
+        "--board",
+        "jetson-agx-orin-devkit",
+        flag,
+        value,
+        *pt,
+        cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if k != "CI"},
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    first = done.stderr.splitlines()[0]
+    assert first.startswith(f"error: {flag} {value!r}: ")
+    said = [f for f in findings if f"{f.message} ({f.rule_id})" in first]
+    assert len(said) == 1, (first, [f.render() for f in findings])
+    assert done.stderr.splitlines()[1] == f"  hint: {said[0].hint}"
+    assert not (tmp_path / "profiles").exists()
 
 
 def test_from_discover_refuses_flags_it_would_ignore(tmp_path: Path):

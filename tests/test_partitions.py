@@ -80,7 +80,7 @@ def test_mermaid_diagram():
     for vm in ("net_dvm", "gui_dvm", "rt_dvm"):
         assert f"subgraph vm_{vm}[" in out
     assert 'vm_gui_dvm <-- "gui-net 2M" --> vm_net_dvm' in out
-    assert "2 vCPU on cores 10,11, SCHED_FIFO 50" in out
+    assert "2 vCPUs on cores 10,11, SCHED_FIFO 50" in out
 
 
 def test_svg_diagram_renders(tmp_path: Path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -10,8 +11,9 @@ from typer.testing import CliRunner
 
 from ghafgen.cli import app
 from ghafgen.findings import Severity
+from ghafgen.profile.parse import load
 from ghafgen.rules.engine import validate
-from tests.conftest import PROFILES
+from tests.conftest import PROFILES, ROOT
 
 
 def test_there_are_reference_profiles():
@@ -23,6 +25,32 @@ def test_there_are_reference_profiles():
         "orin-agx-wifi-net-vm",
         "orin-agx-gpu-gui-vm",
     } <= names
+
+
+def _readme_section() -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    return text.split("\n## Reference profiles\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_readme_tells_each_reference_profiles_board_and_flavour():
+    """The README's table has one row per profile, with the board and dt_flavor
+    the profile really has (issue 29: NX, Nano and I2C were called mainline)."""
+    section = _readme_section()
+    rows = {}
+    for line in section.splitlines():
+        m = re.fullmatch(r"\| `([a-z0-9-]+)` \| `([^`]+)` \| .+ \| (\w+) \|", line)
+        if m:
+            rows[m.group(1)] = (m.group(2), m.group(3))
+    assert set(rows) == {p.stem for p in PROFILES}
+    flavors = set()
+    for path in PROFILES:
+        profile = load(path).profile
+        assert profile is not None, path
+        flavors.add(profile.target.dt_flavor)
+        assert rows[path.stem] == (profile.target.board, profile.target.dt_flavor)
+    # The prose around the table may not call any of them mainline either.
+    if "mainline" not in flavors:
+        assert "mainline" not in section.lower()
 
 
 @pytest.mark.parametrize("path", PROFILES, ids=[p.stem for p in PROFILES])

@@ -230,6 +230,10 @@ CASES: dict[str, tuple[str, str]] = {
         AGX + V + uarta() + VM_A.replace('"1G"', '"128M"'),
         AGX + V + uarta() + VM_A.replace('"1G"', '"256M"'),
     ),
+    "GG512": (
+        AGX + V + uarta() + VM_A.replace('"1G"', '"1025M"') + "hugepages = true\n",
+        AGX + V + uarta() + VM_A.replace('"1G"', '"1026M"') + "hugepages = true\n",
+    ),
     "GG507": (
         AGX
         + "isolated_cores = [10]\n"

@@ -296,6 +296,9 @@ def _size_mib(text: str) -> int:
     size = parse_size(text)
     if size is None:
         raise ValueError(f"bad size {text!r} in catalog")
+    if size % (1 << 20):
+        # Kept in MiB: anything finer would be cut off without a word.
+        raise ValueError(f"size {text!r} in catalog is not a whole number of MiB")
     return mib(size)
 
 

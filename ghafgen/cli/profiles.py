@@ -91,8 +91,12 @@ def show(
             raise typer.BadParameter(
                 "--devices prints text, json or markdown", param_hint="--format"
             )
+        import shutil
+
+        # A terminal's width (COLUMNS if set), else 100 for a pipe or a file.
+        width = shutil.get_terminal_size((100, 24)).columns
         with reported():
-            typer.echo(devicedoc.render(board, fmt.value))
+            typer.echo(devicedoc.render(board, fmt.value, width))
         return
     if fmt is ShowFormat.markdown:
         raise typer.BadParameter("markdown is for --devices", param_hint="--format")
@@ -113,8 +117,9 @@ def show(
         and len(profiles) > 1
     ):
         raise typer.BadParameter(
-            "a diagram is one document of one profile: run show once per profile",
-            param_hint="--format",
+            f"{len(profiles)} profiles given; a diagram ({fmt.value}) is one "
+            "document of one profile: run show once per profile",
+            param_hint="'[profiles]...'",
         )
     report = run(profiles)
     for f in report.findings:
@@ -203,7 +208,9 @@ def generate(
     for o in result.outcomes:
         if check:
             for rel in o.drifted:
-                typer.echo(f"drift: {out / o.target / rel}")
+                # Not there at all (a first run, an empty folder) is not a change.
+                path = out / o.target / rel
+                typer.echo(f"{'drift' if path.exists() else 'missing'}: {path}")
             drift = drift or bool(o.drifted)
         else:
             typer.echo(

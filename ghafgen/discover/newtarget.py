@@ -6,14 +6,15 @@ pipe or in CI, where nothing is asked and defaults are marked GUESS.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from ghafgen import catalog
 from ghafgen.discover.draft import Draft, DraftPassthrough, DraftVm
 from ghafgen.errors import ProfileError
 from ghafgen.profile import spec
+from ghafgen.profile.parse import Problem, name_problem, spec_field, value_problem
 
 Check = Callable[[str], str | None]  # an answer -> why it is wrong, or None
 
@@ -47,21 +48,33 @@ class Prompter:
             raise
 
 
-def _bad(pattern: str, value: str, what: str) -> str | None:
-    return None if re.fullmatch(pattern, value) else f"invalid {what} {value!r}"
+# Values are checked by validate's own checks (profile.parse), so a flag or an
+# answer is refused in the words and with the hint `validate` would print.
 
 
-def _check(pattern: str, value: str, what: str) -> str:
-    why = _bad(pattern, value, what)
-    if why:
-        raise ProfileError(why)
-    return value
+def _why(problem: Problem | None) -> str | None:
+    return problem.text() if problem is not None else None
 
 
-def _vcpus(value: str) -> str | None:
-    if not value.isdigit() or not 1 <= int(value) <= 256:
-        return f"vCPUs: {value!r} is not a number from 1 to 256"
-    return None
+def _check(problem: Problem | None, flag: str = "") -> None:
+    if problem is not None:
+        raise ProfileError(flag + problem.text())
+
+
+def _vcpus(name: str, cores: int, value: str) -> str | None:
+    if not value.isdigit():
+        return f"vCPUs: {value!r} is not a number"
+    return _why(
+        value_problem(
+            f"vms.{name}.vcpus", int(value), spec_field(spec.VM, "vcpus"), cores=cores
+        )
+    )
+
+
+def _memory(name: str, value: str) -> str | None:
+    return _why(
+        value_problem(f"vms.{name}.memory", value, spec_field(spec.VM, "memory"))
+    )
 
 
 def _pairs(
@@ -100,36 +113,48 @@ def _pair_error(item: str, board: catalog.model.Board) -> str | None:
             f"{item!r}: write DEVICE:VM with a device of "
             f"{board.name}: {', '.join(board.passable())}"
         )
-    return _bad(spec.VM_NAME, vm, "VM name")
+    why = _why(
+        value_problem(
+            f"hardware.nvidia.passthroughs.{dev}.vm",
+            vm,
+            spec_field(spec.PASSTHROUGH, "vm"),
+        )
+    )
+    return f"{item!r}: {why}" if why else None
 
 
-def _vms(items: list[str], wanted: list[str], ask: Prompter | None) -> list[DraftVm]:
+def _vms(
+    items: list[str],
+    wanted: list[str],
+    ask: Prompter | None,
+    board: catalog.model.Board,
+) -> list[DraftVm]:
     given: dict[str, DraftVm] = {}
     for item in items:
         parts = item.split(":")
+        flag = f"--vm {item!r}: "
         if len(parts) != 3 or not parts[1].isdigit():
-            raise ProfileError(
-                f"--vm {item!r}: write NAME:VCPUS:MEMORY, e.g. net-vm:2:1G"
-            )
-        name = _check(spec.VM_NAME, parts[0], "VM name")
-        if _vcpus(parts[1]):
-            raise ProfileError(f"--vm {item!r}: {_vcpus(parts[1])}")
-        given[name] = DraftVm(
-            name,
-            int(parts[1]),
-            _check(spec.SIZE, parts[2], "memory size"),
-            guess=None,  # the user's own value
-        )
+            raise ProfileError(f"{flag}write NAME:VCPUS:MEMORY, e.g. net-vm:2:1G")
+        name, vcpus, memory = parts
+        _check(name_problem("vms", name, spec.VM), flag)
+        why = _vcpus(name, board.cpu_cores, vcpus) or _memory(name, memory)
+        if why:
+            raise ProfileError(flag + why)
+        given[name] = DraftVm(name, int(vcpus), memory, guess=None)  # the user's own
     out = list(given.values())
     for name in wanted:
         if name in given:
             continue
         if ask is not None:
-            vcpus = ask(f"vCPUs for {name}", "1", _vcpus)
+            vcpus = ask(
+                f"vCPUs for {name}",
+                "1",
+                partial(_vcpus, name, board.cpu_cores),
+            )
             memory = ask(
                 f"memory for {name}",
                 "1G",
-                lambda a: _bad(spec.SIZE, a, 'memory size (e.g. "512M" or "2G")'),
+                partial(_memory, name),
             )
             out.append(DraftVm(name, int(vcpus), memory, guess=None))
         else:
@@ -147,7 +172,7 @@ def draft(
     ask: Prompter | None,
 ) -> Draft:
     """Raises ProfileError on a flag that cannot make a valid profile."""
-    _check(spec.TARGET_NAME, name, "target name")
+    _check(value_problem("target.name", name, spec_field(spec.TARGET, "name")))
     names = catalog.board_names()
     if board_name is None:
         if ask is None:
@@ -188,5 +213,5 @@ def draft(
             f"Scaffolded by `ghafgen new-target {name}`. Lines marked GUESS need a check."
         ],
         passthroughs=entries,
-        vms=_vms(vms, wanted, ask),
+        vms=_vms(vms, wanted, ask, board),
     )

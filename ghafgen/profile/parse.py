@@ -33,7 +33,7 @@ from ghafgen.profile.model import (
     Volume,
 )
 from ghafgen.profile.toml_lines import KeyPath, key_lines
-from ghafgen.units import parse_size
+from ghafgen.units import format_size, parse_size
 
 declare(
     "GG001",
@@ -134,8 +134,9 @@ def _kind(value: object) -> str:
 
 
 class _Checker:
-    def __init__(self, loc: Locator) -> None:
+    def __init__(self, loc: Locator, board: object = None) -> None:
         self.loc = loc
+        self.board = board  # [target] board as written, for hints only
         self.findings: list[Finding] = []
 
     def add(self, rule_id: str, path: KeyPath, message: str, hint: str = "") -> None:
@@ -192,21 +193,9 @@ class _Checker:
             self.table(path + (name,), sub, table)
 
     def name(self, path: tuple[str, ...], name: str, table: spec.Table) -> None:
-        what = ".".join(path)
-        if len(name) > 64:
-            self.add(
-                "GG006",
-                path + (name,),
-                f"name in [{what}] is {len(name)} characters long",
-                f"use {table.name_doc}",
-            )
-        elif not re.fullmatch(table.name_pattern, name):
-            self.add(
-                "GG005",
-                path + (name,),
-                f"invalid name {name!r} in [{what}]",
-                f"use {table.name_doc}",
-            )
+        problem = name_problem(".".join(path), name, table)
+        if problem is not None:
+            self.add(problem.rule_id, path + (name,), problem.message, problem.hint)
 
     def table(self, path: tuple[str, ...], value: object, table: spec.Table) -> None:
         if not isinstance(value, dict):
@@ -264,80 +253,184 @@ class _Checker:
     def scalar(
         self, path: KeyPath, dotted: str, value: object, type_: str, fld: spec.Field
     ) -> None:
-        want_str = type_ in ("str", "size")
-        ok = (
-            (want_str and isinstance(value, str))
-            or (
-                type_ == "int"
-                and isinstance(value, int)
-                and not isinstance(value, bool)
-            )
-            or (type_ == "bool" and isinstance(value, bool))
-        )
-        if not ok:
-            self.add(
-                "GG003",
-                path,
-                f"'{dotted}' must be {_TYPE_NAMES[type_]}, not "
-                f"{_kind(value)} ({_short(value)})",
-                _type_hint(fld, type_),
-            )
-            return
-        if isinstance(value, str):
-            self.string(path, dotted, value, fld)
-        elif isinstance(value, int) and (
-            (fld.minimum is not None and value < fld.minimum)
-            or (fld.maximum is not None and value > fld.maximum)
-        ):
-            self.add(
-                "GG007",
-                path,
-                f"'{dotted}' is {value}, outside {fld.minimum}..{fld.maximum}",
-                fld.doc,
-            )
+        cores = self.board_cores if fld is _VCPUS else None
+        problem = value_problem(dotted, value, fld, type_, cores=cores)
+        if problem is not None:
+            self.add(problem.rule_id, path, problem.message, problem.hint)
 
-    def string(self, path: KeyPath, dotted: str, value: str, fld: spec.Field) -> None:
-        if fld.max_len and len(value) > fld.max_len:
-            self.add(
-                "GG006",
-                path,
-                f"'{dotted}' is {len(value)} characters long, at most "
-                f"{fld.max_len} are allowed",
-            )
-        elif fld.enum and value not in fld.enum:
-            hint = did_you_mean(value, fld.enum, "use one of: " + ", ".join(fld.enum))
-            self.add(
-                "GG007",
-                path,
-                f"'{dotted}' is {value!r}, not one of " + ", ".join(fld.enum),
-                hint,
-            )
-        elif fld.pattern and not re.fullmatch(fld.pattern, value):
-            rule_id = "GG005" if fld.pattern in _NAME_PATTERNS else "GG007"
-            self.add(
-                rule_id,
-                path,
-                f"'{dotted}' has an invalid value {_short(value)}",
-                _PATTERN_HINTS.get(fld.pattern, fld.doc),
-            )
-        elif "\n" in value or "\r" in value:
-            self.add(
-                "GG007", path, f"'{dotted}' spans several lines", "write it on one line"
-            )
-        elif _CONTROL.search(value):
-            self.add(
-                "GG007",
-                path,
-                f"'{dotted}' holds a control character {_short(value)}",
-                "remove it; values are printed into files and terminals",
-            )
+    @property
+    def board_cores(self) -> int | None:
+        """The named board's cores, for the vCPU hint; None if it names none."""
+        if not isinstance(self.board, str):
+            return None
+        from ghafgen import catalog
+
+        resolved = catalog.resolve(self.board)
+        return catalog.board(resolved).cpu_cores if resolved else None
+
+
+class Problem(NamedTuple):
+    """What is wrong with one value, as validate reports it."""
+
+    rule_id: str
+    message: str
+    hint: str
+
+    def text(self) -> str:
+        """The finding without a file and line, for a value given elsewhere (a flag)."""
+        return f"{self.message} ({self.rule_id})" + (
+            f"\n  hint: {self.hint}" if self.hint else ""
+        )
+
+
+def name_problem(what: str, name: str, table: spec.Table) -> Problem | None:
+    """Why `name` cannot name an entry of [`what`] (a `table`), or None."""
+    if len(name) > 64:
+        return Problem(
+            "GG006",
+            f"name in [{what}] is {len(name)} characters long",
+            f"use {table.name_doc}",
+        )
+    if not re.fullmatch(table.name_pattern, name):
+        return Problem(
+            "GG005", f"invalid name {name!r} in [{what}]", f"use {table.name_doc}"
+        )
+    return None
+
+
+def spec_field(table: spec.Table, key: str) -> spec.Field:
+    """The field `key` of `table`, which must declare it."""
+    fld = table.field(key)
+    if fld is None:
+        raise KeyError(f"{key} in {'.'.join(table.path)}")
+    return fld
+
+
+_VCPUS = spec_field(spec.VM, "vcpus")
+
+
+def value_problem(
+    dotted: str,
+    value: object,
+    fld: spec.Field,
+    type_: str | None = None,
+    *,
+    cores: int | None = None,
+) -> Problem | None:
+    """Why `value` cannot stand at `dotted` (a field of type `type_`, by default
+    the field's own), or None. Validate and `new-target`'s flags share it, so a
+    value is refused in the same words wherever it is given; `cores` (the
+    board's) completes the hint of a vCPU count out of range."""
+    type_ = type_ or fld.type
+    want_str = type_ in ("str", "size")
+    ok = (
+        (want_str and isinstance(value, str))
+        or (type_ == "int" and isinstance(value, int) and not isinstance(value, bool))
+        or (type_ == "bool" and isinstance(value, bool))
+    )
+    if not ok:
+        return Problem(
+            "GG003",
+            f"'{dotted}' must be {_TYPE_NAMES[type_]}, not "
+            f"{_kind(value)} ({_short(value)})",
+            _type_hint(fld, type_),
+        )
+    if isinstance(value, str):
+        return _string_problem(dotted, value, fld)
+    if isinstance(value, int) and (
+        (fld.minimum is not None and value < fld.minimum)
+        or (fld.maximum is not None and value > fld.maximum)
+    ):
+        return Problem(
+            "GG007",
+            f"'{dotted}' is {value}, outside {fld.minimum}..{fld.maximum}",
+            _range_hint(fld, cores),
+        )
+    return None
+
+
+def _range_hint(fld: spec.Field, cores: int | None) -> str:
+    if fld is _VCPUS:
+        most = f"the board's {cores} cores" if cores else "the board's cores"
+        return (
+            f"give the VM at least 1 vCPU and at most {most} (`ghafgen show --boards`)"
+        )
+    return f"use a number from {fld.minimum} to {fld.maximum}"
+
+
+def _string_problem(dotted: str, value: str, fld: spec.Field) -> Problem | None:
+    if fld.max_len and len(value) > fld.max_len:
+        return Problem(
+            "GG006",
+            f"'{dotted}' is {len(value)} characters long, at most "
+            f"{fld.max_len} are allowed",
+            "",
+        )
+    if fld.enum and value not in fld.enum:
+        hint = did_you_mean(value, fld.enum, "use one of: " + ", ".join(fld.enum))
+        return Problem(
+            "GG007", f"'{dotted}' is {value!r}, not one of " + ", ".join(fld.enum), hint
+        )
+    if fld.pattern == spec.MIB_SIZE and re.fullmatch(spec.SIZE, value):
+        return _mib_problem(dotted, value)
+    if fld.pattern and not re.fullmatch(fld.pattern, value):
+        rule_id = "GG005" if fld.pattern in _NAME_PATTERNS else "GG007"
+        return Problem(
+            rule_id,
+            f"'{dotted}' has an invalid value {_short(value)}",
+            _size_hint(value, fld),
+        )
+    if "\n" in value or "\r" in value:
+        return Problem(
+            "GG007", f"'{dotted}' spans several lines", "write it on one line"
+        )
+    if _CONTROL.search(value):
+        return Problem(
+            "GG007",
+            f"'{dotted}' holds a control character {_short(value)}",
+            "remove it; values are printed into files and terminals",
+        )
+    return None
+
+
+def _mib_problem(dotted: str, value: str) -> Problem | None:
+    """A size the output writes in MiB (microvm.nix's `mem`, volume `size`):
+    one that is not whole MiB would be cut to another size there."""
+    if re.fullmatch(spec.MIB_SIZE, value):
+        return None
+    n = parse_size(value) or 0
+    whole = -(-n // _MIB)  # rounded up: never less than was asked for
+    if value.isdigit():
+        why = "a bare number is bytes"
+        hint = f'write "{value}M" for {value} MiB; the output counts MiB'
+    elif n % _MIB == 0:
+        why = "written in K"
+        hint = f'write "{format_size(n)}"; the output counts MiB'
+    else:
+        why = "under 1 MiB" if n < _MIB else "not a whole number of MiB"
+        hint = f'write whole MiB with M, G or T, e.g. "{whole}M"; the output counts MiB'
+    return Problem("GG007", f"'{dotted}' is {value!r}, {why}", hint)
+
+
+def _size_hint(value: str, fld: spec.Field) -> str:
+    if fld.type == "size":
+        # "1GB", "1 GiB", "1g": what was meant is plain to see.
+        m = re.fullmatch(r"([1-9][0-9]*)\s*([KMGTkmgt])(i?[Bb])?", value.strip())
+        fixed = f"{m.group(1)}{m.group(2).upper()}" if m else ""
+        if fixed and re.fullmatch(fld.pattern, fixed):
+            return f'write "{fixed}": binary units, no B or space'
+    return _PATTERN_HINTS.get(fld.pattern, fld.doc)
+
+
+_MIB = 1 << 20
 
 
 # Any C0 control character or DEL; a tab is as unwelcome in a name as a newline.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _NAME_PATTERNS = {spec.VM_NAME, spec.TARGET_NAME, spec.PASSTHROUGH_NAME}
 _PATTERN_HINTS = {
-    spec.VM_NAME: "use lowercase letters, digits and '-', starting with a letter, at most 32",
+    spec.VM_NAME: "use lowercase letters, digits and '-', starting with a letter, "
+    "at most 32 characters",
     spec.TARGET_NAME: "use lowercase letters, digits and '-', starting with a letter",
     spec.PASSTHROUGH_NAME: "use lowercase letters, digits, '-' and '_', starting with a letter",
     spec.BDF: 'write PCI functions as domain:bus:device.function in hex, e.g. "0005:01:00.0"',
@@ -351,6 +444,7 @@ _PATTERN_HINTS = {
     spec.SIZE: 'write a size as a number with K, M, G or T, e.g. "512M" or "4G"',
     spec.ABS_PATH: "an absolute path of names (letters, digits, '.', '_', '-') with no "
     "'.' or '..' component, e.g. \"/var/lib/volumes\"",
+    spec.MIB_SIZE: 'write whole MiB with M, G or T, e.g. "512M" or "4G"',
 }
 
 
@@ -548,7 +642,8 @@ def load_text(text: str, display_name: str) -> LoadResult:
             ),
         )
     loc = Locator(display_name, key_lines(text))
-    checker = _Checker(loc)
+    target = doc.get("target")
+    checker = _Checker(loc, target.get("board") if isinstance(target, dict) else None)
     checker.container((), doc)
     if any(f.severity is Severity.ERROR for f in checker.findings):
         return LoadResult(None, tuple(checker.findings))

@@ -24,6 +24,10 @@ SIZE = r"^[1-9][0-9]{0,15}[KMGT]?$"
 # An absolute path of plain names; a `.` or `..` component is refused, so a
 # disk's path or a mount point cannot climb out of where it says it is.
 ABS_PATH = r"^(/(?!\.\.?(/|$))[A-Za-z0-9._-]+)+$"
+# A size the output writes in MiB (microvm.nix's `mem` and volume `size`):
+# whole MiB only, so nothing is cut on the way; a bare number (bytes) and K
+# are refused.
+MIB_SIZE = r"^[1-9][0-9]{0,15}[MGT]$"
 DESCRIPTION_MAX = 200
 
 
@@ -287,9 +291,9 @@ VM = Table(
         Field(
             "memory",
             "size",
-            'Guest RAM, e.g. "1G".',
+            'Guest RAM in whole MiB, e.g. "1G" or "1536M" (M, G or T).',
             required=True,
-            pattern=SIZE,
+            pattern=MIB_SIZE,
             max_len=17,
         ),
         Field(
@@ -395,9 +399,9 @@ VOLUME = Table(
         Field(
             "size",
             "size",
-            'A size, e.g. "8G".',
+            'Image size in whole MiB, e.g. "8G" (M, G or T).',
             required=True,
-            pattern=SIZE,
+            pattern=MIB_SIZE,
             max_len=17,
         ),
         Field(

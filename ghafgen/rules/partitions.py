@@ -278,3 +278,33 @@ def core_missing_on_board(p: Profile, b: Board) -> Iterator[Finding]:
                     f"core {core} in {key} does not exist on '{b.name}' "
                     f"(cores 0-{b.cpu_cores - 1})",
                 )
+
+
+# arm64 with 4 KiB pages: a PMD maps 2 MiB, the default huge page size
+# (Linux Documentation/arch/arm64/hugetlbpage.rst), which the host reserves
+# at boot for these guests (hugepagesz=2M, render/plan.py).
+HUGE_PAGE = 2 << 20
+
+
+@rule(
+    "GG512",
+    "hugepage-memory-unaligned",
+    ERROR,
+    fix='Give a hugepage-backed VM memory in whole 2 MiB pages, e.g. "1024M".',
+)
+def hugepage_memory_unaligned(p: Profile, b: Board) -> Iterator[Finding]:
+    """A VM backed by 2 MiB huge pages has memory in whole huge pages."""
+    for vm in p.vms.values():
+        if vm.hugepages and vm.memory % HUGE_PAGE:
+            down = vm.memory - vm.memory % HUGE_PAGE
+            up = down + HUGE_PAGE
+            pages = f'"{format_size(up)}"' + (
+                f' or "{format_size(down)}"' if down else ""
+            )
+            yield finding(
+                "GG512",
+                vm.at("memory"),
+                f"VM '{vm.name}' has {format_size(vm.memory)} of memory, not a whole "
+                "number of the 2 MiB huge pages that back it",
+                f"use a multiple of 2M: {pages}",
+            )

@@ -9,6 +9,7 @@ the board's own passable devices. Entry point: `render(board, fmt)`.
 from __future__ import annotations
 
 import json
+import textwrap
 import tomllib
 
 from ghafgen import catalog
@@ -110,7 +111,13 @@ def _markdown_table(rows: list[dict[str, str]]) -> list[str]:
     return out
 
 
-def render(board: str | None, fmt: str) -> str:
+# The text form: these columns, then the class and why under each row.
+TEXT_COLUMNS = ("device", "label", "kind", "enabled", "profile key")
+
+
+def render(board: str | None, fmt: str, width: int = 100) -> str:
+    """`board`'s devices (every board's without one) as text, json or markdown;
+    text wraps to `width` columns."""
     boards = _boards(board)
     if fmt == "json":
         return json.dumps({b.name: _rows(b) + _extra_rows(b) for b in boards}, indent=2)
@@ -148,7 +155,13 @@ def render(board: str | None, fmt: str) -> str:
     for b in boards:
         rows = _rows(b) + _extra_rows(b)
         parts.append(
-            f"{b.name} ({b.mainline_dts}):\n"
-            + table(list(COLUMNS), [[r[c] for c in COLUMNS] for r in rows])
+            "\n".join(textwrap.wrap(f"{b.name} ({b.mainline_dts}):", width))
+            + "\n"
+            + table(
+                list(TEXT_COLUMNS),
+                [[r[c] for c in TEXT_COLUMNS] for r in rows],
+                width=width,
+                notes=[f"{r['class']}: {r['why']}" for r in rows],
+            )
         )
     return "\n\n".join(parts)

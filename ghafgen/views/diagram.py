@@ -40,7 +40,22 @@ def _id(text: str) -> str:
 
 
 def _cores(cores: tuple[int, ...] | list[int]) -> str:
-    return ",".join(str(c) for c in sorted(set(cores))) or "any"
+    """`0-9,11`: runs of three or more cores as a range."""
+    runs: list[list[int]] = []
+    for c in sorted(set(cores)):
+        if runs and c == runs[-1][-1] + 1:
+            runs[-1].append(c)
+        else:
+            runs.append([c])
+    return ",".join(
+        f"{r[0]}-{r[-1]}" if len(r) > 2 else ",".join(map(str, r)) for r in runs
+    )
+
+
+def _vcpus(n: int, pinning: tuple[int, ...]) -> str:
+    count = f"{n} vCPU{'s' if n != 1 else ''}"
+    # Unpinned vCPUs run wherever the host scheduler puts them (no CPUAffinity).
+    return f"{count} on cores {_cores(pinning)}" if pinning else f"{count}, not pinned"
 
 
 def graph(p: Profile, b: Board) -> tuple[list[Box], list[Link]]:
@@ -63,7 +78,7 @@ def graph(p: Profile, b: Board) -> tuple[list[Box], list[Link]]:
         rt = f", SCHED_FIFO {vm.rt_priority}" if vm.rt_priority else ""
         label = [
             vm.name,
-            f"{vm.vcpus} vCPU on cores {_cores(vm.pinning)}{rt}",
+            f"{_vcpus(vm.vcpus, vm.pinning)}{rt}",
             f"{format_size(vm.memory)}{' hugepages' if vm.hugepages else ''}",
         ]
         label += [
