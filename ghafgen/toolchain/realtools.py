@@ -219,8 +219,9 @@ def _base_flavor(target: Path, base: Path) -> list[Result]:
 
     doc = read_manifest(target)
     try:
-        board = catalog.board(str(doc["host"]["board"]))
         wanted = str(doc["host"]["dt_flavor"])
+        series = str(doc["host"]["kernel_series"]) if wanted == "mainline" else None
+        board = catalog.board(str(doc["host"]["board"]), series)
     except (KeyError, TypeError, GhafgenError):
         return []
     _labels, paths = _symbols_and_paths(base)
