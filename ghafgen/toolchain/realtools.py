@@ -24,7 +24,7 @@ from ghafgen.catalog.fdtview import FdtView
 from ghafgen.catalog.gpu import gpu_group
 from ghafgen.catalog.load import board as catalog_board
 from ghafgen.catalog.load import cache_root, qemu_virt
-from ghafgen.errors import ProfileError
+from ghafgen.errors import GhafgenError, ProfileError
 from ghafgen.render.output import MANIFEST
 from ghafgen.render.patches import ON_GHAF_SOURCES
 from ghafgen.toolchain import basetrees, bindings
@@ -573,6 +573,12 @@ class _Bases:
         if not board.dts:
             return f"the catalog names no DTS for {name}; pass --base-dtb"
         tree = self.kernel(version)
+        standin = ", stand-in for the L4T tree" if flavor == "l4t" else ""
+        if isinstance(tree, str) and flavor == "mainline":
+            found = self._mainline_standin(name, version)
+            if found is not None:
+                version, standin = found
+                tree = self.kernel(version)
         if isinstance(tree, str):
             return (
                 f"no base tree; pass --base-dtb or install linux-source-{version} "
@@ -582,10 +588,33 @@ class _Bases:
             dtb = basetrees.board_dtb(tree, board.dts)
         except FileNotFoundError:
             return f"linux-source-{version} has no {board.dts}; pass --base-dtb"
-        standin = ", stand-in for the L4T tree" if flavor == "l4t" else ""
         return HostBase(
             dtb, f"{Path(board.dts).stem} (linux-source-{version}{standin})", tree
         )
+
+    def _mainline_standin(self, name: str, wanted: str) -> tuple[str, str] | None:
+        """An installed series whose mainline tree the catalog keys with the same
+        node paths and labels as `wanted`'s on this board (the host overlays
+        apply alike), newest first, and what to say of it; None if there is none."""
+        from ghafgen.catalog import series
+        from ghafgen.catalog.load import mainline_series
+
+        for other in reversed(list(mainline_series())):
+            if other == wanted or not isinstance(self.kernel(other), Path):
+                continue
+            try:
+                seen = series.compare(name, wanted, other)
+            except GhafgenError:  # a series the catalog does not key
+                return None
+            if seen.layout:
+                continue
+            ids = "; ".join(seen.resources) or "none"
+            return other, (
+                f", stand-in for mainline {wanted}, whose tree is not installed: the "
+                f"catalog keys the same node paths and labels for both; BPMP IDs that "
+                f"differ: {ids}"
+            )
+        return None
 
 
 def _skip_all(target: Path, sub: str, check: str, why: str) -> list[Result]:
