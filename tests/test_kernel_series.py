@@ -24,7 +24,7 @@ from ghafgen.catalog.dtimport import read_tree
 from ghafgen.derive.allowlist import allow_list
 from ghafgen.profile.parse import load_text
 from ghafgen.rules.engine import validate
-from tests.conftest import ROOT, run_ghafgen
+from tests.conftest import ROOT, require, run_ghafgen
 from tests.trees import BOARD_DTS_612
 
 DATA = ROOT / "ghafgen" / "catalog" / "data"
@@ -179,3 +179,39 @@ def test_a_series_table_must_key_every_series(tmp_path: Path, orin_dtb: Path):
     assert done.returncode == 2
     assert "series \"6.6\" does not state ['power_domains']" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_check_refuses_a_base_tree_of_another_series_for_the_passed_nodes(
+    tmp_path: Path, orin_dtb: Path, trees_612
+):
+    """The issue's case: a mainline MGBE0 target on the 6.6 host allow-lists
+    MGBEA (17); 6.12's tree gives MGBE0 MGBEB (18), so `check --base-dtb` with
+    it fails and says which series the tree matches. 6.1's tree gives 17, as
+    6.6's does (t234.toml, uncertain for 6.6): it passes."""
+    require("fdtoverlay")
+    profile = tmp_path / "p.toml"
+    profile.write_text(
+        '[target]\nname = "mg"\nboard = "jetson-agx-orin-devkit"\n'
+        'dt_flavor = "mainline"\n'
+        "[hardware.nvidia.virtualization]\nenable = true\n"
+        '[hardware.nvidia.passthroughs.mgbe0]\nvm = "net-vm"\n'
+        '[vms.net-vm]\nvcpus = 1\nmemory = "1G"\n'
+    )
+    out = tmp_path / "out"
+    assert run_ghafgen("generate", str(profile), "-o", str(out)).returncode == 0
+    proxy = (out / "mg" / "overlays" / "bpmp-host-proxy.dts").read_text()
+    assert "allowed-power-domains = <17>;" in proxy
+    done = run_ghafgen(
+        "check", str(out), "--no-schemas", "--base-dtb", str(trees_612[AGX])
+    )
+    assert done.returncode == 1
+    line = next(ln for ln in done.stdout.splitlines() if " base-series " in ln)
+    assert line.startswith("FAIL base-series mg/")
+    assert (
+        "the catalog's mainline 6.6 facts disagree with this tree on the passed "
+        "nodes (mgbe0 (6800000.ethernet): power domains: catalog [17], tree [18]); "
+        "it matches mainline 6.12's" in line
+    )
+    ok = run_ghafgen("check", str(out), "--no-schemas", "--base-dtb", str(orin_dtb))
+    assert ok.returncode == 0, ok.stdout
+    assert " base-series " not in ok.stdout

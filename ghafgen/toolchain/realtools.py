@@ -49,7 +49,8 @@ PATCH_SYMBOLS = {"TEGRA_BPMP_HOST_PROXY", "TEGRA_BPMP_GUEST_PROXY"}
 @dataclass(frozen=True)
 class Result:
     target: str
-    check: str  # nix-parse | dtc | overlay | guest-tree | schema | patch | kconfig
+    # nix-parse | dtc | overlay | base-tree | base-series | guest-tree | schema | patch | kconfig
+    check: str
     subject: str
     ok: bool
     message: str = ""
@@ -243,6 +244,51 @@ def _base_flavor(target: Path, base: Path) -> list[Result]:
             f"looks like a {best} tree ({seen[best]} of its node paths, "
             f"{seen.get(wanted, 0)} of {wanted}'s); the profile says dt_flavor = "
             f'"{wanted}": give the {wanted} base tree, or change dt_flavor',
+        )
+    ]
+
+
+def _base_series(target: Path, base: Path) -> list[Result]:
+    """A mainline target's base tree against its kernel series' catalog facts,
+    on the nodes its host overlays name (toolchain/baseseries.py)."""
+    from ghafgen.toolchain import baseseries
+
+    doc = read_manifest(target)
+    host = doc.get("host")
+    if not isinstance(host, dict) or host.get("dt_flavor") != "mainline":
+        return []
+    series = str(host.get("kernel_series", ""))
+    vms = _contents(doc, "vms") or {}
+    passed = {
+        str(name)
+        for vm in vms.values()
+        if isinstance(vm, dict)
+        for name in vm.get("platform_devices", [])
+    }
+    overlays = "\n".join(
+        p.read_text(encoding="utf-8", errors="replace")
+        for p in sorted((target / "overlays").glob("*.dts"))
+    )
+    try:
+        found = baseseries.disagreements(
+            str(host["board"]), series, passed, overlays, base.read_bytes()
+        )
+    except (KeyError, GhafgenError):
+        return []
+    if not found.wrong:
+        return [Result(target.name, "base-series", base.name, True)]
+    others = [s for s in found.matching if s != series]
+    looks = f"it matches mainline {' and '.join(others)}'s; " if others else ""
+    return [
+        Result(
+            target.name,
+            "base-series",
+            base.name,
+            False,
+            f"the catalog's mainline {series} facts disagree with this tree on "
+            f"the passed nodes ({'; '.join(found.wrong)}); {looks}the output is "
+            f"generated for kernel_version {series}: give that series' tree, or "
+            "change kernel_version",
         )
     ]
 
@@ -712,6 +758,7 @@ def check_with_real_tools(folder: Path, inputs: CheckInputs) -> list[Result]:
             if isinstance(host, HostBase):
                 if inputs.base_dtb is not None:
                     results += _base_flavor(target, inputs.base_dtb)
+                    results += _base_series(target, inputs.base_dtb)
                 results += _overlays(target, host, tmp, schemas)
             else:
                 results += _skip_all(
