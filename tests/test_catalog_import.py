@@ -1,4 +1,6 @@
-"""`ghafgen catalog import` on the real AGX Orin tree built from linux-source-6.1."""
+"""`ghafgen catalog import` on the real AGX Orin tree built from linux-source-6.1
+(the catalog's mainline facts for 6.1: `--series 6.1`; every series in
+test_kernel_series.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,8 @@ import shutil
 import subprocess
 import tomllib
 from pathlib import Path
+
+import pytest
 
 from ghafgen import catalog
 from ghafgen.catalog.dtimport import read_tree
@@ -20,7 +24,9 @@ ghafgen = run_ghafgen
 
 
 def test_committed_catalog_agrees_with_the_mainline_tree(orin_dtb: Path):
-    done = ghafgen("catalog", "import", "--dtb", str(orin_dtb), "--diff")
+    done = ghafgen(
+        "catalog", "import", "--dtb", str(orin_dtb), "--diff", "--series", "6.1"
+    )
     assert done.returncode == 0, done.stdout
     assert "0 disagreement(s)" in done.stderr
 
@@ -39,6 +45,8 @@ def test_a_wrong_clock_id_is_named_with_its_device(orin_dtb: Path, tmp_path: Pat
         "--dtb",
         str(orin_dtb),
         "--diff",
+        "--series",
+        "6.1",
         env={**os.environ, "GHAFGEN_CATALOG": str(bad)},
     )
     assert done.returncode == 1
@@ -90,10 +98,11 @@ def test_import_from_dts_matches_dtb(orin_dtb: Path, tmp_path: Path):
     assert from_dts.splitlines()[1:] == from_dtb.splitlines()[1:]
 
 
-def test_mainline_pcie_controllers_need_no_overlay(orin_dtb: Path):
-    """The catalog's reason for no mainline PCIe overlay, checked on the real tree."""
-    tree = Tree(orin_dtb)
-    board = catalog.board("jetson-agx-orin-devkit")
+@pytest.mark.parametrize("series", ["6.1", "6.12"])
+def test_mainline_pcie_controllers_need_no_overlay(series: str, orin_dtb, orin_dtb_612):
+    """The catalog's reason for no mainline PCIe overlay, checked on the real trees."""
+    tree = Tree(orin_dtb if series == "6.1" else orin_dtb_612)
+    board = catalog.board("jetson-agx-orin-devkit", series)
     for slot in board.slots.values():
         path = slot.controller.flavors["mainline"].path
         assert tree.maybe(path, "iommus") is None, path

@@ -273,14 +273,21 @@ def test_check_says_what_it_skipped_without_sources(tmp_path: Path):
     assert not [ln for ln in lines if ln.startswith("ok   overlay")]
 
 
-@pytest.mark.parametrize("version", ["6.12", "6.6"])
+@pytest.mark.parametrize("version", ["6.12", "6.6", "6.1"])
 def test_a_mainline_profile_is_checked_on_the_tree_of_the_kernel_it_pins(
     version: str, tmp_path: Path, kernel_src_612: Path
 ):
-    """Mainline-flavoured output names no stand-in: its base is its own kernel's
-    tree, or a skip naming the linux-source package to install. (A BPMP host
-    must run 6.6, GG303; the 6.12 case relabels the manifest's series to show
-    which tree check picks.)"""
+    """Mainline-flavoured output is checked on its own kernel's tree; a series
+    whose source is not installed (6.6: Debian has none) gets an installed
+    series' tree only where the catalog keys the same node paths and labels for
+    both, and says so with the IDs that differ; otherwise a skip names the
+    linux-source package to install. Only 6.12 is installed here. (A BPMP host
+    must run 6.6, GG303; the other cases relabel the manifest's series.)"""
+    only_612 = tmp_path / "src"
+    only_612.mkdir()
+    (only_612 / "linux-source-6.12.tar.xz").symlink_to(
+        Path("/usr/src/linux-source-6.12.tar.xz")
+    )
     text = (ROOT / "profiles" / "orin-agx-uarta.toml").read_text()
     text = text.replace("[target]\n", '[target]\ndt_flavor = "mainline"\n', 1)
     profile = tmp_path / "p.toml"
@@ -291,14 +298,26 @@ def test_a_mainline_profile_is_checked_on_the_tree_of_the_kernel_it_pins(
     doc = json.loads(manifest.read_text())
     doc["host"]["kernel_series"] = version
     manifest.write_text(json.dumps(doc))
-    done = run_ghafgen("check", str(out), "--no-schemas")
+    env = {**os.environ, "GHAFGEN_KERNEL_SOURCES": str(only_612)}
+    done = run_ghafgen("check", str(out), "--no-schemas", env=env)
     lines = [ln for ln in done.stdout.splitlines() if " overlay " in ln]
     assert len(lines) == 2, done.stdout
     if version == "6.12":
         assert all(
             ln.startswith("ok") and ln.endswith("(linux-source-6.12)") for ln in lines
         ), lines
-    else:
+    elif version == "6.6":
+        # t234.toml: MGBE0 names MGBEA (17) in 6.6's dtsi, MGBEB (18) in 6.12's.
         assert all(
-            ln.startswith("skip") and "install linux-source-6.6" in ln for ln in lines
+            ln.startswith("ok")
+            and "(linux-source-6.12, stand-in for mainline 6.6, whose tree is not "
+            "installed"
+            in ln
+            and "mgbe0 power-domains [17] in 6.6, [18] in 6.12" in ln
+            for ln in lines
+        ), lines
+    else:
+        # 6.1 keeps the PCIe controllers at the root and has no UARTI: no stand-in.
+        assert all(
+            ln.startswith("skip") and "install linux-source-6.1 " in ln for ln in lines
         ), lines

@@ -149,8 +149,9 @@ CASES: dict[str, tuple[str, str]] = {
         + VM_B,
     ),
     "GG305": (
+        # UARTI has no node in mainline 6.1's tree (6.6's and 6.12's have one).
         AGX
-        + 'dt_flavor = "mainline"\n'
+        + 'dt_flavor = "mainline"\nkernel_version = "6.1"\n'
         + V
         + '[hardware.nvidia.passthroughs.uarti]\nvm = "a"\n'
         + VM_A,

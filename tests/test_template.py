@@ -94,6 +94,51 @@ def test_instantiated_template_generates_and_every_nix_file_parses(tmp_path: Pat
         assert done.returncode == 0, f"{f}: {done.stderr}"
 
 
+def test_instantiated_template_passes_check_with_what_the_readme_installs(
+    tmp_path: Path, kernel_src_612: Path
+):
+    """The template's profile is mainline on the pinned 6.6 host kernel; the
+    README installs linux-source-6.12 only (Debian has no 6.6), so `check`
+    applies its host overlays to 6.12's AGX tree, which the catalog keys with
+    the same node paths and labels as 6.6's, and says so: nothing is skipped
+    for want of a tree."""
+    require("fdtoverlay")
+    flake = instantiate(tmp_path / "my-orin")
+    only_612 = tmp_path / "src"
+    only_612.mkdir()
+    (only_612 / "linux-source-6.12.tar.xz").symlink_to(
+        Path("/usr/src/linux-source-6.12.tar.xz")
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "ghafgen", "check", "nix/modules"],
+        cwd=flake,
+        env={
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "GHAFGEN_KERNEL_SOURCES": str(only_612),
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    overlays = [ln for ln in lines if " overlay " in ln]
+    assert [ln.split()[2].rstrip(":") for ln in overlays] == [
+        "orin-uarta/overlays/bpmp-host-proxy.dts",
+        "orin-uarta/overlays/uarta-passthrough.dts",
+    ]
+    for ln in overlays:
+        assert ln.startswith("ok") and (
+            "tegra234-p3737-0000+p3701-0000 (linux-source-6.12, stand-in for "
+            "mainline 6.6" in ln
+        ), ln
+    # Every host tree is checked against the bindings too; only the patches and
+    # Kconfig, which need --kernel-src/--qemu-src, are left.
+    skipped = {ln.split()[1] for ln in lines if ln.startswith("skip")}
+    assert skipped <= {"patch", "kconfig"}, done.stdout
+
+
 @OPT_IN
 def test_instantiated_template_evaluates_to_a_host_per_target(tmp_path: Path):
     flake = instantiate(tmp_path / "my-orin")

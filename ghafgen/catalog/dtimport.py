@@ -1,7 +1,8 @@
 """`ghafgen catalog import`: read a vendor device tree into catalog facts, or diff it.
 
 Entry points: `read_tree(blob)` -> list of `Imported` nodes, `as_toml(...)`, and
-`diff(nodes, board, flavor)` -> disagreements with the committed catalog.
+`diff(nodes, board, flavor)` -> disagreements with the committed catalog, whose
+mainline facts are those of the kernel series `board` was loaded for.
 """
 
 from __future__ import annotations
@@ -226,7 +227,7 @@ def _diff_device(
     view = dev.flavors.get(flavor)
     if view is None:
         if node is not None:
-            d.same(key, "presence", f"absent from {flavor}", node.path)
+            d.same(key, "presence", f"absent from {board.tree(flavor)}", node.path)
         return
     name = f"{dev.key} ({dev.dt_name})"
     if node is None:
@@ -271,7 +272,7 @@ def _diff_slot(d: _Differ, board: Board, flavor: str, key: str, node: Imported) 
     name = f"{key} ({ctl.dt_name})"
     d.same(name, "path", view.path, node.path)
     d.same(name, "pci domain", ctl.domain, node.pci_domain)
-    d.same(name, "lanes", ctl.dt_lanes, node.num_lanes)
+    d.same(name, "lanes", board.slots[key].tree_lanes, node.num_lanes)
     d.same(name, "iommu sid", hex(ctl.sid), hex(node.iommu_sid or 0))
     ours = [i for _n, i in _ids(board, "clock", ctl.clocks)]
     d.same(name, "clocks", ours, [i for _n, i in node.clocks])
@@ -292,7 +293,8 @@ def _diff_sibling(d: _Differ, board: Board, key: str, node: Imported) -> None:
 
 
 def diff(nodes: list[Imported], board: Board, flavor: str) -> list[Disagreement]:
-    """Every fact of the catalog's `flavor` view that the tree contradicts."""
+    """Every fact of the catalog's `flavor` view (for the board's kernel series)
+    that the tree contradicts."""
     by_name = {n.dt_name: n for n in nodes}
     d = _Differ()
     for key, dev in board.devices.items():

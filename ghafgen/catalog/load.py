@@ -32,6 +32,7 @@ from ghafgen.catalog.model import (
     QemuBuild,
     QemuVirt,
     Resource,
+    Series,
     Sibling,
     Slot,
     Soc,
@@ -48,6 +49,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 class CatalogError(GhafgenError):
     """The catalog folder (GHAFGEN_CATALOG, or the shipped data) cannot be used."""
+
+
+class UnknownSeries(ProfileError):
+    """A mainline tree of a kernel series the catalog has no facts for."""
+
+    def __init__(self, series: str, known: tuple[str, ...]) -> None:
+        self.series, self.known = series, known
+        super().__init__(
+            f"the catalog has no mainline device-tree facts for kernel {series!r} "
+            f"(it has {', '.join(known)})"
+        )
 
 
 def _where() -> str:
@@ -139,9 +151,52 @@ def _names(d: dict[str, Any], key: str) -> tuple[str, ...] | None:
     return tuple(d[key]) if key in d else None
 
 
-def _views(d: dict[str, Any]) -> dict[str, FlavorView]:
-    return {
-        flavor: FlavorView(
+# What a view's `series` entry may carry besides the facts it keys.
+_PROVENANCE = ("source", "note", "uncertain")
+
+
+def _keyed(v: dict[str, Any], series: str, known: tuple[str, ...]) -> dict[str, Any]:
+    """Table `v` as the mainline tree of `series` has it: its `series."<s>"`
+    entry applied. A table with a `series` table names every known series in
+    it, and each entry states every fact any entry keys (or `absent = true`):
+    no series silently inherits a value read from another kernel."""
+    by = v.get("series")
+    if by is None:
+        return v
+    if set(by) != set(known):
+        raise ValueError(
+            f"a series table names {sorted(by)}; the catalog's mainline series are "
+            f"{list(known)} (t234.toml [mainline_series]), and each must be keyed"
+        )
+    keyed = {k for e in by.values() for k in e if k not in (*_PROVENANCE, "absent")}
+    for name, e in by.items():
+        if not e.get("absent") and keyed - set(e):
+            raise ValueError(
+                f'series "{name}" does not state {sorted(keyed - set(e))}, '
+                "which another series keys"
+            )
+    e = by[series]
+    merged = {k: x for k, x in v.items() if k != "series"}
+    merged.update({k: x for k, x in e.items() if k not in _PROVENANCE})
+    if e.get("source"):
+        merged["source"] = e["source"]
+    notes = [x for x in (v.get("note"), e.get("note")) if x]
+    if notes:
+        merged["note"] = "; ".join(notes)
+    merged["uncertain"] = bool(v.get("uncertain")) or bool(e.get("uncertain"))
+    return merged
+
+
+def _views(
+    d: dict[str, Any], series: str, known: tuple[str, ...]
+) -> dict[str, FlavorView]:
+    views = {}
+    for flavor, raw in sorted(d.get("dt", {}).items()):
+        # Only the mainline tree changes with the kernel series.
+        v = _keyed(raw, series, known) if flavor == "mainline" else raw
+        if v.get("absent"):
+            continue
+        views[flavor] = FlavorView(
             flavor=flavor,
             path=v.get("path", ""),
             label=v.get("label", ""),
@@ -152,8 +207,7 @@ def _views(d: dict[str, Any]) -> dict[str, FlavorView]:
             power_domains=_names(v, "power_domains"),
             fact=_fact(v),
         )
-        for flavor, v in sorted(d.get("dt", {}).items())
-    }
+    return views
 
 
 def _resources(kind: str, table: dict[str, Any]) -> dict[str, Resource]:
@@ -171,7 +225,9 @@ def _resources(kind: str, table: dict[str, Any]) -> dict[str, Resource]:
     }
 
 
-def _device(key: str, d: dict[str, Any]) -> PlatformDevice:
+def _device(
+    key: str, d: dict[str, Any], series: str, known: tuple[str, ...]
+) -> PlatformDevice:
     g = d["guest"]
     return PlatformDevice(
         key=key,
@@ -186,7 +242,7 @@ def _device(key: str, d: dict[str, Any]) -> PlatformDevice:
         power_domains=tuple(d["power_domains"]),
         instance_of=d["instance_of"],
         needs_sid_marking=bool(d["needs_sid_marking"]),
-        flavors=_views(d),
+        flavors=_views(d, series, known),
         guest=GuestNode(
             compatible=tuple(g["compatible"]),
             bpmp=bool(g["bpmp"]),
@@ -215,11 +271,42 @@ def _device(key: str, d: dict[str, Any]) -> PlatformDevice:
     )
 
 
+def mainline_series(name: str = "t234") -> dict[str, Series]:
+    """The kernel series the SoC's mainline facts are keyed by, oldest first."""
+    return _series_of(name)
+
+
 @functools.cache
 @_guarded
-def soc(name: str) -> Soc:
+def _series_of(name: str) -> dict[str, Series]:
+    table = _parsed(DATA / f"{name}.toml")["mainline_series"]
+    return {k: Series(k, _fact(v)) for k, v in table.items()}
+
+
+def _default_series() -> str:
+    """The pinned host kernel's series: what a mainline target boots unless it says."""
+    return kernel_pins().host_series
+
+
+def soc(name: str, series: str | None = None) -> Soc:
+    """SoC `name` with its mainline views for kernel `series` (default: the host pin).
+
+    Raises:
+        UnknownSeries: the catalog keys no mainline facts by that series.
+    """
+    return _soc(name, series or _default_series())
+
+
+@functools.cache
+@_guarded
+def _soc(name: str, series: str) -> Soc:
+    known_series = _series_of(name)
+    if series not in known_series:
+        raise UnknownSeries(series, tuple(known_series))
+    known = tuple(known_series)
     d = _parsed(DATA / f"{name}.toml")
     s = d["soc"]
+    siblings = {k: _keyed(v, series, known) for k, v in d["siblings"].items()}
     return Soc(
         name=s["name"],
         compatible=s["compatible"],
@@ -229,7 +316,7 @@ def soc(name: str) -> Soc:
         clocks=_resources("clock", d["clocks"]),
         resets=_resources("reset", d["resets"]),
         power_domains=_resources("power-domain", d["power_domains"]),
-        devices={k: _device(k, v) for k, v in d["devices"].items()},
+        devices={k: _device(k, v, series, known) for k, v in d["devices"].items()},
         siblings={
             k: Sibling(
                 key=k,
@@ -240,7 +327,7 @@ def soc(name: str) -> Soc:
                 power_domains=frozenset(v["power_domains"]),
                 fact=_fact(v),
             )
-            for k, v in d["siblings"].items()
+            for k, v in siblings.items()
         },
         pcie={
             k: PcieController(
@@ -252,11 +339,13 @@ def soc(name: str) -> Soc:
                 clocks=tuple(v["clocks"]),
                 sid=int(v["sid"]),
                 sid_name=v["sid_name"],
-                flavors=_views(v),
+                flavors=_views(v, series, known),
                 fact=_fact(v),
             )
             for k, v in d["pcie"].items()
         },
+        series=known_series[series],
+        known_series=known,
     )
 
 
@@ -316,14 +405,20 @@ def _module(sku: str, m: dict[str, Any]) -> Module:
     )
 
 
-@functools.cache
-@_guarded
-def board(name: str) -> Board:
-    """The board called `name` (`<carrier>` or `<carrier>+<sku>`).
+def board(name: str, series: str | None = None) -> Board:
+    """The board called `name` (`<carrier>` or `<carrier>+<sku>`), its mainline
+    views those of kernel `series` (default: the pinned host kernel's).
 
     Raises:
         ProfileError: no such board in the catalog.
+        UnknownSeries: the catalog keys no mainline facts by that series.
     """
+    return _board(name, series or _default_series())
+
+
+@functools.cache
+@_guarded
+def _board(name: str, series: str) -> Board:
     stem, _, sku = name.partition("+")
     # `name in board_names()`, reading only the one carrier file it names.
     carriers = _carriers()
@@ -333,7 +428,7 @@ def board(name: str) -> Board:
         raise ProfileError(f"no board {name!r} in the catalog")
     d = _board_doc(stem)
     b = d["board"]
-    chip = soc(b["soc"])
+    chip = _soc(b["soc"], series)
     modules = {k: _module(k, v) for k, v in d.get("modules", {}).items()}
     # The SKU the name picks: its own values replace the carrier file's.
     picked = modules[sku] if sku else None
@@ -372,6 +467,7 @@ def board(name: str) -> Board:
                 power_max_w=v.get("power_max_w"),
                 power_warn_w=v.get("power_warn_w"),
                 host_storage=bool(v.get("host_storage", False)),
+                dt_lanes=v.get("dt_lanes"),
                 fact=_fact(v),
             )
             for k, v in d.get("slots", {}).items()

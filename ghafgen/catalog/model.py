@@ -11,6 +11,10 @@ import enum
 from typing import NamedTuple, TypeVar
 
 FLAVORS = ("l4t", "mainline")
+# The `l4t` flavour is the tree of L4T 36.x (JetPack 6), the one Ghaf boots; a
+# `mainline` tree is the kernel's own, and its facts are keyed by kernel series
+# (t234.toml [mainline_series]): a board is loaded for one series.
+L4T_RELEASE = "36.x"
 
 
 class ResourceKind(enum.Enum):
@@ -186,6 +190,19 @@ class Slot(NamedTuple):
     power_max_w: int | None = None
     power_warn_w: int | None = None
     host_storage: bool = False
+    # The carrier tree's num-lanes for the controller, where it overrides the SoC's.
+    dt_lanes: int | None = None
+    fact: Fact = Fact()
+
+    @property
+    def tree_lanes(self) -> int:
+        return self.controller.dt_lanes if self.dt_lanes is None else self.dt_lanes
+
+
+class Series(NamedTuple):
+    """A kernel series whose mainline tree the catalog's `mainline` facts describe."""
+
+    name: str  # "6.12"
     fact: Fact = Fact()
 
 
@@ -201,6 +218,9 @@ class Soc(NamedTuple):
     devices: dict[str, PlatformDevice]
     siblings: dict[str, Sibling]
     pcie: dict[str, PcieController]
+    # The kernel series its `mainline` views are for, and every series it has.
+    series: Series = Series("")
+    known_series: tuple[str, ...] = ()
 
     def table(self, kind: str) -> dict[str, Resource]:
         """Resources of `kind`: "clock", "reset" or "power-domain"."""
@@ -247,6 +267,15 @@ class Board(NamedTuple):
     # which an L4T-flavoured host configuration sets.
     jetpack_som: str = "generic"
     jetpack_carrier_board: str = "generic"
+
+    @property
+    def series(self) -> str:
+        """The kernel series whose mainline tree the board's `mainline` views describe."""
+        return self.soc.series.name
+
+    def tree(self, flavor: str) -> str:
+        """The tree a flavour names on this board: "L4T 36.x", "mainline 6.6"."""
+        return f"L4T {L4T_RELEASE}" if flavor == "l4t" else f"mainline {self.series}"
 
     def passable(self) -> list[str]:
         """Every passthrough key this board offers: platform devices, then slots."""

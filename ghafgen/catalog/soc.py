@@ -25,6 +25,9 @@ PLAIN = "plain"  # platform device without BPMP resources
 PCIE = "pcie"  # PCIe controller: its endpoints pass as PCIe functions (vfio-pci)
 NOT = "not passable"
 CLASSES = (BPMP, PLAIN, PCIE, NOT)
+# The kernel series whose board trees data/soc/ is generated from (tests/trees.py
+# BOARD_DTS_612): its rows are that series' mainline facts.
+SERIES = "6.12"
 
 # Kinds of node, by the first compatible the tree gives them.
 KINDS = {

@@ -46,6 +46,13 @@ def catalog_import(
     flavor: Annotated[
         Flavor, typer.Option(help="Device-tree flavour of the tree.")
     ] = Flavor.mainline,
+    series: Annotated[
+        str | None,
+        typer.Option(
+            help="Kernel series of a mainline tree (6.1, 6.6, 6.12); "
+            "default: the pinned host kernel's."
+        ),
+    ] = None,
     show_diff: Annotated[
         bool,
         typer.Option(
@@ -98,12 +105,13 @@ def catalog_import(
             else:
                 _write_once(out, text, "a catalog file", force=force)
             return
-        found = dtimport.diff(nodes, catalog.board(board), flavor.value)
+        known = catalog.board(board, series)
+        found = dtimport.diff(nodes, known, flavor.value)
     for d in found:
         typer.echo(d.render())
     typer.echo(
         f"{len(nodes)} nodes read, {len(found)} disagreement(s) with the {board} "
-        f"catalog ({flavor.value})",
+        f"catalog ({known.tree(flavor.value)})",
         err=True,
     )
     raise typer.Exit(1 if found else 0)

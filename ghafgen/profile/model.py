@@ -64,6 +64,11 @@ class Target(NamedTuple):
         major, minor = self.kernel_version.split(".")[:2]
         return int(major), int(minor)
 
+    @property
+    def series(self) -> str:
+        """The host kernel's series, "6.6": the mainline tree the catalog keys facts by."""
+        return ".".join(self.kernel_version.split(".")[:2])
+
 
 class Virtualization(NamedTuple):
     at: Locator

@@ -185,7 +185,8 @@ def device_missing_in_flavour(p: Profile, b: Board) -> Iterator[Finding]:
             yield finding(
                 "GG305",
                 pt.at(),
-                f"'{pt.device}' has no node in the {flavor} device tree (it is in: {have})",
+                f"'{pt.device}' has no node in the {b.tree(flavor)} device tree "
+                f"(it is in: {have})",
                 dev.fact.note
                 if dev and dev.fact.note
                 else f"set dt_flavor to one of: {have}",

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ghafgen import catalog
+from ghafgen.catalog.load import UnknownSeries, kernel_pins
 from ghafgen.catalog.model import Board
 from ghafgen.errors import ProfileError
 from ghafgen.findings import Finding, Location, Severity, sort_key
@@ -83,8 +84,23 @@ class Report(NamedTuple):
 
 
 def board_of(profile: Profile) -> tuple[Board | None, list[Finding]]:
+    """The target's board, its mainline facts those of the host kernel's series."""
+    t = profile.target
     try:
-        return catalog.board(profile.target.board), []
+        # An L4T tree is L4T's whatever the kernel: its facts are not keyed by series.
+        return catalog.board(
+            t.board, t.series if t.dt_flavor == "mainline" else None
+        ), []
+    except UnknownSeries as e:
+        return None, [
+            finding(
+                "GG007",
+                t.at("kernel_version"),
+                str(e),
+                f'use kernel_version = "{kernel_pins().host_series}" (the pinned host '
+                f'kernel), another of {", ".join(e.known)}, or dt_flavor = "l4t"',
+            )
+        ]
     except ProfileError:
         return None, [
             finding(

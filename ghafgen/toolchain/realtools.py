@@ -25,7 +25,7 @@ from ghafgen.catalog.fdtview import FdtView
 from ghafgen.catalog.gpu import gpu_group
 from ghafgen.catalog.load import board as catalog_board
 from ghafgen.catalog.load import cache_root, qemu_virt
-from ghafgen.errors import ProfileError
+from ghafgen.errors import GhafgenError, ProfileError
 from ghafgen.fileio import Unreadable
 from ghafgen.findings import printable
 from ghafgen.render.output import MANIFEST, read_manifest_bytes
@@ -52,7 +52,9 @@ PATCH_SYMBOLS = {"TEGRA_BPMP_HOST_PROXY", "TEGRA_BPMP_GUEST_PROXY"}
 @dataclass(frozen=True)
 class Result:
     target: str
-    check: str  # manifest | nix-parse | dtc | overlay | guest-tree | schema | patch | kconfig
+    # manifest | nix-parse | dtc | overlay | base-tree | base-series | guest-tree |
+    # schema | patch | kconfig
+    check: str
     subject: str
     ok: bool
     message: str = ""
@@ -245,8 +247,9 @@ def _base_flavor(target: Path, base: Path) -> list[Result]:
 
     doc = read_manifest(target)
     try:
-        board = catalog.board(str(doc["host"]["board"]))
         wanted = str(doc["host"]["dt_flavor"])
+        series = str(doc["host"]["kernel_series"]) if wanted == "mainline" else None
+        board = catalog.board(str(doc["host"]["board"]), series)
     except (KeyError, TypeError, GhafgenError):
         return []
     _labels, paths = _symbols_and_paths(base)
@@ -268,6 +271,51 @@ def _base_flavor(target: Path, base: Path) -> list[Result]:
             f"looks like a {best} tree ({seen[best]} of its node paths, "
             f"{seen.get(wanted, 0)} of {wanted}'s); the profile says dt_flavor = "
             f'"{wanted}": give the {wanted} base tree, or change dt_flavor',
+        )
+    ]
+
+
+def _base_series(target: Path, base: Path) -> list[Result]:
+    """A mainline target's base tree against its kernel series' catalog facts,
+    on the nodes its host overlays name (toolchain/baseseries.py)."""
+    from ghafgen.toolchain import baseseries
+
+    doc = read_manifest(target)
+    host = doc.get("host")
+    if not isinstance(host, dict) or host.get("dt_flavor") != "mainline":
+        return []
+    series = str(host.get("kernel_series", ""))
+    vms = _contents(doc, "vms") or {}
+    passed = {
+        str(name)
+        for vm in vms.values()
+        if isinstance(vm, dict)
+        for name in vm.get("platform_devices", [])
+    }
+    overlays = "\n".join(
+        p.read_text(encoding="utf-8", errors="replace")
+        for p in sorted((target / "overlays").glob("*.dts"))
+    )
+    try:
+        found = baseseries.disagreements(
+            str(host["board"]), series, passed, overlays, base.read_bytes()
+        )
+    except (KeyError, GhafgenError):
+        return []
+    if not found.wrong:
+        return [Result(target.name, "base-series", base.name, True)]
+    others = [s for s in found.matching if s != series]
+    looks = f"it matches mainline {' and '.join(others)}'s; " if others else ""
+    return [
+        Result(
+            target.name,
+            "base-series",
+            base.name,
+            False,
+            f"the catalog's mainline {series} facts disagree with this tree on "
+            f"the passed nodes ({'; '.join(found.wrong)}); {looks}the output is "
+            f"generated for kernel_version {series}: give that series' tree, or "
+            "change kernel_version",
         )
     ]
 
@@ -598,6 +646,12 @@ class _Bases:
         if not board.dts:
             return f"the catalog names no DTS for {name}; pass --base-dtb"
         tree = self.kernel(version)
+        standin = ", stand-in for the L4T tree" if flavor == "l4t" else ""
+        if isinstance(tree, str) and flavor == "mainline":
+            found = self._mainline_standin(name, version)
+            if found is not None:
+                version, standin = found
+                tree = self.kernel(version)
         if isinstance(tree, str):
             return (
                 f"no base tree; pass --base-dtb or install linux-source-{version} "
@@ -607,10 +661,33 @@ class _Bases:
             dtb = basetrees.board_dtb(tree, board.dts)
         except FileNotFoundError:
             return f"linux-source-{version} has no {board.dts}; pass --base-dtb"
-        standin = ", stand-in for the L4T tree" if flavor == "l4t" else ""
         return HostBase(
             dtb, f"{Path(board.dts).stem} (linux-source-{version}{standin})", tree
         )
+
+    def _mainline_standin(self, name: str, wanted: str) -> tuple[str, str] | None:
+        """An installed series whose mainline tree the catalog keys with the same
+        node paths and labels as `wanted`'s on this board (the host overlays
+        apply alike), newest first, and what to say of it; None if there is none."""
+        from ghafgen.catalog import series
+        from ghafgen.catalog.load import mainline_series
+
+        for other in reversed(list(mainline_series())):
+            if other == wanted or not isinstance(self.kernel(other), Path):
+                continue
+            try:
+                seen = series.compare(name, wanted, other)
+            except GhafgenError:  # a series the catalog does not key
+                return None
+            if seen.layout:
+                continue
+            ids = "; ".join(seen.resources) or "none"
+            return other, (
+                f", stand-in for mainline {wanted}, whose tree is not installed: the "
+                f"catalog keys the same node paths and labels for both; BPMP IDs that "
+                f"differ: {ids}"
+            )
+        return None
 
 
 def _skip_all(target: Path, sub: str, check: str, why: str) -> list[Result]:
@@ -709,6 +786,7 @@ def check_with_real_tools(folder: Path, inputs: CheckInputs) -> list[Result]:
             if isinstance(host, HostBase):
                 if inputs.base_dtb is not None:
                     results += _base_flavor(target, inputs.base_dtb)
+                    results += _base_series(target, inputs.base_dtb)
                 results += _overlays(target, host, tmp, schemas)
             else:
                 results += _skip_all(

@@ -52,19 +52,29 @@ def _rows(board: Board) -> list[dict[str, str]]:
 
 
 def _extra_rows(board: Board) -> list[dict[str, str]]:
-    """The board's devices only L4T trees have, and the L4T-only catalog entries."""
+    """The board's devices the whole-SoC rows leave out (only L4T trees have
+    them, or their node names no resource), and the L4T-only catalog entries."""
+    scanned = {d.dt_name for d in soc.for_board(board.mainline_dts)}
     rows = [
         {
             "device": dev.dt_name,
-            "label": dev.flavors["l4t"].label,
+            "label": (dev.flavors.get("mainline") or dev.flavors["l4t"]).label,
             "kind": dev.instance_of,
-            "enabled": "L4T",
+            "enabled": "L4T" if "mainline" not in dev.flavors else "not scanned",
             "class": CLASS_NAMES[soc.BPMP if dev.uses_bpmp else soc.PLAIN],
             "profile key": key,
-            "why": dev.fact.source,
+            "why": dev.fact.source
+            + (
+                ""
+                if "mainline" not in dev.flavors
+                else "; its mainline node names no clock, reset, power domain or "
+                "iommus, so the whole-SoC scan leaves it out"
+            ),
         }
         for key, dev in board.devices.items()
-        if "mainline" not in dev.flavors and "l4t" in dev.flavors
+        if ("mainline" not in dev.flavors and "l4t" in dev.flavors)
+        # A group's renderer re-creates its members' nodes under other names.
+        or ("mainline" in dev.flavors and dev.dt_name not in scanned and not dev.group)
     ]
     for d in l4t_only():
         rows.append(
@@ -89,12 +99,12 @@ def _boards(name: str | None) -> list[Board]:
         resolved = catalog.resolve(name)
         if resolved is None:
             raise ProfileError(f"no board {name!r} in the catalog")
-        return [catalog.board(resolved)]
+        return [catalog.board(resolved, soc.SERIES)]
     # One section per mainline tree, under the board of the SKU the tree is for
     # (tegra234-p3768-0000+p3767-0005 is the Orin Nano kit's), else its first.
     by_tree: dict[str, Board] = {}
     for n in catalog.board_names():
-        b = catalog.board(n)
+        b = catalog.board(n, soc.SERIES)
         if b.mainline_dts:
             by_tree.setdefault(b.mainline_dts, b)
             if n.endswith("+" + b.mainline_dts.rsplit("+", 1)[-1]):
@@ -131,7 +141,8 @@ def render(board: str | None, fmt: str, width: int = 100) -> str:
             "import --soc` reads it (`ghafgen/catalog/data/soc/`); the class and the",
             "reason are derived from the tree (`ghafgen/catalog/soc.py`). `profile",
             "key` names the devices a profile can pass on that board today. Rows",
-            "marked L4T come from `t234.toml` (devices only L4T trees describe).",
+            "marked L4T come from `t234.toml` (devices only L4T trees describe);",
+            "rows marked `not scanned` are catalog devices whose node has none of those.",
             "",
         ]
         for b in boards:
