@@ -100,6 +100,14 @@ def test_a_folder_link_out_of_the_root_stays_inside(tmp_path: Path) -> None:
     src = TreeSource(root)
     assert src.raw("proc/cmdline") is None
     assert src.raw("proc/up") is None
+    # Each refusal is named once (the command prints it as a note).
+    assert src.raw("proc/cmdline") is None
+    assert src.refused == [
+        f"{root}/proc/cmdline: a link to {str(tmp_path / 'secret')!r}, outside "
+        "--root; ghafgen reads only files inside the tree it is given",
+        f"{root}/proc/up: a link to '../../secret' leads above --root; ghafgen "
+        "reads only files inside the tree it is given",
+    ]
 
 
 def test_labels_and_phandles_resolve_in_the_live_tree(tmp_path: Path) -> None:

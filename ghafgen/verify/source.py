@@ -26,8 +26,8 @@ from ghafgen.confined import (
 from ghafgen.errors import GhafgenError
 from ghafgen.fileio import NotRegular, TooLarge
 
-# What a missing, refused or non-regular entry raises: verify reports it absent.
-_ABSENT = (FileNotFoundError, NotADirectoryError, Escapes, NotRegular)
+# What a missing or non-regular entry raises: verify reports it absent.
+_ABSENT = (FileNotFoundError, NotADirectoryError, NotRegular)
 
 
 class VerifyError(GhafgenError):
@@ -50,6 +50,12 @@ class Source:
         self.nodes: dict[str, Node] = {}
         # Names a listing showed: folders and links, kept in a capture.
         self._listed: Taken = Taken()
+        # Links out of the root, each named once: the entry reads as absent.
+        self.refused: list[str] = []
+
+    def _refuse(self, e: Escapes) -> None:
+        if str(e) not in self.refused:
+            self.refused.append(str(e))
 
     def _failed(self, rel: str, e: OSError) -> VerifyError:
         where = self.tree.root / rel.lstrip("/")
@@ -64,6 +70,9 @@ class Source:
         try:
             key, data = self.tree.read(rel, passed=self.links)
         except _ABSENT:
+            return None
+        except Escapes as e:
+            self._refuse(e)
             return None
         except TooLarge as e:
             raise VerifyError(str(e)) from None
@@ -82,6 +91,9 @@ class Source:
             key, target = self.tree.readlink(rel, passed=self.links)
         except _ABSENT:
             return None
+        except Escapes as e:
+            self._refuse(e)
+            return None
         except OSError as e:
             raise self._failed(rel, e) from None
         if target is not None:
@@ -92,6 +104,9 @@ class Source:
         try:
             key, entries = self.tree.listdir(rel, passed=self.links)
         except _ABSENT:
+            return ()
+        except Escapes as e:
+            self._refuse(e)
             return ()
         except OSError as e:
             raise self._failed(rel, e) from None
@@ -109,6 +124,9 @@ class Source:
         try:
             key, found = self.tree.lstat(rel, passed=self.links)
         except _ABSENT:
+            return None
+        except Escapes as e:
+            self._refuse(e)
             return None
         except OSError as e:
             raise self._failed(rel, e) from None
