@@ -28,6 +28,23 @@ class Unreadable(GhafgenError):
     """A file that is not a regular file, or larger than its cap."""
 
 
+class NotRegular(Unreadable):
+    """A FIFO, a device, a socket or a folder where a file was to be read."""
+
+    def __init__(self, where: str, what: str) -> None:
+        super().__init__(f"{where}: cannot read ({what}, not a regular file)")
+
+
+class TooLarge(Unreadable):
+    """A regular file past its cap."""
+
+    def __init__(self, where: str, limit: int) -> None:
+        super().__init__(
+            f"{where}: larger than {size_text(limit)}; ghafgen reads no file "
+            "of this kind that large"
+        )
+
+
 def kind(mode: int) -> str:
     """What a non-regular file is, in words ("a FIFO")."""
     return next((word for test, word in _KINDS if test(mode)), "not a regular file")
@@ -41,9 +58,7 @@ def read_fd(fd: int, where: str, limit: int) -> bytes:
     """At most `limit` bytes of an open regular file; more is an error."""
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
-        raise Unreadable(
-            f"{where}: cannot read ({kind(st.st_mode)}, not a regular file)"
-        )
+        raise NotRegular(where, kind(st.st_mode))
     chunks, total = [], 0
     while True:
         # procfs and sysfs report size 0, so read until EOF, one past the cap.
@@ -53,10 +68,7 @@ def read_fd(fd: int, where: str, limit: int) -> bytes:
         chunks.append(chunk)
         total += len(chunk)
         if total > limit:
-            raise Unreadable(
-                f"{where}: larger than {size_text(limit)}; ghafgen reads no file "
-                "of this kind that large"
-            )
+            raise TooLarge(where, limit)
     return b"".join(chunks)
 
 
@@ -73,15 +85,14 @@ def read_regular(
     `follow=False` refuses a symlink at the last component; `dir_fd` opens
     `path` relative to an open folder; `where` names the file in messages
     (default: `path`). Raises FileNotFoundError when nothing is there,
-    Unreadable for any other kind of file or one larger than `limit`, and
+    NotRegular for any other kind of file, TooLarge for one larger than
+    `limit`, and
     OSError when it cannot be opened.
     """
     where = where or str(path)
     st = os.stat(path, dir_fd=dir_fd, follow_symlinks=follow)
     if not stat.S_ISREG(st.st_mode):
-        raise Unreadable(
-            f"{where}: cannot read ({kind(st.st_mode)}, not a regular file)"
-        )
+        raise NotRegular(where, kind(st.st_mode))
     # O_NONBLOCK: should the file become a FIFO between the stat and the open,
     # the open still returns at once and the fstat below refuses it.
     flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY

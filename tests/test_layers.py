@@ -29,6 +29,7 @@ LAYERS = {
 BASE_MODULES = {
     "__init__",
     "__main__",
+    "confined",
     "errors",
     "fileio",
     "findings",

@@ -347,6 +347,15 @@ def test_a_capture_link_out_of_the_root_is_not_followed(
         "kernel",
         "/proc/cmdline has vfio_iommu_type1.allow_unsafe_interrupts=1",
     ) in failures(doc)
+    # The refusal is named (the failure above shows the file was not read).
+    done = run_ghafgen(
+        "verify", str(lc.MODULES / UARTA), "--root", str(root), "--format", "json"
+    )
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"note: {root}/proc/cmdline: a link to {str(secret)!r}, outside --root; "
+        "ghafgen reads only files inside the tree it is given; read as absent\n"
+    )
 
 
 def test_verify_as_a_user_runs_it(orin_dtb_612: Path, tmp_path: Path):
@@ -394,4 +403,6 @@ def test_a_fifo_or_an_oversized_file_in_the_capture_is_not_read(
         app, ["verify", str(lc.MODULES / UARTA), "--root", str(root)]
     )
     assert res.exit_code == 2
-    assert "larger than 1048576 bytes" in res.output
+    assert (
+        "larger than 1 MiB; ghafgen reads no file of this kind that large" in res.output
+    )

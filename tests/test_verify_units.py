@@ -100,6 +100,14 @@ def test_a_folder_link_out_of_the_root_stays_inside(tmp_path: Path) -> None:
     src = TreeSource(root)
     assert src.raw("proc/cmdline") is None
     assert src.raw("proc/up") is None
+    # Each refusal is named once (the command prints it as a note).
+    assert src.raw("proc/cmdline") is None
+    assert src.refused == [
+        f"{root}/proc/cmdline: a link to {str(tmp_path / 'secret')!r}, outside "
+        "--root; ghafgen reads only files inside the tree it is given",
+        f"{root}/proc/up: a link to '../../secret' leads above --root; ghafgen "
+        "reads only files inside the tree it is given",
+    ]
 
 
 def test_labels_and_phandles_resolve_in_the_live_tree(tmp_path: Path) -> None:
@@ -183,3 +191,37 @@ def test_guest_picks_the_vm_its_host_name_names(tmp_path: Path) -> None:
     assert (
         json.loads(res.stdout)["target"] == "nvidia-jetson-orin-agx-partitions/net-vm"
     )
+
+
+def test_the_manifest_in_a_target_folder_is_read_as_a_file_ghafgen_finds(
+    tmp_path: Path,
+) -> None:
+    """A FIFO in the folder is refused by its kind; a manifest named on the
+    command line may still be a pipe (`verify <(ssh board cat ...)`)."""
+    import os
+    import threading
+
+    from ghafgen.verify.expect import load_expected
+    from ghafgen.verify.source import VerifyError
+
+    committed = (
+        Path(__file__).resolve().parents[1]
+        / "nix/modules/nvidia-jetson-orin-agx-uarta/ghafgen-manifest.json"
+    )
+    os.mkfifo(tmp_path / "ghafgen-manifest.json")
+    with pytest.raises(VerifyError) as refused:
+        load_expected(tmp_path)
+    assert str(refused.value) == (
+        f"{tmp_path}/ghafgen-manifest.json: cannot read (a FIFO, not a regular file)"
+    )
+    r, w = os.pipe()
+    writer = threading.Thread(
+        target=lambda: (os.write(w, committed.read_bytes()), os.close(w))
+    )
+    writer.start()
+    try:
+        named = load_expected(Path(f"/dev/fd/{r}"))
+    finally:
+        writer.join()
+        os.close(r)
+    assert named.target == "nvidia-jetson-orin-agx-uarta"

@@ -50,12 +50,16 @@ def verify(
     fmt: Format = TextJson.text,
 ) -> None:
     """Check that the running board (or a guest) does what the target asked; reads only."""
+    from ghafgen.findings import printable
     from ghafgen.verify import run
     from ghafgen.verify.report import exit_code, render_json, render_text
     from ghafgen.verify.source import write_capture
 
     with reported():
         done = run.verify(target, root, guest=guest, vm=vm)
+        for refused in done.source.refused:
+            # The link's target is the capture's text: shown escaped.
+            typer.echo(f"note: {printable(refused)}; read as absent", err=True)
         if capture_to is not None:
             count = write_capture(done.source, capture_to)
             typer.echo(f"captured {count} entries into {capture_to}", err=True)

@@ -7,19 +7,14 @@ remembers it, so `--capture` saves exactly what was read and nothing else.
 
 from __future__ import annotations
 
-import gzip
-import io
-import os
 import re
-import stat
-import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ghafgen import catalog
-from ghafgen.discover.confined import Confined, Escapes
+from ghafgen.confined import Escapes, Folder, Taken, Unopenable, pack, save_new
 from ghafgen.errors import GhafgenError
-from ghafgen.fileio import Unreadable, read_regular
+from ghafgen.fileio import Unreadable
 from ghafgen.profile.spec import BDF
 
 
@@ -27,17 +22,12 @@ class DiscoverError(GhafgenError):
     """A file discovery needs is missing or unreadable."""
 
 
-# A sysfs attribute is at most a page, /proc/cpuinfo of a 12-core Orin ~3 KiB;
-# a file past this is not one discovery reads (a capture's /dev/zero).
-MAX_FILE_BYTES = 1 << 20
-_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-
-
 class SysfsReader:
     """Reads files under `root` as if it were `/`; records what it touched.
 
-    Only regular files and folders are read, never more than MAX_FILE_BYTES of
-    one, and never through a link that leaves `root` (discover.confined).
+    Every read goes through confined.Folder: regular files and folders only,
+    never more than confined.MAX_FILE of one, never through a link that
+    leaves `root`.
     """
 
     def __init__(self, root: Path) -> None:
@@ -45,22 +35,14 @@ class SysfsReader:
         self.read_paths: list[str] = []
         self.files: dict[str, bytes] = {}  # what `capture` saves: the bytes read
         self.links: dict[str, str] = {}
-        self._confined = Confined(root)
+        self._tree = Folder(root)
 
     def _path(self, rel: str) -> Path:
         return self.root / rel.lstrip("/")
 
     def text(self, rel: str, *, required: bool = True) -> str | None:
-        path = self._path(rel)
         try:
-            with self._confined.open_parent(rel) as (fd, name):
-                data = read_regular(
-                    Path(name),
-                    limit=MAX_FILE_BYTES,
-                    follow=False,
-                    dir_fd=fd,
-                    where=str(path),
-                )
+            _, data = self._tree.read(rel)
         except FileNotFoundError:
             if required:
                 where = (
@@ -70,12 +52,15 @@ class SysfsReader:
                     else "is --root a captured /sys and /proc tree "
                     "(ghafgen discover --capture)?"
                 )
-                raise DiscoverError(f"{path}: missing; {where}") from None
+                raise DiscoverError(f"{self._path(rel)}: missing; {where}") from None
             return None
         except (Escapes, Unreadable) as e:
             raise DiscoverError(str(e)) from None
         except OSError as e:
-            raise DiscoverError(f"{path}: cannot read ({e.strerror or e})") from None
+            raise DiscoverError(
+                f"{self._path(rel)}: cannot read ({e.strerror or e})"
+            ) from None
+        # Saved under the name it was read by: a capture needs no link to reach it.
         self.read_paths.append(rel.lstrip("/"))
         self.files[rel.lstrip("/")] = data
         return data.decode("utf-8", errors="replace")
@@ -83,43 +68,50 @@ class SysfsReader:
     def link(self, rel: str) -> str | None:
         """Basename of a symlink's target (`driver`, `iommu_group`), or None."""
         try:
-            with self._confined.open_parent(rel, follow_last=False) as (fd, name):
-                target = os.readlink(name, dir_fd=fd)
+            _, target = self._tree.readlink(rel)
         except Escapes as e:
             raise DiscoverError(str(e)) from None
         except OSError:
+            return None
+        if target is None:
             return None
         self.read_paths.append(rel.lstrip("/"))
         self.links[rel.lstrip("/")] = target
         return target.rstrip("/").rsplit("/", 1)[-1]
 
     def listdir(self, rel: str) -> list[str]:
-        path = self._path(rel)
         base = rel.strip("/")
-        links = {}
         try:
-            with self._confined.open_parent(rel) as (parent, name):
-                fd = os.open(name, _DIR, dir_fd=parent)
-                try:
-                    names = sorted(os.listdir(fd))
-                    for n in names:
-                        if stat.S_ISLNK(
-                            os.stat(n, dir_fd=fd, follow_symlinks=False).st_mode
-                        ):
-                            links[f"{base}/{n}"] = os.readlink(n, dir_fd=fd)
-                finally:
-                    os.close(fd)
+            _, entries = self._tree.listdir(rel)
         except FileNotFoundError:
             return []
         except Escapes as e:
             raise DiscoverError(str(e)) from None
         except OSError as e:
-            raise DiscoverError(f"{path}: cannot list ({e.strerror or e})") from None
+            raise DiscoverError(
+                f"{self._path(rel)}: cannot list ({e.strerror or e})"
+            ) from None
+        links = {f"{base}/{n}": e.target for n, e in entries.items() if e.target}
         self.read_paths.append(base + "/")
         # The names are what was read: symlinks (IOMMU group members) are kept as such.
         self.read_paths += list(links)
         self.links.update(links)
-        return names
+        return list(entries)
+
+    def taken(self) -> Taken:
+        """What was read, for a capture: a listing keeps its folder when it
+        holds nothing else that was read (an empty IOMMU group)."""
+        paths = set(self.read_paths)
+        kept = {p for p in paths if not p.endswith("/")}
+        return Taken(
+            files={p: self.files[p] for p in kept if p not in self.links},
+            links={p: self.links[p] for p in kept if p in self.links},
+            folders={
+                d
+                for d in (p.rstrip("/") for p in paths if p.endswith("/"))
+                if not any(k.startswith(d + "/") for k in kept)
+            },
+        )
 
 
 @dataclass(frozen=True)
@@ -349,39 +341,9 @@ def identify(compatible: tuple[str, ...]) -> tuple[str | None, str | None, str |
 def capture(reader: SysfsReader, out: Path) -> int:
     """A tar.gz of exactly the files `reader` read, as it read them (nothing is
     read again); returns how many entries."""
-    buf = io.BytesIO()
-    seen: set[str] = set()
-    # gzip stamps the time into its header unless told mtime=0: the same tree
-    # gives the same bytes.
-    gz = gzip.GzipFile(filename="", mode="wb", fileobj=buf, mtime=0)
-    with gz, tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for rel in sorted(set(reader.read_paths)):
-            if rel in seen or rel.endswith("/"):
-                continue  # directories come from their files; listings are implied
-            seen.add(rel)
-            info = tarfile.TarInfo(rel)
-            info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
-            if rel in reader.links:
-                info.type, info.mode = tarfile.SYMTYPE, 0o777
-                info.linkname = reader.links[rel]
-                tar.addfile(info)
-            else:
-                data = reader.files[rel]
-                info.size, info.mode = len(data), 0o644
-                tar.addfile(info, io.BytesIO(data))
-        # Empty listings (iommu group folders) keep their directory entry.
-        for rel in sorted(p.rstrip("/") for p in reader.read_paths if p.endswith("/")):
-            if not any(s.startswith(rel + "/") for s in seen):
-                info = tarfile.TarInfo(rel)
-                info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, 0
-                tar.addfile(info)
+    taken = reader.taken()
     try:
-        with open(out, "xb") as f:  # never over an earlier capture
-            f.write(buf.getvalue())
-    except FileExistsError:
-        raise DiscoverError(
-            f"{out} exists; ghafgen does not overwrite a capture"
-        ) from None
-    except OSError as e:
-        raise DiscoverError(f"cannot write {out}: {e.strerror or e}") from None
-    return len(seen)
+        save_new(pack(taken), out)
+    except Unopenable as e:
+        raise DiscoverError(str(e)) from None
+    return taken.count()

@@ -26,7 +26,7 @@ from ghafgen.catalog.gpu import gpu_group
 from ghafgen.catalog.load import board as catalog_board
 from ghafgen.catalog.load import cache_root, qemu_virt
 from ghafgen.errors import GhafgenError, ProfileError
-from ghafgen.fileio import Unreadable
+from ghafgen.fileio import Unreadable, read_regular
 from ghafgen.findings import printable
 from ghafgen.render.output import MANIFEST, read_manifest_bytes
 from ghafgen.render.patches import ON_GHAF_SOURCES
@@ -129,6 +129,16 @@ def regular(paths: Iterable[Path]) -> list[Path]:
     would block it, a link would check a file from elsewhere (the manifest
     check names both)."""
     return [p for p in paths if p.is_file() and not p.is_symlink()]
+
+
+def _text(f: Path) -> str:
+    """A generated file's text, read as the manifest check reads it ("" when
+    it cannot be: that check names why)."""
+    try:
+        data = read_regular(f, limit=manifestcheck.MAX_FILE_BYTES, follow=False)
+    except (OSError, Unreadable):
+        return ""
+    return data.decode(errors="replace")
 
 
 def _manifest(target: Path) -> list[Result]:
@@ -343,7 +353,7 @@ def _overlays(
         rel = str(f.relative_to(target))
         missing = [
             (k, n)
-            for k, n in overlay_targets(f.read_text(errors="replace"))
+            for k, n in overlay_targets(_text(f))
             if (k == "label" and n not in labels) or (k == "path" and n not in paths)
         ]
         if missing:
@@ -436,7 +446,7 @@ def _guests(target: Path, qemu_dtb: Path, tmp: Path, schemas: _Schemas) -> list[
         applied = tmp / f"{target.name}--{f.stem}.guest.dtb"
         base = qemu_dtb
         gpu_bus = gpu_group().qemu.platform_bus_path
-        gpu = f'target-path = "{gpu_bus}"' in f.read_text(errors="replace")
+        gpu = f'target-path = "{gpu_bus}"' in _text(f)
         if refers_to_bridge(dtbo.read_bytes()) or gpu:
             # The pinned QEMU emits /bpmp for this VM; the stand-in does not.
             # The GPU's QEMU variant moves the platform bus (t234-gpu.toml).

@@ -11,9 +11,12 @@ import json
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from ghafgen.fileio import Unreadable, read_regular
 from ghafgen.verify.source import Source, VerifyError
 
 MANIFEST = "ghafgen-manifest.json"
+# The cap render/output.py reads a manifest with (verify does not import render).
+MAX_MANIFEST = 4 << 20
 # Where the generated default.nix installs its manifest on the board.
 INSTALLED = "etc/ghafgen"
 
@@ -248,9 +251,18 @@ def load_expected(target: Path) -> Expected:
     Raises:
         VerifyError: unreadable, or not a ghafgen manifest.
     """
-    path = target / MANIFEST if target.is_dir() else target
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        if target.is_dir():
+            # Found by ghafgen in the folder: read as any file it finds itself.
+            path = target / MANIFEST
+            data = read_regular(path, limit=MAX_MANIFEST, follow=False)
+        else:
+            # Named on the command line: `verify <(ssh board cat ...)` may be a pipe.
+            path = target
+            data = path.read_bytes()
+        doc = json.loads(data.decode("utf-8"))
+    except Unreadable as e:
+        raise VerifyError(str(e)) from None
     except OSError as e:
         raise VerifyError(f"{path}: cannot read ({e.strerror or e})") from None
     except ValueError as e:
