@@ -362,8 +362,9 @@ class TargetPlan:
     isolated_cores: tuple[int, ...] = ()
     # What each microvm@ unit may open (isolation.nix).
     access: tuple[DeviceAccess, ...] = ()
-    # Per-VM BPMP enforcement: ghafgen's proxy and bridge patches (None: Ghaf's
-    # single /dev/bpmp-host, the proxy and bridge as pinned).
+    # ghafgen's proxy patch, wherever the BPMP proxy runs (None: no proxy), and
+    # with per-VM enforcement the bridge patch (None: the bridge as pinned opens
+    # Ghaf's single /dev/bpmp-host).
     proxy_patch: Patch | None = None
     bridge_patch: Patch | None = None
 
@@ -687,6 +688,8 @@ def plan(
         ),
         isolated_cores=profile.target.isolated_cores,
         access=tuple(device_access(profile, board, layout)),
-        proxy_patch=proxy_per_vm() if per_vm else None,
+        # Ghaf's node passes MRQ_DEBUG and more to any guest (docs/security.md):
+        # ghafgen's policy replaces it wherever the proxy runs.
+        proxy_patch=proxy_per_vm() if bpmp else None,
         bridge_patch=bridge_host_device() if per_vm else None,
     )
