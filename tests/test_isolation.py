@@ -261,11 +261,33 @@ def test_no_reference_vm_may_open_another_vms_devices():
             assert not set(a.shm) & set(a.shm_denied)
 
 
-def test_the_udev_link_names_a_group_by_its_member():
+def test_the_udev_link_names_a_group_by_its_member_and_gives_it_to_the_vm():
     (a,) = [x for x in planned(ENFORCED).access if x.vm == "net-vm"]
-    (rule,) = a.udev_rules
-    assert 'TEST=="/sys/kernel/iommu_groups/%k/devices/6800000.ethernet"' in rule
-    assert rule.endswith('SYMLINK+="ghafgen/vfio-6800000.ethernet"')
+    vfio, bpmp = a.udev_rules
+    assert 'TEST=="/sys/kernel/iommu_groups/%k/devices/6800000.ethernet"' in vfio
+    # Only net-vm's QEMU user may open its VFIO group and its proxy device
+    # (:= so that Ghaf's `GROUP="kvm"` rules cannot widen them again).
+    owner = 'OWNER:="microvm-net-vm", GROUP:="microvm-net-vm", MODE:="0600"'
+    assert vfio.endswith(f'SYMLINK+="ghafgen/vfio-6800000.ethernet", {owner}')
+    assert bpmp == f'KERNEL=="bpmp-host-net-vm", {owner}'
+
+
+def test_each_vms_qemu_runs_as_its_own_user():
+    from ghafgen.derive.resources import channel_group, vm_account
+
+    assert vm_account("net-vm") == "microvm-net-vm"
+    # useradd takes 32 characters at most; a 32-character VM name still fits.
+    long = "a" * 32
+    assert len(vm_account(long)) == 32 and vm_account(long) != vm_account(long + "b")
+    assert vm_account(long).startswith("microvm-aaaaaaaaaaaaaaa-")
+    # A channel's group carries the target: two profiles on one host differ.
+    assert channel_group("t1", "c") != channel_group("t2", "c")
+    assert len(channel_group("t" * 40, "c" * 40)) == 32
+    text = render_target(planned(ENFORCED))["isolation.nix"].decode()
+    for vm in ("net-vm", "uart-vm"):
+        block = text.split(f'systemd.services."microvm@{vm}".serviceConfig')[1]
+        assert f'User = "microvm-{vm}";\n    Group = "microvm-{vm}";' in block
+        assert f"users.users.microvm-{vm} = {{\n    isSystemUser = true;" in text
 
 
 # --------------------------------------------------------- pinned sources

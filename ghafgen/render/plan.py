@@ -26,7 +26,7 @@ from ghafgen.derive.allowlist import (
     platform_devices,
 )
 from ghafgen.derive.gpu import GpuPass, gpu_pass
-from ghafgen.derive.resources import channel_shm, volume_image
+from ghafgen.derive.resources import channel_shm, vm_account, volume_image
 from ghafgen.derive.runtime import (
     BPMP_HOST_DEVICE,
     DeviceAccess,
@@ -235,6 +235,11 @@ class VmPlan:
     gpu: GpuVmPlan | None = None
 
     @property
+    def qemu_user(self) -> str:
+        """The user and group its QEMU runs as (isolation.nix)."""
+        return vm_account(self.name)
+
+    @property
     def ghaf_key(self) -> str:
         """Ghaf names system VMs without the dash: net-vm -> netvm."""
         return self.name.replace("-", "")
@@ -367,6 +372,12 @@ class TargetPlan:
     # Ghaf's single /dev/bpmp-host).
     proxy_patch: Patch | None = None
     bridge_patch: Patch | None = None
+
+    @property
+    def shm_files(self) -> tuple[tuple[str, str], ...]:
+        """Each channel file once, with the group of its members' users."""
+        pairs = (p for a in self.access for p in zip(a.shm, a.shm_groups, strict=True))
+        return tuple(dict.fromkeys(pairs))
 
     @property
     def isolation_params(self) -> tuple[str, ...]:
