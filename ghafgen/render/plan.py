@@ -665,9 +665,11 @@ def plan(
     udev = ['SUBSYSTEM=="vfio", GROUP="kvm", MODE="0660"']
     per_vm = bpmp and per_vm_form(profile, board)
     if bpmp:
-        # QEMU (user microvm, group kvm) opens /dev/bpmp-host; it is 0600 root otherwise.
-        # Every VM runs as microvm:kvm, so per-VM devices get the same owner and
-        # only each unit's DeviceAllow= keeps one VM off another's device.
+        # QEMU opens /dev/bpmp-host; it is 0600 root otherwise. Ghaf's layout
+        # runs every VM as microvm:kvm, so these rules give kvm the nodes and
+        # only each unit's DeviceAllow= keeps one VM off another's device; in
+        # the default layout isolation.nix's := rules hand each VM's nodes to
+        # its own QEMU user instead.
         names = "bpmp-host-*" if per_vm else "bpmp-host"
         udev.insert(0, f'KERNEL=="{names}", GROUP="kvm", MODE="0660"')
     return TargetPlan(
