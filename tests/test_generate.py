@@ -42,14 +42,14 @@ def test_generate_then_check_then_idempotent(work: Path):
     profiles = [f"profiles/{p.name}" for p in PROFILES]
     code, out = gen(*profiles, "-o", "out")
     assert code == 0, out
-    assert f"{TARGET}: 18 written, 0 unchanged" in out
+    assert f"{TARGET}: 19 written, 0 unchanged" in out
     code, out = gen("--check", *profiles, "-o", "out")
     assert (code, out) == (0, "")
     before = tree(work / "out")
     os.utime(work / "out" / TARGET / "default.nix", ns=(1, 1))  # make a rewrite visible
     before = tree(work / "out")
     code, out = gen(*profiles, "-o", "out")
-    assert code == 0 and f"{TARGET}: 0 written, 18 unchanged" in out
+    assert code == 0 and f"{TARGET}: 0 written, 19 unchanged" in out
     assert tree(work / "out") == before
 
 
