@@ -140,6 +140,17 @@ def assert_own_users(p, got: dict) -> None:  # type: ignore[no-untyped-def, type
         script = services[f"install-microvm-{vm}"]["postStart"].replace("'", "")
         assert f"/bin/chown -hR {user}:{user} /var/lib/microvms/{vm}\n" in script
         assert f"/bin/chmod 0700 /var/lib/microvms/{vm}\n" in script
+    # microvm.nix's pci-setup chowns a passed PCI function's group node to
+    # microvm:kvm (nixos-modules/microvm/pci-devices.nix); it must come back.
+    for vm in p.vms:
+        if vm.pci_functions:
+            unit = services[f"microvm-pci-devices@{vm.name}"]
+            user = runs_as[vm.name]
+            links = " ".join(f"/dev/ghafgen/vfio-{f}" for f in vm.pci_functions)
+            assert unit["overrideStrategy"] == "asDropin"
+            assert unit["ExecStartPost"][-1].endswith(
+                f"/bin/chown {user}:{user} {links}"
+            )
 
 
 def assert_device_access(p, services: dict) -> None:  # type: ignore[no-untyped-def, type-arg]

@@ -184,11 +184,22 @@ class DeviceAccess:
     user: str = ""  # the user and group its QEMU runs as (vm_account); "": microvm
     shm_groups: tuple[str, ...] = ()  # one per file in `shm`: who may map it
     volume_dirs: tuple[str, ...] = ()  # its folders on host disks
+    pci: tuple[str, ...] = ()  # the BDFs among `vfio` (microvm.nix's pci-setup)
 
     @property
     def _owner(self) -> str:
         # := so that no later rule (Ghaf's `GROUP="kvm"` ones) widens it again.
         return f'OWNER:="{self.user}", GROUP:="{self.user}", MODE:="0600"'
+
+    @property
+    def pci_chown_args(self) -> str:
+        """`chown`'s arguments that give the VM's PCI group nodes back to its user
+        (an ExecStartPost= line: names checked as in udev_rules)."""
+        for d in (*self.pci, self.user):
+            if not _DEVICE_NAME.fullmatch(d):
+                raise ValueError(f"unsafe device name {d!r}")
+        links = " ".join(vfio_link(d) for d in self.pci)
+        return f"{self.user}:{self.user} {links}"
 
     @property
     def udev_rules(self) -> tuple[str, ...]:
@@ -238,12 +249,13 @@ def device_access(
         ]
         if gp is not None and gp.vm == name:
             vfio = [c.dt_name for c in gp.carveouts] + vfio
-        vfio += [
+        pci = [
             f.bdf
             for pt in slots_in_use(profile, board)
             if pt.vm == name
             for f in pt.functions
         ]
+        vfio += pci
         bpmp = bpmp_device(profile, board, name)
         devices = [KVM]
         if vfio:
@@ -279,6 +291,7 @@ def device_access(
                     for c in channels
                 ),
                 tuple(dict.fromkeys(folders)),
+                tuple(pci),
             )
         )
     return out

@@ -122,6 +122,15 @@ in
       ${pkgs.coreutils}/bin/chown -hR ${owner} ${dir}
       ${pkgs.coreutils}/bin/chmod 0700 ${dir}
     '';
+  # microvm.nix's pci-setup gives each passed PCI function's group node to
+  # microvm:kvm (nixos-modules/microvm/pci-devices.nix); it goes back here.
+  systemd.services."microvm-pci-devices@gui-vm" = {
+    overrideStrategy = "asDropin";
+    serviceConfig.ExecStartPost = [
+      "${config.systemd.package}/bin/udevadm settle --timeout=30"
+      ("${pkgs.coreutils}/bin/chown " + "microvm-gui-vm:microvm-gui-vm /dev/ghafgen/vfio-0005:01:00.0 /dev/ghafgen/vfio-0005:01:00.1")
+    ];
+  };
   systemd.services."microvm-set-booted@gui-vm" = {
     overrideStrategy = "asDropin";
     serviceConfig.User = "microvm-gui-vm";

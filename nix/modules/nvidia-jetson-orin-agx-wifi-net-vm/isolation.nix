@@ -48,6 +48,15 @@ in
       ${pkgs.coreutils}/bin/chown -hR ${owner} ${dir}
       ${pkgs.coreutils}/bin/chmod 0700 ${dir}
     '';
+  # microvm.nix's pci-setup gives each passed PCI function's group node to
+  # microvm:kvm (nixos-modules/microvm/pci-devices.nix); it goes back here.
+  systemd.services."microvm-pci-devices@net-vm" = {
+    overrideStrategy = "asDropin";
+    serviceConfig.ExecStartPost = [
+      "${config.systemd.package}/bin/udevadm settle --timeout=30"
+      ("${pkgs.coreutils}/bin/chown " + "microvm-net-vm:microvm-net-vm /dev/ghafgen/vfio-0001:01:00.0")
+    ];
+  };
   systemd.services."microvm-set-booted@net-vm" = {
     overrideStrategy = "asDropin";
     serviceConfig.User = "microvm-net-vm";
