@@ -557,7 +557,8 @@ def test_patched_proxy_polices_each_vms_device_under_qemu(
     linux_612: Path, tmp_path: Path
 ):
     """The patched proxy, built into a small arm64 kernel (tinyconfig + the
-    proxy's dependencies + KASAN, ~10 min on 2 cores), booted under QEMU TCG
+    proxy's dependencies + KASAN; 19 min on 2 cores shared with other kernel
+    builds), booted under QEMU TCG
     on `virt` with each generated proxy overlay applied. The two-VM overlay
     gives /dev/bpmp-host-net-vm and /dev/bpmp-host-uart-vm and no
     /dev/bpmp-host; each device refuses the other VM's reset and clock, a
