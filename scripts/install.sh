@@ -15,6 +15,8 @@ APT_PACKAGES=(
   graphviz               # show --format svg
   librsvg2-bin           # rsvg-convert: tests render the SVG
   git
+  gcc-aarch64-linux-gnu  # tests: the patched BPMP proxy, built into an arm64 kernel
+  make flex bison bc     # tests: configuring and building that kernel
 )
 
 sudo_cmd=()

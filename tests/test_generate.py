@@ -42,14 +42,14 @@ def test_generate_then_check_then_idempotent(work: Path):
     profiles = [f"profiles/{p.name}" for p in PROFILES]
     code, out = gen(*profiles, "-o", "out")
     assert code == 0, out
-    assert f"{TARGET}: 18 written, 0 unchanged" in out
+    assert f"{TARGET}: 19 written, 0 unchanged" in out
     code, out = gen("--check", *profiles, "-o", "out")
     assert (code, out) == (0, "")
     before = tree(work / "out")
     os.utime(work / "out" / TARGET / "default.nix", ns=(1, 1))  # make a rewrite visible
     before = tree(work / "out")
     code, out = gen(*profiles, "-o", "out")
-    assert code == 0 and f"{TARGET}: 0 written, 18 unchanged" in out
+    assert code == 0 and f"{TARGET}: 0 written, 19 unchanged" in out
     assert tree(work / "out") == before
 
 
@@ -71,7 +71,7 @@ def test_only_changed_files_are_rewritten(work: Path):
     p = work / "profiles/orin-agx-uarta.toml"
     p.write_text(p.read_text().replace('memory = "1G"', 'memory = "2G"'))
     code, out = gen("profiles/orin-agx-uarta.toml", "-o", "out")
-    assert code == 0 and "2 written, 16 unchanged" in out
+    assert code == 0 and "2 written, 17 unchanged" in out
     after = tree(work / "out" / TARGET)
     changed = {k for k in after if after[k] != before[k]}
     assert changed == {"vms/uart-vm.nix", MANIFEST}

@@ -63,8 +63,12 @@ def test_volumes_split_two_ways_get_two_images(tmp_path: Path):
     assert result.report.exit_code == 0, [f.render() for f in result.report.findings]
     a = (tmp_path / "out/t/vms/a.nix").read_text()
     ab = (tmp_path / "out/t/vms/a-b.nix").read_text()
-    assert 'image = "/var/lib/vm-volumes/t.a.b-c.img";' in a
-    assert 'image = "/var/lib/vm-volumes/t.a-b.c.img";' in ab
+    # Each in its VM's own folder, which only that VM's QEMU user may enter.
+    assert 'image = "/var/lib/vm-volumes/t.a/b-c.img";' in a
+    assert 'image = "/var/lib/vm-volumes/t.a-b/c.img";' in ab
+    iso = (tmp_path / "out/t/isolation.nix").read_text()
+    assert '"d /var/lib/vm-volumes/t.a 0700 microvm-a microvm-a -"' in iso
+    assert '"d /var/lib/vm-volumes/t.a-b 0700 microvm-a-b microvm-a-b -"' in iso
 
 
 def test_equal_vsock_cids_across_profiles_on_one_host_are_refused(tmp_path: Path):

@@ -68,6 +68,10 @@ UARTA_CLOCKS = {155}
 UARTA_PARENTS = {14, 91, 102}
 # ghaf-proxy protected_clk_roots at the pinned revision.
 PROTECTED_ROOTS = {14, 102, 103, 292, 91, 288, 327}
+# And the GBE PLL chain ghaf-mgbe0 allows for MGBE0's 'tx': one GBE PLL and one
+# GBE UPHY PLL2 for the four MGBEs (clk.h), so the host's MGBE1-3 run from it.
+GBE_CHAIN = {319, 320, 366, 367, 368}
+PROTECTED = PROTECTED_ROOTS | GBE_CHAIN
 
 
 def checked(text: str):  # type: ignore[no-untyped-def]
@@ -148,9 +152,24 @@ def test_enforced_profile_gets_one_proxy_node_per_vm_with_only_its_ids(tmp_path:
     assert net_clocks & uart_clocks == {14, 91}
     assert net_clocks & uart_clocks <= PROTECTED_ROOTS
     assert not MGBE0_CLOCKS & uart_clocks and not UARTA_CLOCKS & net_clocks
-    # Nothing shared needs the node's own protected-* property here.
+    # Each node names its protected clocks: Ghaf's roots it holds, and for
+    # MGBE0 the GBE chain, which Ghaf's proxy leaves a guest to disable.
+    assert set(tree.cells(net, "protected-clocks")) == {
+        14,
+        91,
+        103,
+        288,
+        292,
+        327,
+        319,
+        320,
+        366,
+        367,
+        368,
+    }
+    assert set(tree.cells(uart, "protected-clocks")) == {14, 91, 102}
     for vm in (net, uart):
-        assert tree.maybe(vm, "protected-clocks") is None
+        assert tree.maybe(vm, "protected-resets") is None
 
 
 def test_a_shared_unprotected_clock_becomes_protected_for_both(tmp_path: Path):
@@ -162,11 +181,11 @@ def test_a_shared_unprotected_clock_becomes_protected_for_both(tmp_path: Path):
     assert all("clock 155 (UARTA)" in f.message for f in warned)
     tree = _proxy_tree(planned(text), tmp_path)
     node = "/fragment@0/__overlay__/bpmp_host_proxy"
-    assert tree.cells(f"{node}/net-vm", "protected-clocks") == [155]
-    assert tree.cells(f"{node}/uart-vm", "protected-clocks") == [155]
+    assert 155 in tree.cells(f"{node}/net-vm", "protected-clocks")
+    assert tree.cells(f"{node}/uart-vm", "protected-clocks") == [14, 91, 102, 155]
 
 
-def test_single_bpmp_vm_keeps_ghafs_single_node_and_patches_nothing():
+def test_single_bpmp_vm_keeps_ghafs_single_node_and_bridge_with_the_policy_patch():
     path = ROOT / "profiles" / "orin-agx-mgbe0-net-vm.toml"
     profile, board = validate([path]).usable[0]
     p = plan(profile, board, path.name)
@@ -175,10 +194,17 @@ def test_single_bpmp_vm_keeps_ghafs_single_node_and_patches_nothing():
     (node,) = proxy.fragments[0].nodes
     assert node.children == ()
     assert [pr.name for pr in node.props][:2] == ["compatible", "allowed-clocks"]
-    assert p.proxy_patch is None and p.bridge_patch is None
-    assert all(not vm.bpmp_device for vm in p.vms)
+    # Ghaf's device name and bridge; the proxy's policy is ghafgen's, which
+    # reads the node's protected-clocks: MGBE0's protected ancestors.
+    assert p.bridge_patch is None and all(not vm.bpmp_device for vm in p.vms)
+    assert p.proxy_patch is not None
     files = render_target(p)
-    assert not any(f.startswith("patches/bpmp-host-proxy") for f in files)
+    dts = files["overlays/bpmp-host-proxy.dts"].decode()
+    assert "protected-clocks = <14 91 103 288 292 319 320 327 366 367 368>;" in dts
+    # Every ancestor MGBE0's clocks are prepared through is shared with the host.
+    assert MGBE0_PARENTS <= PROTECTED
+    assert "patches/bpmp-host-proxy-per-vm.patch" in files
+    assert not any(f.startswith("patches/qemu-bpmp-guest") for f in files)
 
 
 def test_each_vm_gets_only_its_own_device_nodes():
@@ -235,11 +261,33 @@ def test_no_reference_vm_may_open_another_vms_devices():
             assert not set(a.shm) & set(a.shm_denied)
 
 
-def test_the_udev_link_names_a_group_by_its_member():
+def test_the_udev_link_names_a_group_by_its_member_and_gives_it_to_the_vm():
     (a,) = [x for x in planned(ENFORCED).access if x.vm == "net-vm"]
-    (rule,) = a.udev_rules
-    assert 'TEST=="/sys/kernel/iommu_groups/%k/devices/6800000.ethernet"' in rule
-    assert rule.endswith('SYMLINK+="ghafgen/vfio-6800000.ethernet"')
+    vfio, bpmp = a.udev_rules
+    assert 'TEST=="/sys/kernel/iommu_groups/%k/devices/6800000.ethernet"' in vfio
+    # Only net-vm's QEMU user may open its VFIO group and its proxy device
+    # (:= so that Ghaf's `GROUP="kvm"` rules cannot widen them again).
+    owner = 'OWNER:="microvm-net-vm", GROUP:="microvm-net-vm", MODE:="0600"'
+    assert vfio.endswith(f'SYMLINK+="ghafgen/vfio-6800000.ethernet", {owner}')
+    assert bpmp == f'KERNEL=="bpmp-host-net-vm", {owner}'
+
+
+def test_each_vms_qemu_runs_as_its_own_user():
+    from ghafgen.derive.resources import channel_group, vm_account
+
+    assert vm_account("net-vm") == "microvm-net-vm"
+    # useradd takes 32 characters at most; a 32-character VM name still fits.
+    long = "a" * 32
+    assert len(vm_account(long)) == 32 and vm_account(long) != vm_account(long + "b")
+    assert vm_account(long).startswith("microvm-aaaaaaaaaaaaaaa-")
+    # A channel's group carries the target: two profiles on one host differ.
+    assert channel_group("t1", "c") != channel_group("t2", "c")
+    assert len(channel_group("t" * 40, "c" * 40)) == 32
+    text = render_target(planned(ENFORCED))["isolation.nix"].decode()
+    for vm in ("net-vm", "uart-vm"):
+        block = text.split(f'systemd.services."microvm@{vm}".serviceConfig')[1]
+        assert f'User = "microvm-{vm}";\n    Group = "microvm-{vm}";' in block
+        assert f"users.users.microvm-{vm} = {{\n    isSystemUser = true;" in text
 
 
 # --------------------------------------------------------- pinned sources
@@ -328,9 +376,10 @@ def _apply_proxy_patch(tree: Path) -> None:
     assert "bpmp_host_instance" in proxy.read_text()
 
 
-def _configure(tree: Path, base: str, *enable: str) -> None:
+def _configure(tree: Path, base: str, *enable: str, off: tuple[str, ...] = ()) -> None:
     subprocess.run([*MAKE, base], cwd=tree, check=True, capture_output=True)
     flags = [a for sym in enable for a in ("--enable", sym)]
+    flags += [a for sym in off for a in ("--disable", sym)]
     subprocess.run(["scripts/config", *flags], cwd=tree, check=True)
     subprocess.run([*MAKE, "olddefconfig"], cwd=tree, check=True, capture_output=True)
 
@@ -369,10 +418,15 @@ def test_patched_proxy_compiles_for_arm64(linux_612: Path):
 
 
 # Opens every proxy device the generated overlays can create and sends each
-# a few BPMP messages in the proxy's wire format (MRQ_RESET 20 with
-# CMD_RESET_ASSERT 1; MRQ_CLK 22 with CMD_CLK_ENABLE 7 / CMD_CLK_DISABLE 8 in
-# cmd_and_id's top byte; bpmp-abi.h), one line per answer, then powers off.
-# Built with the tree's nolibc, so no arm64 libc is needed.
+# BPMP messages in the proxy's wire format, one line per answer. Numbers from
+# include/soc/tegra/bpmp-abi.h (6.12): MRQ_PING 0, MRQ_QUERY_TAG 1, MRQ_RESET
+# 20 (CMD_RESET_ASSERT 1), MRQ_CLK 22 (command in cmd_and_id bits 31..24, ID
+# in bits 23..0: CMD_CLK_SET_PARENT 5 with the parent's ID in the next word,
+# CMD_CLK_ENABLE 7, CMD_CLK_DISABLE 8, CMD_CLK_RESET_REFCOUNTS 13,
+# CMD_CLK_GET_ALL_INFO 14), MRQ_STRAP 68, MRQ_DEBUG 75, MRQ_BWMGR 77. Then it
+# unbinds the proxy with the first device it opened still open, writes and
+# closes that file, and powers off. Built with the tree's nolibc, so no arm64
+# libc is needed.
 PROBE_INIT = r"""
 struct wire {
 	unsigned int mrq, reserved0;
@@ -386,10 +440,20 @@ struct ask {
 };
 #define RESET(id) { "reset-" #id, 20, 1, id, 8 }
 #define CLK(cmd, name, id) { name "-" #id, 22, ((cmd) << 24) | (id), 0, 4 }
+#define PARENT(id, parent) { "parent-" #id "-" #parent, 22, (5 << 24) | (id), parent, 8 }
 static const struct ask asks[] = {
 	RESET(45), RESET(100),
 	CLK(7, "enable", 374), CLK(7, "enable", 155), CLK(7, "enable", 14),
-	CLK(8, "disable", 14), CLK(8, "disable", 155), { 0 },
+	CLK(8, "disable", 14), CLK(8, "disable", 155), CLK(8, "disable", 374),
+	CLK(8, "disable", 319), CLK(14, "info", 155), CLK(14, "info", 374),
+	CLK(13, "refcounts", 374), CLK(13, "refcounts", 155),
+	/* An allowed ID with bit 12 set: another clock to the BPMP. */
+	{ "enable-374+4096", 22, (7 << 24) | 374 | (1 << 12), 0, 4 },
+	{ "enable-155+4096", 22, (7 << 24) | 155 | (1 << 12), 0, 4 },
+	PARENT(374, 319), PARENT(374, 155), PARENT(155, 102), PARENT(155, 374),
+	{ "ping", 0, 1, 0, 4 }, { "query-tag", 1, 0, 0, 4 },
+	{ "debug", 75, 1, 0, 8 }, { "strap", 68, 0, 0, 8 }, { "bwmgr", 77, 0, 0, 8 },
+	{ 0 },
 };
 static const char *const names[] = {
 	"/dev/bpmp-host", "/dev/bpmp-host-net-vm", "/dev/bpmp-host-uart-vm", 0,
@@ -410,28 +474,50 @@ static void num(long v)
 	add(b + i);
 }
 static void flush(void) { line[len++] = '\n'; write(1, line, len); len = 0; }
-int main(void)
+static void say(const char *dev, const char *what, long v)
+{
+	add("PROBE "); add(dev); add(" "); add(what); add(" "); num(v); flush();
+}
+static long ask(int fd, const struct ask *a)
 {
 	unsigned int tx[4], rx[4];
-	int i, j;
+	struct wire w = { 0 };
+	tx[0] = a->w0; tx[1] = a->w1;
+	w.mrq = a->mrq;
+	w.tx_data = (unsigned long)tx; w.tx_size = a->size;
+	w.rx_data = (unsigned long)rx; w.rx_size = 0;
+	return write(fd, &w, sizeof(w)) < 0 ? -errno : 0;
+}
+int main(void)
+{
+	int i, j, kept = -1, u;
+	const char *kept_name = 0;
 	mount("devtmpfs", "/dev", "devtmpfs", 0, 0);
+	mount("sysfs", "/sys", "sysfs", 0, 0);
 	for (i = 0; names[i]; i++) {
 		int fd = open(names[i], O_RDWR);
 		if (fd < 0) {
-			add("PROBE "); add(names[i]); add(" open "); num(-errno); flush();
+			say(names[i], "open", -errno);
 			continue;
 		}
-		for (j = 0; asks[j].label; j++) {
-			struct wire w = { 0 };
-			tx[0] = asks[j].w0; tx[1] = asks[j].w1;
-			w.mrq = asks[j].mrq;
-			w.tx_data = (unsigned long)tx; w.tx_size = asks[j].size;
-			w.rx_data = (unsigned long)rx; w.rx_size = 0;
-			add("PROBE "); add(names[i]); add(" "); add(asks[j].label); add(" ");
-			num(write(fd, &w, sizeof(w)) < 0 ? -errno : 0);
-			flush();
+		for (j = 0; asks[j].label; j++)
+			say(names[i], asks[j].label, ask(fd, &asks[j]));
+		if (kept < 0) {
+			kept = fd;
+			kept_name = names[i];
+		} else {
+			close(fd);
 		}
-		close(fd);
+	}
+	if (kept >= 0) {
+		/* Unbind with a file open, then use it: it must fail, not oops. */
+		u = open("/sys/bus/platform/drivers/bpmp_host_proxy/unbind", O_WRONLY);
+		if (u >= 0 && write(u, "bpmp_host_proxy", 15) < 0)
+			u = -1;
+		say(kept_name, "unbind", u < 0 ? -errno : 0);
+		say(kept_name, "after-unbind", ask(kept, &asks[4]));
+		say(kept_name, "reopen", open(kept_name, O_RDWR) < 0 ? -errno : 0);
+		say(kept_name, "close", close(kept) < 0 ? -errno : 0);
 	}
 	add("PROBE done"); flush();
 	reboot(LINUX_REBOOT_CMD_POWER_OFF);
@@ -439,7 +525,8 @@ int main(void)
 }
 """
 EPERM, ENOENT, ENODEV = 1, 2, 19
-# tinyconfig plus a console, an initramfs, devtmpfs and the BPMP proxy's deps.
+# tinyconfig plus a console, an initramfs, devtmpfs, sysfs, KASAN and the BPMP
+# proxy's deps.
 TINY_BOOT = (
     "PRINTK",
     "TTY",
@@ -454,7 +541,15 @@ TINY_BOOT = (
     "TEGRA_HSP_MBOX",
     "TEGRA_BPMP",
     "TEGRA_BPMP_HOST_PROXY",
+    "SYSFS",
+    # A use after free (an open file into a freed instance) must stop the boot:
+    # KASAN's report panics with kasan.fault=panic.
+    "KASAN",
+    "KASAN_GENERIC",
+    "KASAN_OUTLINE",
 )
+# KASAN needs the full SLUB (lib/Kconfig.kasan: depends on !SLUB_TINY).
+TINY_OFF = ("SLUB_TINY",)
 
 
 @pytest.mark.slow
@@ -462,12 +557,17 @@ def test_patched_proxy_polices_each_vms_device_under_qemu(
     linux_612: Path, tmp_path: Path
 ):
     """The patched proxy, built into a small arm64 kernel (tinyconfig + the
-    proxy's dependencies, ~6 min on 2 cores), booted under QEMU TCG on `virt`
-    with each generated proxy overlay applied. The two-VM overlay gives
-    /dev/bpmp-host-net-vm and /dev/bpmp-host-uart-vm and no /dev/bpmp-host,
-    and each device refuses the other VM's reset and clock; the single-VM
-    reference overlay gives Ghaf's /dev/bpmp-host only. `virt` has no BPMP, so
-    an allowed message ends at -ENODEV: what the BPMP then does needs the board."""
+    proxy's dependencies + KASAN; 19 min on 2 cores shared with other kernel
+    builds), booted under QEMU TCG
+    on `virt` with each generated proxy overlay applied. The two-VM overlay
+    gives /dev/bpmp-host-net-vm and /dev/bpmp-host-uart-vm and no
+    /dev/bpmp-host; each device refuses the other VM's reset and clock, a
+    foreign parent in set-parent, an allowed ID with bit 12 set, MRQ_DEBUG and
+    the other message types no guest driver sends, and changes to a protected
+    clock; the single-VM reference overlay gives Ghaf's /dev/bpmp-host only,
+    with the same policy. Unbinding the proxy with a device open leaves the
+    file failing with -ENODEV, under KASAN. `virt` has no BPMP, so an allowed
+    message ends at -ENODEV: what the BPMP then does needs the board."""
     from ghafgen.toolchain.guestbase import VIRT_MACHINE, dump_qemu_virt
     from tests.guestinit import _cpio_entry
 
@@ -475,11 +575,7 @@ def test_patched_proxy_polices_each_vms_device_under_qemu(
     dtc, fdtoverlay = require("dtc"), require("fdtoverlay")
     tree = linux_612
     _apply_proxy_patch(tree)
-    _configure(
-        tree,
-        "tinyconfig",
-        *TINY_BOOT,
-    )
+    _configure(tree, "tinyconfig", *TINY_BOOT, off=TINY_OFF)
     subprocess.run([*MAKE, KCFLAGS, "Image"], cwd=tree, check=True, capture_output=True)
     # The UAPI headers nolibc needs, in the tree's usr/include (`headers`;
     # headers_install would only copy them elsewhere, with rsync).
@@ -505,6 +601,7 @@ def test_patched_proxy_polices_each_vms_device_under_qemu(
     )
     entries = [
         ("dev", stat.S_IFDIR | 0o755, b"", (0, 0)),
+        ("sys", stat.S_IFDIR | 0o755, b"", (0, 0)),
         ("dev/console", stat.S_IFCHR | 0o600, b"", (5, 1)),
         ("init", stat.S_IFREG | 0o755, (tmp_path / "init").read_bytes(), (0, 0)),
     ]
@@ -575,8 +672,10 @@ def test_patched_proxy_polices_each_vms_device_under_qemu(
                 "-dtb",
                 str(dtb),
                 "-append",
-                # The proxy's refusals are KERN_ALERT; keep them off the probe's lines.
-                "console=ttyAMA0 rdinit=/init loglevel=1",
+                # The proxy's refusals are KERN_ALERT; keep them off the probe's
+                # lines. A KASAN report or an oops ends the boot at once.
+                "console=ttyAMA0 rdinit=/init loglevel=1 kasan.fault=panic "
+                "panic_on_oops=1 panic=-1",
             ],
             capture_output=True,
             text=True,
@@ -587,6 +686,7 @@ def test_patched_proxy_polices_each_vms_device_under_qemu(
             ln.split() for ln in done.stdout.splitlines() if ln.startswith("PROBE ")
         ]
         assert ["PROBE", "done"] in lines, done.stdout[-3000:]
+        assert "KASAN" not in done.stdout and "Oops" not in done.stdout
         got: dict[str, dict[str, str]] = {}
         for _probe, dev, *what in lines:
             if dev != "done":
@@ -594,10 +694,28 @@ def test_patched_proxy_polices_each_vms_device_under_qemu(
         return got
 
     # -ENODEV: the proxy let the message through to the (absent) BPMP;
-    # -EPERM: the proxy refused it. MGBE0 owns reset 45 and clock 374, UARTA
-    # reset 100 and clock 155; CLK_M (14) is a protected root of both.
+    # -EPERM: the proxy refused it. MGBE0 owns reset 45 and clocks 374 and the
+    # GBE chain (319 PLLGBE, protected), UARTA reset 100 and clock 155; CLK_M
+    # (14) is a protected root of both, PLLP_OUT0 (102) UARTA's parent.
     allowed, refused = f"-{ENODEV}", f"-{EPERM}"
+    # What no guest may send, whatever its lists: the BPMP's debug filesystem,
+    # straps, bandwidth manager, the tag written to a guest-named address, the
+    # deprecated refcount reset; and an allowed ID with bit 12 set.
+    never = {
+        "query-tag": refused,
+        "debug": refused,
+        "strap": refused,
+        "bwmgr": refused,
+        "refcounts-374": refused,
+        "refcounts-155": refused,
+        "enable-374+4096": refused,
+        "enable-155+4096": refused,
+    }
+    # What every guest's probe needs (bpmp.c, clk-bpmp.c), for any clock.
+    always = {"ping": allowed, "info-155": allowed, "info-374": allowed}
     net = {
+        **never,
+        **always,
         "reset-45": allowed,
         "reset-100": refused,
         "enable-374": allowed,
@@ -605,8 +723,16 @@ def test_patched_proxy_polices_each_vms_device_under_qemu(
         "enable-14": allowed,
         "disable-14": refused,
         "disable-155": refused,
+        "disable-374": allowed,
+        "disable-319": refused,
+        "parent-374-319": allowed,
+        "parent-374-155": refused,
+        "parent-155-102": refused,
+        "parent-155-374": refused,
     }
     uart = {
+        **never,
+        **always,
         "reset-45": refused,
         "reset-100": allowed,
         "enable-374": refused,
@@ -614,25 +740,43 @@ def test_patched_proxy_polices_each_vms_device_under_qemu(
         "enable-14": allowed,
         "disable-14": refused,
         "disable-155": allowed,
+        "disable-374": refused,
+        "disable-319": refused,
+        "parent-374-319": refused,
+        "parent-374-155": refused,
+        "parent-155-102": allowed,
+        "parent-155-374": refused,
+    }
+    # The file opened before the unbind: writes fail, nothing freed under it.
+    unbound = {
+        "unbind": "0",
+        "after-unbind": f"-{ENODEV}",
+        "reopen": f"-{ENOENT}",
+        "close": "0",
     }
     gone = {"open": f"-{ENOENT}"}
     assert boot("two") == {
         "/dev/bpmp-host": gone,
-        "/dev/bpmp-host-net-vm": net,
+        "/dev/bpmp-host-net-vm": {**net, **unbound},
         "/dev/bpmp-host-uart-vm": uart,
     }
-    # Ghaf's single node: one device with MGBE0's lists, as before the patch.
+    # Ghaf's single node: one device with MGBE0's lists and the same policy.
     assert boot("single") == {
-        "/dev/bpmp-host": net,
+        "/dev/bpmp-host": {**net, **unbound},
         "/dev/bpmp-host-net-vm": gone,
         "/dev/bpmp-host-uart-vm": gone,
     }
-    # Clock 155 in both nodes (an extra): protected for both, enable only.
-    shared = {**net, "enable-155": allowed}
+    # Clock 155 in both nodes (an extra): protected for both, enable only; a
+    # parent net-vm may now move its own 374 onto.
+    shared = {**net, "enable-155": allowed, "parent-374-155": allowed, **unbound}
     assert boot("shared") == {
         "/dev/bpmp-host": gone,
         "/dev/bpmp-host-net-vm": shared,
-        "/dev/bpmp-host-uart-vm": {**uart, "disable-155": refused},
+        "/dev/bpmp-host-uart-vm": {
+            **uart,
+            "disable-155": refused,
+            "parent-155-102": refused,
+        },
     }
 
 

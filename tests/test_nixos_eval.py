@@ -123,6 +123,38 @@ def test_host_module_evaluates_and_sets_what_was_planned(path: Path):
     for cpu in p.cpus:
         assert services[cpu.unit]["CPUAffinity"] == (cpu.affinity_text or None)
     assert_device_access(p, services)
+    assert_own_users(p, got)
+
+
+def assert_own_users(p, got: dict) -> None:  # type: ignore[no-untyped-def, type-arg]
+    """Each VM's QEMU runs as a user of its own (microvm.nix runs all as
+    microvm:kvm, nixos-modules/host/default.nix), a system user whose group is
+    its own; its state directory and booted link go to it too."""
+    services, users = got["services"], got["users"]
+    runs_as = {vm.name: services[f"microvm@{vm.name}"]["User"] for vm in p.vms}
+    assert len(set(runs_as.values())) == len(runs_as), runs_as
+    for vm, user in runs_as.items():
+        assert user not in (None, "microvm", "root"), (vm, user)
+        assert services[f"microvm@{vm}"]["Group"] == user
+        assert users[user]["isSystemUser"] and users[user]["group"] == user
+        assert user in got["groups"] and "kvm" not in users[user]["extraGroups"]
+        booted = services[f"microvm-set-booted@{vm}"]
+        assert (booted["User"], booted["overrideStrategy"]) == (user, "asDropin")
+        # lib.escapeShellArg quotes only what needs it.
+        script = services[f"install-microvm-{vm}"]["postStart"].replace("'", "")
+        assert f"/bin/chown -hR {user}:{user} /var/lib/microvms/{vm}\n" in script
+        assert f"/bin/chmod 0700 /var/lib/microvms/{vm}\n" in script
+    # microvm.nix's pci-setup chowns a passed PCI function's group node to
+    # microvm:kvm (nixos-modules/microvm/pci-devices.nix); it must come back.
+    for vm in p.vms:
+        if vm.pci_functions:
+            unit = services[f"microvm-pci-devices@{vm.name}"]
+            user = runs_as[vm.name]
+            links = " ".join(f"/dev/ghafgen/vfio-{f}" for f in vm.pci_functions)
+            assert unit["overrideStrategy"] == "asDropin"
+            assert unit["ExecStartPost"][-1].endswith(
+                f"/bin/chown {user}:{user} {links}"
+            )
 
 
 def assert_device_access(p, services: dict) -> None:  # type: ignore[no-untyped-def, type-arg]
@@ -227,6 +259,19 @@ def test_per_vm_bpmp_evaluates_with_own_devices_and_patches(tmp_path: Path):
     services = host["services"]
     assert isinstance(services, dict)
     assert_device_access(p, services)
+    assert_own_users(p, host)
+    # Each VM's QEMU its own user, and each VM's device nodes that user's alone.
+    assert services["microvm@net-vm"]["User"] == "microvm-net-vm"
+    assert services["microvm@uart-vm"]["User"] == "microvm-uart-vm"
+    udev = str(host["udev"])
+    assert (
+        'KERNEL=="bpmp-host-net-vm", OWNER:="microvm-net-vm", '
+        'GROUP:="microvm-net-vm", MODE:="0600"'
+    ) in udev
+    assert (
+        'SYMLINK+="ghafgen/vfio-3100000.serial", OWNER:="microvm-uart-vm", '
+        'GROUP:="microvm-uart-vm", MODE:="0600"'
+    ) in udev
     assert services["microvm@net-vm"]["DeviceAllow"] == [
         "/dev/kvm rw",
         "/dev/vfio/vfio rw",
@@ -245,6 +290,8 @@ def test_per_vm_bpmp_evaluates_with_own_devices_and_patches(tmp_path: Path):
             f"nvidia_bpmp_guest.host-device=/dev/bpmp-host-{vm.name}"
             in got["extraArgs"]
         )
+        # virtiofsd's sockets for this VM's QEMU user, not microvm.nix's kvm.
+        assert got["virtiofsdGroup"] == f"microvm-{vm.name}"
         post = str(got["qemuPostPatch"])
         # The bridge patch runs after Ghaf's source is copied in.
         assert post.index("qemu-bpmp-guest-host-device.patch") > post.index(

@@ -58,7 +58,7 @@ def test_channels_reach_exactly_their_members():
 def test_memory_volumes_vsock_and_shared_devices():
     gui = (TARGET / "vms" / "gui-vm.nix").read_text()
     assert "hugepageMem = true;" in gui and "vsock.cid = 4;" in gui
-    image = "/var/lib/vm-volumes/nvidia-jetson-orin-agx-partitions.gui-vm.home.img"
+    image = "/var/lib/vm-volumes/nvidia-jetson-orin-agx-partitions.gui-vm/home.img"
     assert f'image = "{image}";' in gui
     assert 'mountPoint = "/home";\n        size = 65536;' in gui
     rt = (TARGET / "vms" / "rt-vm.nix").read_text()

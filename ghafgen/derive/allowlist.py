@@ -37,6 +37,11 @@ class AllowList(NamedTuple):
     def ids(self, kind: str) -> list[int]:
         return [a.id for a in self.of(kind)]
 
+    def protected_ids(self, kind: str) -> list[int]:
+        """Those the host also runs from: the proxy refuses every command that
+        changes them (the node's protected-* property)."""
+        return [a.id for a in self.of(kind) if a.protected]
+
     @property
     def empty(self) -> bool:
         return not (self.clocks or self.resets or self.power_domains)
@@ -151,6 +156,10 @@ class VmAllowList(NamedTuple):
 
     def shared_ids(self, kind: str) -> list[int]:
         return [a.id for a in self.shared if a.kind == kind]
+
+    def protected_ids(self, kind: str) -> list[int]:
+        """Shared with the host or another VM: enable and read only."""
+        return sorted({*self.allowed.protected_ids(kind), *self.shared_ids(kind)})
 
 
 def per_vm_form(profile: Profile, board: Board) -> bool:

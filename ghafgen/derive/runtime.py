@@ -15,7 +15,12 @@ from ghafgen.catalog.load import kernel_pins, qemu_build, qemu_virt, sources
 from ghafgen.catalog.model import Board, PlatformDevice
 from ghafgen.derive.allowlist import bpmp_owners, per_vm_form, platform_devices
 from ghafgen.derive.gpu import GpuPass, gpu_pass
-from ghafgen.derive.resources import channel_shm
+from ghafgen.derive.resources import (
+    channel_group,
+    channel_shm,
+    vm_account,
+    volume_dir,
+)
 from ghafgen.derive.slots import slots_in_use
 from ghafgen.profile.model import Profile
 
@@ -142,10 +147,12 @@ def runtime_stack(profile: Profile, board: Board) -> tuple[HostStack, list[VmSta
 
 # ------------------------------------------------------------ device access
 # What each microvm@<vm> unit may open (systemd DevicePolicy=closed plus
-# DeviceAllow=). microvm.nix runs every VM as user `microvm`, group `kvm`
-# (microvm.nix nixos-modules/host/default.nix: `user = "microvm"; group =
-# "kvm"` for every microvm@ unit), so file ownership cannot tell two VMs
-# apart: the per-unit device cgroup does.
+# DeviceAllow=), and whom it runs as. microvm.nix runs every VM as user
+# `microvm`, group `kvm` (nixos-modules/host/default.nix: `user = "microvm";
+# group = "kvm"` for every microvm@ unit), so file ownership could not tell two
+# VMs apart; ghafgen gives each VM's QEMU its own user and group (vm_account),
+# which owns that VM's state dir, device nodes and volume folders, and the
+# per-unit device cgroup stays as a second fence.
 KVM = "/dev/kvm"
 VFIO_CONTAINER = "/dev/vfio/vfio"
 VHOST_VSOCK = "/dev/vhost-vsock"  # microvm.nix lib/runners/qemu.nix: vhost-vsock-<bus>
@@ -174,19 +181,43 @@ class DeviceAccess:
     bpmp: str  # its BPMP device, "" without one
     shm: tuple[str, ...]  # its channels' files (a file mount namespace, not a device)
     shm_denied: tuple[str, ...]  # the other channels' files, made inaccessible
+    user: str = ""  # the user and group its QEMU runs as (vm_account); "": microvm
+    shm_groups: tuple[str, ...] = ()  # one per file in `shm`: who may map it
+    volume_dirs: tuple[str, ...] = ()  # its folders on host disks
+    pci: tuple[str, ...] = ()  # the BDFs among `vfio` (microvm.nix's pci-setup)
+
+    @property
+    def _owner(self) -> str:
+        # := so that no later rule (Ghaf's `GROUP="kvm"` ones) widens it again.
+        return f'OWNER:="{self.user}", GROUP:="{self.user}", MODE:="0600"'
+
+    @property
+    def pci_chown_args(self) -> str:
+        """`chown`'s arguments that give the VM's PCI group nodes back to its user
+        (an ExecStartPost= line: names checked as in udev_rules)."""
+        for d in (*self.pci, self.user):
+            if not _DEVICE_NAME.fullmatch(d):
+                raise ValueError(f"unsafe device name {d!r}")
+        links = " ".join(vfio_link(d) for d in self.pci)
+        return f"{self.user}:{self.user} {links}"
 
     @property
     def udev_rules(self) -> tuple[str, ...]:
-        """Name each passed device's VFIO group node after the device."""
-        for d in self.vfio:
-            if not _DEVICE_NAME.fullmatch(d):
+        """Name each passed device's VFIO group node after the device, and give
+        it and the VM's BPMP device to the VM's user alone."""
+        for d in (*self.vfio, self.bpmp.removeprefix("/dev/"), self.user):
+            if d and not _DEVICE_NAME.fullmatch(d):
                 raise ValueError(f"unsafe device name {d!r}")
-        return tuple(
+        owner = f", {self._owner}" if self.user else ""
+        rules = [
             f'SUBSYSTEM=="vfio", KERNEL=="[0-9]*", '
             f'TEST=="/sys/kernel/iommu_groups/%k/devices/{d}", '
-            f'SYMLINK+="{vfio_link(d).removeprefix("/dev/")}"'
+            f'SYMLINK+="{vfio_link(d).removeprefix("/dev/")}"{owner}'
             for d in self.vfio
-        )
+        ]
+        if self.bpmp and self.user:
+            rules.append(f'KERNEL=="{self.bpmp.removeprefix("/dev/")}"{owner}')
+        return tuple(rules)
 
 
 # The one proxy device Ghaf's host proxy creates, and its QEMU bridge opens.
@@ -218,12 +249,13 @@ def device_access(
         ]
         if gp is not None and gp.vm == name:
             vfio = [c.dt_name for c in gp.carveouts] + vfio
-        vfio += [
+        pci = [
             f.bdf
             for pt in slots_in_use(profile, board)
             if pt.vm == name
             for f in pt.functions
         ]
+        vfio += pci
         bpmp = bpmp_device(profile, board, name)
         devices = [KVM]
         if vfio:
@@ -237,14 +269,29 @@ def device_access(
             devices += GHAF_LAYOUT_DEVICES
         channels = [c for c in profile.channels.values() if name in c.vms]
         others = [c for c in profile.channels.values() if name not in c.vms]
+        target = profile.target.name
+        folders = [
+            volume_dir(disk.host_path, target, name)
+            for vol in vm.volumes
+            if (disk := profile.disks.get(vol.disk)) is not None and disk.host_path
+        ]
         out.append(
             DeviceAccess(
                 name,
                 tuple(devices),
                 tuple(vfio),
                 bpmp,
-                tuple(channel_shm(profile.target.name, c.name) for c in channels),
-                tuple(channel_shm(profile.target.name, c.name) for c in others),
+                tuple(channel_shm(target, c.name) for c in channels),
+                tuple(channel_shm(target, c.name) for c in others),
+                # Ghaf's VMs attach tap interfaces microvm.nix creates for user
+                # microvm (nixos-modules/microvm/interfaces.nix); they keep it.
+                vm_account(name) if layout != "ghaf" else "",
+                tuple(
+                    channel_group(target, c.name) if layout != "ghaf" else ""
+                    for c in channels
+                ),
+                tuple(dict.fromkeys(folders)),
+                tuple(pci),
             )
         )
     return out

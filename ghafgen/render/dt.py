@@ -133,7 +133,8 @@ _LISTS = (
 
 
 def _vm_node(vm: VmAllowList) -> Node:
-    """One VM's node: its device name, its own IDs, the ones it shares (protected)."""
+    """One VM's node: its device name, its own IDs, the ones it shares with the
+    host or another VM (protected)."""
     props = [Prop("device-name", strings(vm.device))]
     props += [
         Prop(name, cells(*vm.allowed.ids(kind)))
@@ -141,9 +142,9 @@ def _vm_node(vm: VmAllowList) -> Node:
         if vm.allowed.of(kind)
     ]
     props += [
-        Prop(name.replace("allowed-", "protected-"), cells(*vm.shared_ids(kind)))
+        Prop(name.replace("allowed-", "protected-"), cells(*vm.protected_ids(kind)))
         for name, kind in _LISTS
-        if vm.shared_ids(kind)
+        if vm.protected_ids(kind)
     ]
     return Node(vm.vm, "", tuple(props))
 
@@ -152,13 +153,19 @@ def proxy_overlay(
     board: Board, allowed: AllowList, per_vm: tuple[VmAllowList, ...] = ()
 ) -> Overlay:
     """Ghaf's single node (one /dev/bpmp-host), or with per-VM enforcement one child
-    per VM (one /dev/bpmp-host-<vm> each, ghafgen's proxy patch)."""
+    per VM (one /dev/bpmp-host-<vm> each). Either way ghafgen's proxy patch reads
+    the protected-* lists (Ghaf's proxy ignores them)."""
     props = [Prop("compatible", strings("nvidia,bpmp-host-proxy"))]
     if not per_vm:
         props += [
             Prop(name, cells(*allowed.ids(kind)))
             for name, kind in _LISTS
             if allowed.of(kind)
+        ]
+        props += [
+            Prop(name.replace("allowed-", "protected-"), cells(*ids))
+            for name, kind in _LISTS
+            if (ids := allowed.protected_ids(kind))
         ]
     props.append(Prop("status", strings("okay")))
     children = tuple(_vm_node(vm) for vm in per_vm)

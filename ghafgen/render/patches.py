@@ -96,7 +96,8 @@ def qemu_fdt_bindings(vm: str, compatibles: tuple[tuple[str, str], ...]) -> Patc
     )
 
 
-# Per-VM BPMP enforcement (profile `bpmp_per_vm`). Both diffs are ghafgen's own,
+# The proxy's policy (wherever the proxy runs) and per-VM BPMP enforcement
+# (profile `bpmp_per_vm`, the bridge patch). Both diffs are ghafgen's own,
 # written against the pinned Ghaf sources (tiiuae/ghaf 9a37dc8c2ed1): the proxy
 # file the bpmp-virt drivers patch adds, and the QEMU bridge source Ghaf copies
 # into the tree in postPatch. They are kept as diff files in render/static.
@@ -108,16 +109,19 @@ def _static_diff(name: str) -> str:
 
 
 def proxy_per_vm() -> Patch:
-    """bpmp-host-proxy.c: one device and one allow list per child node."""
+    """bpmp-host-proxy.c: deny by default, one device and one policy per child node."""
     return Patch(
         name="bpmp-host-proxy-per-vm",
         file="patches/bpmp-host-proxy-per-vm.patch",
         description="bpmp-host-proxy: one /dev/bpmp-host-<vm> per child node of "
         "bpmp_host_proxy, each with its own allowed-* lists and protected-* lists "
-        "(resources shared with another VM); no child node: Ghaf's single "
-        "/dev/bpmp-host. A message is checked against the lists of the device "
-        "it was written to, before the BPMP is looked up. Applies after the "
-        "bpmp-virt drivers patch.",
+        "(resources shared with the host or another VM: enable and read only); "
+        "no child node: Ghaf's single /dev/bpmp-host. Deny by default: only the "
+        "message types a guest's BPMP clients send pass, clock IDs (24 bits) and "
+        "commands (8 bits) read whole, set-parent's parent checked, open files "
+        "keep the lists past an unbind. A message is checked against the lists "
+        "of the device it was written to, before the BPMP is looked up. Applies "
+        "after the bpmp-virt drivers patch.",
         diff=_static_diff("bpmp-host-proxy-per-vm.diff"),
     )
 

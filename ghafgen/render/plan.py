@@ -30,6 +30,7 @@ from ghafgen.derive.resources import (
     binding_unit,
     channel_shm,
     ghaf_vm_name,
+    vm_account,
     volume_image,
 )
 from ghafgen.derive.runtime import (
@@ -244,6 +245,11 @@ class VmPlan:
     gpu: GpuVmPlan | None = None
 
     @property
+    def qemu_user(self) -> str:
+        """The user and group its QEMU runs as (isolation.nix)."""
+        return vm_account(self.name)
+
+    @property
     def ghaf_key(self) -> str:
         """Ghaf names system VMs without the dash: net-vm -> netvm."""
         return ghaf_vm_name(self.name)
@@ -371,10 +377,17 @@ class TargetPlan:
     isolated_cores: tuple[int, ...] = ()
     # What each microvm@ unit may open (isolation.nix).
     access: tuple[DeviceAccess, ...] = ()
-    # Per-VM BPMP enforcement: ghafgen's proxy and bridge patches (None: Ghaf's
-    # single /dev/bpmp-host, the proxy and bridge as pinned).
+    # ghafgen's proxy patch, wherever the BPMP proxy runs (None: no proxy), and
+    # with per-VM enforcement the bridge patch (None: the bridge as pinned opens
+    # Ghaf's single /dev/bpmp-host).
     proxy_patch: Patch | None = None
     bridge_patch: Patch | None = None
+
+    @property
+    def shm_files(self) -> tuple[tuple[str, str], ...]:
+        """Each channel file once, with the group of its members' users."""
+        pairs = (p for a in self.access for p in zip(a.shm, a.shm_groups, strict=True))
+        return tuple(dict.fromkeys(pairs))
 
     @property
     def isolation_params(self) -> tuple[str, ...]:
@@ -662,9 +675,11 @@ def plan(
     udev = [f'SUBSYSTEM=="vfio", GROUP="{DEVICE_GROUP}", MODE="{DEVICE_MODE}"']
     per_vm = bpmp and per_vm_form(profile, board)
     if bpmp:
-        # QEMU (user microvm, group kvm) opens /dev/bpmp-host; it is 0600 root otherwise.
-        # Every VM runs as microvm:kvm, so per-VM devices get the same owner and
-        # only each unit's DeviceAllow= keeps one VM off another's device.
+        # QEMU opens /dev/bpmp-host; it is 0600 root otherwise. Ghaf's layout
+        # runs every VM as microvm:kvm, so these rules give kvm the nodes and
+        # only each unit's DeviceAllow= keeps one VM off another's device; in
+        # the default layout isolation.nix's := rules hand each VM's nodes to
+        # its own QEMU user instead.
         names = "bpmp-host-*" if per_vm else "bpmp-host"
         udev.insert(
             0, f'KERNEL=="{names}", GROUP="{DEVICE_GROUP}", MODE="{DEVICE_MODE}"'
@@ -698,6 +713,8 @@ def plan(
         ),
         isolated_cores=profile.target.isolated_cores,
         access=tuple(device_access(profile, board, layout)),
-        proxy_patch=proxy_per_vm() if per_vm else None,
+        # Ghaf's node passes MRQ_DEBUG and more to any guest (docs/security.md):
+        # ghafgen's policy replaces it wherever the proxy runs.
+        proxy_patch=proxy_per_vm() if bpmp else None,
         bridge_patch=bridge_host_device() if per_vm else None,
     )

@@ -310,7 +310,7 @@ def as_json(profile: Profile, board: Board) -> dict[str, object]:
                 "vm": v.vm,
                 "device": v.device,
                 "allowed": {kind: v.allowed.ids(kind) for kind in RESOURCE_KINDS},
-                "protected": {kind: v.shared_ids(kind) for kind in RESOURCE_KINDS},
+                "protected": {kind: v.protected_ids(kind) for kind in RESOURCE_KINDS},
             }
             for v in (
                 vm_allow_lists(profile, board) if per_vm_form(profile, board) else ()

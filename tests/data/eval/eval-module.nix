@@ -74,7 +74,12 @@ builtins.toJSON (
         DevicePolicy = s.serviceConfig.DevicePolicy or null;
         DeviceAllow = s.serviceConfig.DeviceAllow or null;
         InaccessiblePaths = s.serviceConfig.InaccessiblePaths or null;
+        User = s.serviceConfig.User or null;
+        Group = s.serviceConfig.Group or null;
+        inherit (s) postStart overrideStrategy;
       }) c.systemd.services;
+      users = builtins.mapAttrs (_: u: { inherit (u) isSystemUser group extraGroups; }) c.users.users;
+      groups = builtins.attrNames c.users.groups;
       tmpfiles = c.systemd.tmpfiles.rules;
       udev = c.services.udev.extraRules;
       etc = builtins.mapAttrs (_: e: baseNameOf e.source) c.environment.etc;
@@ -90,6 +95,7 @@ builtins.toJSON (
       inherit (c.microvm) hypervisor vcpu mem;
       extraArgs = c.microvm.qemu.extraArgs;
       devices = map (d: { inherit (d) bus path; }) c.microvm.devices;
+      virtiofsdGroup = c.microvm.virtiofsd.group;
       qemuPackage = name (
         if layout == "ghaf" then c.ghaf.virtualization.qemu.package else c.microvm.qemu.package
       );

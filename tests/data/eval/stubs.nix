@@ -50,6 +50,7 @@ rec {
     runCommand = name: _env: _script: fake name;
     writeShellScript = name: _text: fake name;
     dtc = fake "dtc";
+    coreutils = fake "coreutils";
     buildPackages.dtc = fake "dtc";
     qemu_kvm = fake "qemu";
     qemu-bpmp = fake "qemu-bpmp";
@@ -102,8 +103,26 @@ rec {
       after = mkOption { type = types.listOf types.str; default = [ ]; };
       serviceConfig = mkOption { type = types.attrsOf unitOption; default = { }; };
       unitConfig = mkOption { type = types.attrsOf unitOption; default = { }; };
+      # NixOS: nixos/lib/systemd-unit-options.nix (postStart: ExecStartPost
+      # script; overrideStrategy "asDropin" writes a drop-in for a template's
+      # instance instead of a whole unit).
+      postStart = mkOption { type = types.lines; default = ""; };
+      overrideStrategy = mkOption {
+        type = types.enum [ "asDropinIfExists" "asDropin" ];
+        default = "asDropinIfExists";
+      };
     };
   };
+  # NixOS: nixos/modules/config/users-groups.nix (the fields ghafgen sets).
+  user = types.submodule {
+    options = {
+      isSystemUser = mkOption { type = types.bool; default = false; };
+      description = mkOption { type = types.str; default = ""; };
+      group = mkOption { type = types.str; default = ""; };
+      extraGroups = mkOption { type = types.listOf types.str; default = [ ]; };
+    };
+  };
+  group = types.submodule { options.gid = mkOption { type = types.nullOr types.int; default = null; }; };
   assertion = types.submodule {
     options = {
       assertion = mkOption { type = types.bool; };
@@ -152,6 +171,8 @@ rec {
       # NixOS: nixos/modules/system/boot/systemd/tmpfiles.nix, systemd.nix
       systemd.tmpfiles.rules = mkOption { type = types.listOf types.str; default = [ ]; };
       systemd.package = mkOption { type = types.package; default = fake "systemd"; };
+      users.users = mkOption { type = types.attrsOf user; default = { }; };
+      users.groups = mkOption { type = types.attrsOf group; default = { }; };
     };
   };
 
@@ -164,6 +185,11 @@ rec {
         options.config = mkOption { type = types.deferredModule; };
       });
       default = { };
+    };
+    # nixos-modules/host/options.nix
+    options.microvm.stateDir = mkOption {
+      type = types.path;
+      default = "/var/lib/microvms";
     };
   };
 

@@ -14,6 +14,8 @@
     hypervisor = "qemu";
     vcpu = 4;
     mem = 4096;
+    # virtiofsd's sockets go to this VM's QEMU user (isolation.nix), not kvm.
+    virtiofsd.group = "microvm-gui-vm";
     devices = [
       {
         bus = "pci";

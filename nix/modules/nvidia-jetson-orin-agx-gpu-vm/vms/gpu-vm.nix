@@ -39,6 +39,8 @@ in
     vcpu = 4;
     mem = 6144;
     qemu.package = qemu;
+    # virtiofsd's sockets go to this VM's QEMU user (isolation.nix), not kvm.
+    virtiofsd.group = "microvm-gpu-vm";
     qemu.extraArgs = [
       "-device"
       "vfio-platform,host=60000000.vm_hs_p,mmio-base=0x60000000"

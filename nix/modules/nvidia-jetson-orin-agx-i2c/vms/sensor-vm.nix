@@ -32,6 +32,8 @@ in
     vcpu = 1;
     mem = 512;
     qemu.package = qemu;
+    # virtiofsd's sockets go to this VM's QEMU user (isolation.nix), not kvm.
+    virtiofsd.group = "microvm-sensor-vm";
     qemu.extraArgs = [
       "-device"
       "vfio-platform,host=3160000.i2c"

@@ -24,6 +24,8 @@ in
     vcpu = 2;
     mem = 1024;
     qemu.package = qemu;
+    # virtiofsd's sockets go to this VM's QEMU user (isolation.nix), not kvm.
+    virtiofsd.group = "microvm-net-vm";
     qemu.extraArgs = [
       "-device"
       "vfio-platform,host=6800000.ethernet,startup-rearm=on"

@@ -14,11 +14,13 @@
     hypervisor = "qemu";
     vcpu = 4;
     mem = 8192;
+    # virtiofsd's sockets go to this VM's QEMU user (isolation.nix), not kvm.
+    virtiofsd.group = "microvm-gui-vm";
     hugepageMem = true;
     vsock.cid = 4;
     volumes = [
       {
-        image = "/var/lib/vm-volumes/nvidia-jetson-orin-agx-partitions.gui-vm.home.img";
+        image = "/var/lib/vm-volumes/nvidia-jetson-orin-agx-partitions.gui-vm/home.img";
         mountPoint = "/home";
         size = 65536;
       }

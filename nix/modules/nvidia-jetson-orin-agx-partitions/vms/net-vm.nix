@@ -24,6 +24,8 @@ in
     vcpu = 2;
     mem = 1024;
     qemu.package = qemu;
+    # virtiofsd's sockets go to this VM's QEMU user (isolation.nix), not kvm.
+    virtiofsd.group = "microvm-net-vm";
     vsock.cid = 3;
     qemu.serialConsole = true;
     qemu.extraArgs = [

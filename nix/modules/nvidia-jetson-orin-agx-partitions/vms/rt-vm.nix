@@ -14,6 +14,8 @@
     hypervisor = "qemu";
     vcpu = 2;
     mem = 512;
+    # virtiofsd's sockets go to this VM's QEMU user (isolation.nix), not kvm.
+    virtiofsd.group = "microvm-rt-vm";
     vsock.cid = 5;
     # Shared, not passed: QEMU's user-mode network on a virtio NIC.
     interfaces = [
@@ -25,7 +27,7 @@
     ];
     volumes = [
       {
-        image = "/var/lib/vm-volumes/nvidia-jetson-orin-agx-partitions.rt-vm.log.img";
+        image = "/var/lib/vm-volumes/nvidia-jetson-orin-agx-partitions.rt-vm/log.img";
         mountPoint = "/var/log/rt";
         size = 4096;
       }

@@ -29,6 +29,8 @@ in
     vcpu = 2;
     mem = 512;
     qemu.package = qemu;
+    # virtiofsd's sockets go to this VM's QEMU user (isolation.nix), not kvm.
+    virtiofsd.group = "microvm-net-vm";
     # A passed UART takes the pl011's names (ttyAMA0): the console is a PCI
     # serial card on this VM's stdio (console=ttyS0), not QEMU's pl011.
     qemu.serialConsole = false;

@@ -14,6 +14,8 @@
     hypervisor = "qemu";
     vcpu = 2;
     mem = 512;
+    # virtiofsd's sockets go to this VM's QEMU user (isolation.nix), not kvm.
+    virtiofsd.group = "microvm-net-vm";
     devices = [
       {
         bus = "pci";
