@@ -1,8 +1,8 @@
-"""Opt-in: every generated module evaluates with nixpkgs' lib.evalModules.
+"""Every generated module evaluates with nixpkgs' lib.evalModules.
 
-Set GHAFGEN_NIXPKGS_LIB to a checkout of nix-community/nixpkgs.lib and
-GHAFGEN_MICROVM_SRC to a checkout of microvm.nix (the revision Ghaf pins has
-`microvm.qemu.package`); otherwise these tests skip and say why. Host modules
+nixpkgs' lib and microvm.nix (the revision Ghaf pins has `microvm.qemu.package`)
+are the pinned trees of tests/pinned.py: a checkout the environment names, else
+shared/third_party's tarballs; CI runs these tests. Host modules
 are checked against NixOS option types declared in tests/data/eval, guests
 against microvm.nix's own option declarations; a misspelled option fails.
 """
@@ -10,7 +10,6 @@ against microvm.nix's own option declarations; a misspelled option fails.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -18,29 +17,22 @@ import pytest
 
 from ghafgen.render.plan import plan
 from ghafgen.rules.engine import validate
+from tests import pinned
 from tests.conftest import PROFILES, ROOT, require
 from tests.facts import GHAF_PROFILES
 
 EVAL = ROOT / "tests" / "data" / "eval" / "eval-module.nix"
 MODULES = ROOT / "nix" / "modules"
-LIB = os.environ.get("GHAFGEN_NIXPKGS_LIB", "")
-MICROVM = os.environ.get("GHAFGEN_MICROVM_SRC", "")
 # NixOS reads these keys of a boot.kernelPatches entry; any other is ignored silently.
 PATCH_KEYS = {"name", "patch", "structuredExtraConfig", "extraConfig", "features"}
 
-pytestmark = pytest.mark.skipif(
-    not (LIB and MICROVM),
-    reason="opt-in: set GHAFGEN_NIXPKGS_LIB (nixpkgs.lib checkout) and GHAFGEN_MICROVM_SRC "
-    "(microvm.nix checkout) to evaluate the generated modules",
-)
+# The trees, found (or the test skipped with why) before eval_argv reads them.
+pytestmark = pytest.mark.usefixtures("nixpkgs_lib", "microvm_src")
 
 
 def eval_argv(
     module: Path, kind: str, layout: str = "default", host_series: str = "6.6"
 ) -> list[str]:
-    lib = (
-        Path(LIB) / "lib" if (Path(LIB) / "lib" / "default.nix").exists() else Path(LIB)
-    )
     return [
         "nix-instantiate",
         "--eval",
@@ -49,10 +41,10 @@ def eval_argv(
         str(EVAL),
         "--argstr",
         "libPath",
-        str(lib),
+        str(pinned.tree("nixpkgs.lib")),
         "--argstr",
         "microvmSrc",
-        MICROVM,
+        str(pinned.tree("microvm.nix")),
         "--arg",
         "module",
         str(module),
