@@ -235,3 +235,26 @@ def test_per_vm_bpmp_evaluates_with_own_devices_and_patches(tmp_path: Path):
         assert post.index("qemu-bpmp-guest-host-device.patch") > post.index(
             "nvidia_bpmp_guest.c hw/misc/"
         )
+
+
+def test_microvm_nix_s_runner_builds_each_guest_s_command(
+    nixpkgs_lib: Path, microvm_src: Path
+):
+    """microvm.nix's own QEMU runner (lib/runners/qemu.nix, with its guest
+    modules' defaults) evaluates for every generated VM module, and its command
+    runs the module's QEMU with the module's shape and extraArgs in order (the
+    guest boot test runs these commands)."""
+    from tests.guestboot import options, reference_guests, runner_commands
+
+    require("nix-instantiate")
+    guests = reference_guests()
+    commands = runner_commands(guests, nixpkgs_lib, microvm_src)
+    assert sorted(commands) == sorted(g.id for g in guests)
+    for g in guests:
+        opts = options(commands[g.id])
+        given = dict(o for o in opts[1:] if len(o) == 2 and o[0] in ("-m", "-smp"))
+        assert given == {"-m": f"{g.vm.mem_mib}M", "-smp": str(g.vm.vcpus)}, g.id
+        flat = [w for o in opts[1:] for w in o]
+        extra = list(g.vm.qemu_args)
+        if extra:  # the runner puts microvm.qemu.extraArgs last
+            assert flat[-len(extra) :] == extra, (g.id, extra, flat[-12:])
