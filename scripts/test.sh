@@ -4,9 +4,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
 # Test set-up only (not a user's install): the QEMU 10.0 source the runtime
-# tests read, and Debian's arm64 kernel and busybox for the guest boot test.
+# tests read and the bridge test builds, Debian's arm64 kernel and busybox for
+# the guest boot test, and what the proxy and QEMU compile tests build with.
+# The pinned Ghaf, microvm.nix and nixpkgs lib come from ../shared/third_party
+# (tests/pinned.py unpacks them into the cache on first use).
 bash scripts/fetch-qemu-source.sh
 bash scripts/guest-boot-deps.sh
+bash scripts/test-build-deps.sh
 python3 -m ruff check ghafgen tests benchmarks
 python3 -m ruff format --check ghafgen tests benchmarks
 python3 -m mypy

@@ -1,14 +1,21 @@
 """The host side of a guest boot here: each reference VM, its tree and QEMU's argv.
 
 Entry points: `reference_guests()` -> `Guest` (from ghafgen's plan of each profile),
-`base_tree`, `merged_tree`, `tree_to_boot` and `qemu_argv(guest, ...)` (for the GPU
-VM: `gpu_guest_tree`, `gpu_boot_argv`), which
-mirrors microvm.nix's QEMU runner for the module. tests/guestinit.py runs it.
+`base_tree`, `merged_tree`, `tree_to_boot`, `runner_commands(guests, lib, microvm)`
+(the QEMU command microvm.nix's runner builds for each generated module) and
+`for_here(command, guest, ...)` (that command with the substitutions this machine
+needs; for the GPU VM: `gpu_guest_tree`, `gpu_boot_argv`). tests/guestinit.py
+runs it.
 """
 
 from __future__ import annotations
 
+import functools
+import json
+import re
+import shlex
 import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +28,6 @@ from ghafgen.render import dt
 from ghafgen.render.plan import VmPlan, plan
 from ghafgen.rules.engine import validate
 from ghafgen.toolchain.guestbase import (
-    VIRT_MACHINE,
     add_bridge_node,
     dump_qemu_virt,
     gpu_variant_base,
@@ -34,14 +40,18 @@ from ghafgen.tools import run
 ROOT = Path(__file__).resolve().parent.parent
 MODULES = ROOT / "nix" / "modules"
 
-# The runner's -append: "${kernelConsole} reboot=t panic=-1 ${kernelParams}", where
-# kernelConsole is "console=ttyAMA0" on aarch64 when qemu.serialConsole (default
-# true), and kernelParams is boot.kernelParams, which microvm.nix's optimization
-# module (optimize.enable, default true) extends with "8250.nr_uarts=1". NixOS
-# adds "loglevel=4" (boot.consoleLogLevel); its init= does not apply to busybox.
+# What the runner's -append should be, as microvm.nix documents it (the test's
+# expectation, not read from the runner): "${kernelConsole} reboot=t panic=-1
+# ${kernelParams}", where kernelConsole is "console=ttyAMA0" on aarch64 when
+# qemu.serialConsole (default true), and kernelParams is boot.kernelParams plus
+# system.nix's init= (NixOS's stage 2, the stub system here; busybox's /init in
+# the initramfs runs instead), boot.kernelParams being extended by microvm.nix's
+# optimization module (optimize.enable, default true) with "8250.nr_uarts=1" and
+# by NixOS with "loglevel=4" (boot.consoleLogLevel).
 SERIAL_CONSOLE_PARAM = "console=ttyAMA0"
 RUNNER_PARAMS = ("reboot=t", "panic=-1")
 NIXOS_PARAMS = ("loglevel=4", "8250.nr_uarts=1")
+STUB_INIT = "init=/nix/store/00000000000000000000000000000000-nixos-system/init"
 
 
 @dataclass(frozen=True)
@@ -248,11 +258,163 @@ def alias(tree: Path, name: str) -> str:
     return str(got[0]) if got else ""
 
 
-def cmdline(guest: Guest, extra: tuple[str, ...] = ()) -> str:
-    """The -append microvm.nix builds from the module (see SERIAL_CONSOLE_PARAM)."""
+def cmdline(guest: Guest) -> str:
+    """The -append microvm.nix should build from the module (see SERIAL_CONSOLE_PARAM)."""
     console = SERIAL_CONSOLE_PARAM if guest.serial_console else ""
-    params = (*guest.vm.kernel_params, *NIXOS_PARAMS, *extra)
+    params = (*guest.vm.kernel_params, *NIXOS_PARAMS, STUB_INIT)
     return f"{console} {' '.join(RUNNER_PARAMS)} {' '.join(params)}"
+
+
+# Flags of the runner's command that take no value.
+NO_VALUE = frozenset(
+    {"-nodefaults", "-no-user-config", "-no-reboot", "-enable-kvm", "-nographic"}
+)
+RUNNER_EVAL = ROOT / "tests" / "data" / "eval" / "runner-argv.nix"
+# Devices of the runner's command that `for_here` leaves out (its items 4, 5).
+NOT_HERE = (
+    "virtio-blk-pci,drive=store",
+    "vfio-platform,",
+    "vfio-pci,",
+    "vhost-vsock-pci,",
+)
+
+
+def runner_commands(
+    guests: list[Guest], lib: Path, microvm: Path, qemu_runner: Path | None = None
+) -> dict[str, str]:
+    """Guest id -> the QEMU command microvm.nix's runner builds for the VM's
+    generated module (tests/data/eval/runner-argv.nix: the module evaluated with
+    nixpkgs' lib and microvm.nix's own guest modules, then lib/runners/qemu.nix,
+    or the copy `qemu_runner` names, called as lib/runner.nix calls it)."""
+    modules = {
+        g.id: {
+            "name": g.vm.name,
+            "path": str(MODULES / g.target / "vms" / f"{g.vm.name}.nix"),
+        }
+        for g in guests
+    }
+    argv = [
+        "nix-instantiate", "--eval", "--strict", "--json", str(RUNNER_EVAL),
+        "--argstr", "libPath", str(lib),
+        "--argstr", "microvmSrc", str(microvm),
+        "--argstr", "modulesJson", json.dumps(modules),
+    ]  # fmt: skip
+    if qemu_runner is not None:
+        argv += ["--arg", "qemuRunner", str(qemu_runner)]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    commands: dict[str, str] = json.loads(json.loads(done.stdout))
+    return commands
+
+
+def options(command: str) -> list[list[str]]:
+    """The runner's command (a shell line: escapeShellArgs, and vfio-pci
+    devices outside it) as [binary], then [flag] or [flag, value] each."""
+    words = shlex.split(command)
+    out = [[words[0]]]
+    rest = words[1:]
+    while rest:
+        flag = rest.pop(0)
+        assert flag.startswith("-"), f"{flag!r} is not a QEMU option: {command}"
+        if flag in NO_VALUE:
+            out.append([flag])
+        else:
+            assert rest and not rest[0].startswith("-"), (
+                f"{flag} has no value: {command}"
+            )
+            out.append([flag, rest.pop(0)])
+    return out
+
+
+def for_here(
+    command: str,
+    guest: Guest,
+    kernel: Path,
+    initrd: Path,
+    folder: Path,
+    extra_params: tuple[str, ...] = (),
+    serial_log: Path | None = None,
+) -> list[str]:
+    """The runner's command as this machine can run it: only these changes.
+
+    1. The binary: Debian's qemu-system-aarch64 for the module's QEMU
+       (nixpkgs' or the pinned platform QEMU; the boot test's docstring).
+    2. -kernel and -initrd: Debian's arm64 kernel and the busybox initramfs
+       for the module's NixOS kernel and stage-1 initrd.
+    3. KVM: an arm64 guest on this host runs under TCG, so `accel=kvm:tcg` in
+       -M becomes `accel=tcg`, -enable-kvm goes and `-cpu host` is `-cpu max`.
+    4. The store disk (-drive id=store and its virtio-blk device) goes: it
+       holds the NixOS closure; the busybox initramfs is the userspace here.
+    5. Host devices that are not here go: vfio-platform and vfio-pci (no
+       device to pass), vhost-vsock-pci (needs the host's vhost_vsock).
+    6. Volume images (microvm.volumes, created by the runner when missing)
+       are sparse files of the volume's size in `folder`; ivshmem files under
+       /dev/shm go to `folder` too.
+    7. For the test only: `extra_params` appended to -append (earlycon, for
+       the as-generated boot that faults), `-serial file:` for that boot of a
+       VM whose stdio is a PCI serial card, and `-dtb ghafgen-guest.dtb` for
+       a BPMP VM without a guest tree (`Guest.base_dtb_stand_in`).
+    Everything else (machine, memory, vCPUs, -append, the other devices,
+    -smbios, -sandbox, -qmp, -nographic, the module's extraArgs) is run as
+    the runner gives it; the relative -dtb and -qmp paths land in `folder`,
+    where QEMU runs.
+    """
+    for path in (folder, kernel, initrd):
+        if "," in str(path):
+            raise ValueError(f"QEMU cannot take a path with a comma: {path}")
+    volumes = {v.image: v for v in guest.vm.volumes}
+    (binary,), *opts = options(command)
+    assert binary.endswith("/bin/qemu-system-aarch64"), binary
+    argv = ["qemu-system-aarch64"]
+    for opt in opts:
+        flag, value = opt[0], opt[1] if len(opt) > 1 else ""
+        if flag == "-enable-kvm":
+            continue
+        if flag == "-kernel":
+            assert value.endswith("-linux/Image"), value
+            value = str(kernel)
+        elif flag == "-initrd":
+            assert value.endswith("-initrd/initrd"), value
+            value = str(initrd)
+        elif flag == "-M":
+            assert ",accel=kvm:tcg," in f",{value},", value
+            value = value.replace("accel=kvm:tcg", "accel=tcg")
+        elif flag == "-cpu" and value == "host":
+            value = "max"
+        elif flag == "-drive" and value.startswith("id=store,"):
+            continue  # 4.
+        elif flag == "-device" and value.startswith(NOT_HERE):
+            continue  # 4. and 5.
+        elif flag == "-drive":
+            image = re.search(r"(?:^|,)file=([^,]+)", value)
+            assert image is not None and image[1] in volumes, value
+            local = folder / Path(image[1]).name
+            size = volumes[image[1]].size_mib << 20
+            with local.open("wb") as f:
+                f.truncate(size)  # sparse, as a fresh volume
+            value = value.replace(f"file={image[1]}", f"file={local}")
+        elif flag == "-object":
+            value = value.replace("mem-path=/dev/shm/", f"mem-path={folder}/")
+        elif flag == "-append" and extra_params:
+            value = f"{value} {' '.join(extra_params)}"
+        argv += [flag, value] if value else [flag]
+    if serial_log is not None and not guest.serial_console:
+        argv += ["-serial", f"file:{serial_log}"]
+    if guest.base_dtb_stand_in:
+        assert "-dtb" not in argv, "the module gives -dtb; the stand-in should not"
+        argv += ["-dtb", "ghafgen-guest.dtb"]
+    return argv
+
+
+@functools.cache
+def reference_commands() -> dict[str, str]:
+    """`runner_commands` of every reference guest, with the pinned nixpkgs lib
+    and microvm.nix (tests/pinned.py; raises pinned.Unavailable without them)."""
+    from tests import pinned
+
+    return runner_commands(
+        reference_guests(), pinned.tree("nixpkgs.lib"), pinned.tree("microvm.nix")
+    )
 
 
 def qemu_argv(
@@ -263,78 +425,18 @@ def qemu_argv(
     extra_params: tuple[str, ...] = (),
     serial_log: Path | None = None,
 ) -> list[str]:
-    """QEMU's argv as microvm.nix's runner builds it for this module, for TCG here.
+    """QEMU's argv for a reference guest: its runner's command, `for_here`."""
+    command = reference_commands()[guest.id]
+    return for_here(command, guest, kernel, initrd, folder, extra_params, serial_log)
 
-    Not given, because nothing here can back them: vfio-platform / vfio-pci devices
-    (no device to pass), vhost-vsock (needs the host's vhost_vsock), hugepage
-    backing. ivshmem files go to `folder` instead of /dev/shm.
-    """
-    vm = guest.vm
-    # QEMU splits option values at commas; paths go into such values below.
-    for path in (folder, kernel, initrd):
-        if "," in str(path):
-            raise ValueError(f"QEMU cannot take a path with a comma: {path}")
-    argv = [
-        "qemu-system-aarch64",
-        "-name",
-        vm.name,
-        "-M",
-        VIRT_MACHINE,
-        "-m",
-        f"{vm.mem_mib}M",
-        "-smp",
-        str(vm.vcpus),
-        "-nodefaults",
-        "-no-user-config",
-        "-no-reboot",
-        "-kernel",
-        str(kernel),
-        "-initrd",
-        str(initrd),
-        "-chardev",
-        "stdio,id=stdio,signal=off",
-        # The runner's devType is "pci" on the virt machine (not "microvm").
-        "-device",
-        "virtio-rng-pci",
-    ]
-    if guest.serial_console:
-        argv += ["-serial", "chardev:stdio"]
-    elif serial_log is not None:
-        argv += ["-serial", f"file:{serial_log}"]
-    # The runner gives "-cpu host" with KVM; an arm64 guest here runs under TCG.
-    argv += ["-cpu", "max", "-append", cmdline(guest, extra_params), "-nographic"]
-    for letter, vol in zip("abcdefgh", vm.volumes, strict=False):
-        image = folder / f"{letter}.img"
-        with image.open("wb") as f:
-            f.truncate(vol.size_mib << 20)  # sparse, as a fresh volume
-        argv += [
-            "-drive",
-            f"id=vd{letter},format=raw,file={image},if=none,aio=threads,"
-            "discard=unmap,read-only=off",
-            "-device",
-            f"virtio-blk-pci,drive=vd{letter}",
-        ]
-    if vm.network_mac:
-        net = f"{vm.name}-net"
-        argv += [
-            "-netdev",
-            f"user,id={net}",
-            "-device",
-            f"virtio-net-pci,netdev={net},mac={vm.network_mac},romfile=",
-        ]
-    if guest.base_dtb_stand_in:
-        argv += ["-dtb", "ghafgen-guest.dtb"]
-    args = list(vm.qemu_args)
-    while args:
-        flag, value = args.pop(0), args.pop(0)
-        if value.startswith(("vfio-platform,", "vfio-pci,")):
-            continue
-        argv += [flag, value.replace("mem-path=/dev/shm/", f"mem-path={folder}/")]
-    return argv
+
+def appended(argv: list[str]) -> str:
+    """The -append of an argv."""
+    return argv[argv.index("-append") + 1]
 
 
 def gpu_boot_argv(
-    guest: Guest, kernel: Path, initrd: Path, folder: Path
+    guest: Guest, kernel: Path, initrd: Path, folder: Path, command: str | None = None
 ) -> tuple[list[str], Path]:
     """(QEMU's argv, the guest tree) for the GPU VM: its tree as its preStart
     builds it on the variant (`gpu_guest_tree`, on this QEMU's dump for the
@@ -344,7 +446,9 @@ def gpu_boot_argv(
     dumped = dump_qemu_virt(folder, guest.vm.vcpus, guest.vm.mem_mib)
     assert dumped is not None, "qemu-system-aarch64 is missing"
     tree = gpu_guest_tree(guest.dts, dumped, folder)
-    argv = qemu_argv(guest, kernel, initrd, folder)
+    if command is None:
+        command = reference_commands()[guest.id]
+    argv = for_here(command, guest, kernel, initrd, folder)
     dtb = argv[argv.index("-dtb") + 1]
     shutil.copy(tree, folder / dtb)
     at = argv.index("-m")

@@ -39,6 +39,11 @@ TOOL_FIXTURES = frozenset(
         "trees_612",
         "virt_dtb",
         "qemu_10_0",
+        # tests/pinned.py: the pinned third-party trees and the QEMU build.
+        "ghaf_src",
+        "microvm_src",
+        "nixpkgs_lib",
+        "qemu_build",
     }
 )
 

@@ -1,9 +1,9 @@
 """The flake: its outputs as `nix flake show` lists them, its pins, its package.
 
-The outputs test is opt-in like tests/test_nixos_eval.py: it evaluates
-flake.nix's `outputs` function with stand-in inputs built from a nixpkgs lib
-checkout (GHAFGEN_NIXPKGS_LIB) and a microvm.nix checkout (GHAFGEN_MICROVM_SRC);
-tests/data/eval/flake-outputs.nix says what is stubbed. The rest runs always.
+The outputs tests evaluate flake.nix's `outputs` function with stand-in
+inputs built from the pinned nixpkgs lib and microvm.nix (tests/pinned.py, as
+tests/test_nixos_eval.py); tests/data/eval/flake-outputs.nix says what is
+stubbed. CI runs them all.
 """
 
 from __future__ import annotations
@@ -20,16 +20,12 @@ import pytest
 from ghafgen import __version__
 from ghafgen.catalog.load import sources
 from ghafgen.profile.parse import load
+from tests import pinned
 from tests.conftest import PROFILES, ROOT, require
 
 FLAKE_EVAL = ROOT / "tests" / "data" / "eval" / "flake-outputs.nix"
-LIB = os.environ.get("GHAFGEN_NIXPKGS_LIB", "")
-MICROVM = os.environ.get("GHAFGEN_MICROVM_SRC", "")
-OPT_IN = pytest.mark.skipif(
-    not (LIB and MICROVM),
-    reason="opt-in: set GHAFGEN_NIXPKGS_LIB (nixpkgs.lib checkout) and GHAFGEN_MICROVM_SRC "
-    "(microvm.nix checkout) to evaluate the flake's outputs",
-)
+# The pinned trees flake_outputs reads, found (or the test skipped with why) first.
+NEEDS_TREES = pytest.mark.usefixtures("nixpkgs_lib", "microvm_src")
 SYSTEMS = ["aarch64-linux", "x86_64-linux"]
 # pyproject (PyPI) names whose nixpkgs python3Packages attribute differs.
 NIXPKGS_NAME = {"pylibfdt": "libfdt"}
@@ -48,11 +44,9 @@ def nix_eval(*args: str) -> object:
 
 
 def flake_outputs(template: Path | None = None) -> dict[str, object]:
-    lib = (
-        Path(LIB) / "lib" if (Path(LIB) / "lib" / "default.nix").exists() else Path(LIB)
-    )
+    lib, microvm = pinned.tree("nixpkgs.lib"), pinned.tree("microvm.nix")
     args = [str(FLAKE_EVAL), "--argstr", "libPath", str(lib)]
-    args += ["--argstr", "microvmSrc", MICROVM, "--arg", "root", str(ROOT)]
+    args += ["--argstr", "microvmSrc", str(microvm), "--arg", "root", str(ROOT)]
     if template is not None:
         args += ["--arg", "template", str(template)]
     out = nix_eval(*args)
@@ -71,7 +65,7 @@ def reference_targets() -> dict[str, str]:
     return targets
 
 
-@OPT_IN
+@NEEDS_TREES
 def test_flake_show_lists_what_a_nix_user_expects():
     out = flake_outputs()
     assert out["outputs"] == sorted(
@@ -113,7 +107,7 @@ def test_flake_show_lists_what_a_nix_user_expects():
     assert {"targetModule", "nixosConfigurations", "targets"} <= set(out["lib"])  # type: ignore[arg-type]
 
 
-@OPT_IN
+@NEEDS_TREES
 def test_each_reference_host_gets_the_kernel_of_its_tree_and_ghaf_from_the_input():
     out = flake_outputs()
     systems = out["nixosConfigurations"]
@@ -162,7 +156,7 @@ def test_each_reference_host_gets_the_kernel_of_its_tree_and_ghaf_from_the_input
     assert manifest["host"]["dt_flavor"] == "l4t"
 
 
-@OPT_IN
+@NEEDS_TREES
 def test_package_wraps_the_tools_and_installs_completions():
     package = flake_outputs()["package"]
     assert isinstance(package, dict)

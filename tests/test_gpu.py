@@ -78,16 +78,8 @@ def test_placement_is_the_one_ghaf_measured_on_the_board():
         assert p.regions[0].host == p.regions[0].guest == p.mmio_base
 
 
-@pytest.mark.skipif(
-    not os.environ.get("GHAFGEN_GHAF_SRC"),
-    reason="set GHAFGEN_GHAF_SRC to a checkout of tiiuae/ghaf at the pinned revision",
-)
-def test_placement_matches_ghafs_hand_kept_ranges_line_by_line():
-    text = (
-        Path(os.environ["GHAFGEN_GHAF_SRC"])
-        / GPU_DIR
-        / "gpu-vm/tegra234-gpuvm-base.dtsi"
-    ).read_text()
+def test_placement_matches_ghafs_hand_kept_ranges_line_by_line(ghaf_src: Path):
+    text = (ghaf_src / GPU_DIR / "gpu-vm/tegra234-gpuvm-base.dtsi").read_text()
     pairs = re.findall(
         r"<0x00 (0x[0-9a-fA-F]+) 0x00 (0x[0-9a-fA-F]+) 0x00 0x[0-9a-fA-F]+>,?\s*// "
         r"0x[0-9a-f]+-[0-9a-f]+ \(prio 0, ramd\): VFIO",
@@ -119,16 +111,10 @@ def _nix_ids(block: str) -> list[int]:
     return [int(x) for x in re.findall(r"^\s*(\d+)", block, re.M)]
 
 
-@pytest.mark.skipif(
-    not os.environ.get("GHAFGEN_GHAF_SRC"),
-    reason="set GHAFGEN_GHAF_SRC to a checkout of tiiuae/ghaf at the pinned revision",
-)
-def test_allow_list_against_ghafs_id_by_id():
+def test_allow_list_against_ghafs_id_by_id(ghaf_src: Path):
     """Ghaf's list is one union: the compute IDs, then `++` the display IDs.
     ghafgen's gpu-vm list is the compute part less FUSE (40)."""
-    text = (
-        Path(os.environ["GHAFGEN_GHAF_SRC"]) / GPU_DIR / "payload/bpmp-allowlist.nix"
-    ).read_text()
+    text = (ghaf_src / GPU_DIR / "payload/bpmp-allowlist.nix").read_text()
     body = text.split("{", 1)[1]
     lists = {}
     for name in ("clocks", "resets", "powerDomains"):

@@ -4,15 +4,14 @@ per-VM device access).
 The two-VM profile (MGBE0 -> net-vm, UARTA -> uart-vm) is refused while per-VM
 enforcement is off (GG307) and, with it on, gets one proxy node per VM whose
 lists hold only that VM's IDs and the protected roots they share. ghafgen's
-proxy and bridge patches are checked against the pinned Ghaf sources when
-GHAFGEN_GHAF_SRC names a checkout (the proxy is also cross-compiled for arm64
-where the compiler and Debian's 6.12 tree are present); every microvm@ unit's
+proxy and bridge patches are checked against the pinned Ghaf sources
+(tests/pinned.py); the proxy is also cross-compiled for arm64 on Debian's 6.12
+tree and the bridge compiled with QEMU's own flags; every microvm@ unit's
 DeviceAllow= list names its own devices only.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import stat
 import subprocess
@@ -27,15 +26,12 @@ from ghafgen.profile.parse import load_text
 from ghafgen.render.files import render_target
 from ghafgen.render.plan import TargetPlan, plan
 from ghafgen.rules.engine import apply_rules, validate
+from tests import pinned
 from tests.conftest import AGX, ROOT, require
 from tests.trees import Tree
 
-GHAF = os.environ.get("GHAFGEN_GHAF_SRC", "")
-needs_ghaf = pytest.mark.skipif(
-    not GHAF,
-    reason="set GHAFGEN_GHAF_SRC to a checkout of tiiuae/ghaf at the pinned revision "
-    "to apply ghafgen's proxy and bridge patches to the pinned sources",
-)
+# Ghaf at the pinned revision (tests/pinned.py), found before the test reads it.
+needs_ghaf = pytest.mark.usefixtures("ghaf_src")
 KERNEL_612 = Path("/usr/src/linux-source-6.12.tar.xz")
 
 TWO_VMS = (
@@ -308,7 +304,7 @@ def _git_apply_check(tree: Path, patch: bytes) -> subprocess.CompletedProcess[st
 def _drivers_tree(dest: Path) -> Path:
     """The files the bpmp-virt drivers patch adds, laid out as bpmp-virt.nix
     builds that patch (`cp -r sources b`): drivers/firmware/tegra/..."""
-    src = Path(GHAF) / sources()["ghaf"].paths["bpmp_sources"]
+    src = pinned.tree("ghaf") / sources()["ghaf"].paths["bpmp_sources"]
     shutil.copytree(src, dest, dirs_exist_ok=True)
     return dest
 
@@ -329,7 +325,7 @@ def test_proxy_patch_applies_to_the_pinned_proxy(series: str, tmp_path: Path):
 def test_bridge_patch_applies_to_the_pinned_bridge(tmp_path: Path):
     p = planned(ENFORCED)
     assert p.bridge_patch is not None
-    sources_dir = Path(GHAF) / p.qemu.package_dir / "sources"
+    sources_dir = pinned.tree("ghaf") / p.qemu.package_dir / "sources"
     shutil.copytree(sources_dir, tmp_path / "qemu")
     done = _git_apply_check(tmp_path / "qemu", render_target(p)[p.bridge_patch.file])
     assert done.returncode == 0, done.stderr
@@ -343,24 +339,20 @@ KCFLAGS = "KCFLAGS=-Wno-error=incompatible-pointer-types"
 
 
 @pytest.fixture(scope="module")
-def linux_612(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def linux_612(tmp_path_factory: pytest.TempPathFactory, ghaf_src: Path) -> Path:
     """Debian's 6.12 tree with Ghaf's drivers (laid out as bpmp-virt.nix builds
     its patch) and Ghaf's 6.12 hooks: the tree the proxy patch goes on."""
-    if not GHAF:
-        pytest.skip("set GHAFGEN_GHAF_SRC to a Ghaf checkout at the pinned revision")
-    if shutil.which("aarch64-linux-gnu-gcc") is None:
-        pytest.skip("aarch64-linux-gnu-gcc missing (Debian gcc-aarch64-linux-gnu)")
+    # Debian's gcc-aarch64-linux-gnu, and what configuring a kernel tree needs.
+    for tool in ("aarch64-linux-gnu-gcc", "make", "flex", "bison", "bc", "patch"):
+        require(tool)
     if not KERNEL_612.exists():
         pytest.skip(f"{KERNEL_612} missing (Debian linux-source-6.12)")
-    for tool in ("make", "flex", "bison", "bc", "patch"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} missing (needed to configure a kernel tree)")
     dest = tmp_path_factory.mktemp("linux-6.12")
     with tarfile.open(KERNEL_612) as tar:
         tar.extractall(dest, filter="data")
     tree = dest / "linux-source-6.12"
     _drivers_tree(tree)
-    hooks = Path(GHAF) / kernel_pins().bpmp_hooks["6.12"]
+    hooks = pinned.tree("ghaf") / kernel_pins().bpmp_hooks["6.12"]
     subprocess.run(["patch", "-p1", "-i", str(hooks)], cwd=tree, check=True)
     return tree
 
@@ -780,27 +772,20 @@ def test_patched_proxy_polices_each_vms_device_under_qemu(
     }
 
 
-QEMU_BUILD = os.environ.get("GHAFGEN_QEMU_BUILD", "")
-
-
 @needs_ghaf
-@pytest.mark.skipif(
-    not QEMU_BUILD,
-    reason="set GHAFGEN_QEMU_BUILD to a configured QEMU build directory (meson, "
-    "compile_commands.json, libcommon.a.p/hw_misc_unimp.c.o built) to compile the bridge",
-)
-def test_patched_bridge_compiles_with_qemus_own_flags(tmp_path: Path):
+def test_patched_bridge_compiles_with_qemus_own_flags(tmp_path: Path, qemu_build: Path):
     """Ghaf's bridge and the patched one, compiled with the exact command QEMU's
-    build uses for hw/misc/unimp.c (checked by hand against Debian's QEMU 10.0.2;
-    the pinned 10.1.5 is not built here). The patch adds no diagnostic."""
+    build uses for hw/misc/unimp.c: Debian's QEMU 10.0 source configured for
+    aarch64-softmmu (tests/pinned.py `qemu_build`, or GHAFGEN_QEMU_BUILD's
+    folder); the pinned 10.1.5 is not built here. The patch adds no diagnostic."""
     import json
     import shlex
 
-    build = Path(QEMU_BUILD)
+    build = qemu_build
     commands = json.loads((build / "compile_commands.json").read_text())
     (unimp,) = [c for c in commands if c["file"].endswith("hw/misc/unimp.c")]
     tree = tmp_path / "src"
-    bridge = Path(GHAF) / planned(ENFORCED).qemu.package_dir / "sources"
+    bridge = pinned.tree("ghaf") / planned(ENFORCED).qemu.package_dir / "sources"
     shutil.copytree(bridge, tree)
     words = shlex.split(unimp["command"])
     argv = [words[0], "-I", str(tree / "include")]  # the bridge's header first

@@ -1,8 +1,8 @@
-"""Opt-in: every generated module evaluates with nixpkgs' lib.evalModules.
+"""Every generated module evaluates with nixpkgs' lib.evalModules.
 
-Set GHAFGEN_NIXPKGS_LIB to a checkout of nix-community/nixpkgs.lib and
-GHAFGEN_MICROVM_SRC to a checkout of microvm.nix (the revision Ghaf pins has
-`microvm.qemu.package`); otherwise these tests skip and say why. Host modules
+nixpkgs' lib and microvm.nix (the revision Ghaf pins has `microvm.qemu.package`)
+are the pinned trees of tests/pinned.py: a checkout the environment names, else
+shared/third_party's tarballs; CI runs these tests. Host modules
 are checked against NixOS option types declared in tests/data/eval, guests
 against microvm.nix's own option declarations; a misspelled option fails.
 """
@@ -10,7 +10,6 @@ against microvm.nix's own option declarations; a misspelled option fails.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -18,29 +17,22 @@ import pytest
 
 from ghafgen.render.plan import plan
 from ghafgen.rules.engine import validate
+from tests import pinned
 from tests.conftest import PROFILES, ROOT, require
 from tests.facts import GHAF_PROFILES
 
 EVAL = ROOT / "tests" / "data" / "eval" / "eval-module.nix"
 MODULES = ROOT / "nix" / "modules"
-LIB = os.environ.get("GHAFGEN_NIXPKGS_LIB", "")
-MICROVM = os.environ.get("GHAFGEN_MICROVM_SRC", "")
 # NixOS reads these keys of a boot.kernelPatches entry; any other is ignored silently.
 PATCH_KEYS = {"name", "patch", "structuredExtraConfig", "extraConfig", "features"}
 
-pytestmark = pytest.mark.skipif(
-    not (LIB and MICROVM),
-    reason="opt-in: set GHAFGEN_NIXPKGS_LIB (nixpkgs.lib checkout) and GHAFGEN_MICROVM_SRC "
-    "(microvm.nix checkout) to evaluate the generated modules",
-)
+# The trees, found (or the test skipped with why) before eval_argv reads them.
+pytestmark = pytest.mark.usefixtures("nixpkgs_lib", "microvm_src")
 
 
 def eval_argv(
     module: Path, kind: str, layout: str = "default", host_series: str = "6.6"
 ) -> list[str]:
-    lib = (
-        Path(LIB) / "lib" if (Path(LIB) / "lib" / "default.nix").exists() else Path(LIB)
-    )
     return [
         "nix-instantiate",
         "--eval",
@@ -49,10 +41,10 @@ def eval_argv(
         str(EVAL),
         "--argstr",
         "libPath",
-        str(lib),
+        str(pinned.tree("nixpkgs.lib")),
         "--argstr",
         "microvmSrc",
-        MICROVM,
+        str(pinned.tree("microvm.nix")),
         "--arg",
         "module",
         str(module),
@@ -297,3 +289,26 @@ def test_per_vm_bpmp_evaluates_with_own_devices_and_patches(tmp_path: Path):
         assert post.index("qemu-bpmp-guest-host-device.patch") > post.index(
             "nvidia_bpmp_guest.c hw/misc/"
         )
+
+
+def test_microvm_nix_s_runner_builds_each_guest_s_command(
+    nixpkgs_lib: Path, microvm_src: Path
+):
+    """microvm.nix's own QEMU runner (lib/runners/qemu.nix, with its guest
+    modules' defaults) evaluates for every generated VM module, and its command
+    runs the module's QEMU with the module's shape and extraArgs in order (the
+    guest boot test runs these commands)."""
+    from tests.guestboot import options, reference_guests, runner_commands
+
+    require("nix-instantiate")
+    guests = reference_guests()
+    commands = runner_commands(guests, nixpkgs_lib, microvm_src)
+    assert sorted(commands) == sorted(g.id for g in guests)
+    for g in guests:
+        opts = options(commands[g.id])
+        given = dict(o for o in opts[1:] if len(o) == 2 and o[0] in ("-m", "-smp"))
+        assert given == {"-m": f"{g.vm.mem_mib}M", "-smp": str(g.vm.vcpus)}, g.id
+        flat = [w for o in opts[1:] for w in o]
+        extra = list(g.vm.qemu_args)
+        if extra:  # the runner puts microvm.qemu.extraArgs last
+            assert flat[-len(extra) :] == extra, (g.id, extra, flat[-12:])

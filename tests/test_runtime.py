@@ -3,13 +3,12 @@
 One test (or more) per item of the "It boots" review: the QEMU with
 vfio-platform, the bridge's own /bpmp, the SMMU coherency patch, the bypass
 parameter, MGBE0's startup-rearm, the pinned kernels, the UARTA allow list and
-the BAR window. Facts checked against the pinned Ghaf tree itself run when
-GHAFGEN_GHAF_SRC names a checkout of it (skipped with the reason otherwise).
+the BAR window. Facts are also checked against the pinned Ghaf tree itself
+(tests/pinned.py).
 """
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -22,15 +21,12 @@ from ghafgen.render.plan import TargetPlan, plan
 from ghafgen.rules.engine import apply_rules, validate
 from ghafgen.toolchain import basetrees
 from ghafgen.toolchain.guestbase import add_bridge_node, name_bridge_node
+from tests import pinned
 from tests.conftest import AGX, PROFILES, ROOT, require
 
 MODULES = ROOT / "nix" / "modules"
-GHAF = os.environ.get("GHAFGEN_GHAF_SRC", "")
-needs_ghaf = pytest.mark.skipif(
-    not GHAF,
-    reason="set GHAFGEN_GHAF_SRC to a checkout of tiiuae/ghaf at the pinned revision "
-    "to check runtime facts against its patch text",
-)
+# Ghaf at the pinned revision (tests/pinned.py), found before the test reads it.
+needs_ghaf = pytest.mark.usefixtures("ghaf_src")
 
 
 def plans() -> list[TargetPlan]:
@@ -105,7 +101,7 @@ def test_qemu_refuses_devices_without_a_binding_so_ghafgen_adds_one():
 
 @needs_ghaf
 def test_pinned_qemu_facts_match_ghafs_package_and_patch_text():
-    root = Path(GHAF) / qemu_build().package_dir
+    root = pinned.tree("ghaf") / qemu_build().package_dir
     package = (root / "package.nix").read_text()
     assert f'version = "{qemu_build().version}";' in package
     assert qemu_build().hash in package
@@ -127,11 +123,7 @@ def test_pinned_qemu_facts_match_ghafs_package_and_patch_text():
         assert line in bridge.splitlines()
 
 
-QEMU_CACHE = (
-    Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    / "ghafgen"
-    / "qemu-source"
-)
+QEMU_CACHE = pinned.QEMU_SOURCE
 
 
 @pytest.fixture(scope="module")
@@ -140,12 +132,9 @@ def qemu_10_0() -> Path:
     unpacked once per tarball into the user cache as `check` unpacks kernel trees."""
     tarballs = sorted(QEMU_CACHE.glob("qemu_10.0*.orig.tar.xz"))
     if not tarballs:
-        message = (
+        pytest.skip(
             f"no QEMU 10.0 source in {QEMU_CACHE} (bash scripts/fetch-qemu-source.sh)"
         )
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
     wanted = ("hw/arm/virt.c", "hw/core/sysbus-fdt.c")
     into = basetrees.unpacked(
         tarballs[-1],
@@ -276,8 +265,7 @@ def test_l4t_mgbe0_needs_no_smmu_patch_but_mainline_does(parse):
 def test_smmu_patch_applies_to_the_6_12_tree(tmp_path: Path):
     """The function the patch replaces is the same in the 6.12 tree Debian ships."""
     require("git")
-    if not GHAF:
-        pytest.skip("set GHAFGEN_GHAF_SRC to a Ghaf checkout to read the SMMU patch")
+    ghaf = pinned.need(lambda: pinned.tree("ghaf"))
     tarball = Path("/usr/src/linux-source-6.12.tar.xz")
     if not tarball.exists():
         pytest.skip(f"{tarball} missing (apt-get install linux-source-6.12)")
@@ -287,7 +275,7 @@ def test_smmu_patch_applies_to_the_6_12_tree(tmp_path: Path):
     member = "linux-source-6.12/drivers/iommu/arm/arm-smmu/arm-smmu.c"
     with tarfile.open(tarball) as tar:
         tar.extractall(tmp_path, members=[tar.getmember(member)], filter="data")
-    patch = Path(GHAF) / kernel_pins().smmu_patch
+    patch = ghaf / kernel_pins().smmu_patch
     done = subprocess.run(
         ["git", "apply", "--check", "-v", str(patch)],
         cwd=tmp_path / "linux-source-6.12",

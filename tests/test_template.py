@@ -1,9 +1,9 @@
 """The flake template: instantiated into a fresh folder with the real
 `nix flake init -t` (offline: flake.lock is complete, and a template needs no
 input fetched), `ghafgen generate` run there as its `generate` app runs it, and
-every Nix file parsed by the real Nix. With GHAFGEN_NIXPKGS_LIB and
-GHAFGEN_MICROVM_SRC set, the template's own flake outputs are evaluated too
-(stand-ins as in test_flake)."""
+every Nix file parsed by the real Nix. The template's own flake outputs are
+evaluated too, with the pinned nixpkgs lib and microvm.nix (stand-ins as in
+test_flake)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from tests.conftest import ROOT, require
-from tests.test_flake import OPT_IN, flake_outputs
+from tests.test_flake import NEEDS_TREES, flake_outputs
 
 TEMPLATE = ROOT / "templates" / "default"
 # What the template's `generate` app runs, in the flake's folder.
@@ -139,7 +139,7 @@ def test_instantiated_template_passes_check_with_what_the_readme_installs(
     assert skipped <= {"patch", "kconfig"}, done.stdout
 
 
-@OPT_IN
+@NEEDS_TREES
 def test_instantiated_template_evaluates_to_a_host_per_target(tmp_path: Path):
     flake = instantiate(tmp_path / "my-orin")
     # A user's own host.nix is part of every system.
@@ -184,7 +184,7 @@ def test_readme_opens_with_the_debian_commands_then_the_nix_path():
     assert nix.splitlines()[0].startswith("nix run FLAKE -- ")
 
 
-@OPT_IN
+@NEEDS_TREES
 def test_the_host_kernel_follows_the_profile_series(tmp_path: Path):
     """kernel_version picks nixpkgs' kernel for a mainline tree (6.6 here); a BPMP
     host on 6.12 is refused before anything is written (GG303: the pinned host

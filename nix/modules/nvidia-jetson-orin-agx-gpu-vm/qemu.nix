@@ -5,14 +5,19 @@
 # The pinned platform QEMU for this target's VMs that are given platform
 # devices: ghaf-qemu-bpmp (version, tarball hash, patch set, 'QEMU removed -device vfio-platform in 10.2').
 # Built by qemu-platform.nix from nixpkgs' qemu; the patches come from the
-# pinned Ghaf tree (bpmp-virt.nix).
+# pinned Ghaf tree (bpmp-virt.nix). Imported, not callPackage'd: microvm.nix's
+# runner calls the package's `override` (lib/runners/qemu.nix, with
+# microvm.optimize.enable: nixosTestRunner), which must reach nixpkgs' qemu
+# and keep these patches, not re-call qemu-platform.nix with that argument.
 { lib, pkgs }:
 {
   bpmpBridge,
   extraPatches ? [ ],
   bridgeSourcePatches ? [ ],
 }:
-pkgs.callPackage ./qemu-platform.nix {
+import ./qemu-platform.nix {
+  inherit lib;
+  inherit (pkgs) qemu fetchurl;
   ghafSrc = (import ./bpmp-virt.nix { inherit lib pkgs; }).src;
   version = "10.1.5";
   url = "https://download.qemu.org/qemu-10.1.5.tar.xz";

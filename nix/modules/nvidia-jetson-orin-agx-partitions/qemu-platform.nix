@@ -18,7 +18,7 @@
 #               after the patch phase has applied `patches`, so these are
 #               applied right after the copy instead.
 # Every pinned value comes from the caller (ghafgen's runtime catalog), so
-# this file holds no fact of its own. Call it with pkgs.callPackage.
+# this file holds no fact of its own. qemu.nix imports it (see there why).
 {
   lib,
   qemu,

@@ -17,7 +17,8 @@ rec {
   # Stand-ins for the few pkgs attributes the modules use: store-path-like
   # derivations, so that nothing is built and nothing needs nixpkgs.
   fake = name: fakeVersioned name "";
-  fakeVersioned = name: version: {
+  fakeVersioned = fakeWith { };
+  fakeWith = extra: name: version: {
     type = "derivation";
     inherit name version;
     outPath = "/nix/store/00000000000000000000000000000000-${name}";
@@ -28,12 +29,24 @@ rec {
     overrideAttrs =
       f:
       let
-        prev = fakeVersioned name version;
+        prev = fakeWith extra name version;
         once = f prev;
         new = prev // (if builtins.isFunction once then f new prev else once);
+        patched = new // {
+          name = "${name}-patched";
+          override = _f: patched;
+        };
       in
-      new // { name = "${name}-patched"; };
-  };
+      patched;
+    # As nixpkgs' makeOverridable `override` (microvm.nix's qemu runner calls
+    # it with nixosTestRunner): the package called again with other arguments,
+    # what overrideAttrs set kept. The stand-in takes none, so it is itself.
+    override = _f: fakeWith extra name version;
+  } // extra;
+  # nixpkgs' qemu (pkgs/applications/virtualization/qemu/default.nix):
+  # seccompSupport defaults to stdenv.hostPlatform.isLinux and adds
+  # --enable-seccomp, which microvm.nix's runner reads to add `-sandbox on`.
+  fakeQemu = name: fakeWith { configureFlags = [ "--enable-seccomp" ]; } name "";
   # A kernel package set with nixpkgs' `extend` (an overlay over the set).
   kernelSet =
     attrs:
@@ -52,7 +65,7 @@ rec {
     dtc = fake "dtc";
     coreutils = fake "coreutils";
     buildPackages.dtc = fake "dtc";
-    qemu_kvm = fake "qemu";
+    qemu_kvm = fakeQemu "qemu";
     qemu-bpmp = fake "qemu-bpmp";
     ghaf-qemu-bpmp = fake "ghaf-qemu-bpmp";
     ghaf-qemu-bpmp-gpu = fake "ghaf-qemu-bpmp-gpu";
@@ -74,7 +87,7 @@ rec {
     # an argument neither given nor in this pkgs fails the evaluation.
     callPackage = lib.callPackageWith pkgs;
     inherit lib;
-    qemu = fake "qemu";
+    qemu = fakeQemu "qemu";
     fetchurl = _args: fake "tarball";
     stdenv.system = "aarch64-linux";
     stdenv.hostPlatform = {
