@@ -26,8 +26,10 @@ import pytest
 
 # Names that start a process when a test (or its helper) calls them.
 PROCESS_NAMES = frozenset({"run_ghafgen", "subprocess", "pexpect"})
-# The gate on an external tool (tests.conftest.require).
+# The gate on an external tool (tests.conftest.require), and on dtschema as
+# `check` finds it (tests.conftest.require_dtschema).
 TOOL_GATE = "require"
+DTSCHEMA_GATE = "require_dtschema"
 # Fixtures built with external tools (cpp, dtc, qemu-system-aarch64, tar of a
 # source tarball): a test taking one is `real_tools` and `slow`.
 TOOL_FIXTURES = frozenset(
@@ -87,7 +89,7 @@ def _names(func: object, seen: set[int]) -> set[str]:
         if (
             isinstance(helper, types.FunctionType)
             and helper.__module__.startswith("tests")
-            and helper.__name__ not in ("run_ghafgen", TOOL_GATE)
+            and helper.__name__ not in ("run_ghafgen", TOOL_GATE, DTSCHEMA_GATE)
         ):
             names |= _names(helper, seen)
     return names
@@ -108,7 +110,9 @@ def classify(item: pytest.Function) -> tuple[bool, bool]:
     names = _names(item.function, set())
     for func in _fixture_functions(item):
         names |= _names(func, set())
-    tools = TOOL_GATE in names or bool(TOOL_FIXTURES & set(item.fixturenames))
+    tools = bool({TOOL_GATE, DTSCHEMA_GATE} & names) or bool(
+        TOOL_FIXTURES & set(item.fixturenames)
+    )
     process = bool(PROCESS_NAMES & names)
     hypothesis = hasattr(item.function, "hypothesis")
     listed = f"{item.path.parent.name}/{item.path.name}::{item.originalname}"
