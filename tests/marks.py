@@ -44,6 +44,16 @@ TOOL_FIXTURES = frozenset(
     }
 )
 
+# Module-scoped fixtures too costly to build on each parallel worker (name:
+# what it costs): the tests taking one share a worker (shared_fixture_group).
+# Cheap ones (the guest boot's initramfs, a folder of bad files) are not
+# listed, so their tests spread over the workers.
+SHARED_FIXTURES = {
+    "reference_results": "`check` over every reference tree, dt-validate included",
+    "linux_612": "Ghaf's drivers laid into 6.12 and cross-compiled",
+    "ghaf_out": "`generate --layout ghaf` of every Ghaf-parity profile",
+}
+
 # In-process tests that take seconds (test id without parameters: why).
 SLOW_TESTS = {
     "tests/test_generate.py::test_generate_then_check_then_idempotent": (
@@ -139,3 +149,14 @@ def mark(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
         if tools and item.get_closest_marker("real_tools") is None:
             item.add_marker(pytest.mark.real_tools)
+        group = shared_fixture_group(item)
+        if group and item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+def shared_fixture_group(item: pytest.Function) -> str:
+    """Tests that take one of SHARED_FIXTURES run on one pytest-xdist worker
+    under `--dist loadgroup` (scripts/test.sh), which builds it once; every
+    other test goes wherever a worker is free. "" for a test that takes none."""
+    names = sorted(SHARED_FIXTURES.keys() & set(item.fixturenames))
+    return f"{item.module.__name__}:{names[0]}" if names else ""

@@ -138,3 +138,31 @@ def test_board_trees_of_6_12_hold_what_their_sources_say(trees_612: dict[str, Pa
     assert agx.cells(uarta, "interrupts") == [0, 112, 4]
     assert agx.cells(uarta, "clocks")[1] == 155
     assert agx.cells(uarta, "reg") == [0, 0x03100000, 0, 0x10000]
+
+
+def test_two_builders_of_one_entry_build_it_once(tmp_path: Path):
+    """Parallel test workers (or two `check` runs) asking for the same entry:
+    one builds, the other waits for it and finds it whole."""
+    import threading
+    import time
+
+    built: list[int] = []
+
+    def build(into: Path) -> None:
+        built.append(1)
+        time.sleep(0.3)  # long enough for the other to arrive meanwhile
+        (into / "done").write_text("whole")
+
+    dest = tmp_path / "entry"
+    got: list[Path] = []
+    workers = [
+        threading.Thread(target=lambda: got.append(basetrees._publish(build, dest)))
+        for _ in range(2)
+    ]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert built == [1]
+    assert got == [dest, dest] and (dest / "done").read_text() == "whole"
+    assert [p.name for p in tmp_path.iterdir()] == ["entry"]
