@@ -71,7 +71,10 @@ def _check(target: str, cache: Path, tree: Path) -> tuple[float, str]:
     argv = [sys.executable, "-m", "ghafgen", "check", str(folder)]
     cpu = _children_cpu()
     start = time.perf_counter()
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    # cwd: `python -m` puts the working directory first on sys.path.
+    done = subprocess.run(
+        argv, cwd=tree, env=env, capture_output=True, text=True, check=False
+    )
     seconds = time.perf_counter() - start
     cpu = _children_cpu() - cpu
     schema = [ln for ln in done.stdout.splitlines() if " schema " in ln]

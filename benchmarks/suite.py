@@ -48,6 +48,9 @@ def main() -> None:
         f"{usage.ru_utime + usage.ru_stime:.1f} s, load {before[0]:.1f} -> "
         f"{os.getloadavg()[0]:.1f}; {summary}"
     )
+    for line in lines:
+        if line.startswith(("FAILED", "ERROR")):
+            print(f"  {line}")
     sys.exit(done.returncode)
 
 
