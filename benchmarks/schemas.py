@@ -9,7 +9,6 @@ empty findings cache (cold) and with the cache one run left (cached).
 from __future__ import annotations
 
 import functools
-import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -32,8 +31,8 @@ def _ms(fn: Callable[[], object]) -> float:
 
 def rows(runs: int, cold_schemas: bool) -> list[Row]:
     tar = basetrees.tarball("6.12")
-    version = bindings.dtschema_version()
-    if tar is None or version is None or shutil.which("dt-validate") is None:
+    tool = bindings.dtschema()
+    if tar is None or tool is None:
         return [
             ("binding schemas", 0.0, 0.0, "skipped: needs linux-source-6.12, dtschema")
         ]
@@ -42,13 +41,13 @@ def rows(runs: int, cold_schemas: bool) -> list[Row]:
     bindings_dir = tree / "Documentation/devicetree/bindings"
     if cold_schemas:
         ms = _ms(
-            lambda: run(["dt-mk-schema", "-j", "--", str(bindings_dir)]).or_raise()
+            lambda: run(
+                tool.argv("dt-mk-schema") + ["-j", "--", str(bindings_dir)]
+            ).or_raise()
         )
         out.append(("dt-mk-schema 6.12 bindings (cold)", ms, ms, "once per tree"))
-    schema = basetrees.processed_schemas(tree, version)
-    times = [
-        _ms(lambda: basetrees.processed_schemas(tree, version)) for _ in range(runs)
-    ]
+    schema = basetrees.processed_schemas(tree, tool)
+    times = [_ms(lambda: basetrees.processed_schemas(tree, tool)) for _ in range(runs)]
     out.append(
         (
             "processed schemas (cached lookup)",
@@ -74,7 +73,9 @@ def rows(runs: int, cold_schemas: bool) -> list[Row]:
             for path in {p: None for j in jobs.jobs for p in (j.base, j.dtb)}:
                 dtbs.append(folder / f"{len(dtbs)}.dtb")
                 bindings.stable_copy(path, dtbs[-1])
-            once = functools.partial(bindings.validate, dtbs, schema, work / "cache")
+            once = functools.partial(
+                bindings.validate, tool, dtbs, schema, work / "cache"
+            )
             cold = _ms(once)
             warm = [_ms(once) for _ in range(max(1, runs // 5))]
             name = target.name.removeprefix("nvidia-jetson-orin-agx-")

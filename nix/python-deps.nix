@@ -18,5 +18,6 @@
     "mypy"
     "jsonschema"
     "pexpect"
+    "pytest-xdist"
   ];
 }

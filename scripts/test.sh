@@ -14,4 +14,6 @@ bash scripts/test-build-deps.sh
 python3 -m ruff check ghafgen tests benchmarks
 python3 -m ruff format --check ghafgen tests benchmarks
 python3 -m mypy
-python3 -m pytest -q "$@"
+# One worker per core; tests sharing a module-scoped fixture stay on one
+# worker (tests/marks.py), so it is built once. `-n 0` runs them serially.
+python3 -m pytest -q -n auto --dist loadgroup "$@"

@@ -111,6 +111,21 @@ def require(tool: str) -> str:
     return path
 
 
+def require_dtschema():
+    """dtschema as `check` finds it (ghafgen.toolchain.bindings.dtschema): the
+    product and the tests give one answer to whether dt-validate can run."""
+    import os
+
+    from ghafgen.toolchain import bindings
+
+    tool = bindings.dtschema()
+    if tool is None:
+        if os.environ.get("CI"):
+            pytest.fail(bindings.NOT_INSTALLED)
+        pytest.skip(bindings.NOT_INSTALLED)
+    return tool
+
+
 def kernel_tree(version: str) -> Path:
     """Debian's linux-source-`version` (the subset ghafgen's checks read)."""
     from tests import trees

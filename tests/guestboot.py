@@ -40,19 +40,6 @@ from ghafgen.tools import run
 ROOT = Path(__file__).resolve().parent.parent
 MODULES = ROOT / "nix" / "modules"
 
-# What the runner's -append should be, as microvm.nix documents it (the test's
-# expectation, not read from the runner): "${kernelConsole} reboot=t panic=-1
-# ${kernelParams}", where kernelConsole is "console=ttyAMA0" on aarch64 when
-# qemu.serialConsole (default true), and kernelParams is boot.kernelParams plus
-# system.nix's init= (NixOS's stage 2, the stub system here; busybox's /init in
-# the initramfs runs instead), boot.kernelParams being extended by microvm.nix's
-# optimization module (optimize.enable, default true) with "8250.nr_uarts=1" and
-# by NixOS with "loglevel=4" (boot.consoleLogLevel).
-SERIAL_CONSOLE_PARAM = "console=ttyAMA0"
-RUNNER_PARAMS = ("reboot=t", "panic=-1")
-NIXOS_PARAMS = ("loglevel=4", "8250.nr_uarts=1")
-STUB_INIT = "init=/nix/store/00000000000000000000000000000000-nixos-system/init"
-
 
 @dataclass(frozen=True)
 class Guest:
@@ -256,13 +243,6 @@ def alias(tree: Path, name: str) -> str:
     view = FdtView(tree.read_bytes())
     got = view.strings(view.offset("/aliases"), name)
     return str(got[0]) if got else ""
-
-
-def cmdline(guest: Guest) -> str:
-    """The -append microvm.nix should build from the module (see SERIAL_CONSOLE_PARAM)."""
-    console = SERIAL_CONSOLE_PARAM if guest.serial_console else ""
-    params = (*guest.vm.kernel_params, *NIXOS_PARAMS, STUB_INIT)
-    return f"{console} {' '.join(RUNNER_PARAMS)} {' '.join(params)}"
 
 
 # Flags of the runner's command that take no value.

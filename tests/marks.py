@@ -26,8 +26,10 @@ import pytest
 
 # Names that start a process when a test (or its helper) calls them.
 PROCESS_NAMES = frozenset({"run_ghafgen", "subprocess", "pexpect"})
-# The gate on an external tool (tests.conftest.require).
+# The gate on an external tool (tests.conftest.require), and on dtschema as
+# `check` finds it (tests.conftest.require_dtschema).
 TOOL_GATE = "require"
+DTSCHEMA_GATE = "require_dtschema"
 # Fixtures built with external tools (cpp, dtc, qemu-system-aarch64, tar of a
 # source tarball): a test taking one is `real_tools` and `slow`.
 TOOL_FIXTURES = frozenset(
@@ -46,6 +48,16 @@ TOOL_FIXTURES = frozenset(
         "qemu_build",
     }
 )
+
+# Module-scoped fixtures too costly to build on each parallel worker (name:
+# what it costs): the tests taking one share a worker (shared_fixture_group).
+# Cheap ones (the guest boot's initramfs, a folder of bad files) are not
+# listed, so their tests spread over the workers.
+SHARED_FIXTURES = {
+    "reference_results": "`check` over every reference tree, dt-validate included",
+    "linux_612": "Ghaf's drivers laid into 6.12 and cross-compiled",
+    "ghaf_out": "`generate --layout ghaf` of every Ghaf-parity profile",
+}
 
 # In-process tests that take seconds (test id without parameters: why).
 SLOW_TESTS = {
@@ -92,7 +104,7 @@ def _names(func: object, seen: set[int]) -> set[str]:
         if (
             isinstance(helper, types.FunctionType)
             and helper.__module__.startswith("tests")
-            and helper.__name__ not in ("run_ghafgen", TOOL_GATE)
+            and helper.__name__ not in ("run_ghafgen", TOOL_GATE, DTSCHEMA_GATE)
         ):
             names |= _names(helper, seen)
     return names
@@ -113,7 +125,9 @@ def classify(item: pytest.Function) -> tuple[bool, bool]:
     names = _names(item.function, set())
     for func in _fixture_functions(item):
         names |= _names(func, set())
-    tools = TOOL_GATE in names or bool(TOOL_FIXTURES & set(item.fixturenames))
+    tools = bool({TOOL_GATE, DTSCHEMA_GATE} & names) or bool(
+        TOOL_FIXTURES & set(item.fixturenames)
+    )
     process = bool(PROCESS_NAMES & names)
     hypothesis = hasattr(item.function, "hypothesis")
     listed = f"{item.path.parent.name}/{item.path.name}::{item.originalname}"
@@ -140,3 +154,14 @@ def mark(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
         if tools and item.get_closest_marker("real_tools") is None:
             item.add_marker(pytest.mark.real_tools)
+        group = shared_fixture_group(item)
+        if group and item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+def shared_fixture_group(item: pytest.Function) -> str:
+    """Tests that take one of SHARED_FIXTURES run on one pytest-xdist worker
+    under `--dist loadgroup` (scripts/test.sh), which builds it once; every
+    other test goes wherever a worker is free. "" for a test that takes none."""
+    names = sorted(SHARED_FIXTURES.keys() & set(item.fixturenames))
+    return f"{item.module.__name__}:{names[0]}" if names else ""

@@ -49,14 +49,13 @@ import pytest
 from ghafgen.catalog.fdtview import FdtView
 from ghafgen.catalog.gpu import gpu_group
 from ghafgen.catalog.load import qemu_virt
-from ghafgen.derive.gpu import placement
+from tests import facts
 from tests.conftest import require
 from tests.guestboot import (
     Guest,
     alias,
     appended,
     base_tree,
-    cmdline,
     for_here,
     gpu_bank,
     gpu_boot_argv,
@@ -74,6 +73,7 @@ from tests.guestinit import (
     initramfs,
     stand_ins,
 )
+from tests.trees import Tree
 
 pytestmark = [pytest.mark.slow, pytest.mark.real_tools]
 
@@ -276,8 +276,8 @@ def _assert_userspace(
     guest: Guest, result: Boot, variant: str, argv: list[str]
 ) -> None:
     """The guest, booted as `variant` says, reached userspace with the kernel
-    command line the runner gave it, which is the one microvm.nix documents
-    for the module (`guestboot.cmdline`; the module's own parameters in order)."""
+    command line the runner gave it, which holds exactly the parameters the
+    module promises (`promised_cmdline`, a literal table in tests/facts.py)."""
     print(
         f"{guest.id}: {variant}; userspace={result.userspace} in {result.seconds:.1f} s;"
         f" console {result.console or '?'}\n  on the board: {guest.on_board}"
@@ -288,10 +288,30 @@ def _assert_userspace(
         f"{result.output[-3000:]}"
     )
     words = appended(argv).split()
+    # The kernel got what the runner's command line passed it ...
     assert result.cmdline.split() == words
-    assert sorted(words) == sorted(cmdline(guest).split())
-    params = set(guest.vm.kernel_params)
-    assert [w for w in words if w in params] == list(guest.vm.kernel_params)
+    # ... and that is what its module promises (tests/facts.py, from Ghaf and
+    # microvm.nix), not the -append the test built: order aside (NixOS merges
+    # boot.kernelParams).
+    assert sorted(words) == promised_cmdline(guest.id), (
+        f"{guest.id}: /proc/cmdline is {result.cmdline!r}"
+    )
+
+
+def promised_cmdline(guest_id: str) -> list[str]:
+    """The tokens of /proc/cmdline the guest's module promises, as a literal
+    table has them (tests/facts.py GUEST_KERNEL_PARAMS and what microvm.nix
+    and NixOS add), sorted."""
+    console = () if guest_id in facts.NO_SERIAL_CONSOLE else (facts.MICROVM_CONSOLE,)
+    return sorted(
+        [
+            *console,
+            *facts.MICROVM_RUNNER_PARAMS,
+            *facts.GUEST_KERNEL_PARAMS[guest_id],
+            *facts.NIXOS_ADDED_PARAMS,
+            facts.MICROVM_INIT,
+        ]
+    )
 
 
 def _boot_gpu_guest(
@@ -351,15 +371,54 @@ def _assert_gpu_memory(guest: Guest, result: Boot, tree: Path) -> None:
     print(f"  {cma[0].split('] ', 1)[1]}")
 
 
+def _cpu_address(tree: Tree, path: str) -> int:
+    """The CPU address of the node's first region, through the ranges of
+    every bus above it (an empty ranges: the same address)."""
+
+    def cells(node: str, name: str) -> int:
+        raw = tree.maybe(node, name)
+        if raw is None:  # the devicetree spec's defaults
+            return 2 if name == "#address-cells" else 1
+        return int.from_bytes(raw, "big")
+
+    def number(words: list[int]) -> int:
+        return int.from_bytes(b"".join(w.to_bytes(4, "big") for w in words), "big")
+
+    def parent(node: str) -> str:
+        return node.rsplit("/", 1)[0] or "/"
+
+    node = parent(path)
+    addr = number(tree.cells(path, "reg")[: cells(node, "#address-cells")])
+    while node != "/":
+        raw = tree.maybe(node, "ranges")
+        assert raw is not None, f"{node} has no ranges: {path} is not mapped"
+        up = parent(node)
+        child, above = cells(node, "#address-cells"), cells(up, "#address-cells")
+        size = cells(node, "#size-cells")
+        if raw:
+            words = tree.cells(node, "ranges")
+            step = child + above + size
+            for i in range(0, len(words), step):
+                c = number(words[i : i + child])
+                p = number(words[i + child : i + child + above])
+                n = number(words[i + child + above : i + step])
+                if c <= addr < c + n:
+                    addr = p + addr - c
+                    break
+            else:
+                raise AssertionError(f"{node}'s ranges do not map {addr:#x}")
+        node = up
+    return addr
+
+
 def _assert_gpu_bus(guest: Guest, result: Boot, tree: Path, kernel: Path) -> None:
     """The translating bus: each member directly on it is a platform device
     named by the address the kernel translated its first region to, through
-    gpu-bus's ranges and the platform bus's: where the variant maps it
-    (ghafgen.derive.gpu.placement, the addresses Ghaf measured on the board)."""
+    gpu-bus's ranges and the platform bus's: where Ghaf measured the variant
+    maps it (tests/facts.py GHAF_GPU_GUEST_ADDRESS, `info mtree -f`)."""
     group = gpu_group()
     members = {d.key: d for d in guest.vm.platform if d.group}
-    ordered = tuple(members[k] for k in group.members)
-    placed = {p.dt_name: p for p in placement(group, ordered)}
+    assert set(members) == set(facts.GHAF_GPU_GUEST_ADDRESS), members
     # The tree's host1x alias names the host1x node on the GPU bus.
     host1x = alias(tree, "host1x")
     bus = host1x.rsplit("/", 1)[0]
@@ -369,7 +428,10 @@ def _assert_gpu_bus(guest: Guest, result: Boot, tree: Path, kernel: Path) -> Non
         name, unit = dev.node.split("@")
         name = name.removesuffix("_pt")
         (path,) = [p for p in in_tree if p.endswith(f"/{name}@{unit}")]
-        want = f"{placed[dev.dt_name].regions[0].guest:x}.{name}"
+        guest_at = facts.GHAF_GPU_GUEST_ADDRESS[key]
+        # The tree's own translation, walked here through every ranges above.
+        assert _cpu_address(Tree(tree), path) == guest_at, (key, path)
+        want = f"{guest_at:x}.{name}"
         got = result.devices.get(path)
         if path.rsplit("/", 1)[0] != bus:
             # host1x's children: its driver populates them (host1x_probe).
@@ -384,8 +446,7 @@ def _assert_gpu_bus(guest: Guest, result: Boot, tree: Path, kernel: Path) -> Non
         # touches a region, nothing defers.
         assert not _built_in(kernel, dev.compatible), key
         assert got.name not in result.deferred, result.deferred
-        guest_at = placed[dev.dt_name].regions[0].guest
-        print(f"  {path}: {got.name} (placed at {guest_at:#x}), unbound")
+        print(f"  {path}: {got.name} (Ghaf measured {guest_at:#x}), unbound")
     assert host1x in result.devices, host1x
     bpmp = result.devices.get("/bpmp")
     print(f"  /bpmp: {bpmp} (the stock kernel has no BPMP driver)")

@@ -16,6 +16,7 @@ import pytest
 
 from ghafgen.catalog.fdtview import FdtView
 from ghafgen.catalog.load import kernel_pins, qemu_build, qemu_virt, sources
+from ghafgen.findings import Severity
 from ghafgen.profile.parse import load_text
 from ghafgen.render.plan import TargetPlan, plan
 from ghafgen.rules.engine import apply_rules, validate
@@ -302,9 +303,64 @@ def test_sid_marked_devices_pass_vfios_check_through_their_overlay():
 # 5. MGBE0's interrupt re-arm.
 
 
-def test_mgbe0_gets_startup_rearm_in_every_layout():
-    net = next(p for p in PLANS if p.name.endswith("mgbe0-net-vm")).vms[0]
-    assert "vfio-platform,host=6800000.ethernet,startup-rearm=on" in net.qemu_args
+# How Ghaf's net-vm gives MGBE0 to the pinned QEMU (tiiuae/ghaf 9a37dc8c,
+# modules/reference/hardware/jetpack/nvidia-jetson-orin/virtualization/
+# passthrough/mgbe0-net-vm/default.nix:210).
+GHAF_MGBE0_DEVICE = "vfio-platform,host=6800000.ethernet,startup-rearm=on"
+_VMS = '[vms.a]\nvcpus = 1\nmemory = "1G"\n[vms.b]\nvcpus = 1\nmemory = "1G"\n'
+_ON = "[hardware.nvidia.virtualization]\nenable = true\n"
+# Layouts beyond the reference profiles' (MGBE0 alone in net-vm; beside a
+# GPU VM and a real-time VM, with shared-memory channels): MGBE0 after or
+# before another platform device in its VM, and in the second of two VMs
+# (each then with a BPMP proxy of its own, GG307).
+MGBE0_LAYOUTS = {
+    "after uarta, one VM": (
+        _ON + '[hardware.nvidia.passthroughs.uarta]\nvm = "a"\n'
+        '[hardware.nvidia.passthroughs.mgbe0]\nvm = "a"\n' + _VMS
+    ),
+    "before i2c1, one VM": (
+        _ON + '[hardware.nvidia.passthroughs.mgbe0]\nvm = "a"\n'
+        '[hardware.nvidia.passthroughs.i2c1]\nvm = "a"\n' + _VMS
+    ),
+    "the second VM, a BPMP proxy per VM": (
+        _ON.replace("true\n", "true\nbpmp_per_vm = true\n")
+        + '[hardware.nvidia.passthroughs.uarta]\nvm = "a"\n'
+        '[hardware.nvidia.passthroughs.mgbe0]\nvm = "b"\n' + _VMS
+    ),
+}
+
+
+def _mgbe0_vms(p: TargetPlan) -> list[str]:
+    return [vm.name for vm in p.vms if any(d.key == "mgbe0" for d in vm.platform)]
+
+
+def test_mgbe0_gets_startup_rearm_in_every_layout(parse):
+    """Every VM given MGBE0, in every reference profile that passes it and in
+    each layout above, asks QEMU for it as Ghaf does: once, with startup-rearm."""
+    from ghafgen import catalog
+
+    board = catalog.board("jetson-agx-orin-devkit")
+    layouts = [(p.name, p) for p in PLANS if _mgbe0_vms(p)]
+    # Which reference profiles pass MGBE0, from their text: none goes unchecked.
+    passing = {p.stem for p in PROFILES if "passthroughs.mgbe0]" in p.read_text()}
+    assert len(layouts) == len(passing) == 2, (layouts, passing)
+    for name, text in MGBE0_LAYOUTS.items():
+        _board, found = apply_rules(load_text(AGX + text, "p.toml"))
+        assert not [f.render() for f in found if f.severity is Severity.ERROR], name
+        layouts.append((name, plan(parse(AGX + text), board, "p.toml")))
+    for name, p in layouts:
+        (vm_name,) = _mgbe0_vms(p)
+        vm = next(vm for vm in p.vms if vm.name == vm_name)
+        devices = [a for a in vm.qemu_args if a.startswith("vfio-platform,")]
+        assert devices.count(GHAF_MGBE0_DEVICE) == 1, (name, devices)
+        assert not [
+            d for d in devices if "6800000.ethernet" in d and d != GHAF_MGBE0_DEVICE
+        ]
+        others = [a for v in p.vms if v.name != vm_name for a in v.qemu_args]
+        assert not [a for a in others if "6800000.ethernet" in a], name
+    for name, _p in layouts[:2]:
+        nix = (MODULES / name / "vms" / "net-vm.nix").read_text()
+        assert f'"{GHAF_MGBE0_DEVICE}"' in nix, name
     assert (
         "patches/0006-vfio-platform-rearm-automasked-lines.patch"
         in qemu_build().irqfd_patches

@@ -9,22 +9,32 @@ Everything is cached in the user cache dir (GHAFGEN_CACHE_DIR, else
 $XDG_CACHE_HOME/ghafgen, else ~/.cache/ghafgen), keyed by the tarball's
 name, size and mtime: a reinstalled package unpacks again, an unchanged one
 never does. Each entry is written beside its final name and renamed into
-place, so two runs at once never see half a tree.
+place, so two runs at once never see half a tree, and built by one process
+at a time (a lock named after it), so the second waits instead of building
+the same entry again.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import os
 import re
 import shutil
 import tarfile
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ghafgen.catalog.load import cache_root
 from ghafgen.errors import ToolError
+from ghafgen.toolchain import schemaset
 from ghafgen.tools import run
+
+if TYPE_CHECKING:
+    from ghafgen.toolchain.bindings import DtSchema
 
 DEFAULT_SOURCES = Path("/usr/src")
 # What the checks read from a kernel tree (paths below linux-source-X.Y/).
@@ -62,22 +72,45 @@ def _wanted(name: str) -> bool:
 
 
 def _publish(build: Callable[[Path], None], dest: Path) -> Path:
-    """Build into a sibling temp path, then rename to `dest` (first writer wins)."""
+    """Build into a sibling temp path, then rename to `dest`.
+
+    One builder at a time per `dest`: a second process (another `check`, a
+    parallel test worker) waits for the first and finds its result, rather
+    than unpacking or processing the same thing beside it. The rename alone
+    would keep either from seeing half an entry."""
     if dest.exists():
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-    try:
-        build(tmp)
+    with _lock(dest):
+        if dest.exists():
+            return dest
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
         try:
-            os.rename(tmp, dest)
-        except OSError:
-            if not dest.exists():  # not a lost race: a real failure
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+            build(tmp)
+            try:
+                os.rename(tmp, dest)
+            except OSError:
+                if not dest.exists():  # not a lost race: a real failure
+                    raise
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
     return dest
+
+
+@contextlib.contextmanager
+def _lock(dest: Path) -> Iterator[None]:
+    """An exclusive lock named after `dest`, outside the cache (lock files
+    there would be entries no one reads), released when the process ends."""
+    folder = Path(tempfile.gettempdir()) / f"ghafgen-locks-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    if folder.is_symlink() or folder.stat().st_uid != os.getuid():
+        yield  # not ours to trust: build unlocked, the rename still holds
+        return
+    name = hashlib.sha256(str(dest.resolve()).encode()).hexdigest()[:32]
+    with open(folder / name, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        yield
 
 
 def unpacked(tar: Path, kind: str, wanted: Callable[[str], bool]) -> Path:
@@ -148,15 +181,31 @@ def board_dtb(tree: Path, dts: str) -> Path:
     return _publish(build, dest) / f"{name}.dtb"
 
 
-def processed_schemas(tree: Path, dtschema_version: str) -> Path:
-    """`dt-mk-schema -j` over the tree's bindings, cached per tree and dtschema version."""
+def processed_schemas(
+    tree: Path, tool: DtSchema, schemas: list[Path] | None = None
+) -> Path:
+    """`dt-mk-schema -j` over the tree's bindings, or only over `schemas` among
+    them (ghafgen.toolchain.schemaset), cached per tree, dtschema version and
+    selection.
+
+    Raises:
+        FileNotFoundError: the tree has no bindings.
+        ToolError: dt-mk-schema failed.
+    """
     bindings = tree / "Documentation/devicetree/bindings"
     if not bindings.is_dir():
         raise FileNotFoundError(f"{bindings} does not exist")
-    dest = tree.parent / "schemas" / f"dtschema-{dtschema_version}"
+    name = f"dtschema-{tool.version}"
+    if schemas is not None:
+        name += f"-{schemaset.key(bindings, schemas)}"
+        given = [str(p.resolve().relative_to(bindings.resolve())) for p in schemas]
+    else:
+        given = ["."]
+    dest = tree.parent / "schemas" / name
 
     def build(into: Path) -> None:
-        done = run(["dt-mk-schema", "-j", "--", str(bindings)])
+        # Paths relative to the bindings keep the argv short.
+        done = run(tool.argv("dt-mk-schema") + ["-j", "--", *given], cwd=bindings)
         if done.returncode != 0 or not done.stdout.startswith("{"):
             raise ToolError(
                 f"dt-mk-schema failed on {bindings}:\n{done.stderr[-2000:]}"

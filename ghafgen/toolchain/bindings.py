@@ -1,8 +1,9 @@
 """Binding schemas: what dt-validate says about the trees ghafgen's files make.
 
-`validate` runs dt-validate (PyPI dtschema) once over many DTBs against one
-processed schema set and returns its findings per DTB. `added` keeps what a
-tree has beyond its base tree: a finding the base already has is not
+`validate` runs dt-validate (PyPI dtschema) over many DTBs against one
+processed schema set, one process per CPU, and returns its findings per
+DTB; `dtschema` says whether it can run at all. `added` keeps what a tree
+has beyond its base tree: a finding the base already has is not
 ghafgen's, and a finding that names properties only names the ones the base
 lacked. `departure_for` says which documented departure
 (catalog/data/binding_departures.toml) covers a finding, if any.
@@ -13,11 +14,15 @@ from __future__ import annotations
 import fnmatch
 import functools
 import json
+import os
 import re
+import sys
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from ghafgen.catalog.load import DATA
 from ghafgen.errors import ToolError
@@ -96,12 +101,51 @@ def _cited(message: str, path: list[object]) -> tuple[str, ...]:
     return ()
 
 
-def dtschema_version() -> str | None:
-    """The installed dtschema's version, None when it is not installed."""
+@dataclass(frozen=True)
+class DtSchema:
+    """dtschema as this interpreter has it: the one answer to "can `check` run
+    dt-validate", asked by `check` and by the tests alike."""
+
+    version: str
+    scripts: dict[str, tuple[str, ...]]  # console script -> argv that runs it
+
+    def argv(self, script: str) -> list[str]:
+        return list(self.scripts[script])
+
+
+_SCRIPTS = ("dt-validate", "dt-mk-schema")
+NOT_INSTALLED = "dt-validate not installed (pip install 'ghafgen[schemas]')"
+
+
+@functools.cache
+def dtschema() -> DtSchema | None:
+    """dtschema installed for the interpreter running ghafgen, or None.
+
+    Its tools run as this interpreter's entry points, never as whatever
+    `dt-validate` comes first on PATH: another Python's dtschema may be
+    another version, and the schemas it processed would not be this one's.
+    """
     try:
-        return metadata.version("dtschema")
+        dist = metadata.distribution("dtschema")
     except metadata.PackageNotFoundError:
         return None
+    points = {e.name: e for e in dist.entry_points if e.group == "console_scripts"}
+    if not all(name in points for name in _SCRIPTS):
+        return None
+    if not all(
+        re.fullmatch(r"[\w.]+", points[n].value.replace(":", ".")) for n in _SCRIPTS
+    ):
+        return None  # not a plain module:function, so not one this can start
+    scripts: dict[str, tuple[str, ...]] = {
+        name: (
+            sys.executable,
+            "-c",
+            f"import sys; from {points[name].module} import {points[name].attr} "
+            f"as main; sys.exit(main())",
+        )
+        for name in _SCRIPTS
+    }
+    return DtSchema(dist.version, scripts)
 
 
 # QEMU writes fresh random seeds into /chosen on every dump; zeroed, the same
@@ -131,31 +175,36 @@ def stable_copy(src: Path, dest: Path) -> None:
     raw.unlink()
 
 
-def validate(dtbs: list[Path], schema: Path, cache: Path) -> dict[Path, list[Finding]]:
-    """One dt-validate run over `dtbs`; findings per DTB (all in one folder).
+def validate(
+    tool: DtSchema, dtbs: list[Path], schema: Path, cache: Path
+) -> dict[Path, list[Finding]]:
+    """dt-validate over `dtbs` (all in one folder); findings per DTB.
+
+    The trees are shared among one dt-validate process per CPU, largest
+    first: a cold run over a board tree takes tens of seconds.
 
     Raises:
         ToolError: dt-validate did not write its report.
     """
     if not dtbs:
         return {}
-    folder = dtbs[0].parent
-    report = folder / "dt-validate.json"
-    report.unlink(missing_ok=True)
     cache.mkdir(parents=True, exist_ok=True)
-    # -m: a compatible no schema matches is a finding too (a binding that
-    # does not exist cannot have been followed).
-    done = run(
-        ["dt-validate", "-m", "-s", str(schema), "--cache-dir", str(cache)]
-        + ["--json-output", str(report), "--"]
-        + [p.name for p in dtbs],
-        cwd=folder,
-    )
-    if not report.exists():
-        raise ToolError(f"dt-validate wrote no report:\n{done.stderr[-2000:]}")
+    shares: list[list[Path]] = [[] for _ in range(min(len(dtbs), os.cpu_count() or 1))]
+    sizes = [0] * len(shares)
+    for path in sorted(dtbs, key=lambda p: (-p.stat().st_size, p.name)):
+        least = sizes.index(min(sizes))
+        shares[least].append(path)
+        sizes[least] += path.stat().st_size
+    with ThreadPoolExecutor(len(shares)) as pool:
+        reports = list(
+            pool.map(
+                lambda n: _validate_one(tool, shares[n], schema, cache, n),
+                range(len(shares)),
+            )
+        )
     out: dict[Path, list[Finding]] = {p: [] for p in dtbs}
     by_name = {p.name: p for p in dtbs}
-    for d in json.loads(report.read_text()):
+    for d in [d for report in reports for d in report]:
         dtb = by_name.get(Path(str(d.get("file", ""))).name)
         if dtb is None or d.get("type") not in ("validation", "unmatched"):
             continue
@@ -173,6 +222,27 @@ def validate(dtbs: list[Path], schema: Path, cache: Path) -> dict[Path, list[Fin
     return {
         k: sorted(set(v), key=lambda f: (f.node, f.message)) for k, v in out.items()
     }
+
+
+def _validate_one(
+    tool: DtSchema, dtbs: list[Path], schema: Path, cache: Path, n: int
+) -> list[dict[str, Any]]:
+    folder = dtbs[0].parent
+    report = folder / f"dt-validate-{n}.json"
+    report.unlink(missing_ok=True)
+    # -m: a compatible no schema matches is a finding too (a binding that
+    # does not exist cannot have been followed).
+    done = run(
+        tool.argv("dt-validate")
+        + ["-m", "-s", str(schema), "--cache-dir", str(cache)]
+        + ["--json-output", str(report), "--"]
+        + [p.name for p in dtbs],
+        cwd=folder,
+    )
+    if not report.exists():
+        raise ToolError(f"dt-validate wrote no report:\n{done.stderr[-2000:]}")
+    found: list[dict[str, Any]] = json.loads(report.read_text())
+    return found
 
 
 def added(found: list[Finding], base: list[Finding]) -> list[Finding]:
