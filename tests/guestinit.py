@@ -88,15 +88,16 @@ def _cpio_entry(
     return head + data + b"\0" * (-len(data) % 4)
 
 
-def initramfs(busybox: Path, dest: Path) -> Path:
-    """A cpio archive with busybox and the probe /init; same input, same bytes."""
+def initramfs(busybox: Path, dest: Path, init: str = INIT) -> Path:
+    """A cpio archive with busybox and `init` as /init (the probe's by default);
+    same input, same bytes."""
     entries = [
         ("bin", stat.S_IFDIR | 0o755, b"", (0, 0)),
         ("bin/busybox", stat.S_IFREG | 0o755, busybox.read_bytes(), (0, 0)),
         ("dev", stat.S_IFDIR | 0o755, b"", (0, 0)),
         # The kernel opens /dev/console (5:1) for init's stdio before anything mounts.
         ("dev/console", stat.S_IFCHR | 0o600, b"", (5, 1)),
-        ("init", stat.S_IFREG | 0o755, INIT.encode(), (0, 0)),
+        ("init", stat.S_IFREG | 0o755, init.encode(), (0, 0)),
         ("proc", stat.S_IFDIR | 0o755, b"", (0, 0)),
         ("sys", stat.S_IFDIR | 0o755, b"", (0, 0)),
     ]

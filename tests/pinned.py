@@ -40,6 +40,7 @@ from pathlib import Path
 import pytest
 
 from ghafgen.catalog.load import cache_root
+from ghafgen.toolchain import basetrees
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -139,26 +140,6 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def publish(build: Callable[[Path], None], dest: Path) -> Path:
-    """Build into a temp folder beside `dest`, then rename it to `dest`: two
-    processes (pytest-xdist workers) may race, the first rename wins and the
-    other's copy is dropped; a half-built `dest` is never seen."""
-    if dest.exists():
-        return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-    try:
-        build(tmp)
-        try:
-            os.rename(tmp, dest)
-        except OSError:
-            if not dest.exists():  # not a lost race: a real failure
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return dest
-
-
 def unpack_checked(tarball: Path, pin: Pin, cache: Path) -> Path:
     """`tarball` unpacked into `cache` once, if its sha256 is the pinned one."""
     got = sha256(tarball)
@@ -172,7 +153,9 @@ def unpack_checked(tarball: Path, pin: Pin, cache: Path) -> Path:
         with tarfile.open(tarball) as archive:
             archive.extractall(into, filter="data")
 
-    dest = publish(unpack, cache / f"{pin.tarball.removesuffix('.tar.gz')}-{got[:12]}")
+    dest = basetrees.publish(
+        unpack, cache / f"{pin.tarball.removesuffix('.tar.gz')}-{got[:12]}"
+    )
     top = dest / pin.name
     if not top.is_dir():
         raise Unavailable(f"{tarball} has no top folder {pin.name}/")

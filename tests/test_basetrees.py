@@ -156,7 +156,7 @@ def test_two_builders_of_one_entry_build_it_once(tmp_path: Path):
     dest = tmp_path / "entry"
     got: list[Path] = []
     workers = [
-        threading.Thread(target=lambda: got.append(basetrees._publish(build, dest)))
+        threading.Thread(target=lambda: got.append(basetrees.publish(build, dest)))
         for _ in range(2)
     ]
     for w in workers:

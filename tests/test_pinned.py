@@ -117,20 +117,6 @@ def test_without_tarball_it_fetches_and_says_why_it_could_not(tmp_path: Path) ->
     assert "no network here" in message
 
 
-def test_two_unpackers_racing_leave_one_tree(tmp_path: Path) -> None:
-    """The second process renames its copy first; the first then finds the tree
-    there, drops its own copy and returns the same path."""
-    dest = tmp_path / "tree"
-
-    def slow(into: Path) -> None:
-        (into / "from").write_text("first")
-        pinned.publish(lambda i: (i / "from").write_text("second"), dest)
-
-    assert pinned.publish(slow, dest) == dest
-    assert (dest / "from").read_text() == "second"
-    assert [p.name for p in tmp_path.iterdir()] == ["tree"]
-
-
 def test_the_pins_are_ghafgens_own_and_the_readmes() -> None:
     lock = json.loads((ROOT / "flake.lock").read_text())["nodes"]
     revs = {node["locked"].get("rev") for node in lock.values() if "locked" in node}

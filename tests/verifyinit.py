@@ -11,10 +11,9 @@ the VM's console; the host side writes it to a .tar.gz verify reads.
 from __future__ import annotations
 
 import base64
-import stat
 from pathlib import Path
 
-from tests.guestinit import _cpio_entry
+from tests.guestinit import initramfs
 
 BEGIN = "@@ capture-begin"
 END = "@@ capture-end"
@@ -45,23 +44,8 @@ poweroff -f
 
 
 def capture_initramfs(busybox: Path, dest: Path) -> Path:
-    """A cpio archive with busybox and the capture /init (the layout of guestinit's)."""
-    entries = [
-        ("bin", stat.S_IFDIR | 0o755, b"", (0, 0)),
-        ("bin/busybox", stat.S_IFREG | 0o755, busybox.read_bytes(), (0, 0)),
-        ("dev", stat.S_IFDIR | 0o755, b"", (0, 0)),
-        ("dev/console", stat.S_IFCHR | 0o600, b"", (5, 1)),
-        ("init", stat.S_IFREG | 0o755, INIT.encode(), (0, 0)),
-        ("proc", stat.S_IFDIR | 0o755, b"", (0, 0)),
-        ("sys", stat.S_IFDIR | 0o755, b"", (0, 0)),
-    ]
-    out = b"".join(
-        _cpio_entry(name, mode, data, ino, rdev)
-        for ino, (name, mode, data, rdev) in enumerate(entries, start=1)
-    )
-    out += _cpio_entry("TRAILER!!!", 0, b"", 0)
-    dest.write_bytes(out)
-    return dest
+    """A cpio archive with busybox and the capture /init (guestinit's layout)."""
+    return initramfs(busybox, dest, init=INIT)
 
 
 def capture_of(output: str, dest: Path) -> Path | None:

@@ -71,7 +71,7 @@ def _wanted(name: str) -> bool:
     return any(rel.startswith(p) for p in MEMBERS) or "/Kconfig" in name
 
 
-def _publish(build: Callable[[Path], None], dest: Path) -> Path:
+def publish(build: Callable[[Path], None], dest: Path) -> Path:
     """Build into a sibling temp path, then rename to `dest`.
 
     One builder at a time per `dest`: a second process (another `check`, a
@@ -126,7 +126,7 @@ def unpacked(tar: Path, kind: str, wanted: Callable[[str], bool]) -> Path:
             members = [m for m in archive.getmembers() if wanted(m.name)]
             archive.extractall(into, members=members, filter="fully_trusted")
 
-    return _publish(unpack, cache_root() / kind / key)
+    return publish(unpack, cache_root() / kind / key)
 
 
 def kernel_subset(tar: Path) -> Path:
@@ -178,7 +178,7 @@ def board_dtb(tree: Path, dts: str) -> Path:
             + ["-o", str(into / f"{name}.dtb"), "--", str(pre)]
         ).or_raise()
 
-    return _publish(build, dest) / f"{name}.dtb"
+    return publish(build, dest) / f"{name}.dtb"
 
 
 def processed_schemas(
@@ -212,4 +212,4 @@ def processed_schemas(
             )
         (into / "processed-schema.json").write_text(done.stdout)
 
-    return _publish(build, dest) / "processed-schema.json"
+    return publish(build, dest) / "processed-schema.json"

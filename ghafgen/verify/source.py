@@ -10,7 +10,9 @@ cannot use is absent (a check then fails on it), one past the cap stops the run.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from ghafgen.confined import (
     Archive,
@@ -25,6 +27,8 @@ from ghafgen.confined import (
 )
 from ghafgen.errors import GhafgenError
 from ghafgen.fileio import NotRegular, TooLarge
+
+_T = TypeVar("_T")
 
 # What a missing or non-regular entry raises: verify reports it absent.
 _ABSENT = (FileNotFoundError, NotADirectoryError, NotRegular)
@@ -61,14 +65,17 @@ class Source:
         where = self.tree.root / rel.lstrip("/")
         return VerifyError(f"{where}: cannot read ({e.strerror or e})")
 
-    def raw(self, rel: str) -> bytes | None:
-        """A regular file's bytes; None when it is absent or not a regular file.
+    def _look(
+        self, walk: Callable[..., tuple[str, _T]], rel: str
+    ) -> tuple[str, _T] | None:
+        """`walk(rel)` on the tree, links recorded; None: absent, or a link out
+        of the root (named once in `refused`).
 
         Raises:
             VerifyError: larger than confined.MAX_FILE, or unreadable (EACCES).
         """
         try:
-            key, data = self.tree.read(rel, passed=self.links)
+            return walk(rel, passed=self.links)
         except _ABSENT:
             return None
         except Escapes as e:
@@ -78,6 +85,13 @@ class Source:
             raise VerifyError(str(e)) from None
         except OSError as e:
             raise self._failed(rel, e) from None
+
+    def raw(self, rel: str) -> bytes | None:
+        """A regular file's bytes; None when it is absent or not a regular file."""
+        found = self._look(self.tree.read, rel)
+        if found is None:
+            return None
+        key, data = found
         # The first read is what the checks saw and what a capture keeps.
         return self.files.setdefault(key, data)
 
@@ -87,29 +101,19 @@ class Source:
 
     def link(self, rel: str) -> str | None:
         """A symlink's target as written (never followed); None: not a link."""
-        try:
-            key, target = self.tree.readlink(rel, passed=self.links)
-        except _ABSENT:
+        found = self._look(self.tree.readlink, rel)
+        if found is None:
             return None
-        except Escapes as e:
-            self._refuse(e)
-            return None
-        except OSError as e:
-            raise self._failed(rel, e) from None
+        key, target = found
         if target is not None:
             self.links[key] = target
         return target
 
     def listdir(self, rel: str) -> tuple[str, ...]:
-        try:
-            key, entries = self.tree.listdir(rel, passed=self.links)
-        except _ABSENT:
+        found = self._look(self.tree.listdir, rel)
+        if found is None:
             return ()
-        except Escapes as e:
-            self._refuse(e)
-            return ()
-        except OSError as e:
-            raise self._failed(rel, e) from None
+        key, entries = found
         for name, entry in entries.items():
             path = f"{key}/{name}" if key else name
             if entry.kind == "dir":
@@ -121,15 +125,10 @@ class Source:
 
     def node(self, rel: str) -> Node | None:
         """A device node's kind, owner and mode (lstat: it is never opened)."""
-        try:
-            key, found = self.tree.lstat(rel, passed=self.links)
-        except _ABSENT:
+        looked = self._look(self.tree.lstat, rel)
+        if looked is None:
             return None
-        except Escapes as e:
-            self._refuse(e)
-            return None
-        except OSError as e:
-            raise self._failed(rel, e) from None
+        key, found = looked
         self.nodes[key] = found
         return found
 
