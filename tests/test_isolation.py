@@ -150,7 +150,7 @@ def test_enforced_profile_gets_one_proxy_node_per_vm_with_only_its_ids(tmp_path:
     assert not MGBE0_CLOCKS & uart_clocks and not UARTA_CLOCKS & net_clocks
     # Each node names its protected clocks: Ghaf's roots it holds, and for
     # MGBE0 the GBE chain, which Ghaf's proxy leaves a guest to disable.
-    assert set(tree.cells(net, "protected-clocks")) == {
+    assert set(tree.cells(net, "allowed-protected-clocks")) == {
         14,
         91,
         103,
@@ -163,9 +163,9 @@ def test_enforced_profile_gets_one_proxy_node_per_vm_with_only_its_ids(tmp_path:
         367,
         368,
     }
-    assert set(tree.cells(uart, "protected-clocks")) == {14, 91, 102}
+    assert set(tree.cells(uart, "allowed-protected-clocks")) == {14, 91, 102}
     for vm in (net, uart):
-        assert tree.maybe(vm, "protected-resets") is None
+        assert tree.maybe(vm, "allowed-protected-resets") is None
 
 
 def test_a_shared_unprotected_clock_becomes_protected_for_both(tmp_path: Path):
@@ -177,8 +177,13 @@ def test_a_shared_unprotected_clock_becomes_protected_for_both(tmp_path: Path):
     assert all("clock 155 (UARTA)" in f.message for f in warned)
     tree = _proxy_tree(planned(text), tmp_path)
     node = "/fragment@0/__overlay__/bpmp_host_proxy"
-    assert 155 in tree.cells(f"{node}/net-vm", "protected-clocks")
-    assert tree.cells(f"{node}/uart-vm", "protected-clocks") == [14, 91, 102, 155]
+    assert 155 in tree.cells(f"{node}/net-vm", "allowed-protected-clocks")
+    assert tree.cells(f"{node}/uart-vm", "allowed-protected-clocks") == [
+        14,
+        91,
+        102,
+        155,
+    ]
 
 
 def test_single_bpmp_vm_keeps_ghafs_single_node_and_bridge_with_the_policy_patch():
@@ -191,12 +196,14 @@ def test_single_bpmp_vm_keeps_ghafs_single_node_and_bridge_with_the_policy_patch
     assert node.children == ()
     assert [pr.name for pr in node.props][:2] == ["compatible", "allowed-clocks"]
     # Ghaf's device name and bridge; the proxy's policy is ghafgen's, which
-    # reads the node's protected-clocks: MGBE0's protected ancestors.
+    # reads the node's allowed-protected-clocks: MGBE0's protected ancestors.
     assert p.bridge_patch is None and all(not vm.bpmp_device for vm in p.vms)
     assert p.proxy_patch is not None
     files = render_target(p)
     dts = files["overlays/bpmp-host-proxy.dts"].decode()
-    assert "protected-clocks = <14 91 103 288 292 319 320 327 366 367 368>;" in dts
+    assert (
+        "allowed-protected-clocks = <14 91 103 288 292 319 320 327 366 367 368>;" in dts
+    )
     # Every ancestor MGBE0's clocks are prepared through is shared with the host.
     assert MGBE0_PARENTS <= PROTECTED
     assert "patches/bpmp-host-proxy-per-vm.patch" in files

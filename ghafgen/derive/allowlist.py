@@ -39,7 +39,7 @@ class AllowList(NamedTuple):
 
     def protected_ids(self, kind: str) -> list[int]:
         """Those the host also runs from: the proxy refuses every command that
-        changes them (the node's protected-* property)."""
+        changes them (the node's allowed-protected-* property)."""
         return [a.id for a in self.of(kind) if a.protected]
 
     @property
@@ -147,7 +147,7 @@ class VmAllowList(NamedTuple):
     vm: str
     allowed: AllowList
     # In another VM's list too and not one of the proxy's hard-coded roots: the
-    # proxy refuses every command that changes them (protected-* properties).
+    # proxy refuses every command that changes them (allowed-protected-* properties).
     shared: tuple[Allowed, ...]
 
     @property

@@ -142,7 +142,10 @@ def _vm_node(vm: VmAllowList) -> Node:
         if vm.allowed.of(kind)
     ]
     props += [
-        Prop(name.replace("allowed-", "protected-"), cells(*vm.protected_ids(kind)))
+        Prop(
+            name.replace("allowed-", "allowed-protected-"),
+            cells(*vm.protected_ids(kind)),
+        )
         for name, kind in _LISTS
         if vm.protected_ids(kind)
     ]
@@ -154,7 +157,7 @@ def proxy_overlay(
 ) -> Overlay:
     """Ghaf's single node (one /dev/bpmp-host), or with per-VM enforcement one child
     per VM (one /dev/bpmp-host-<vm> each). Either way ghafgen's proxy patch reads
-    the protected-* lists (Ghaf's proxy ignores them)."""
+    the allowed-protected-* lists (Ghaf's proxy ignores them)."""
     props = [Prop("compatible", strings("nvidia,bpmp-host-proxy"))]
     if not per_vm:
         props += [
@@ -163,7 +166,7 @@ def proxy_overlay(
             if allowed.of(kind)
         ]
         props += [
-            Prop(name.replace("allowed-", "protected-"), cells(*ids))
+            Prop(name.replace("allowed-", "allowed-protected-"), cells(*ids))
             for name, kind in _LISTS
             if (ids := allowed.protected_ids(kind))
         ]

@@ -114,7 +114,7 @@ def proxy_per_vm() -> Patch:
         name="bpmp-host-proxy-per-vm",
         file="patches/bpmp-host-proxy-per-vm.patch",
         description="bpmp-host-proxy: one /dev/bpmp-host-<vm> per child node of "
-        "bpmp_host_proxy, each with its own allowed-* lists and protected-* lists "
+        "bpmp_host_proxy, each with its own allowed-* lists and allowed-protected-* lists "
         "(resources shared with the host or another VM: enable and read only); "
         "no child node: Ghaf's single /dev/bpmp-host. Deny by default: only the "
         "message types a guest's BPMP clients send pass, clock IDs (24 bits) and "

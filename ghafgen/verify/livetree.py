@@ -134,7 +134,7 @@ def _props(
             yield passed(link, subject, shown(raw, value))
         else:
             found = shown(raw, value)
-            if raw is not None and name.startswith(("allowed-", "protected-")):
+            if raw is not None and name.startswith("allowed-"):
                 found += f" ({_id_diff(want, raw)})"
             yield failed(
                 link,

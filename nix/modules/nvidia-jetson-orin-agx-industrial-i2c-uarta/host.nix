@@ -37,7 +37,7 @@ in
       patch = bpmpVirt.hooksFor config.boot.kernelPackages.kernel.version;
     }
     {
-      # bpmp-host-proxy: one /dev/bpmp-host-<vm> per child node of bpmp_host_proxy, each with its own allowed-* lists and protected-* lists (resources shared with the host or another VM: enable and read only); no child node: Ghaf's single /dev/bpmp-host. Deny by default: only the message types a guest's BPMP clients send pass, clock IDs (24 bits) and commands (8 bits) read whole, set-parent's parent checked, open files keep the lists past an unbind. A message is checked against the lists of the device it was written to, before the BPMP is looked up. Applies after the bpmp-virt drivers patch.
+      # bpmp-host-proxy: one /dev/bpmp-host-<vm> per child node of bpmp_host_proxy, each with its own allowed-* lists and allowed-protected-* lists (resources shared with the host or another VM: enable and read only); no child node: Ghaf's single /dev/bpmp-host. Deny by default: only the message types a guest's BPMP clients send pass, clock IDs (24 bits) and commands (8 bits) read whole, set-parent's parent checked, open files keep the lists past an unbind. A message is checked against the lists of the device it was written to, before the BPMP is looked up. Applies after the bpmp-virt drivers patch.
       name = "bpmp-host-proxy-per-vm";
       patch = ./patches/bpmp-host-proxy-per-vm.patch;
     }
