@@ -26,8 +26,24 @@ def _default_sigint() -> None:
     # KeyboardInterrupt and the Ctrl-C tests would wait for an exit that never
     # comes. ghafgen leaves an inherited SIG_IGN alone on purpose (a parent
     # that ignores Ctrl-C for its background jobs means it), so the test gives
-    # its child the terminal's default back, as an interactive shell would.
+    # its child the terminal's default back, as an interactive shell would,
+    # and unblocked: a blocked signal also survives exec.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+def _ends_on_ctrl_c(child: pexpect.spawn) -> None:
+    """Ctrl-C on the child's terminal ends it; if it does not, the failure
+    shows the child's signal masks (/proc/PID/status), to tell a lost signal
+    from a slow exit."""
+    child.sendintr()
+    try:
+        child.expect(pexpect.EOF, timeout=60)
+    except pexpect.TIMEOUT:
+        status = Path(f"/proc/{child.pid}/status").read_text()
+        masks = [ln for ln in status.splitlines() if ln.startswith("Sig")]
+        child.terminate(force=True)
+        pytest.fail(f"no exit 60 s after Ctrl-C; child {masks}: {child.before[-300:]}")
 
 
 def spawn(tmp_path: Path, *args: str, ci: str | None = None) -> pexpect.spawn:
@@ -109,8 +125,7 @@ def test_a_wrong_answer_is_asked_again(tmp_path: Path):
 def test_ctrl_c_at_a_prompt_exits_130_and_writes_nothing(tmp_path: Path):
     child = spawn(tmp_path, "wiz", "--board", "jetson-agx-orin-devkit")
     child.expect("devices to pass, DEVICE:VM")
-    child.sendintr()
-    child.expect(pexpect.EOF)
+    _ends_on_ctrl_c(child)
     child.close()
     assert child.exitstatus == 130, child.before
     assert "Traceback" not in (child.before or "")
@@ -126,8 +141,7 @@ def test_ctrl_c_works_when_the_test_run_ignores_sigint(tmp_path: Path):
     finally:
         signal.signal(signal.SIGINT, before)
     child.expect("devices to pass, DEVICE:VM")
-    child.sendintr()
-    child.expect(pexpect.EOF)
+    _ends_on_ctrl_c(child)
     child.close()
     assert child.exitstatus == 130, child.before
     assert not (tmp_path / "profiles").exists()
@@ -136,8 +150,7 @@ def test_ctrl_c_works_when_the_test_run_ignores_sigint(tmp_path: Path):
 def test_ci_false_still_asks(tmp_path: Path):
     child = spawn(tmp_path, "wiz", "--board", "jetson-agx-orin-devkit", ci="false")
     child.expect("devices to pass, DEVICE:VM")
-    child.sendintr()
-    child.expect(pexpect.EOF)
+    _ends_on_ctrl_c(child)
     child.close()
     quiet = spawn(tmp_path, "wiz2", ci="true")
     quiet.expect("give --board")
