@@ -225,3 +225,134 @@ def test_the_manifest_in_a_target_folder_is_read_as_a_file_ghafgen_finds(
         writer.join()
         os.close(r)
     assert named.target == "nvidia-jetson-orin-agx-uarta"
+
+
+# The UARTA guest's passed node and the bridge's /bpmp (committed
+# nix/modules/nvidia-jetson-orin-agx-uarta: vms/uart-vm.dts, manifest).
+UARTA = Path(__file__).resolve().parents[1] / "nix/modules/nvidia-jetson-orin-agx-uarta"
+UART_BOUND = "3100000.serial (/platform-bus@c000000/serial@0) bound to a driver"
+BPMP_BOUND = "BPMP (/bpmp) bound to tegra-bpmp"
+
+
+def _cells(*values: int) -> bytes:
+    return b"".join(v.to_bytes(4, "big") for v in values)
+
+
+def _guest_root(root: Path, clocks: bytes, drivers: list[str]) -> Path:
+    """A guest's /sys as the kernel lays it out: the tree (a clock provider
+    with two cells at phandle 7, the BPMP at 9), the UART's platform device,
+    unbound, and the platform drivers `drivers`."""
+    base = root / "sys/firmware/devicetree/base"
+    nodes: dict[str, dict[str, bytes]] = {
+        "": {"name": b"\0"},
+        "bpmp": {
+            "name": b"bpmp\0",
+            "compatible": b"nvidia,tegra186-bpmp\0",
+            "phandle": _cells(9),
+            "#clock-cells": _cells(1),
+        },
+        "clk": {"name": b"clk\0", "phandle": _cells(7), "#clock-cells": _cells(2)},
+        "platform-bus@c000000": {"name": b"platform-bus\0"},
+        "platform-bus@c000000/serial@0": {
+            "name": b"serial\0",
+            "compatible": b"nvidia,tegra194-hsuart\0",
+            "clocks": clocks,
+        },
+    }
+    for path, props in nodes.items():
+        (base / path).mkdir(parents=True, exist_ok=True)
+        for name, value in props.items():
+            (base / path / name).write_bytes(value)
+    devices = root / "sys/bus/platform/devices"
+    for dev, node in (
+        ("c000000.serial", "platform-bus@c000000/serial@0"),
+        ("bpmp", "bpmp"),
+    ):
+        (devices / dev).mkdir(parents=True)
+        (devices / dev / "of_node").symlink_to(f"/sys/firmware/devicetree/base/{node}")
+    for driver in drivers:
+        (root / "sys/bus/platform/drivers" / driver).mkdir(parents=True)
+    return root
+
+
+def _guest_verdict(root: Path) -> tuple[int, dict[str, dict[str, object]], str]:
+    res = CliRunner().invoke(
+        app, ["verify", str(UARTA), "--guest", "--root", str(root), "--format", "json"]
+    )
+    text = CliRunner().invoke(
+        app, ["verify", str(UARTA), "--guest", "--root", str(root)]
+    )
+    doc = json.loads(res.stdout)
+    return res.exit_code, {c["subject"]: c for c in doc["checks"]}, text.stdout
+
+
+def test_a_kernel_without_the_bpmp_driver_leaves_its_clients_not_provable(
+    tmp_path: Path,
+) -> None:
+    """The UART's clocks name another provider first, then the BPMP: the
+    specifiers are walked with each provider's #clock-cells."""
+    root = _guest_root(tmp_path, _cells(7, 1, 2, 9, 155), ["serial-tegra"])
+    code, checks, text = _guest_verdict(root)
+    assert checks[BPMP_BOUND]["unproven"] and checks[UART_BOUND]["unproven"]
+    assert "no tegra-bpmp driver" in str(checks[BPMP_BOUND]["hint"])
+    assert str(checks[UART_BOUND]["hint"]).startswith("its clocks come from /bpmp")
+    # The tree itself is not the generated one: those checks fail, exit 1.
+    assert code == 1
+    assert f"N/P   guest    {BPMP_BOUND} (not provable here)" in text
+    # A capture keeps the driver list, so its replay says the same.
+    res = CliRunner().invoke(
+        app,
+        ["verify", str(UARTA), "--guest", "--root", str(root)]
+        + ["--capture", str(tmp_path / "guest.tar.gz")],
+    )
+    assert res.exit_code == 1
+    replayed = _guest_verdict(tmp_path / "guest.tar.gz")
+    assert replayed[1] == checks
+
+
+@pytest.mark.parametrize(
+    ("clocks", "drivers", "why"),
+    [
+        (_cells(9, 155), ["serial-tegra", "tegra-bpmp"], "the kernel has the driver"),
+        (_cells(9, 155), [], "no driver list: nothing shows the cause"),
+        (_cells(7, 9, 155), ["serial-tegra"], "the UART's one clock is not the BPMP's"),
+    ],
+)
+def test_an_unbound_node_fails_unless_the_guest_shows_why(
+    tmp_path: Path, clocks: bytes, drivers: list[str], why: str
+) -> None:
+    _code, checks, _text = _guest_verdict(_guest_root(tmp_path, clocks, drivers))
+    uart = checks[UART_BOUND]
+    assert (uart["ok"], uart["unproven"]) == (False, False), why
+    bpmp_unproven = bool(drivers) and "tegra-bpmp" not in drivers
+    assert checks[BPMP_BOUND]["unproven"] is bpmp_unproven, why
+
+
+def test_not_provable_checks_alone_exit_4_and_say_so() -> None:
+    from ghafgen.verify.report import (
+        exit_code,
+        passed,
+        render_json,
+        render_text,
+        unproven,
+    )
+
+    checks = [
+        passed("guest", "console on ttyAMA0"),
+        unproven(
+            "guest",
+            "BPMP (/bpmp) bound to tegra-bpmp",
+            expected="tegra-bpmp",
+            source="vms/uart-vm.nix",
+            found="bpmp: no driver",
+            why="no driver",
+        ),
+    ]
+    assert exit_code(checks) == 4
+    assert exit_code(checks[:1]) == 0
+    assert render_text(checks, "t/vm").splitlines()[-1] == (
+        "t/vm: no check failed; 1 of 2 are not provable on this system (N/P: each "
+        "says why); run verify where they can hold"
+    )
+    doc = json.loads(render_json(checks, "t/vm"))
+    assert (doc["ok"], doc["failed"], doc["unproven"]) == (False, 0, 1)

@@ -3,6 +3,12 @@ given what its profile passes it?
 
 Entry point: `guest_checks(exp, src, vm)` -> list of `Check`, all on the
 chain's last link, `guest`: its tree, its drivers, its BPMP and its console.
+
+One cause makes checks not provable rather than failed, because the guest
+shows it itself: a kernel with no BPMP driver at all. Then neither the BPMP
+node nor a passed node whose clocks, resets or power domains it supplies can
+bind on this guest, whatever the host did; a kernel that has the driver and
+did not bind is a failure.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from collections.abc import Iterator
 
 from ghafgen.verify.expect import Expected, Vm
 from ghafgen.verify.livetree import GUEST_BASE, LiveTree, overlay_checks
-from ghafgen.verify.report import Check, failed, passed
+from ghafgen.verify.report import Check, failed, passed, unproven
 from ghafgen.verify.source import Source, VerifyError
 
 
@@ -56,22 +62,111 @@ def _driver(src: Source, dev: str) -> str | None:
     return link.rstrip("/").rsplit("/", 1)[-1] if link else None
 
 
+# Where the kernel lists its platform drivers (drivers/base/bus.c: one folder
+# per registered driver, bound to a device or not).
+DRIVERS = "sys/bus/platform/drivers"
+# The properties through which a node takes something from a provider, and
+# the provider's property that says how many cells follow its phandle
+# (devicetree specification; the clock, reset and power-domain bindings).
+SUPPLIES = (
+    ("clocks", "#clock-cells"),
+    ("resets", "#reset-cells"),
+    ("power-domains", "#power-domain-cells"),
+)
+
+
+def _kernel_without(src: Source, driver: str) -> str:
+    """Why `driver` cannot bind on this guest, as the guest shows it; "" when
+    its kernel lists the driver, or lists none (nothing to go on).
+
+    Only for the BPMP driver: Linux's tegra-bpmp is `builtin_platform_driver`
+    and TEGRA_BPMP a bool (drivers/firmware/tegra/bpmp.c and Kconfig, 6.12),
+    so it is listed from boot or not in the kernel at all; no module to load.
+    """
+    listed = src.listdir(DRIVERS)
+    if not listed or driver in listed:
+        return ""
+    return (
+        f"the guest kernel has no {driver} driver (/{DRIVERS} does not list it; "
+        "it is built in or absent): not the guest kernel the VM module builds, "
+        "which has it. Where the module's kernel runs this check holds or fails; "
+        "a guest on the board without it runs another kernel, a fault of its own"
+    )
+
+
+def _phandles(tree: LiveTree, path: str = "/") -> dict[int, str]:
+    """phandle -> node path, for every node of the tree."""
+    out = {}
+    raw = tree.prop(path, "phandle")
+    if raw and len(raw) == 4:
+        out[int.from_bytes(raw, "big")] = path
+    for name in tree.children(path):
+        out.update(_phandles(tree, f"{path.rstrip('/')}/{name}"))
+    return out
+
+
+def _supplied_by(tree: LiveTree, path: str, provider: str) -> list[str]:
+    """Which of the node's SUPPLIES name the node at `provider`, each
+    specifier walked with its provider's cell count."""
+    raw = tree.prop(provider, "phandle")
+    if raw is None or len(raw) != 4:
+        return []
+    wanted = int.from_bytes(raw, "big")
+    index: dict[int, str] | None = None
+    out = []
+    for prop, cells_name in SUPPLIES:
+        value = tree.prop(path, prop) or b""
+        cells = [
+            int.from_bytes(value[i : i + 4], "big") for i in range(0, len(value) - 3, 4)
+        ]
+        i = 0
+        while i < len(cells):
+            if cells[i] == wanted:
+                out.append(prop)
+                break
+            index = _phandles(tree) if index is None else index
+            node = index.get(cells[i])
+            count = tree.prop(node, cells_name) if node else None
+            if count is None or len(count) != 4:
+                break  # an unknown provider: the rest cannot be read
+            i += 1 + int.from_bytes(count, "big")
+    return out
+
+
 def _bound(
-    src: Source, by_node: dict[str, str], path: str, want: str, vm: Vm, what: str
+    src: Source,
+    by_node: dict[str, str],
+    path: str,
+    want: str,
+    vm: Vm,
+    what: str,
+    why_not: str = "",
 ) -> Iterator[Check]:
+    """The node's device is bound (to `want`, if given); `why_not`: the cause,
+    shown by the guest, that it cannot bind here (then an unbound one is not
+    provable rather than failed)."""
     dev = by_node.get(path)
     driver = _driver(src, dev) if dev else None
     subject = f"{what} ({path}) bound to " + (want or "a driver")
+    found = (f"{dev}: " if dev else "no platform device; ") + (driver or "no driver")
     if driver and (not want or driver == want):
         yield passed("guest", subject, f"{dev} -> {driver}")
+    elif why_not and not driver:
+        yield unproven(
+            "guest",
+            subject,
+            expected=want or "a driver",
+            source=vm.file,
+            found=found,
+            why=why_not,
+        )
     else:
         yield failed(
             "guest",
             subject,
             expected=want or "a driver",
             source=vm.file,
-            found=(f"{dev}: " if dev else "no platform device; ")
-            + (driver or "no driver"),
+            found=found,
             hint=(
                 "the guest kernel lacks the driver (the guest config in the VM module),"
                 " or its probe failed: dmesg in the guest"
@@ -97,6 +192,7 @@ def guest_checks(exp: Expected, src: Source, vm: Vm) -> list[Check]:
     if g.tree is not None:
         checks += overlay_checks(tree, g.tree, "guest")
     by_node = _of_nodes(src)
+    no_bpmp = _kernel_without(src, g.bpmp_driver) if g.bpmp else ""
     bus = g.platform_bus
     nodes = {p: tree.strings(p, "compatible") for p in _below(tree, bus, depth=3)}
     for dev, compatible in g.compatibles.items():
@@ -121,11 +217,19 @@ def guest_checks(exp: Expected, src: Source, vm: Vm) -> list[Check]:
             )
             continue
         checks.append(passed("guest", subject, where[0]))
-        checks += _bound(src, by_node, where[0], "", vm, dev)
+        takes = _supplied_by(tree, where[0], g.bpmp_node) if no_bpmp else []
+        why = (
+            f"its {', '.join(takes)} come from {g.bpmp_node}, and {no_bpmp}"
+            if takes
+            else ""
+        )
+        checks += _bound(src, by_node, where[0], "", vm, dev, why)
     if g.bpmp:
         if tree.has(g.bpmp_node):
             checks.append(passed("guest", f"BPMP node {g.bpmp_node}"))
-            checks += _bound(src, by_node, g.bpmp_node, g.bpmp_driver, vm, "BPMP")
+            checks += _bound(
+                src, by_node, g.bpmp_node, g.bpmp_driver, vm, "BPMP", no_bpmp
+            )
         else:
             checks.append(
                 failed(
