@@ -2,11 +2,13 @@
 
 Entry points: `stand_ins()` (the kernel and busybox scripts/guest-boot-deps.sh
 cached), `initramfs(busybox, dest)` and `boot(argv, cwd)` -> `Boot`. /init prints
-lines starting "@@ " that `Boot` parses.
+lines starting "@@ " that `Boot` parses, and a capture of what `ghafgen verify
+--guest` reads (`Boot.capture`).
 """
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import stat
@@ -53,9 +55,32 @@ for t in $(cat /sys/class/tty/console/active); do
 done
 while read -r line; do echo "@@ consoles $line"; done < /proc/consoles
 dmesg | while read -r line; do echo "@@ dmesg $line"; done
+# What ghafgen verify --guest reads, in a folder laid out as the guest's root:
+# the tree, each platform device's of_node and driver links, the platform
+# drivers the kernel has, /proc/cmdline. Tree property files are binary
+# attributes of their exact size, so cp keeps their bytes (procfs and most
+# sysfs files report no true size: no tar of /sys itself).
+mkdir -p /cap/proc /cap/sys/firmware/devicetree /cap/sys/bus/platform/devices
+cat /proc/cmdline > /cap/proc/cmdline
+cp -r /sys/firmware/devicetree/base /cap/sys/firmware/devicetree/base
+for d in /sys/bus/platform/drivers/*; do
+  mkdir -p "/cap/sys/bus/platform/drivers/${d##*/}"
+done
+for d in /sys/bus/platform/devices/*; do
+  n=/cap/sys/bus/platform/devices/${d##*/}
+  mkdir -p "$n"
+  [ -e "$d/of_node" ] && ln -s "$(readlink -f "$d/of_node")" "$n/of_node"
+  [ -e "$d/driver" ] && ln -s "$(readlink -f "$d/driver")" "$n/driver"
+done
+echo "@@ capture-begin"
+tar -c -C /cap . | gzip | base64
+echo "@@ capture-end"
 echo "@@ end"
 poweroff -f
 """
+# The lines around the capture's base64 tar.gz.
+CAPTURE_BEGIN = "@@ capture-begin"
+CAPTURE_END = "@@ capture-end"
 
 
 @dataclass(frozen=True)
@@ -179,6 +204,16 @@ class Boot:
 
     def dmesg(self, needle: str) -> list[str]:
         return [ln for ln in self._lines("dmesg") if needle in ln]
+
+    def capture(self, dest: Path) -> Path | None:
+        """The capture /init printed, written to `dest` as the .tar.gz verify
+        reads (None: it printed none)."""
+        lines = self.output.splitlines()
+        if CAPTURE_BEGIN not in lines or CAPTURE_END not in lines:
+            return None
+        body = lines[lines.index(CAPTURE_BEGIN) + 1 : lines.index(CAPTURE_END)]
+        dest.write_bytes(base64.b64decode("".join(ln.strip() for ln in body)))
+        return dest
 
 
 def boot(argv: list[str], cwd: Path, timeout: float = 300) -> Boot:

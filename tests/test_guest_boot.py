@@ -7,9 +7,11 @@ microvm.nix, lib/runners/qemu.nix's `command`; tests/guestboot.py
 (`guestboot.for_here` lists each change and why), with the merged guest tree,
 a busybox /init that reports what the kernel did, and then powers off.
 Asserted per guest: userspace is reached on the VM's stdio with the runner's
--append, what the kernel says about each passed node, and which device the
-console is on. A change to the runner's arguments reaches the boot
-(`test_a_planted_runner_change_reaches_the_boot`).
+-append, what the kernel says about each passed node, which device the
+console is on, and `ghafgen verify --guest` on what /init captured, against
+the committed target: each check holds, or fails or is not provable exactly
+as the stand-ins below account for (tests/guestverify.py). A change to the
+runner's arguments reaches the boot (`test_a_planted_runner_change_reaches_the_boot`).
 
 Stand-ins (docs/runtime.md, "Guest boots here"), and what they do not prove:
 - Kernel: Debian's stock arm64 kernel (linux-image-arm64, the newest the
@@ -73,6 +75,7 @@ from tests.guestinit import (
     initramfs,
     stand_ins,
 )
+from tests.guestverify import manifest_guest, stand_in_outcomes, verify_guest
 from tests.trees import Tree
 
 pytestmark = [pytest.mark.slow, pytest.mark.real_tools]
@@ -172,6 +175,39 @@ def test_guest_boots_to_userspace(
 
     _assert_passed_nodes(guest, result, tree, faulting, found.kernel)
     _assert_console(guest, result, base, generated)
+    disabled = [] if guest.base_dtb_stand_in or generated is None else faulting
+    _assert_verified(guest, result, tree, disabled, found.kernel, tmp_path)
+
+
+def _assert_verified(
+    guest: Guest,
+    result: Boot,
+    tree: Path | None,
+    disabled: list[str],
+    kernel: Path,
+    folder: Path,
+) -> None:
+    """`ghafgen verify --guest` on what the booted guest captured, against the
+    committed target: every check holds but those the stand-ins account for
+    (tests/guestverify.py, each with why), which fail or are not provable
+    exactly as said, and the exit code follows."""
+    capture = result.capture(folder / "guest-capture.tar.gz")
+    assert capture is not None, f"{guest.id}: /init printed no capture"
+    got = verify_guest(guest, capture)
+    want = stand_in_outcomes(guest, tree, disabled, kernel)
+    for subject in sorted({*want.failed, *want.unproven}):
+        why = want.failed.get(subject) or want.unproven[subject]
+        print(f"  verify: {subject}: {why}")
+    assert got.subjects("failed") == set(want.failed), got.checks
+    assert got.subjects("unproven") == set(want.unproven), got.checks
+    held = got.subjects("held")
+    # The console check and one per kernel parameter hold on every guest.
+    assert len(held) > len(manifest_guest(guest)["guest"]["params"]), held
+    assert got.code == want.code, (got.code, want)
+    print(
+        f"  verify --guest: exit {got.code}; {len(held)} held, "
+        f"{len(want.unproven)} not provable here, {len(want.failed)} failed"
+    )
 
 
 def _built_in(kernel: Path, compatibles: tuple[str, ...]) -> bool:
@@ -343,6 +379,7 @@ def _boot_gpu_guest(
     path, _pci = result.tty(result.console)
     unit = stdout_path(tree).rsplit("@", 1)[1]
     assert f"/{unit}.pl011/" in path + "/", path
+    _assert_verified(guest, result, tree, [], found.kernel, folder)
 
 
 def _assert_gpu_memory(guest: Guest, result: Boot, tree: Path) -> None:

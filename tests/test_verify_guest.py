@@ -1,28 +1,30 @@
-"""`ghafgen verify --guest` on captures of guests booted here.
+"""`ghafgen verify --guest` on a guest that is wrong, booted here.
 
-Each guest boots as tests/test_guest_boot.py boots it (tests/guestboot.py: the
-committed vms/<vm>.dts on QEMU's own tree, QEMU's argv as microvm.nix builds
-it), under the stand-in kernel and QEMU, with tests/verifyinit.py's /init, which
-prints the guest's tree, driver links and command line; verify reads that
-capture against the committed manifest. What the stand-in cannot do (no BPMP
-guest proxy, so BPMP-backed drivers wait; Debian's QEMU emits no MGBE0 node) is
-asserted as such, so a change in either shows up.
+Every reference guest is booted, captured and verified in tests/test_guest_boot.py
+(each check holds, or fails or is not provable exactly as the stand-ins
+account for: tests/guestverify.py). Here, the UARTA guest, booted as that test
+boots it (its runner's command line, the committed vms/uart-vm.dts on the base
+tree, /init's capture), two ways it must fail:
+- booted without its passed node: the node check fails, naming the guest link
+  and the VM module;
+- its capture showing a kernel that HAS the BPMP driver (a tegra-bpmp folder
+  added to the guest's /sys/bus/platform/drivers): the BPMP node and the UART
+  it clocks are then unbound for no reason the guest shows, so they fail
+  instead of being not provable.
 """
 
 from __future__ import annotations
 
-import json
+import io
 import shutil
 import subprocess
+import tarfile
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from ghafgen.cli import app
 from tests.conftest import require
 from tests.guestboot import (
-    MODULES,
     Guest,
     base_tree,
     merged_tree,
@@ -30,14 +32,19 @@ from tests.guestboot import (
     reference_guests,
     tree_to_boot,
 )
-from tests.guestinit import StandIns, boot, stand_ins
-from tests.verifyinit import capture_initramfs, capture_of
+from tests.guestinit import StandIns, boot, initramfs, stand_ins
+from tests.guestverify import BPMP_DRIVER, FAILED, UNPROVEN, verify_guest
 
 pytestmark = [pytest.mark.slow, pytest.mark.real_tools]
 
 UARTA = "nvidia-jetson-orin-agx-uarta/uart-vm"
-MGBE0 = "nvidia-jetson-orin-agx-mgbe0-net-vm/net-vm"
-GUESTS = {g.id: g for g in reference_guests() if g.id in (UARTA, MGBE0)}
+# The passed UART's node as vms/uart-vm.dts writes it on QEMU's platform bus
+# (committed nix/modules/nvidia-jetson-orin-agx-uarta/vms/uart-vm.dts).
+UART_NODE = "/platform-bus@c000000/serial@0"
+# Its checks, by the device key and bus of the committed manifest.
+UART_ON_BUS = "3100000.serial's node on /platform-bus@c000000"
+UART_BOUND = f"3100000.serial ({UART_NODE}) bound to a driver"
+BPMP_BOUND = f"BPMP (/bpmp) bound to {BPMP_DRIVER}"
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +58,7 @@ def kit(tmp_path_factory: pytest.TempPathFactory) -> tuple[StandIns, Path]:
             "(bash scripts/test.sh fetches them: scripts/guest-boot-deps.sh)"
         )
     folder = tmp_path_factory.mktemp("verify-boot")
-    return found, capture_initramfs(found.busybox, folder / "capture.cpio")
+    return found, initramfs(found.busybox, folder / "init.cpio")
 
 
 def booted_capture(
@@ -69,88 +76,65 @@ def booted_capture(
             ["fdtput", "-r", str(tmp / "ghafgen-guest.dtb"), drop], check=True
         )
     result = boot(qemu_argv(guest, found.kernel, initrd, tmp), tmp)
-    cap = capture_of(result.output, tmp / "guest.tar.gz")
+    cap = result.capture(tmp / "guest.tar.gz")
     assert cap is not None, (
         f"{guest.id}: no capture; the guest said:\n{result.output[-3000:]}"
     )
     return cap
 
 
-def verify_guest(guest: Guest, cap: Path) -> tuple[int, dict[str, dict[str, str]]]:
-    res = CliRunner().invoke(
-        app,
-        [
-            "verify",
-            str(MODULES / guest.target),
-            "--guest",
-            "--vm",
-            guest.vm.name,
-            "--root",
-            str(cap),
-            "--format",
-            "json",
-        ],
-    )
-    assert res.exit_code in (0, 1), res.output
-    doc = json.loads(res.stdout)
-    assert {c["link"] for c in doc["checks"]} == {"guest"}
-    return res.exit_code, {c["subject"]: c for c in doc["checks"]}
+@pytest.fixture(scope="module")
+def uarta() -> Guest:
+    (guest,) = [g for g in reference_guests() if g.id == UARTA]
+    return guest
 
 
-# The passed UART's node as vms/uart-vm.dts writes it on QEMU's platform bus
-# (committed nix/modules/nvidia-jetson-orin-agx-uarta/vms/uart-vm.dts).
-UART_NODE = "/platform-bus@c000000/serial@0"
-
-
-def test_uarta_guest_has_its_node_bpmp_node_and_console(kit, tmp_path: Path):
-    guest = GUESTS[UARTA]
-    code, checks = verify_guest(guest, booted_capture(guest, kit, tmp_path))
-    failed = {s for s, c in checks.items() if not c["ok"]}
-    # The tree the VM module builds is the tree the guest booted with: every
-    # property of vms/uart-vm.dts at its path, &bpmp resolved to the /bpmp node.
-    assert f"{UART_NODE} present" in checks
-    assert checks[f"{UART_NODE} clocks"]["ok"]
-    assert (
-        checks["3100000.serial's node on /platform-bus@c000000"]["found"] == UART_NODE
-    )
-    assert checks["BPMP node /bpmp"]["ok"]
-    assert checks["console on ttyAMA0"]["ok"]
-    assert checks["guest /proc/cmdline has clk_ignore_unused"]["ok"]
-    # Stand-in: no bpmp-virt guest proxy, so nothing binds /bpmp, and the UART's
-    # driver waits for its BPMP clocks (test_guest_boot.py: "supplier bpmp not ready").
-    assert failed == {
-        f"3100000.serial ({UART_NODE}) bound to a driver",
-        "BPMP (/bpmp) bound to tegra-bpmp",
-    }
-    assert code == 1
-
-
-def test_a_guest_booted_without_its_passed_node_fails(kit, tmp_path: Path):
-    guest = GUESTS[UARTA]
-    code, checks = verify_guest(
-        guest, booted_capture(guest, kit, tmp_path, drop=UART_NODE)
-    )
-    assert code == 1
-    assert not checks[f"{UART_NODE} present"]["ok"]
-    node = checks["3100000.serial's node on /platform-bus@c000000"]
-    assert (node["ok"], node["found"], node["source"]) == (
+def test_a_guest_booted_without_its_passed_node_fails(kit, uarta, tmp_path: Path):
+    got = verify_guest(uarta, booted_capture(uarta, kit, tmp_path, drop=UART_NODE))
+    assert got.code == FAILED
+    assert f"{UART_NODE} present" in got.subjects("failed")
+    node = got.checks[UART_ON_BUS]
+    assert (node["ok"], node["unproven"], node["link"], node["found"]) == (
         False,
+        False,
+        "guest",
         "no such node",
-        "vms/uart-vm.nix",
     )
+    assert node["source"] == "vms/uart-vm.nix"
 
 
-def test_mgbe0_guest_capture_is_read(kit, tmp_path: Path):
-    """MGBE0's node is QEMU's to write (the pinned QEMU's FDT binding); Debian's
-    QEMU has none, so the stand-in boots the base tree and the node check fails,
-    naming the VM module; the BPMP node and the console hold."""
-    guest = GUESTS[MGBE0]
-    code, checks = verify_guest(guest, booted_capture(guest, kit, tmp_path))
-    failed = {s for s, c in checks.items() if not c["ok"]}
-    assert checks["BPMP node /bpmp"]["ok"]
-    assert checks["console on ttyAMA0"]["ok"]
-    assert failed == {
-        "6800000.ethernet's node on /platform-bus@c000000",
-        "BPMP (/bpmp) bound to tegra-bpmp",
-    }
-    assert code == 1
+def with_driver(capture: Path, driver: str, dest: Path) -> Path:
+    """A copy of the capture whose /sys/bus/platform/drivers also lists `driver`."""
+    out = io.BytesIO()
+    with (
+        tarfile.open(capture) as src,
+        tarfile.open(fileobj=out, mode="w:gz") as tar,
+    ):
+        names = src.getnames()
+        for member in src.getmembers():
+            tar.addfile(member, src.extractfile(member) if member.isfile() else None)
+        folder = tarfile.TarInfo(f"./sys/bus/platform/drivers/{driver}")
+        folder.type, folder.mode = tarfile.DIRTYPE, 0o755
+        assert folder.name not in names
+        tar.addfile(folder)
+    dest.write_bytes(out.getvalue())
+    return dest
+
+
+def test_a_kernel_with_the_bpmp_driver_that_did_not_bind_fails(
+    kit, uarta, tmp_path: Path
+):
+    capture = booted_capture(uarta, kit, tmp_path)
+    as_booted = verify_guest(uarta, capture)
+    # Debian's kernel: no tegra-bpmp at all, so not provable (the boot test's case).
+    assert as_booted.code == UNPROVEN
+    assert as_booted.subjects("unproven") == {UART_BOUND, BPMP_BOUND}
+    assert BPMP_DRIVER in as_booted.checks[BPMP_BOUND]["hint"]
+    assert "/bpmp" in as_booted.checks[UART_BOUND]["hint"]
+    claimed = verify_guest(
+        uarta, with_driver(capture, BPMP_DRIVER, tmp_path / "claimed.tar.gz")
+    )
+    assert claimed.code == FAILED
+    assert claimed.subjects("unproven") == set()
+    assert claimed.subjects("failed") == {UART_BOUND, BPMP_BOUND}
+    assert claimed.checks[BPMP_BOUND]["found"] == "bpmp: no driver"
