@@ -299,6 +299,9 @@ def test_a_kernel_without_the_bpmp_driver_leaves_its_clients_not_provable(
     # The tree itself is not the generated one: those checks fail, exit 1.
     assert code == 1
     assert f"N/P   guest    {BPMP_BOUND} (not provable here)" in text
+    assert text.splitlines()[-1].endswith(
+        "checks failed and 2 are not provable here; the first broken link is 'guest'"
+    )
     # A capture keeps the driver list, so its replay says the same.
     res = CliRunner().invoke(
         app,

@@ -84,8 +84,9 @@ def render_text(checks: list[Check], target: str) -> str:
     first = next((c.link for c in bad), "")
     if bad:
         summary = (
-            f"{len(bad)} of {len(checks)} checks failed; "
-            f"the first broken link is '{first}'"
+            f"{len(bad)} of {len(checks)} checks failed"
+            + (f" and {open_} are not provable here" if open_ else "")
+            + f"; the first broken link is '{first}'"
         )
     elif open_:
         summary = (
