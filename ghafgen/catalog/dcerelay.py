@@ -32,6 +32,7 @@ class RelaySources(NamedTuple):
 
 
 class HostProxy(NamedTuple):
+    overlay_compatible: str
     node: str
     label: str
     parent: str
@@ -148,6 +149,7 @@ def dce_relay_facts() -> DceRelayFacts:
             fact=_fact(s),
         ),
         proxy=HostProxy(
+            overlay_compatible=p["overlay_compatible"],
             node=p["node"],
             label=p["label"],
             parent=p["parent"],

@@ -1,0 +1,240 @@
+"""The DCE relay's host and guest pieces (render/dcerelay.py) for the VM a profile
+gives the display to.
+
+Expected values are Ghaf's, written here with the file:line they come from
+(V = modules/reference/hardware/jetpack/nvidia-jetson-orin/virtualization of
+the pinned Ghaf), never read back from ghafgen's catalog.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ghafgen.render.dcerelay import dce_relay, relay_files
+from ghafgen.render.dt import Fragment
+from ghafgen.render.files import render_target
+from ghafgen.render.plan import TargetPlan
+from tests.conftest import ROOT
+from tests.test_isolation import planned
+
+# A profile whose VM has BPMP-backed devices (the relay's host module takes the
+# Ghaf tree from bpmp-virt.nix); the relay is asked for by hand, as a profile
+# passing the display will ask for it.
+GPU_PROFILE = ROOT / "profiles" / "orin-agx-gpu-vm.toml"
+DCE = "modules/reference/hardware/jetpack/nvidia-jetson-orin/virtualization/common/dce-virt-common"
+
+
+@pytest.fixture(scope="module")
+def gpu_plan() -> TargetPlan:
+    return planned(GPU_PROFILE.read_text())
+
+
+def _fragment(frags: tuple[Fragment, ...], path: str) -> Fragment:
+    (f,) = [f for f in frags if f.target_path == path]
+    return f
+
+
+def test_host_overlay_is_ghafs_three_host_changes():
+    ov = dce_relay("disp-vm").host.overlay
+    assert (
+        ov.compatible == "nvidia,tegra234"
+    )  # V/common/dce-virt-common/dce-probe-host.nix:35
+    assert len(ov.fragments) == 3
+    # dce-probe-host.nix:37-42: at the root, only the compatible (and status).
+    (proxy,) = _fragment(ov.fragments, "/").nodes
+    assert (proxy.name, proxy.label) == ("dce_host_proxy", "dce_host_proxy")
+    assert [(p.name, str(p.value)) for p in proxy.props] == [
+        ("compatible", '"nvidia,dce-host-proxy"'),
+        ("status", '"okay"'),
+    ]
+    # V/passthrough/gpu-vm/gpu_passthrough_overlay.dts:293-297
+    hda = _fragment(ov.fragments, "/bus@0/hda@3510000")
+    assert [(p.name, str(p.value)) for p in hda.props] == [("status", '"disabled"')]
+    assert hda.nodes == ()
+    # gpu_passthrough_overlay.dts:131-138
+    (fb,) = _fragment(ov.fragments, "/chosen").nodes
+    assert fb.name == "framebuffer"
+    assert [(p.name, str(p.value)) for p in fb.props] == [
+        ("compatible", '"dummy"'),
+        ("status", '"okay"'),
+    ]
+
+
+def test_the_proxy_device_belongs_to_the_display_owners_qemu_alone():
+    r = dce_relay("disp-vm")
+    assert r.host.device == "/dev/dce-host"  # dce-host-proxy.c:22
+    assert r.user == "microvm-disp-vm"
+    assert r.host.udev_rule == (
+        'KERNEL=="dce-host", OWNER:="microvm-disp-vm", GROUP:="microvm-disp-vm", '
+        'MODE:="0600"'
+    )
+    # In Ghaf's layout every VM's QEMU runs as microvm:kvm; the rule is Ghaf's
+    # own, dce-probe-host.nix:142.
+    ghaf = dce_relay("disp-vm", "ghaf")
+    assert ghaf.user == ""
+    assert ghaf.host.udev_rule == 'KERNEL=="dce-host", GROUP="kvm", MODE="0660"'
+
+
+def test_host_is_kept_headless_as_ghafs():
+    h = dce_relay("gui-vm").host
+    # dce-probe-host.nix:118-123, :129-136, :58-61
+    assert h.blacklist == ("nvidia", "nvidia_modeset", "nvidia_drm", "tegra_drm")
+    assert h.modules == ("tegra-dce", "dce-host-proxy", "dce-iso-anchor")
+    assert h.kernel_params == ("clk_ignore_unused", "pd_ignore_unused")
+    # dce-probe-host.nix:90-102: what goes into nvidia-oot's dce folder.
+    oot = "nvidia-oot/drivers/platform/tegra/dce"
+    assert [dest for _src, dest in h.oot_files] == [
+        f"{oot}/dce-host-proxy.c",
+        f"{oot}/dce-host-proxy.h",
+        f"{oot}/dce-iso-anchor.c",
+    ]
+    assert h.oot_objects == ("dce-host-proxy.o", "dce-iso-anchor.o")
+    assert h.iso_anchor_header == f"{oot}/dce-iso-anchor-dtbo.h"
+
+
+def test_guest_side_sets_the_bridge_in_exactly_that_vm():
+    g = dce_relay("disp-vm").guest
+    # V/passthrough/disp-vm/default.nix:144
+    assert g.environment == (("GHAF_DCE_GUEST", "1"),)
+    # V/passthrough/payload/default.nix:110-111
+    assert g.modules == ("tegra-dce", "dce-guest-proxy")
+    # V/passthrough/payload/guest-module.nix:147-151
+    assert g.oot_patches == (
+        f"{DCE}/patches/0001-dce-virt-hooks.patch",
+        f"{DCE}/patches/0002-dce-client-ipc-inject.patch",
+    )
+    assert g.oot_files == (
+        (
+            f"{DCE}/sources/drivers/platform/tegra/dce-guest-proxy/dce-guest-proxy.c",
+            "nvidia-oot/drivers/platform/tegra/dce/dce-guest-proxy.c",
+        ),
+    )
+    # packages/pkgs-by-name/ghaf-qemu-bpmp/package.nix:80-81
+    assert g.qemu_patches == (
+        "patches/0001-nvidia-bpmp-guest-hooks.patch",
+        "patches/0002-nvidia-dce-guest-hooks.patch",
+    )
+
+
+@pytest.mark.parametrize("name", ["Disp-vm", "disp vm", "a" * 33, "x\n", "../x", ""])
+def test_a_vm_name_that_is_not_a_profile_vm_name_is_refused(name: str):
+    with pytest.raises(ValueError, match="unsafe VM name"):
+        dce_relay(name)
+
+
+def test_host_module_sets_what_ghaf_sets_for_that_vm(gpu_plan: TargetPlan):
+    files = relay_files(gpu_plan, dce_relay("gpu-vm"))
+    assert set(files) == {
+        "dce-relay.nix",
+        "dce-relay-guest.nix",
+        "overlays/dce-relay-host.dts",
+    }
+    host = files["dce-relay.nix"].decode()
+    for line in (
+        '  systemd.services."microvm@gpu-vm" = {',
+        '    environment.GHAF_DCE_GUEST = "1";',
+        '    serviceConfig.DeviceAllow = [ "/dev/dce-host rw" ];',
+        "      dtsFile = ./overlays/dce-relay-host.dts;",
+        "  boot.extraModulePackages = [ dceModules ];",
+        "  ghafSrc = (import ./bpmp-virt.nix { inherit lib pkgs; }).src;",
+        # dce-probe-host.nix:94, :102
+        "          echo 'obj-m += dce-host-proxy.o' >> "
+        "nvidia-oot/drivers/platform/tegra/dce/Makefile",
+        "          echo 'obj-m += dce-iso-anchor.o' >> "
+        "nvidia-oot/drivers/platform/tegra/dce/Makefile",
+    ):
+        assert line in host.splitlines(), line
+    # Ghaf's files come from the pinned tree, never from the output folder.
+    assert (
+        "${ghafSrc}/" + DCE + "/sources/drivers/platform/tegra/dce-host-proxy/" in host
+    )
+    assert "./sources" not in host
+    guest = files["dce-relay-guest.nix"].decode()
+    assert (
+        "      patch -p1 -d nvidia-oot < ${ghafSrc}/"
+        + DCE
+        + "/patches/0001-dce-virt-hooks.patch"
+    ) in guest.splitlines()
+    dts = files["overlays/dce-relay-host.dts"].decode()
+    assert '\t\ttarget-path = "/bus@0/hda@3510000";' in dts.splitlines()
+
+
+def test_the_bpmp_virt_file_the_relay_imports_is_in_the_target(gpu_plan: TargetPlan):
+    assert "bpmp-virt.nix" in render_target(gpu_plan)
+
+
+def test_only_a_target_that_passes_the_display_has_the_relay():
+    """The relay's files and its device are written only for a display owner,
+    and then GHAF_DCE_GUEST is set once, for one VM."""
+    for folder in sorted((ROOT / "nix" / "modules").iterdir()):
+        texts = [
+            f.read_text(errors="replace") for f in folder.rglob("*") if f.is_file()
+        ]
+        if (folder / "dce-relay.nix").exists():
+            assert sum(t.count("GHAF_DCE_GUEST") for t in texts) == 1, folder.name
+        else:
+            assert not any("dce-host" in t or "GHAF_DCE_GUEST" in t for t in texts)
+
+
+def _write(folder: Path, files: dict[str, bytes]) -> None:
+    for rel, data in files.items():
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_bytes(data)
+
+
+@pytest.mark.usefixtures("nixpkgs_lib", "microvm_src")
+def test_host_module_evaluates_with_the_target_and_merges_device_access(
+    gpu_plan: TargetPlan, tmp_path: Path
+):
+    """nix-instantiate over the pinned nixpkgs lib (tests/data/eval): the target's
+    own modules plus the relay's; the VM's DeviceAllow= gets the proxy beside
+    what isolation.nix allows, and only that VM's unit gets GHAF_DCE_GUEST."""
+    from tests.test_nixos_eval import evaluate
+
+    relay = dce_relay("gpu-vm")
+    _write(tmp_path, render_target(gpu_plan) | relay_files(gpu_plan, relay))
+    (tmp_path / "both.nix").write_text(
+        "{ imports = [ ./default.nix ./dce-relay.nix ]; }\n"
+    )
+    got = evaluate(tmp_path / "both.nix", "host", host_series="6.6")
+    services = got["services"]
+    assert isinstance(services, dict)
+    unit = services["microvm@gpu-vm"]
+    assert unit["environment"] == {"GHAF_DCE_GUEST": "1"}
+    # Both modules' lists, merged as NixOS merges a unit option's lists.
+    (access,) = [a for a in gpu_plan.access if a.vm == "gpu-vm"]
+    assert sorted(unit["DeviceAllow"]) == sorted(
+        [f"{d} rw" for d in access.devices] + ["/dev/dce-host rw"]
+    )
+    assert [s for s, u in services.items() if u["environment"]] == ["microvm@gpu-vm"]
+    blacklist = got["blacklist"]
+    assert isinstance(blacklist, list)
+    assert {"nvidia", "nvidia_modeset", "nvidia_drm", "tegra_drm"} <= set(blacklist)
+    assert got["kernelModules"] == ["tegra-dce", "dce-host-proxy", "dce-iso-anchor"]
+    assert got["extraModulePackages"] == ["nvidia-oot-modules-patched"]
+    assert "ghafgen-dce-relay-host" in got["overlays"]  # type: ignore[operator]
+    udev = str(got["udev"]).splitlines()
+    assert relay.host.udev_rule in udev
+    assert {"clk_ignore_unused", "pd_ignore_unused"} <= set(got["kernelParams"])  # type: ignore[arg-type]
+    assert got["assertions"] == [True] * len(got["assertions"])  # type: ignore[arg-type]
+
+
+@pytest.mark.usefixtures("nixpkgs_lib", "microvm_src")
+def test_a_host_kernel_the_proxy_does_not_build_on_is_an_assertion(
+    gpu_plan: TargetPlan, tmp_path: Path
+):
+    from tests.test_nixos_eval import evaluate
+
+    _write(
+        tmp_path, render_target(gpu_plan) | relay_files(gpu_plan, dce_relay("gpu-vm"))
+    )
+    (tmp_path / "relay.nix").write_text("{ imports = [ ./dce-relay.nix ]; }\n")
+    # The series check first, then jetpack-nixos's overlay being there.
+    assert evaluate(tmp_path / "relay.nix", "host", host_series="6.6")[
+        "assertions"
+    ] == [True, True]
+    assert evaluate(tmp_path / "relay.nix", "host", host_series="6.12")[
+        "assertions"
+    ] == [False, True]
