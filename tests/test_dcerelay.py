@@ -238,3 +238,13 @@ def test_a_host_kernel_the_proxy_does_not_build_on_is_an_assertion(
     assert evaluate(tmp_path / "relay.nix", "host", host_series="6.12")[
         "assertions"
     ] == [False, True]
+
+
+def test_the_relay_carries_the_displays_bpmp_ids():
+    b = dce_relay("gui-vm").bpmp
+    # V/passthrough/payload/bpmp-allowlist.nix:98-103 and :110 (DISP, 3)
+    assert b.resets == (3, 8, 16, 37)
+    assert b.power_domains == (3,)
+    # bpmp-allowlist.nix:26-27: CLK_M and PLLP_OUT0 first, then DPAUX (:28).
+    assert b.clocks[:3] == (14, 102, 19)
+    assert len(b.clocks) == 64  # 27 named (:26-52) and 435..471 (:54-90)

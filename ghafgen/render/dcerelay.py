@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ghafgen.catalog.dcerelay import DceRelayFacts, dce_relay_facts
+from ghafgen.catalog.dcerelay import BpmpIds, DceRelayFacts, dce_relay_facts
 from ghafgen.catalog.gpu import gpu_group
 from ghafgen.catalog.load import qemu_build
 from ghafgen.derive.resources import vm_account
@@ -65,6 +65,9 @@ class DceRelay:
     oot_overlay: str  # jetpack-nixos's kernel-package overlay (t234-gpu.toml)
     oot_package: str
     host_series: tuple[str, ...]  # kernel series the host proxy builds on
+    # The display's clocks, resets and power domain in Ghaf's closed BPMP list,
+    # for the allow list of the VM (the list is the BPMP role's to build).
+    bpmp: BpmpIds
 
 
 OVERLAY_NAME = "dce-relay-host"
@@ -156,7 +159,16 @@ def dce_relay(vm: str, layout: str = "default") -> DceRelay:
         ),
     )
     k = gpu_group().kernel
-    return DceRelay(vm, user, host, guest, k.oot_overlay, k.oot_package, f.proxy.series)
+    return DceRelay(
+        vm=vm,
+        user=user,
+        host=host,
+        guest=guest,
+        oot_overlay=k.oot_overlay,
+        oot_package=k.oot_package,
+        host_series=f.proxy.series,
+        bpmp=f.bpmp,
+    )
 
 
 def relay_files(plan: TargetPlan, relay: DceRelay) -> dict[str, bytes]:
