@@ -248,3 +248,22 @@ def test_the_relay_carries_the_displays_bpmp_ids():
     # bpmp-allowlist.nix:26-27: CLK_M and PLLP_OUT0 first, then DPAUX (:28).
     assert b.clocks[:3] == (14, 102, 19)
     assert len(b.clocks) == 64  # 27 named (:26-52) and 435..471 (:54-90)
+
+
+@pytest.mark.usefixtures("nixpkgs_lib", "microvm_src")
+def test_in_ghafs_layout_the_host_side_is_ghafs_own(tmp_path: Path):
+    """Ghaf's AGX and NX hosts import dce-probe-host.nix themselves
+    (modules/reference/hardware/jetpack/agx/orin-agx.nix:14): ghafgen adds no
+    second proxy, overlay or module build, only the VM's GHAF_DCE_GUEST."""
+    from tests.test_nixos_eval import evaluate
+
+    plan = planned(GPU_PROFILE.read_text(), "ghaf")
+    files = relay_files(plan, dce_relay("gpu-vm", "ghaf"))
+    assert set(files) == {"dce-relay.nix", "dce-relay-guest.nix"}
+    _write(tmp_path, render_target(plan) | files)
+    got = evaluate(tmp_path / "dce-relay.nix", "host", layout="ghaf")
+    services = got["services"]
+    assert isinstance(services, dict)
+    assert services["microvm@gpu-vm"]["environment"] == {"GHAF_DCE_GUEST": "1"}
+    assert (got["overlays"], got["kernelModules"], got["blacklist"]) == ([], [], [])
+    assert got["udev"] == ""

@@ -60,6 +60,9 @@ class GuestSide:
 class DceRelay:
     vm: str
     user: str  # the VM's QEMU user; "" in the Ghaf layout (group kvm, as Ghaf)
+    # Ghaf layout: Ghaf's own dce-probe-host.nix is in every AGX and NX host
+    # (orin-agx.nix imports it), so the host module only marks the VM.
+    ghaf_host: bool
     host: HostSide
     guest: GuestSide
     oot_overlay: str  # jetpack-nixos's kernel-package overlay (t234-gpu.toml)
@@ -116,7 +119,9 @@ def dce_relay(vm: str, layout: str = "default") -> DceRelay:
     """What giving the display to `vm` takes, on the host and for `vm`.
 
     `layout` is the plan's: in the default layout the proxy device belongs to
-    `vm`'s own QEMU user (as its BPMP device does), in Ghaf's to group kvm.
+    `vm`'s own QEMU user (as its BPMP device does). In Ghaf's, Ghaf's own host
+    module already gives it to group kvm and does the rest of the host side,
+    so only the VM's GHAF_DCE_GUEST is written.
     """
     if not _VM_NAME.fullmatch(vm):
         raise ValueError(f"unsafe VM name {vm!r}")
@@ -162,6 +167,7 @@ def dce_relay(vm: str, layout: str = "default") -> DceRelay:
     return DceRelay(
         vm=vm,
         user=user,
+        ghaf_host=layout == "ghaf",
         host=host,
         guest=guest,
         oot_overlay=k.oot_overlay,
@@ -179,12 +185,14 @@ def relay_files(plan: TargetPlan, relay: DceRelay) -> dict[str, bytes]:
     """
     from ghafgen.render.files import _render
 
-    return {
+    files = {
         "dce-relay.nix": _render("dce-relay.nix.j2", plan=plan, relay=relay),
         "dce-relay-guest.nix": _render(
             "dce-relay-guest.nix.j2", plan=plan, relay=relay
         ),
-        relay.host.overlay.file: _render(
-            "overlay.dts.j2", plan=plan, ov=relay.host.overlay
-        ),
     }
+    if not relay.ghaf_host:
+        files[relay.host.overlay.file] = _render(
+            "overlay.dts.j2", plan=plan, ov=relay.host.overlay
+        )
+    return files
