@@ -425,3 +425,111 @@ def test_ghafs_dce_bridge_compiles_with_qemus_own_flags(
     assert symbols[symbols.index("nvidia_dce_guest_create") - 1] == "T"
     patch = (package / dce_relay_facts().qemu.patch).read_text()
     assert "+    dev = nvidia_dce_guest_create(base);" in patch.splitlines()
+
+
+# ------------------------------------------------ parity with Ghaf's host
+
+
+def _ghaf_host_tree(kernel: Path, base: Path, tmp: Path) -> libfdt.Fdt:
+    """6.12's AGX tree with Ghaf's own host overlays applied: the GPU/display
+    passthrough overlay (cpp over 6.12's dt-bindings, with the split pair's
+    -DGHAF_INCLUDE_DISPVM_RAM, V/passthrough/gpu-vm/default.nix:129) and the
+    proxy overlay text of D/dce-probe-host.nix:31-45, read from the pinned file."""
+    import re
+
+    ghaf = trees_ghaf()
+    v = "modules/reference/hardware/jetpack/nvidia-jetson-orin/virtualization"
+    gpu_dts = tmp / "ghaf-gpu.dts"
+    trees.run(
+        [require("cpp"), "-nostdinc", "-undef", "-D__DTS__", "-x",
+         "assembler-with-cpp", "-I", str(kernel / "include"),
+         "-DGHAF_INCLUDE_DISPVM_RAM", "-o", str(gpu_dts),
+         str(ghaf / v / "passthrough/gpu-vm/gpu_passthrough_overlay.dts")]
+    )  # fmt: skip
+    nix = (ghaf / v / "common/dce-virt-common/dce-probe-host.nix").read_text()
+    text = re.search(r"writeText \"dce_host_overlay.dts\" ''\n(.*?)\n  '';", nix, re.S)
+    assert text is not None
+    proxy_dts = tmp / "ghaf-proxy.dts"
+    proxy_dts.write_text(text.group(1) + "\n")
+    dtbos = []
+    for dts in (gpu_dts, proxy_dts):
+        dtbo = dts.with_suffix(".dtbo")
+        trees.run([require("dtc"), "-@", "-I", "dts", "-O", "dtb", "-o", str(dtbo),
+                   str(dts)])  # fmt: skip
+        dtbos.append(str(dtbo))
+    out = tmp / "ghaf-host.dtb"
+    trees.run([require("fdtoverlay"), "-i", str(base), "-o", str(out), "--", *dtbos])
+    return libfdt.Fdt(out.read_bytes())
+
+
+def _props(fdt: libfdt.Fdt, path: str) -> dict[str, bytes]:
+    node = fdt.path_offset(path)
+    out = {}
+    offset = fdt.first_property_offset(node, libfdt.QUIET_NOTFOUND)
+    while offset >= 0:
+        prop = fdt.get_property_by_offset(offset)
+        out[prop.name] = bytes(prop)
+        offset = fdt.next_property_offset(offset, libfdt.QUIET_NOTFOUND)
+    return out
+
+
+def _cells(fdt: libfdt.Fdt, path: str, name: str) -> list[int]:
+    raw = bytes(fdt.getprop(fdt.path_offset(path), name))
+    return [int.from_bytes(raw[i : i + 4], "big") for i in range(0, len(raw), 4)]
+
+
+def test_the_relays_host_nodes_are_ghafs(
+    kernel_src_612: Path, gpu_plan: TargetPlan, tmp_path: Path
+):
+    """Ghaf's own host overlays and ghafgen's relay overlay, each applied to
+    6.12's AGX tree: the nodes the relay writes come out the same, and the
+    catalog's recorded GPU interconnects, display windows and RAM nodes are
+    what Ghaf's overlay compiles to."""
+    from ghafgen.catalog.dcerelay import dce_relay_facts
+
+    base = trees.build_board_dtb(kernel_src_612, AGX_612)
+    ghaf = _ghaf_host_tree(kernel_src_612, base, tmp_path)
+    dts = tmp_path / "relay.dts"
+    dts.write_bytes(
+        relay_files(gpu_plan, dce_relay("gpu-vm"))["overlays/dce-relay-host.dts"]
+    )
+    dtbo, out = tmp_path / "relay.dtbo", tmp_path / "relay.dtb"
+    trees.run(
+        [require("dtc"), "-@", "-I", "dts", "-O", "dtb", "-o", str(dtbo), str(dts)]
+    )
+    trees.run(["fdtoverlay", "-i", str(base), "-o", str(out), "--", str(dtbo)])
+    ours = libfdt.Fdt(out.read_bytes())
+    for path in ("/bus@0/hda@3510000", "/chosen/framebuffer"):
+        assert _props(ours, path) == _props(ghaf, path), path
+    # fdtoverlay gives Ghaf's labelled node a phandle of its own numbering.
+    mine = {k: v for k, v in _props(ours, "/dce_host_proxy").items() if k != "phandle"}
+    theirs = {
+        k: v for k, v in _props(ghaf, "/dce_host_proxy").items() if k != "phandle"
+    }
+    assert mine == theirs
+    f = dce_relay_facts()
+    mc = ghaf.get_phandle(ghaf.path_offset("/bus@0/memory-controller@2c00000"))
+    emc = ghaf.get_phandle(
+        ghaf.path_offset(
+            "/bus@0/memory-controller@2c00000/external-memory-controller@2c60000"
+        )
+    )
+    assert _cells(ghaf, f.gpu_interconnects.node, "interconnects") == [
+        c for _name, client in f.gpu_interconnects.clients for c in (mc, client, emc)
+    ]
+    names = bytes(
+        ghaf.getprop(ghaf.path_offset(f.gpu_interconnects.node), "interconnect-names")
+    )
+    assert names.split(b"\0")[:-1] == [n.encode() for n in f.gpu_interconnects.names]
+    for w in f.windows:
+        path = f"/{w.name}@{w.base:x}"
+        assert _cells(ghaf, path, "reg") == [0, w.base, 0, w.size], path
+        assert _cells(ghaf, path, "iommus")[1] == f.window_sid, path
+    for r in f.ram:
+        path = f"/{r.name}_p@{r.base:x}"
+        assert _cells(ghaf, path, "reg") == [
+            r.base >> 32,
+            r.base & 0xFFFFFFFF,
+            0,
+            r.size,
+        ]
