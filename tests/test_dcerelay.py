@@ -267,3 +267,121 @@ def test_in_ghafs_layout_the_host_side_is_ghafs_own(tmp_path: Path):
     assert services["microvm@gpu-vm"]["environment"] == {"GHAF_DCE_GUEST": "1"}
     assert (got["overlays"], got["kernelModules"], got["blacklist"]) == ([], [], [])
     assert got["udev"] == ""
+
+
+# What the stubs' fetchFromGitHub gives for the pinned Ghaf (tests/data/eval/stubs.nix).
+FAKE_GHAF = "/nix/store/00000000000000000000000000000000-source"
+
+
+@pytest.mark.usefixtures("nixpkgs_lib", "microvm_src", "ghaf_src")
+def test_the_host_module_build_step_runs_on_ghafs_files(
+    gpu_plan: TargetPlan, tmp_path: Path
+):
+    """The postPatch the host module adds to NVIDIA's out-of-tree modules, as
+    Nix evaluates it, run by bash on the pinned Ghaf tree (its real install,
+    dtc and xxd): the proxy and anchor land where Ghaf puts them
+    (D/dce-probe-host.nix:90-102) and the embedded overlay is the anchor's."""
+    import subprocess
+
+    import libfdt
+
+    from tests import pinned
+    from tests.conftest import require
+    from tests.test_nixos_eval import evaluate
+
+    for tool in ("bash", "install", "dtc", "xxd"):
+        require(tool)
+    target = tmp_path / "target"
+    _write(target, render_target(gpu_plan) | relay_files(gpu_plan, dce_relay("gpu-vm")))
+    got = evaluate(target / "dce-relay.nix", "host", host_series="6.6")
+    (script,) = got["extraModulePostPatch"]  # type: ignore[misc]
+    assert FAKE_GHAF in script
+    work = tmp_path / "oot"
+    work.mkdir()
+    (work / "step.sh").write_text(script.replace(FAKE_GHAF, str(pinned.tree("ghaf"))))
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "step.sh"],
+        check=False,
+        cwd=work,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    dce = work / "nvidia-oot/drivers/platform/tegra/dce"
+    assert sorted(p.name for p in dce.iterdir()) == [
+        "Makefile",
+        "dce-host-proxy.c",
+        "dce-host-proxy.h",
+        "dce-iso-anchor-dtbo.h",
+        "dce-iso-anchor.c",
+    ]
+    assert (dce / "Makefile").read_text() == (
+        "obj-m += dce-host-proxy.o\nobj-m += dce-iso-anchor.o\n"
+    )
+    # The C array xxd wrote, back to bytes: the anchor's overlay (its two nodes,
+    # dce-iso-anchor.dts:12-41).
+    header = (dce / "dce-iso-anchor-dtbo.h").read_text()
+    assert header.startswith("unsigned char dce_iso_anchor_dtbo[] = {")
+    body = header.split("{", 1)[1].split("}", 1)[0]
+    blob = bytes(int(b, 16) for b in body.replace(",", " ").split())
+    fdt = libfdt.Fdt(blob)
+    overlay = fdt.path_offset("/fragment@0/__overlay__")
+    names = []
+    node = fdt.first_subnode(overlay, libfdt.QUIET_NOTFOUND)
+    while node >= 0:
+        names.append(fdt.get_name(node))
+        assert fdt.getprop(node, "compatible").as_str() == "nvidia,dce-iso-anchor"
+        node = fdt.next_subnode(node, libfdt.QUIET_NOTFOUND)
+    assert names == ["dce_iso_anchor", "dce_niso_anchor"]
+
+
+@pytest.mark.usefixtures("nixpkgs_lib", "ghaf_src")
+def test_the_guest_additions_evaluate_and_name_ghafs_files(
+    gpu_plan: TargetPlan, tmp_path: Path
+):
+    """dce-relay-guest.nix as the VM's out-of-tree override takes it
+    (`overrideAttrs (...).ootAttrs`), evaluated with nix-instantiate over the
+    pinned nixpkgs lib: its postPatch applies Ghaf's two tegra-dce patches in
+    order and installs the guest proxy, every path a file of the pinned Ghaf."""
+    import json
+    import re
+    import subprocess
+
+    from tests import pinned
+    from tests.conftest import require
+
+    _write(
+        tmp_path, render_target(gpu_plan) | relay_files(gpu_plan, dce_relay("gpu-vm"))
+    )
+    stubs = ROOT / "tests/data/eval/stubs.nix"
+    expr = (
+        f"let lib = import {pinned.tree('nixpkgs.lib')}; "
+        f"stubs = import {stubs} {{ inherit lib; }}; "
+        f"g = import {tmp_path}/dce-relay-guest.nix {{ inherit lib; inherit (stubs) pkgs; }}; "
+        "oot = (stubs.pkgs.nvidia-jetpack.kernelPackagesOverlay { } { }).nvidia-oot-modules; "
+        "in { postPatch = (oot.overrideAttrs g.ootAttrs).postPatch; "
+        "inherit (g) kernelModules; }"
+    )
+    done = subprocess.run(
+        [require("nix-instantiate"), "--eval", "--strict", "--json", "-E", expr],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    got = json.loads(done.stdout)
+    assert got["kernelModules"] == ["tegra-dce", "dce-guest-proxy"]
+    lines = [ln.strip() for ln in got["postPatch"].splitlines() if ln.strip()]
+    # V/passthrough/payload/guest-module.nix:147-151, in that order.
+    assert [ln.split(" ")[0] for ln in lines] == ["patch", "patch", "install", "echo"]
+    assert lines[3] == (
+        "echo 'obj-m += dce-guest-proxy.o' >> nvidia-oot/drivers/platform/tegra/dce/Makefile"
+    )
+    ghaf = pinned.tree("ghaf")
+    used = re.findall(re.escape(FAKE_GHAF) + r"/(\S+)", got["postPatch"])
+    assert [Path(u).name for u in used] == [
+        "0001-dce-virt-hooks.patch",
+        "0002-dce-client-ipc-inject.patch",
+        "dce-guest-proxy.c",
+    ]
+    assert all((ghaf / u).is_file() for u in used), used

@@ -65,6 +65,7 @@ builtins.toJSON (
       blacklist = c.boot.blacklistedKernelModules;
       kernelModules = c.boot.kernelModules;
       extraModulePackages = map name c.boot.extraModulePackages;
+      extraModulePostPatch = map (p: p.postPatch or "") c.boot.extraModulePackages;
       deviceTree = c.hardware.deviceTree.enable;
       overlays = map (o: o.name) c.hardware.deviceTree.overlays;
       services = builtins.mapAttrs (_: s: {
