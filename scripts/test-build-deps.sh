@@ -3,6 +3,8 @@
 # - the bpmp-virt proxy cross-compiled for arm64 on Debian's 6.12 tree
 #   (tests/test_isolation.py): Debian's arm64 cross compiler and what
 #   configuring a kernel tree needs;
+# - the DCE relay's iso-anchor module built against Debian's 6.12 tree
+#   (tests/test_dcerelay_tools.py): the same, and xxd for its embedded overlay;
 # - the QEMU 10.0 build folder whose compile command the bridge test reuses
 #   (tests/pinned.py qemu_build): QEMU's configure for aarch64-softmmu with
 #   every optional feature off needs meson >= 1.5 and pycotap (both from
@@ -13,7 +15,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
   gcc-aarch64-linux-gnu make flex bison bc patch libssl-dev libelf-dev
-  gcc pkg-config ninja-build python3-venv libglib2.0-dev libfdt-dev
+  gcc pkg-config ninja-build python3-venv libglib2.0-dev libfdt-dev xxd
 )
 BACKPORTS_PACKAGES=(meson python3-pycotap)
 

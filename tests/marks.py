@@ -56,6 +56,7 @@ TOOL_FIXTURES = frozenset(
 SHARED_FIXTURES = {
     "reference_results": "`check` over every reference tree, dt-validate included",
     "linux_612": "Ghaf's drivers laid into 6.12 and cross-compiled",
+    "linux_612_prepared": "6.12 unpacked and prepared for arm64 out-of-tree modules",
     "ghaf_out": "`generate --layout ghaf` of every Ghaf-parity profile",
 }
 

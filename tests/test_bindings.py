@@ -90,8 +90,14 @@ def test_dt_validate_finds_nothing_added_outside_the_departures(
 @pytest.mark.real_tools
 def test_every_documented_departure_is_needed(reference_results: list[Result]):
     """A departure no reference tree needs any more is stale: drop it."""
+    from tests.test_dcerelay_tools import RELAY_DEPARTURES
+
     used = " ".join(r.message for r in reference_results if r.check == "schema")
     for d in bindings.departures():
+        if d.id in RELAY_DEPARTURES and d.id not in used:
+            # Needed by the relay's host tree (tests/test_dcerelay_tools.py
+            # shows it) until a reference target passes the display.
+            continue
         assert f"{d.id}" in used, f"{d.id} covers nothing in the reference trees"
 
 

@@ -63,6 +63,9 @@ builtins.toJSON (
         config = p.structuredExtraConfig or { };
       }) c.boot.kernelPatches;
       blacklist = c.boot.blacklistedKernelModules;
+      kernelModules = c.boot.kernelModules;
+      extraModulePackages = map name c.boot.extraModulePackages;
+      extraModulePostPatch = map (p: p.postPatch or "") c.boot.extraModulePackages;
       deviceTree = c.hardware.deviceTree.enable;
       overlays = map (o: o.name) c.hardware.deviceTree.overlays;
       services = builtins.mapAttrs (_: s: {
@@ -75,6 +78,7 @@ builtins.toJSON (
         DeviceAllow = s.serviceConfig.DeviceAllow or null;
         InaccessiblePaths = s.serviceConfig.InaccessiblePaths or null;
         User = s.serviceConfig.User or null;
+        inherit (s) environment;
         Group = s.serviceConfig.Group or null;
         inherit (s) postStart overrideStrategy;
       }) c.systemd.services;

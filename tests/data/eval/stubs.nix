@@ -65,6 +65,7 @@ rec {
     dtc = fake "dtc";
     coreutils = fake "coreutils";
     buildPackages.dtc = fake "dtc";
+    buildPackages.unixtools.xxd = fake "xxd";
     qemu_kvm = fakeQemu "qemu";
     qemu-bpmp = fake "qemu-bpmp";
     ghaf-qemu-bpmp = fake "ghaf-qemu-bpmp";
@@ -99,14 +100,28 @@ rec {
 
   # NixOS: nixos/modules/system/boot/kernel.nix
   kernelParam = types.strMatching ''([^"[:space:]]|"[^"]*")+'';
-  # NixOS: nixos/lib/systemd-unit-options.nix (unitOption, unit name lists)
-  unitOption = types.oneOf [
-    types.bool
-    types.int
-    types.str
-    types.path
-    (types.listOf types.str)
-  ];
+  # NixOS: nixos/lib/systemd-unit-options.nix (unitOption, unit name lists):
+  # a value several modules define as lists is their concatenation (two
+  # modules may each add DeviceAllow= entries); other values must be equal.
+  unitOption =
+    types.oneOf [
+      types.bool
+      types.int
+      types.str
+      types.path
+      (types.listOf types.str)
+    ]
+    // {
+      merge =
+        loc: defs:
+        let
+          defs' = lib.filterOverrides defs;
+        in
+        if lib.any (d: builtins.isList d.value) defs' then
+          lib.concatMap (d: lib.toList d.value) defs'
+        else
+          lib.mergeEqualOption loc defs';
+    };
   service = types.submodule {
     options = {
       description = mkOption { type = types.str; default = ""; };
@@ -115,6 +130,11 @@ rec {
       before = mkOption { type = types.listOf types.str; default = [ ]; };
       after = mkOption { type = types.listOf types.str; default = [ ]; };
       serviceConfig = mkOption { type = types.attrsOf unitOption; default = { }; };
+      # NixOS: nixos/lib/systemd-unit-options.nix (environment)
+      environment = mkOption {
+        type = types.attrsOf (types.nullOr (types.oneOf [ types.str types.path types.package ]));
+        default = { };
+      };
       unitConfig = mkOption { type = types.attrsOf unitOption; default = { }; };
       # NixOS: nixos/lib/systemd-unit-options.nix (postStart: ExecStartPost
       # script; overrideStrategy "asDropin" writes a drop-in for a template's
@@ -175,7 +195,7 @@ rec {
       boot.blacklistedKernelModules = mkOption { type = types.listOf types.str; default = [ ]; };
       boot.kernelPackages = mkOption {
         type = types.raw;
-        default.kernel.version = hostKernel;
+        default = kernelSet { kernel.version = hostKernel; };
       };
       hardware.deviceTree.enable = mkOption { type = types.bool; default = false; };
       hardware.deviceTree.overlays = mkOption { type = types.listOf overlay; default = [ ]; };
