@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ghafgen.catalog.gpu import gpu_group
+from ghafgen.catalog.gpu import gpu_group, guest_role
 from ghafgen.catalog.load import kernel_pins, qemu_build, qemu_virt, sources
 from ghafgen.catalog.model import Board, PlatformDevice
 from ghafgen.derive.allowlist import bpmp_owners, per_vm_form, platform_devices
-from ghafgen.derive.gpu import GpuPass, gpu_pass
+from ghafgen.derive.gpu import DEFAULT_ROLE, GpuPass, gpu_pass
 from ghafgen.derive.resources import (
     channel_group,
     channel_shm,
@@ -110,7 +110,8 @@ def _vm(profile: Profile, board: Board, name: str, gp: GpuPass | None) -> VmStac
     if gp is not None:
         k = gp.group.kernel
         kernel_patches = (*k.patches, *kernel_patches)
-        kernel_patches += tuple(f"{k.oot_package}: {p}" for p in k.oot_patches)
+        role = guest_role(DEFAULT_ROLE)
+        kernel_patches += tuple(f"{k.oot_package}: {p}" for p in role.oot_patches)
     if bpmp:
         kernel_patches += ("bpmp-virt proxy drivers", f"bpmp-virt hooks ({series})")
     return VmStack(
