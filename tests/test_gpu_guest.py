@@ -139,6 +139,8 @@ def test_the_reference_target_is_the_compute_role():
 def test_the_catalog_has_exactly_ghafs_three_roles():
     # PAYLOAD:9-32 capabilities: gpuvm, dispvm, guivm.
     assert sorted(guest_roles()) == sorted(ROLES)
+    with pytest.raises(ValueError, match="no GPU guest role 'compute'"):
+        guest_role("compute")
 
 
 @pytest.mark.parametrize("role", ROLES)

@@ -373,5 +373,14 @@ def guest_roles() -> dict[str, GuestRole]:
 
 
 def guest_role(name: str) -> GuestRole:
-    """One role's guest; an unknown role is a malformed catalog (KeyError)."""
-    return guest_roles()[name]
+    """One role's guest.
+
+    Raises:
+        ValueError: the catalog has no such role (callers pass a derived role).
+    """
+    roles = guest_roles()
+    if name not in roles:
+        raise ValueError(
+            f"no GPU guest role {name!r} in t234-gpu.toml (it has {', '.join(roles)})"
+        )
+    return roles[name]
