@@ -21,6 +21,7 @@ from ghafgen.render.files import render_target
 from ghafgen.render.plan import TargetPlan, VmPlan, plan
 from ghafgen.rules.engine import validate
 from tests.conftest import ROOT
+from tests.facts import GPU_GUEST_PARAMS
 
 PROFILE = ROOT / "profiles" / "orin-agx-gpu-vm.toml"
 PASSTHROUGH = (
@@ -29,12 +30,7 @@ PASSTHROUGH = (
 ROLES = ("gpu", "display", "gui")
 
 # GUEST:157-163, the same for every role (one guest module).
-KERNEL_PARAMS = [
-    "clk_ignore_unused",
-    "pd_ignore_unused",
-    "nvidia-drm.modeset=1",
-    "drm.vblankoffdelay=0",
-]
+KERNEL_PARAMS = list(GPU_GUEST_PARAMS)
 # PAYLOAD:101-114 guestKernelModules: host1x's four, then display's five (gui
 # has both; Ghaf's list names nvmap twice, loading it once is the same).
 MODULES = {
