@@ -114,10 +114,10 @@ def _file(key: str) -> str:
     return sources()["ghaf"].paths[key].rsplit("/", 1)[-1]
 
 
-def planned(role: str) -> TargetPlan:
+def planned(role: str, layout: str = "default") -> TargetPlan:
     report = validate([PROFILE])
     profile, board = report.usable[0]
-    return plan(profile, board, PROFILE.name, gpu_role=role)
+    return plan(profile, board, PROFILE.name, layout, gpu_role=role)
 
 
 def gpu_vm(p: TargetPlan) -> VmPlan:

@@ -74,13 +74,13 @@ DCE_LINES = [
 NODE_ACCESS = "ghafgen-gpu-node-access"
 
 
-def evaluated(role: str, tmp_path: Path) -> dict[str, Any]:
+def evaluated(role: str, tmp_path: Path, layout: str = "default") -> dict[str, Any]:
     target = tmp_path / role
-    for rel, data in render_target(planned(role)).items():
+    for rel, data in render_target(planned(role, layout)).items():
         (target / rel).parent.mkdir(parents=True, exist_ok=True)
         (target / rel).write_bytes(data)
     (target / "ghafgen-manifest.json").write_text("{}\n")
-    return evaluate(target / "vms" / "gpu-vm.nix", "guest")
+    return evaluate(target / "vms" / "gpu-vm.nix", "guest", layout)
 
 
 def _graphics(got: dict[str, Any]) -> list[dict[str, Any]]:
@@ -177,5 +177,18 @@ def test_display_roles_carry_no_compute_extras(role: str, tmp_path: Path):
     """Ghaf's disp-vm and gui-vm set neither the CUDA loader path nor the
     node-access unit (only gpuvm-base.nix does)."""
     got = evaluated(role, tmp_path)
+    assert "LD_LIBRARY_PATH" not in got["variables"]
+    assert NODE_ACCESS not in got["services"]
+
+
+def test_ghaf_layout_leaves_the_cuda_extras_to_ghafs_gpuvm_base(tmp_path: Path):
+    """With --layout ghaf the module extends Ghaf's gpu-vm, whose gpuvm-base.nix
+    already sets the loader path and the node access (GPUVM_BASE:174-213): the
+    module carries what Ghaf's guest module does, no second unit."""
+    got = evaluated("gpu", tmp_path, "ghaf")
+    assert got["qemuPackage"] == "ghaf-qemu-bpmp-gpu"
+    assert _graphics(got) == GRAPHICS
+    assert got["kernelModules"] == MODULES["gpu"]
+    assert got["kernelParams"] == KERNEL_PARAMS
     assert "LD_LIBRARY_PATH" not in got["variables"]
     assert NODE_ACCESS not in got["services"]
