@@ -227,3 +227,41 @@ def test_modules_follow_the_pinned_ghaf_payload(ghaf_src: Path):
     assert host1x == MODULES["gpu"]
     assert display == MODULES["display"]
     assert list(guest_role("gui").modules) == list(dict.fromkeys(host1x + display))
+
+
+def test_a_catalog_value_that_would_need_quoting_stops_generation(tmp_path: Path):
+    """Catalog text lands in shell lines of the guest's unit and build step:
+    one that is not a plain word is a malformed catalog, and nothing is written."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    data = tmp_path / "data"
+    shutil.copytree(ROOT / "ghafgen" / "catalog" / "data", data)
+    gpu = data / "t234-gpu.toml"
+    text = gpu.read_text()
+    assert text.count('"/dev/nvmap"]') == 1
+    gpu.write_text(text.replace('"/dev/nvmap"]', '"/dev/nvmap; reboot"]'))
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-m", "ghafgen", "generate", str(PROFILE), "-o", str(out)],
+        env=os.environ | {"GHAFGEN_CATALOG": str(data)},
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert "'/dev/nvmap; reboot' does not match" in done.stderr
+    assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.parametrize("word", ["a b", "$(reboot)", "x'y", "${x}", 'a"b', ""])
+def test_shell_word_refuses_what_a_shell_or_nix_would_read(word: str):
+    from ghafgen.render.escape import shell_word
+
+    with pytest.raises(ValueError, match="not a plain shell word"):
+        shell_word(word)
+    assert shell_word("/dev/nvhost-*") == "/dev/nvhost-*"
