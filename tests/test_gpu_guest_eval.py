@@ -83,6 +83,17 @@ def evaluated(role: str, tmp_path: Path, layout: str = "default") -> dict[str, A
     return evaluate(target / "vms" / "gpu-vm.nix", "guest", layout)
 
 
+def assert_bash_parses(script: str) -> None:
+    done = subprocess.run(
+        [require("bash"), "-n"],
+        input=script,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
 def _graphics(got: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for pkg in got["graphics"]["packages"]:
@@ -119,6 +130,12 @@ def test_guest_evaluates_with_ghafs_userspace_params_and_modules(
     dce = all(line in oot["postPatch"] for line in DCE_LINES)
     assert dce == (role != "gpu")
     assert (oot["postPatch"] == "") == (role == "gpu")
+    # The build steps as the builder's bash reads them.
+    for script in [
+        oot["postPatch"],
+        *(p["postBuild"] for p in got["graphics"]["packages"]),
+    ]:
+        assert_bash_parses(script)
     # GUEST:180-192: the chip-ID patch, then the BPMP guest proxy's two.
     assert [p["name"] for p in got["kernelPatches"]][:3] == [
         "ghaf-gpu-tegra-chip-id",
@@ -156,11 +173,7 @@ def test_compute_role_has_what_a_cuda_program_needs(tmp_path: Path):
     assert "for d in /dev/nvgpu /dev/nvhost-* /dev/nvmap; do" in script
     assert 'chgrp -R video "$d"' in script and 'chmod -R g+rw "$d"' in script
     # The script as systemd runs it: bash parses it, shellcheck finds nothing.
-    bash = require("bash")
-    done = subprocess.run(
-        [bash, "-n"], input=script, capture_output=True, text=True, check=False
-    )
-    assert done.returncode == 0, done.stderr
+    assert_bash_parses(script)
     shellcheck = require("shellcheck")
     done = subprocess.run(
         [shellcheck, "--shell=bash", "-"],
