@@ -265,3 +265,19 @@ def test_shell_word_refuses_what_a_shell_or_nix_would_read(word: str):
     with pytest.raises(ValueError, match="not a plain shell word"):
         shell_word(word)
     assert shell_word("/dev/nvhost-*") == "/dev/nvhost-*"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_show_s_stack_lists_the_role_s_out_of_tree_patches(role: str):
+    from ghafgen.derive.runtime import runtime_stack
+
+    report = validate([PROFILE])
+    profile, board = report.usable[0]
+    _host, vms = runtime_stack(profile, board, role)
+    (vm,) = vms
+    oot = [
+        _file(p.split(": ", 1)[1])
+        for p in vm.kernel_patches
+        if p.startswith("nvidia-oot-modules: ")
+    ]
+    assert oot == OOT_PATCHES[role]
