@@ -662,6 +662,7 @@ def plan(
 
     Raises:
         ProfileError: with layout "ghaf", a VM that is not one of Ghaf's system VMs.
+        ValueError: `gpu_role` is not a role of the catalog (a caller's error).
     """
     if layout == "ghaf":
         for vm in profile.vms:
