@@ -60,9 +60,12 @@ GHAF_PROFILES = [
 #   takes the pl011 driver's names.
 BPMP_GUEST_PARAMS = ("clk_ignore_unused", "pd_ignore_unused")
 PCI_GUEST_PARAMS = ("pci=nomsi",)
+# - the GPU guest, every role: Ghaf's guest module adds the NVIDIA DRM and
+#   vblank parameters to the two (guest-module.nix:157-163).
+GPU_GUEST_PARAMS = (*BPMP_GUEST_PARAMS, "nvidia-drm.modeset=1", "drm.vblankoffdelay=0")
 GUEST_KERNEL_PARAMS = {
     "nvidia-jetson-orin-agx-gpu-gui-vm/gui-vm": PCI_GUEST_PARAMS,
-    "nvidia-jetson-orin-agx-gpu-vm/gpu-vm": BPMP_GUEST_PARAMS,
+    "nvidia-jetson-orin-agx-gpu-vm/gpu-vm": GPU_GUEST_PARAMS,
     "nvidia-jetson-orin-agx-i2c/sensor-vm": BPMP_GUEST_PARAMS,
     "nvidia-jetson-orin-agx-industrial-i2c-uarta/fieldbus-vm": BPMP_GUEST_PARAMS,
     "nvidia-jetson-orin-agx-mgbe0-net-vm/net-vm": BPMP_GUEST_PARAMS,

@@ -178,9 +178,11 @@ def test_guest_modules_evaluate_against_microvm_options(path: Path):
         assert got["extraArgs"] == list(vm.qemu_args)
         assert got["assertions"] == [True] * len(got["assertions"])  # type: ignore[arg-type]
         assert got["kernelParams"] == list(vm.kernel_params)
+        # The GPU guest also points EGL at its platforms (test_gpu_guest_eval.py).
+        egl = {"egl/egl_external_platform.d": "egl_external_platform.d"}
         assert got["etc"] == {
             f"ghafgen/{p.name}/ghafgen-manifest.json": "ghafgen-manifest.json"
-        }
+        } | (egl if vm.gpu is not None else {})
         assert got["devices"] == [{"bus": "pci", "path": f} for f in vm.pci_functions]
         if vm.custom_qemu:
             # A VM given a platform device runs the pinned QEMU, still with vfio-platform.

@@ -1,14 +1,16 @@
 """The integrated GPU group's catalog (`data/t234-gpu.toml`) as typed records.
 
-Entry point: `gpu_group()`. The group's members are ordinary platform devices
-of the SoC catalog (`t234.toml`, `group = "gpu"`); this adds what passing them
-together takes: host re-creation, carve-outs, guest memory, the QEMU variant
-and the guest kernel.
+Entry points: `gpu_group()` and `guest_role(name)`. The group's members are
+ordinary platform devices of the SoC catalog (`t234.toml`, `group = "gpu"`);
+this adds what passing them together takes: host re-creation, carve-outs,
+guest memory, the QEMU variant and the guest kernel, and per role (compute,
+display, both) what the guest loads, patches and carries.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 from typing import Any, NamedTuple
 
 from ghafgen.catalog.load import DATA, _fact, _guarded, _parsed, qemu_virt
@@ -120,10 +122,8 @@ class GpuKernel(NamedTuple):
     oot_package: str
     oot_version: str  # the L4T release Ghaf's OOT patches are written for
     oot_fact: Fact
-    modules: tuple[str, ...]
     firmware: str
     kernel_config: tuple[str, ...]
-    oot_patches: tuple[str, ...]  # keys of sources.toml [ghaf]
     patches: tuple[str, ...]  # keys of sources.toml [ghaf]
     fact: Fact = Fact()
 
@@ -244,13 +244,143 @@ def gpu_group() -> GpuGroup:
             oot_package=k["oot_package"],
             oot_version=k["oot"]["version"],
             oot_fact=_fact(k["oot"]),
-            modules=tuple(k["modules"]),
             firmware=k["firmware"],
             kernel_config=tuple(k["kernel_config"]),
-            oot_patches=tuple(k["oot_patches"]["keys"]),
             patches=tuple(k["patches"]["keys"]),
             fact=_fact(k),
         ),
         root_compatible=tuple(d["guest"]["root_compatible"]),
         fact=_fact(g),
     )
+
+
+# Catalog text that the guest module writes into Nix and into shell lines of a
+# build step or a unit: only these characters, so none of it needs quoting.
+_ATTR = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*")
+_STORE_PATH = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.*/-]*")
+_DEV_PATH = re.compile(r"/dev/[A-Za-z0-9_][A-Za-z0-9_*/-]*")
+
+
+def _checked(pattern: re.Pattern[str], values: Any) -> tuple[str, ...]:
+    out = tuple(str(v) for v in values)
+    for v in out:
+        if not pattern.fullmatch(v):
+            raise ValueError(f"{v!r} does not match {pattern.pattern}")
+    return out
+
+
+class PackageRef(NamedTuple):
+    attr: str  # a pkgs attribute path: "nvidia-jetpack.l4t-cuda"
+    patches: tuple[str, ...] = ()  # keys of sources.toml [ghaf]
+
+
+class GraphicsPackage(NamedTuple):
+    """One hardware.graphics.extraPackages entry of the GPU guest."""
+
+    key: str
+    name: str  # a symlinkJoin's name; "" = the one path itself
+    paths: tuple[PackageRef, ...]
+    remove: tuple[str, ...]  # files deleted from the join (relative, globs)
+    fact: Fact = Fact()
+
+
+class GuestEgl(NamedTuple):
+    etc: str  # environment.etc name
+    driver_dir: str  # below the graphics driver link
+    fact: Fact = Fact()
+
+
+class GuestDce(NamedTuple):
+    """The guest DCE relay, built inside nvidia-oot."""
+
+    patches: tuple[str, ...]  # keys of sources.toml [ghaf]
+    patch_dir: str
+    source_key: str  # the driver's .c, a key of sources.toml [ghaf]
+    install_to: str
+    makefile: str
+    object: str
+    fact: Fact = Fact()
+
+
+class GuestRole(NamedTuple):
+    """What the GPU guest carries in one role (gpu, display or gui)."""
+
+    key: str
+    kernel_params: tuple[str, ...]
+    modules: tuple[str, ...]
+    oot_patches: tuple[str, ...]  # keys of sources.toml [ghaf], in order
+    graphics: tuple[GraphicsPackage, ...]
+    egl: GuestEgl
+    dce: GuestDce | None  # the relay, for display roles
+    library_path: tuple[str, ...] = ()  # pkgs attrs for LD_LIBRARY_PATH
+    node_group: str = ""  # the group the GPU's nodes are opened to
+    node_wait: str = ""  # the node whose appearance means nvgpu made them
+    nodes: tuple[str, ...] = ()
+    fact: Fact = Fact()
+
+
+def _graphics(key: str, g: dict[str, Any]) -> GraphicsPackage:
+    return GraphicsPackage(
+        key=key,
+        name=_checked(_STORE_PATH, [g.get("name", "")])[0] if "name" in g else "",
+        paths=tuple(
+            PackageRef(_checked(_ATTR, [r["attr"]])[0], tuple(r.get("patches", ())))
+            for r in g["paths"]
+        ),
+        remove=_checked(_STORE_PATH, g.get("remove", ())),
+        fact=_fact(g),
+    )
+
+
+@functools.cache
+@_guarded
+def guest_roles() -> dict[str, GuestRole]:
+    """Each role's guest table ([roles.<name>.guest]); other role keys are not read."""
+    d = _parsed(DATA / "t234-gpu.toml")
+    graphics = {k: _graphics(k, g) for k, g in d["guest_graphics"].items()}
+    e, c = d["guest_egl"], d["guest_dce"]
+    egl = GuestEgl(e["etc"], e["driver_dir"], _fact(e))
+    dce = GuestDce(
+        patches=tuple(c["patches"]),
+        patch_dir=c["patch_dir"],
+        source_key=c["source_key"],
+        install_to=c["install_to"],
+        makefile=c["makefile"],
+        object=c["object"],
+        fact=_fact(c),
+    )
+    _checked(_STORE_PATH, (dce.patch_dir, dce.install_to, dce.makefile, dce.object))
+    roles = {}
+    for key, role in d["roles"].items():
+        r = role["guest"]
+        roles[key] = GuestRole(
+            key=key,
+            kernel_params=tuple(r["kernel_params"]),
+            modules=tuple(r["modules"]),
+            oot_patches=tuple(r["oot_patches"]),
+            graphics=tuple(graphics[g] for g in r["graphics"]),
+            egl=egl,
+            dce=dce if r["dce_guest_proxy"] else None,
+            library_path=_checked(_ATTR, r.get("library_path", ())),
+            node_group=_checked(_ATTR, [r.get("node_group", "video")])[0],
+            node_wait=r.get("node_wait", ""),
+            nodes=_checked(_DEV_PATH, r.get("nodes", ())),
+            fact=_fact(r),
+        )
+        if roles[key].node_wait:
+            _checked(_DEV_PATH, [roles[key].node_wait])
+    return roles
+
+
+def guest_role(name: str) -> GuestRole:
+    """One role's guest.
+
+    Raises:
+        ValueError: the catalog has no such role (callers pass a derived role).
+    """
+    roles = guest_roles()
+    if name not in roles:
+        raise ValueError(
+            f"no GPU guest role {name!r} in t234-gpu.toml (it has {', '.join(roles)})"
+        )
+    return roles[name]

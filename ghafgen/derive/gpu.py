@@ -14,6 +14,10 @@ from ghafgen.catalog.model import Board, PlatformDevice
 from ghafgen.derive.platform_bus import Bus, Device, Placed, lay_out
 from ghafgen.profile.model import Passthrough, Profile
 
+# The role of the group's VM until profiles name one: compute (t234-gpu.toml
+# [roles.gpu]), the only topology ghafgen's reference GPU target has.
+DEFAULT_ROLE = "gpu"
+
 
 class GpuPass(NamedTuple):
     """The group as one profile passes it."""

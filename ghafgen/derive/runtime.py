@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ghafgen.catalog.gpu import gpu_group
+from ghafgen.catalog.gpu import gpu_group, guest_role
 from ghafgen.catalog.load import kernel_pins, qemu_build, qemu_virt, sources
 from ghafgen.catalog.model import Board, PlatformDevice
 from ghafgen.derive.allowlist import bpmp_owners, per_vm_form, platform_devices
-from ghafgen.derive.gpu import GpuPass, gpu_pass
+from ghafgen.derive.gpu import DEFAULT_ROLE, GpuPass, gpu_pass
 from ghafgen.derive.resources import (
     channel_group,
     channel_shm,
@@ -81,7 +81,9 @@ def guest_series(devices: list[PlatformDevice]) -> str:
     return kernel_pins().guest_series if needed else ""
 
 
-def _vm(profile: Profile, board: Board, name: str, gp: GpuPass | None) -> VmStack:
+def _vm(
+    profile: Profile, board: Board, name: str, gp: GpuPass | None, gpu_role: str
+) -> VmStack:
     mine = {pt.name for pt in profile.enabled if pt.vm == name}
     devices = [d for n, d in platform_devices(profile, board) if n in mine]
     bpmp = any(d.guest.bpmp for d in devices)
@@ -110,7 +112,8 @@ def _vm(profile: Profile, board: Board, name: str, gp: GpuPass | None) -> VmStac
     if gp is not None:
         k = gp.group.kernel
         kernel_patches = (*k.patches, *kernel_patches)
-        kernel_patches += tuple(f"{k.oot_package}: {p}" for p in k.oot_patches)
+        role = guest_role(gpu_role)
+        kernel_patches += tuple(f"{k.oot_package}: {p}" for p in role.oot_patches)
     if bpmp:
         kernel_patches += ("bpmp-virt proxy drivers", f"bpmp-virt hooks ({series})")
     return VmStack(
@@ -118,7 +121,10 @@ def _vm(profile: Profile, board: Board, name: str, gp: GpuPass | None) -> VmStac
     )
 
 
-def runtime_stack(profile: Profile, board: Board) -> tuple[HostStack, list[VmStack]]:
+def runtime_stack(
+    profile: Profile, board: Board, gpu_role: str = DEFAULT_ROLE
+) -> tuple[HostStack, list[VmStack]]:
+    """The host's and each VM's stack; the GPU group's VM, if any, in `gpu_role`."""
     devices = [d for _n, d in platform_devices(profile, board)]
     bpmp = any(d.uses_bpmp for d in devices)
     reasons = smmu_patch_reasons(profile, board)
@@ -142,7 +148,7 @@ def runtime_stack(profile: Profile, board: Board) -> tuple[HostStack, list[VmSta
         smmu_patch_reasons=reasons,
     )
     gp = gpu_pass(profile, board)
-    return host, [_vm(profile, board, name, gp) for name in profile.vms]
+    return host, [_vm(profile, board, name, gp, gpu_role) for name in profile.vms]
 
 
 # ------------------------------------------------------------ device access

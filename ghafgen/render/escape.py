@@ -94,6 +94,18 @@ def nix_path(value: object) -> Safe:
     return Safe(text)
 
 
+_SHELL_WORD = re.compile(r"^[A-Za-z0-9_./*+-]+$")
+
+
+def shell_word(value: object) -> Safe:
+    """One word of a shell line inside a Nix indented string: only characters that
+    need quoting in neither (a `*` stays a glob); anything else is refused."""
+    text = str(value)
+    if not _SHELL_WORD.fullmatch(text):
+        raise ValueError(f"not a plain shell word: {text!r}")
+    return Safe(text)
+
+
 def patch_text(value: object) -> Safe:
     """A diff body: plain lines, no control characters but newlines and tabs."""
     text = str(value)
@@ -110,4 +122,5 @@ FILTERS = {
     "comment": comment,
     "nix_path": nix_path,
     "patch_text": patch_text,
+    "shell_word": shell_word,
 }

@@ -9,7 +9,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
-from ghafgen.catalog.gpu import GpuKernel
+from ghafgen.catalog.gpu import GpuKernel, GuestRole, guest_role
 from ghafgen.catalog.load import kernel_pins, qemu_build, qemu_virt, sources
 from ghafgen.catalog.model import (
     Board,
@@ -25,7 +25,7 @@ from ghafgen.derive.allowlist import (
     per_vm_form,
     platform_devices,
 )
-from ghafgen.derive.gpu import GpuPass, gpu_pass
+from ghafgen.derive.gpu import DEFAULT_ROLE, GpuPass, gpu_pass
 from ghafgen.derive.resources import (
     binding_unit,
     channel_shm,
@@ -209,11 +209,16 @@ class GpuVmPlan:
     hosts: tuple[str, ...]  # host devices in -device order: carve-outs, then members
     qemu_patches: tuple[str, ...]  # keys of the Ghaf tree's paths
     memory_node: str  # QEMU's own RAM node, dropped from the base tree
-    kernel: GpuKernel  # the guest kernel, its patches and NVIDIA's modules
+    kernel: GpuKernel  # the guest kernel and its in-tree patches
+    guest: GuestRole  # what the guest loads, patches and carries in its role
 
     @property
     def ghaf_keys(self) -> tuple[str, ...]:
-        return self.qemu_patches + self.kernel.patches + self.kernel.oot_patches
+        """Every file of the Ghaf tree the VM's module fetches."""
+        g = self.guest
+        dce = (*g.dce.patches, g.dce.source_key) if g.dce else ()
+        userspace = tuple(k for pkg in g.graphics for r in pkg.paths for k in r.patches)
+        return self.qemu_patches + self.kernel.patches + g.oot_patches + dce + userspace
 
 
 @dataclass(frozen=True)
@@ -503,7 +508,12 @@ def _binding(
 
 
 def _vm_plan(
-    profile: Profile, board: Board, name: str, layout: str, gp: GpuPass | None
+    profile: Profile,
+    board: Board,
+    name: str,
+    layout: str,
+    gp: GpuPass | None,
+    gpu_role: str = DEFAULT_ROLE,
 ) -> VmPlan:
     vm = profile.vms[name]
     mine = [pt for pt in profile.enabled if pt.vm == name]
@@ -518,6 +528,7 @@ def _vm_plan(
     )
     if gp is not None and gp.vm != name:
         gp = None
+    role = guest_role(gpu_role) if gp is not None else None
     in_tree = [d for d in platform if not d.guest.qemu_emits_node and not d.group]
     bpmp = any(d.guest.bpmp for d in platform)
     pci_console = any(d.guest.tty == "ttyAMA" for d in platform)
@@ -526,6 +537,7 @@ def _vm_plan(
         (BPMP_GUEST_PARAMS if bpmp else ())
         + (PCI_GUEST_PARAMS if functions else ())
         + ((PCI_SERIAL_PARAM,) if pci_console else ())
+        + (role.kernel_params if role else ())
     ):
         if extra not in params:
             params.append(extra)
@@ -568,11 +580,11 @@ def _vm_plan(
             bpmp_device(profile, board, name) if per_vm_form(profile, board) else ""
         ),
         pci_serial_console=pci_console,
-        gpu=_gpu_vm(gp) if gp is not None else None,
+        gpu=_gpu_vm(gp, role) if gp is not None and role is not None else None,
     )
 
 
-def _gpu_vm(gp: GpuPass) -> GpuVmPlan:
+def _gpu_vm(gp: GpuPass, role: GuestRole) -> GpuVmPlan:
     q = gp.group.qemu
     return GpuVmPlan(
         qemu_args=gp.qemu_args,
@@ -580,6 +592,7 @@ def _gpu_vm(gp: GpuPass) -> GpuVmPlan:
         qemu_patches=q.extra_patches,
         memory_node=q.memory_node if q.drop_qemu_memory_node else "",
         kernel=gp.group.kernel,
+        guest=role,
     )
 
 
@@ -638,12 +651,18 @@ def pinned_source(profile: Profile, name: str) -> PinnedSource:
 
 
 def plan(
-    profile: Profile, board: Board, profile_name: str, layout: str = "default"
+    profile: Profile,
+    board: Board,
+    profile_name: str,
+    layout: str = "default",
+    gpu_role: str = DEFAULT_ROLE,
 ) -> TargetPlan:
-    """Everything the target's files say.
+    """Everything the target's files say; the GPU group's VM, if any, carries
+    the guest of `gpu_role` (a key of t234-gpu.toml [roles]).
 
     Raises:
         ProfileError: with layout "ghaf", a VM that is not one of Ghaf's system VMs.
+        ValueError: `gpu_role` is not a role of the catalog (a caller's error).
     """
     if layout == "ghaf":
         for vm in profile.vms:
@@ -698,7 +717,9 @@ def plan(
             _binding(profile, board, pt, gp, gpu_overlay) for pt in profile.enabled
         ),
         overlays=tuple(_host_overlays(profile, board, allowed, gpu_overlay)),
-        vms=tuple(_vm_plan(profile, board, name, layout, gp) for name in profile.vms),
+        vms=tuple(
+            _vm_plan(profile, board, name, layout, gp, gpu_role) for name in profile.vms
+        ),
         allowed=allowed,
         bpmp=bpmp,
         ghaf=pinned_source(profile, "ghaf"),

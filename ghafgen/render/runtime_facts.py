@@ -133,8 +133,20 @@ def _vm(p: TargetPlan, vm: VmPlan) -> dict[str, object]:
             "bpmp_driver": BPMP_GUEST_DRIVER if vm.bpmp else "",
             "console": console,
             "params": list(vm.kernel_params),
+            **_gpu_guest(vm),
         },
     }
+
+
+def _gpu_guest(vm: VmPlan) -> dict[str, object]:
+    """What the GPU guest's role loads, and the node CUDA opens (GPU VMs only)."""
+    if vm.gpu is None:
+        return {}
+    g = vm.gpu.guest
+    facts: dict[str, object] = {"modules": list(g.modules)}
+    if g.node_wait:
+        facts["gpu_node"] = {"path": g.node_wait, "group": g.node_group}
+    return facts
 
 
 def _drivers(p: TargetPlan) -> list[dict[str, str]]:

@@ -86,6 +86,13 @@ class DeviceNodes(NamedTuple):
     paths: tuple[str, ...]
 
 
+class GpuNode(NamedTuple):
+    """The node nvgpu makes that CUDA opens, and the group it is opened to."""
+
+    path: str
+    group: str
+
+
 class Guest(NamedTuple):
     tree: Overlay | None
     compatibles: dict[str, tuple[str, ...]]
@@ -95,6 +102,9 @@ class Guest(NamedTuple):
     bpmp_driver: str
     console: str
     params: tuple[str, ...]
+    # The GPU guest's (absent from other VMs' records).
+    modules: tuple[str, ...] = ()
+    gpu_node: GpuNode | None = None
 
 
 class Vm(NamedTuple):
@@ -184,6 +194,12 @@ def _vm(name: str, raw: dict[str, Any]) -> Vm:
             bpmp_driver=str(g["bpmp_driver"]),
             console=str(g["console"]),
             params=_strs(g["params"]),
+            modules=_strs(g.get("modules", ())),
+            gpu_node=(
+                GpuNode(str(g["gpu_node"]["path"]), str(g["gpu_node"]["group"]))
+                if g.get("gpu_node")
+                else None
+            ),
         ),
     )
 

@@ -2,7 +2,8 @@
 given what its profile passes it?
 
 Entry point: `guest_checks(exp, src, vm)` -> list of `Check`, all on the
-chain's last link, `guest`: its tree, its drivers, its BPMP and its console.
+chain's last link, `guest`: its tree, its drivers, its BPMP and its console,
+and in the GPU VM its modules and CUDA's node (verify/gpu.py).
 
 One cause makes checks not provable rather than failed, because the guest
 shows it itself: a kernel with no BPMP driver at all. Then neither the BPMP
@@ -16,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ghafgen.verify.expect import Expected, Vm
+from ghafgen.verify.gpu import gpu_checks
 from ghafgen.verify.livetree import GUEST_BASE, LiveTree, overlay_checks
 from ghafgen.verify.report import Check, failed, passed, unproven
 from ghafgen.verify.source import Source, VerifyError
@@ -245,6 +247,7 @@ def guest_checks(exp: Expected, src: Source, vm: Vm) -> list[Check]:
                 )
             )
     checks += _console(src, vm)
+    checks += gpu_checks(src, vm)
     return checks
 
 

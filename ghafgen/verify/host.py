@@ -204,14 +204,6 @@ def _device(
         )
 
 
-def _group_name(src: Source, gid: int) -> str:
-    for line in (src.text("etc/group") or "").splitlines():
-        parts = line.split(":")
-        if len(parts) >= 3 and parts[2] == str(gid):
-            return parts[0]
-    return str(gid)
-
-
 def _device_nodes(exp: Expected, src: Source, groups: set[str]) -> Iterator[Check]:
     want = exp.device_nodes
     paths = list(want.paths) + [f"/dev/vfio/{g}" for g in sorted(groups, key=int)]
@@ -231,7 +223,7 @@ def _device_nodes(exp: Expected, src: Source, groups: set[str]) -> Iterator[Chec
                 ),
             )
             continue
-        group = _group_name(src, node.gid)
+        group = src.group_name(node.gid)
         if group == want.group and node.mode == want.mode:
             yield passed("binding", subject)
         else:

@@ -132,6 +132,14 @@ class Source:
         self.nodes[key] = found
         return found
 
+    def group_name(self, gid: int) -> str:
+        """The name /etc/group gives `gid`, else the number."""
+        for line in (self.text("etc/group") or "").splitlines():
+            parts = line.split(":")
+            if len(parts) >= 3 and parts[2] == str(gid):
+                return parts[0]
+        return str(gid)
+
     def taken(self) -> Taken:
         """What was read. A listing keeps the folders and links it named;
         files it named that were not read are left out."""

@@ -38,6 +38,7 @@ in
     gpu_oot_passthrough = "${src}/" + "modules/reference/hardware/jetpack/nvidia-jetson-orin/virtualization/passthrough/gpu-vm/patches/0001-gpu-add-support-for-passthrough.patch";
     gpu_oot_nvmap_coherent = "${src}/" + "modules/reference/hardware/jetpack/nvidia-jetson-orin/virtualization/passthrough/gpu-vm/patches/0002-add-support-for-gpu-display-passthrough.patch";
     gpu_oot_tegra_fbdev = "${src}/" + "modules/reference/hardware/jetpack/nvidia-jetson-orin/virtualization/passthrough/gpu-vm/patches/0025-tegra-fbdev-use-core-allocated-fb-info.patch";
+    gpu_egl_gbm_single_device = "${src}/" + "modules/reference/hardware/jetpack/nvidia-jetson-orin/virtualization/passthrough/gpu-vm/patches/userspace/egl-gbm-single-device-fallback.patch";
   };
 
   # The bpmp.c / bpmp-tegra186.c hooks, one patch per kernel series; any other

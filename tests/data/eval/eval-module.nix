@@ -116,5 +116,38 @@ builtins.toJSON (
         inherit (p) name;
         config = p.structuredExtraConfig or { };
       }) c.boot.kernelPatches;
+      # The GPU guest: NVIDIA's modules and userspace, by the names the
+      # packages (stand-ins, stubs.nix and jetpack-nixos-standin.nix) carry.
+      kernelModules = c.boot.kernelModules;
+      extraModulePackages = map name c.boot.extraModulePackages;
+      firmware = map name c.hardware.firmware;
+      oot =
+        let
+          m = c.boot.kernelPackages.nvidia-oot-modules or null;
+        in
+        if m == null then
+          null
+        else
+          {
+            inherit (m) version postPatch;
+            patches = map (x: baseNameOf (toString x)) m.patches;
+          };
+      graphics = {
+        inherit (c.hardware.graphics) enable;
+        packages = map (p: {
+          inherit (p) name;
+          postBuild = p.postBuild or "";
+          paths = map (q: {
+            inherit (q) name;
+            patches = map (x: baseNameOf (toString x)) (q.patches or [ ]);
+          }) (p.paths or [ ]);
+        }) c.hardware.graphics.extraPackages;
+      };
+      variables = c.environment.variables;
+      etcSources = builtins.mapAttrs (_: e: toString e.source) c.environment.etc;
+      services = builtins.mapAttrs (_: s: {
+        inherit (s) wantedBy after script;
+        Type = s.serviceConfig.Type or null;
+      }) c.systemd.services;
     }
 )

@@ -56,7 +56,9 @@ rec {
       };
     in
     self;
-  pkgs = {
+  # jetpack-nixos's overlay is a stand-in of its own (jetpack-nixos-standin.nix).
+  pkgs = basePkgs // import ./jetpack-nixos-standin.nix { inherit fake fakeVersioned; } pkgs basePkgs;
+  basePkgs = {
     _type = "pkgs"; # what lib.types.pkgs (microvm.vmHostPackages) checks for
     fetchFromGitHub = _args: fake "source";
     fetchgit = _args: fake "source";
@@ -70,16 +72,20 @@ rec {
     qemu-bpmp = fake "qemu-bpmp";
     ghaf-qemu-bpmp = fake "ghaf-qemu-bpmp";
     ghaf-qemu-bpmp-gpu = fake "ghaf-qemu-bpmp-gpu";
-    # jetpack-nixos's overlay (anduril/jetpack-nixos): the attributes the GPU
-    # guest uses.
-    nvidia-jetpack = {
-      # jetpack-nixos's nvidia-jetpack6 (overlay.nix): nvidia-oot-modules is
-      # versioned by its L4T release, 36.5.0.
-      kernelPackagesOverlay = _final: _prev: {
-        nvidia-oot-modules = fakeVersioned "nvidia-oot-modules" "36.5.0";
-      };
-      l4t-firmware = fake "l4t-firmware";
-    };
+    # nixpkgs' pkgs/build-support/trivial-builders (symlinkJoin): the
+    # stand-in keeps what it joins and its postBuild, for the tests to read.
+    symlinkJoin =
+      {
+        name,
+        paths,
+        postBuild ? "",
+      }:
+      fakeWith { inherit paths postBuild; } name "";
+    # nixpkgs' pkgs/build-support/add-driver-runpath: where NixOS links the
+    # hardware.graphics packages.
+    addDriverRunpath.driverLink = "/run/opengl-driver";
+    egl-gbm = fake "egl-gbm";
+    egl-wayland = fake "egl-wayland";
     # `extend` as nixpkgs' kernel package sets have it (the GPU guest extends
     # 6.12 with jetpack-nixos's overlay of NVIDIA's out-of-tree modules).
     linuxPackages_6_12 = kernelSet { kernel.version = "6.12.40"; };
@@ -140,6 +146,8 @@ rec {
       # script; overrideStrategy "asDropin" writes a drop-in for a template's
       # instance instead of a whole unit).
       postStart = mkOption { type = types.lines; default = ""; };
+      # NixOS: the unit's ExecStart as a shell script (systemd-unit-options.nix).
+      script = mkOption { type = types.lines; default = ""; };
       overrideStrategy = mkOption {
         type = types.enum [ "asDropinIfExists" "asDropin" ];
         default = "asDropinIfExists";
@@ -236,6 +244,20 @@ rec {
       };
       system.build = mkOption { type = types.lazyAttrsOf types.unspecified; default = { }; };
       system.boot.loader.initrdFile = mkOption { type = types.str; default = "initrd"; };
+      # What the GPU guest sets besides: NixOS's nixos/modules/hardware/graphics.nix,
+      # config/shells-environment.nix (environment.variables) and systemd.nix.
+      hardware.graphics.enable = mkOption { type = types.bool; default = false; };
+      hardware.graphics.extraPackages = mkOption { type = types.listOf types.package; default = [ ]; };
+      environment.variables = mkOption {
+        type = types.attrsOf (types.oneOf [
+          (types.listOf (types.oneOf [ types.int types.str types.path ]))
+          types.int
+          types.str
+          types.path
+        ]);
+        default = { };
+      };
+      systemd.services = mkOption { type = types.attrsOf service; default = { }; };
     };
     config.system.build.initialRamdisk = fake "initrd";
   };

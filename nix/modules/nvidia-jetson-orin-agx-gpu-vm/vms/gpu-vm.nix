@@ -64,8 +64,8 @@ in
   };
 
   # The guest series with NVIDIA's out-of-tree modules (jetpack-nixos's
-  # nvidia-jetpack.kernelPackagesOverlay), patched for passthrough by the
-  # pinned Ghaf's GPU series.
+  # nvidia-jetpack.kernelPackagesOverlay), patched by the pinned Ghaf's
+  # GPU series for the gpu role.
   boot.kernelPackages = lib.mkDefault (
     (pkgs.linuxPackages_6_12.extend pkgs.nvidia-jetpack.kernelPackagesOverlay).extend (
       _final: prev: {
@@ -88,6 +88,88 @@ in
     "nvgpu"
   ];
   hardware.firmware = [ pkgs.nvidia-jetpack.l4t-firmware ];
+
+  # NVIDIA's userspace, from jetpack-nixos's overlay by name: this guest's own
+  # kernel rules out jetpack-nixos's hardware.nvidia-jetpack module, which
+  # would set it. Ghaf's EGL fixes replace L4T's GBM and Wayland platforms.
+  hardware.graphics = {
+    enable = true;
+    extraPackages = [
+      (pkgs.symlinkJoin {
+        name = "l4t-3d-core-egl-gbm-1.1.3";
+        paths = [
+          (pkgs.egl-gbm.overrideAttrs (o: {
+            patches = (o.patches or [ ]) ++ [
+              bpmpVirt.ghafPatches.gpu_egl_gbm_single_device
+            ];
+          }))
+          pkgs.egl-wayland
+          pkgs.nvidia-jetpack.l4t-3d-core
+        ];
+        postBuild = ''
+          rm -f $out/share/egl/egl_external_platform.d/nvidia_gbm.json
+        '';
+      })
+      pkgs.nvidia-jetpack.l4t-core
+      pkgs.nvidia-jetpack.l4t-cuda
+      pkgs.nvidia-jetpack.l4t-nvsci
+      (pkgs.symlinkJoin {
+        name = "l4t-wayland-sans-egl-wayland";
+        paths = [
+          pkgs.nvidia-jetpack.l4t-wayland
+        ];
+        postBuild = ''
+          rm -f $out/lib/libnvidia-egl-wayland.so*
+          rm -f $out/share/egl/egl_external_platform.d/nvidia_wayland.json
+        '';
+      })
+      (pkgs.symlinkJoin {
+        name = "l4t-gbm-sans-egl-gbm";
+        paths = [
+          pkgs.nvidia-jetpack.l4t-gbm
+        ];
+        postBuild = ''
+          rm -f $out/lib/libnvidia-egl-gbm.so*
+          rm -f $out/share/egl/egl_external_platform.d/nvidia_gbm.json
+        '';
+      })
+    ];
+  };
+  environment.etc."egl/egl_external_platform.d".source =
+    "${pkgs.addDriverRunpath.driverLink}/" + "share/egl/egl_external_platform.d/";
+
+  # CUDA: the native libcuda and its driver stack first on the loader path, or
+  # another libcuda.so.1 (cudaPackages' cuda_compat) wins and cuInit fails.
+  environment.variables.LD_LIBRARY_PATH = lib.makeLibraryPath [
+    pkgs.nvidia-jetpack.l4t-cuda
+  ];
+
+  # nvgpu makes its nodes root-only before udev's rules reliably apply (Ghaf's
+  # gpu-vm-node-access): open them to video once they exist.
+  systemd.services.ghafgen-gpu-node-access = {
+    description = "Open the GPU's device nodes to the video group";
+    wantedBy = [ "multi-user.target" ];
+    after = [ "systemd-udev-settle.service" ];
+    serviceConfig = {
+      Type = "oneshot";
+      RemainAfterExit = true;
+    };
+    script = ''
+      for _ in $(seq 1 30); do
+        [ -e /dev/nvgpu/igpu0/ctrl ] && break
+        sleep 1
+      done
+      if [ ! -e /dev/nvgpu/igpu0/ctrl ]; then
+        echo "/dev/nvgpu/igpu0/ctrl did not appear within 30 s" >&2
+        exit 1
+      fi
+      for d in /dev/nvgpu /dev/nvhost-* /dev/nvmap; do
+        [ -e "$d" ] || continue
+        chgrp -R video "$d"
+        chmod -R g+rw "$d"
+      done
+    '';
+  };
 
   assertions = [
     {
@@ -112,6 +194,8 @@ in
   boot.kernelParams = [
     "clk_ignore_unused"
     "pd_ignore_unused"
+    "nvidia-drm.modeset=1"
+    "drm.vblankoffdelay=0"
   ];
 
   boot.kernelPatches = [
