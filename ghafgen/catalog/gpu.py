@@ -1,18 +1,15 @@
 """The integrated GPU group's catalog (`data/t234-gpu.toml`) as typed records.
 
-Entry point: `gpu_group()`. The group's members are ordinary platform devices
-of the SoC catalog (`t234.toml`, `group = "gpu"`); this adds what passing them
-together takes: host re-creation, carve-outs, guest memory, the QEMU variant
-and the guest kernel.
+Entry point: `gpu_group(doc, virt)`, which `Catalog` calls. The group's
+members are ordinary platform devices of the SoC catalog (`t234.toml`,
+`group = "gpu"`); this adds what passing them together takes: host
+re-creation, carve-outs, guest memory, the QEMU variant and the guest kernel.
 """
 
-from __future__ import annotations
-
-import functools
 from typing import Any, NamedTuple
 
-from ghafgen.catalog.load import DATA, _fact, _guarded, _parsed, qemu_virt
-from ghafgen.catalog.model import Fact
+from ghafgen.catalog.model import Fact, QemuVirt
+from ghafgen.catalog.read import _fact
 
 
 class Engine(NamedTuple):
@@ -166,14 +163,11 @@ def _engine(key: str, e: dict[str, Any]) -> Engine:
     )
 
 
-@functools.cache
-@_guarded
-def gpu_group() -> GpuGroup:
-    """The Tegra234 GPU group, read once."""
-    d = _parsed(DATA / "t234-gpu.toml")
+def gpu_group(doc: dict[str, Any], virt: QemuVirt) -> GpuGroup:
+    """The Tegra234 GPU group of `t234-gpu.toml`'s parsed text, on `virt`'s bus lines."""
+    d = doc
     g, q, k = d["group"], d["qemu"], d["kernel"]
     carve = d["carveouts"]
-    virt = qemu_virt()
     return GpuGroup(
         key=g["key"],
         description=g["description"],

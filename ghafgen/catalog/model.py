@@ -1,6 +1,6 @@
 """Typed view of the hardware catalog (SoC resources, devices, boards).
 
-The data lives in `data/*.toml`; `catalog.load` parses it once into these
+The data lives in `data/*.toml`; `catalog.read` parses it into these
 immutable records (NamedTuples: cheaper to define than frozen dataclasses,
 which matters for start-up; annotations are evaluated, not strings, since
 NamedTuple compiles each string one). Nothing outside `catalog/` holds
@@ -8,7 +8,14 @@ hardware facts.
 """
 
 import enum
-from typing import NamedTuple, TypeVar
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
+
+if TYPE_CHECKING:
+    from ghafgen.catalog.catalog import Catalog
+else:
+    # Record annotations are evaluated (see above), and `catalog.catalog`
+    # imports this module: at run time a board's catalog is typed `object`.
+    Catalog = object
 
 FLAVORS = ("l4t", "mainline")
 # The `l4t` flavour is the tree of L4T 36.x (JetPack 6), the one Ghaf boots; a
@@ -256,6 +263,9 @@ class Board(NamedTuple):
     dt_compatible: str
     devices: dict[str, PlatformDevice]
     slots: dict[str, Slot]
+    # The catalog the board was loaded from (`Catalog.board`): the pipeline
+    # reaches every other fact (runtime pins, GPU group, sources) through it.
+    catalog: Catalog
     # The board's DTS below a kernel tree's arch/arm64/boot/dts ("" if none).
     dts: str = ""
     fact: Fact = Fact()

@@ -11,7 +11,6 @@ result (`data/t234-devices.toml`), which `ghafgen show --devices` and
 
 from __future__ import annotations
 
-import functools
 import tomllib
 from collections import defaultdict
 from dataclasses import dataclass
@@ -362,13 +361,3 @@ def load(path: Path) -> list[SocDevice]:
         )
         for d in doc.get("device", [])
     ]
-
-
-@functools.cache
-def for_board(mainline_dts: str) -> tuple[SocDevice, ...]:
-    """The committed whole-SoC catalog of a board's mainline tree (empty if none).
-    Read once per run, like the rest of the catalog (catalog/load.py)."""
-    from ghafgen.catalog.load import DATA
-
-    path = DATA / "soc" / f"{mainline_dts}.toml"
-    return tuple(load(path)) if mainline_dts and path.exists() else ()

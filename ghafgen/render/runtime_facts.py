@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 
-from ghafgen.catalog.load import qemu_virt
 from ghafgen.derive.runtime import vfio_link
 from ghafgen.render import dt
 from ghafgen.render.plan import (
@@ -126,7 +125,7 @@ def _vm(p: TargetPlan, vm: VmPlan) -> dict[str, object]:
             "platform_bus": (
                 vm.guest_tree.fragments[-1].target_path
                 if vm.guest_tree is not None
-                else qemu_virt().platform_bus_path
+                else p.board.catalog.qemu_virt.platform_bus_path
             ),
             "bpmp": vm.bpmp,
             "bpmp_node": p.bpmp_node if vm.bpmp else "",

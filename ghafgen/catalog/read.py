@@ -1,9 +1,9 @@
-"""Load the catalog TOML files in `data/` into `catalog.model` objects.
+"""Read the catalog TOML files of one data folder into `catalog.model` records.
 
-Entry points: `board(name)` and `board_names()`. Results are cached: the data
-is part of the package and does not change while ghafgen runs. Between runs,
-each file's parsed form is kept in the user cache dir (`_parsed`), so that a
-command does not run the TOML parser over the whole catalog on every start.
+Only `catalog.catalog` calls these: the rest of ghafgen reads the facts
+through the `Catalog` object it is given. Between runs, each file's parsed
+form is kept in the user cache dir (`_parsed`), so that a command does not run
+the TOML parser over the whole catalog on every start.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import os
 import sys
 import tomllib
 import zlib
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from ghafgen.catalog.model import (
     Board,
@@ -38,13 +38,15 @@ from ghafgen.catalog.model import (
     Soc,
 )
 from ghafgen.errors import GhafgenError, ProfileError
+from ghafgen.fileio import cache_root
 from ghafgen.units import mib, parse_size
+
+if TYPE_CHECKING:
+    from ghafgen.catalog.catalog import Catalog
 
 # GHAFGEN_CATALOG points at another copy of data/ (a vendor import, a test's
 # deliberately wrong copy); the shipped data is the default.
 DATA = Path(os.environ.get("GHAFGEN_CATALOG") or Path(__file__).parent / "data")
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 class CatalogError(GhafgenError):
@@ -62,41 +64,28 @@ class UnknownSeries(ProfileError):
         )
 
 
-def _where() -> str:
-    return f"GHAFGEN_CATALOG={DATA}" if os.environ.get("GHAFGEN_CATALOG") else str(DATA)
+def _where(data: Path) -> str:
+    if data == DATA and os.environ.get("GHAFGEN_CATALOG"):
+        return f"GHAFGEN_CATALOG={data}"
+    return str(data)
 
 
-def _guarded(fn: F) -> F:
+@contextlib.contextmanager
+def guarded(data: Path) -> Iterator[None]:
     """A missing, unreadable or malformed catalog file is one error line naming it."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except (OSError, UnicodeDecodeError) as e:
-            reason = getattr(e, "strerror", None) or e
-            name = getattr(e, "filename", None) or DATA
-            raise CatalogError(
-                f"cannot read catalog file {name}: {reason}; is {_where()} a copy "
-                "of ghafgen's catalog/data folder?"
-            ) from None
-        except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as e:
-            raise CatalogError(
-                f"catalog under {_where()} is malformed ({type(e).__name__}: {e})"
-            ) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def cache_root() -> Path:
-    """The user cache dir: GHAFGEN_CACHE_DIR, else $XDG_CACHE_HOME/ghafgen, else
-    ~/.cache/ghafgen. Relative (an unexpanded `~`) when there is no home to
-    expand it in (a build sandbox). The catalog keeps its parsed files below
-    it; toolchain.basetrees its unpacked trees."""
-    if env := os.environ.get("GHAFGEN_CACHE_DIR"):
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
-    return Path(base) / "ghafgen"
+    try:
+        yield
+    except (OSError, UnicodeDecodeError) as e:
+        reason = getattr(e, "strerror", None) or e
+        name = getattr(e, "filename", None) or data
+        raise CatalogError(
+            f"cannot read catalog file {name}: {reason}; is {_where(data)} a copy "
+            "of ghafgen's catalog/data folder?"
+        ) from None
+    except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as e:
+        raise CatalogError(
+            f"catalog under {_where(data)} is malformed ({type(e).__name__}: {e})"
+        ) from None
 
 
 def _parsed(path: Path) -> dict[str, Any]:
@@ -271,40 +260,22 @@ def _device(
     )
 
 
-def mainline_series(name: str = "t234") -> dict[str, Series]:
-    """The kernel series the SoC's mainline facts are keyed by, oldest first."""
-    return _series_of(name)
-
-
-@functools.cache
-@_guarded
-def _series_of(name: str) -> dict[str, Series]:
-    table = _parsed(DATA / f"{name}.toml")["mainline_series"]
+def series_of(data: Path, name: str) -> dict[str, Series]:
+    """The kernel series SoC `name`'s mainline facts are keyed by, oldest first."""
+    table = _parsed(data / f"{name}.toml")["mainline_series"]
     return {k: Series(k, _fact(v)) for k, v in table.items()}
 
 
-def _default_series() -> str:
-    """The pinned host kernel's series: what a mainline target boots unless it says."""
-    return kernel_pins().host_series
-
-
-def soc(name: str, series: str | None = None) -> Soc:
-    """SoC `name` with its mainline views for kernel `series` (default: the host pin).
+def soc(data: Path, name: str, series: str, known_series: dict[str, Series]) -> Soc:
+    """SoC `name` with its mainline views for kernel `series`.
 
     Raises:
         UnknownSeries: the catalog keys no mainline facts by that series.
     """
-    return _soc(name, series or _default_series())
-
-
-@functools.cache
-@_guarded
-def _soc(name: str, series: str) -> Soc:
-    known_series = _series_of(name)
     if series not in known_series:
         raise UnknownSeries(series, tuple(known_series))
     known = tuple(known_series)
-    d = _parsed(DATA / f"{name}.toml")
+    d = _parsed(data / f"{name}.toml")
     s = d["soc"]
     siblings = {k: _keyed(v, series, known) for k, v in d["siblings"].items()}
     return Soc(
@@ -349,36 +320,27 @@ def _soc(name: str, series: str) -> Soc:
     )
 
 
-def _carriers() -> list[str]:
-    if not (DATA / "boards").is_dir():
+def carriers(data: Path) -> list[str]:
+    if not (data / "boards").is_dir():
         raise CatalogError(
-            f"no boards/ folder under {_where()}; point it at a copy of ghafgen's "
-            "catalog/data folder, or unset it"
+            f"no boards/ folder under {_where(data)}; point it at a copy of "
+            "ghafgen's catalog/data folder, or unset it"
         )
-    return sorted(p.stem for p in (DATA / "boards").glob("*.toml"))
+    return sorted(p.stem for p in (data / "boards").glob("*.toml"))
 
 
 @functools.cache
-def _board_doc(stem: str) -> dict[str, Any]:
-    path = DATA / "boards" / f"{stem}.toml"
-    return _parsed(path)
+def board_doc(data: Path, stem: str) -> dict[str, Any]:
+    return _parsed(data / "boards" / f"{stem}.toml")
 
 
-def board_names() -> list[str]:
+def board_names(data: Path) -> list[str]:
     """Every board name, sorted: each carrier's default, then `<carrier>+<sku>`."""
     names = []
-    for stem in _carriers():
+    for stem in carriers(data):
         names.append(stem)
-        names += [f"{stem}+{sku}" for sku in _board_doc(stem).get("modules", {})]
+        names += [f"{stem}+{sku}" for sku in board_doc(data, stem).get("modules", {})]
     return sorted(names)
-
-
-def resolve(name: str) -> str | None:
-    """A board name for `name`: itself, or the one board that takes SKU `name`."""
-    if name in board_names():
-        return name
-    hits = [n for n in board_names() if n.endswith(f"+{name.lower()}")]
-    return hits[0] if len(hits) == 1 else None
 
 
 def _size_mib(text: str) -> int:
@@ -405,30 +367,17 @@ def _module(sku: str, m: dict[str, Any]) -> Module:
     )
 
 
-def board(name: str, series: str | None = None) -> Board:
-    """The board called `name` (`<carrier>` or `<carrier>+<sku>`), its mainline
-    views those of kernel `series` (default: the pinned host kernel's).
+def board(data: Path, name: str, chip: Soc, catalog: Catalog) -> Board:
+    """The board called `name` (`<carrier>` or `<carrier>+<sku>`) on SoC `chip`
+    (its mainline views those of one kernel series), carrying `catalog`.
 
     Raises:
         ProfileError: no such board in the catalog.
-        UnknownSeries: the catalog keys no mainline facts by that series.
     """
-    return _board(name, series or _default_series())
-
-
-@functools.cache
-@_guarded
-def _board(name: str, series: str) -> Board:
     stem, _, sku = name.partition("+")
-    # `name in board_names()`, reading only the one carrier file it names.
-    carriers = _carriers()
-    if name not in carriers and not (
-        sku and stem in carriers and sku in _board_doc(stem).get("modules", {})
-    ):
-        raise ProfileError(f"no board {name!r} in the catalog")
-    d = _board_doc(stem)
+    soc_of(data, name)
+    d = board_doc(data, stem)
     b = d["board"]
-    chip = _soc(b["soc"], series)
     modules = {k: _module(k, v) for k, v in d.get("modules", {}).items()}
     # The SKU the name picks: its own values replace the carrier file's.
     picked = modules[sku] if sku else None
@@ -487,19 +436,28 @@ def _board(name: str, series: str) -> Board:
             else b.get("jetpack", {}).get("som", "generic")
         ),
         jetpack_carrier_board=b.get("jetpack", {}).get("carrier_board", "generic"),
+        catalog=catalog,
     )
 
 
-@functools.cache
-@_guarded
-def _runtime_data() -> dict[str, Any]:
-    return _parsed(DATA / "runtime.toml")
+def soc_of(data: Path, name: str) -> str:
+    """The SoC board `name`'s carrier file names.
+
+    Raises:
+        ProfileError: no such board in the catalog.
+    """
+    stem, _, sku = name.partition("+")
+    # `name in board_names()`, reading only the one carrier file it names.
+    known = carriers(data)
+    if name not in known and not (
+        sku and stem in known and sku in board_doc(data, stem).get("modules", {})
+    ):
+        raise ProfileError(f"no board {name!r} in the catalog")
+    return str(board_doc(data, stem)["board"]["soc"])
 
 
-@functools.cache
-@_guarded
-def qemu_virt() -> QemuVirt:
-    q = _runtime_data()["qemu"]["platform"]
+def qemu_virt(runtime: dict[str, Any]) -> QemuVirt:
+    q = runtime["qemu"]["platform"]
     v, b = q["virt"], q["bridge"]
     return QemuVirt(
         version=q["version"],
@@ -520,10 +478,8 @@ def qemu_virt() -> QemuVirt:
     )
 
 
-@functools.cache
-@_guarded
-def qemu_build() -> QemuBuild:
-    q = _runtime_data()["qemu"]["platform"]
+def qemu_build(runtime: dict[str, Any]) -> QemuBuild:
+    q = runtime["qemu"]["platform"]
     return QemuBuild(
         version=q["version"],
         url=q["url"],
@@ -537,10 +493,8 @@ def qemu_build() -> QemuBuild:
     )
 
 
-@functools.cache
-@_guarded
-def kernel_pins() -> KernelPins:
-    k = _runtime_data()["kernel"]
+def kernel_pins(runtime: dict[str, Any]) -> KernelPins:
+    k = runtime["kernel"]
     hooks = {s: p for s, p in k["bpmp_hooks"].items() if s != "source"}
     return KernelPins(
         host_series=k["host"]["series"],
@@ -557,10 +511,7 @@ def kernel_pins() -> KernelPins:
     )
 
 
-@functools.cache
-@_guarded
-def sources() -> dict[str, PinnedSource]:
-    d = _parsed(DATA / "sources.toml")
+def sources(d: dict[str, Any]) -> dict[str, PinnedSource]:
     fixed = {"url", "rev", "hash", "source", "note", "uncertain"}
     return {
         name: PinnedSource(
