@@ -14,6 +14,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+
 from ghafgen import catalog
 from ghafgen.cli.pipeline import generate
 from tests.conftest import ROOT
@@ -93,3 +95,56 @@ def test_a_catalog_folder_with_one_stream_id_changed(tmp_path: Path) -> None:
     assert f"iommus = <&smmu_niso0 {SHIPPED_PASSTHROUGH_SID}>;" in before
     assert "iommus = <&smmu_niso0 0x7e>;" in after
     assert SHIPPED_PASSTHROUGH_SID not in after
+
+
+def _copy_with(tmp_path: Path, file: str, old: str, new: str) -> Path:
+    data = shutil.copytree(catalog.load().data, tmp_path / "data")
+    path = data / file
+    text = path.read_text(encoding="utf-8")
+    assert text.count(old) == 1, old
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    return data
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "said"),
+    [
+        # A required key gone: the table and the key are named.
+        (
+            "t234.toml",
+            'dt_name = "3100000.serial"\n',
+            "",
+            "t234.toml [devices.uarta] has no 'dt_name' (PlatformDevice.dt_name)",
+        ),
+        # A value of the wrong shape.
+        (
+            "t234.toml",
+            "interrupts = [112]\n",
+            'interrupts = "112"\n',
+            "t234.toml [devices.uarta] interrupts is '112', not an array",
+        ),
+        # A key read from a path below the record's table.
+        (
+            "runtime.toml",
+            "base = 0x090d0000\n",
+            "",
+            "runtime.toml [qemu.platform] has no 'bridge.base' "
+            "(QemuVirt.bpmp_bridge_base)",
+        ),
+        # The size check the converter calls keeps its words.
+        (
+            "boards/jetson-agx-orin-devkit.toml",
+            'host_reserve = "2G"',
+            'host_reserve = "1500K"',
+            "size '1500K' in catalog is not a whole number of MiB",
+        ),
+    ],
+)
+def test_bad_catalog_data_is_one_clear_error(
+    tmp_path: Path, file: str, old: str, new: str, said: str
+) -> None:
+    data = _copy_with(tmp_path, file, old, new)
+    with pytest.raises(catalog.CatalogError) as e:
+        catalog.load(data).board("jetson-agx-orin-devkit")
+    assert said in str(e.value)
+    assert str(data) in str(e.value)

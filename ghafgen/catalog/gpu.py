@@ -6,16 +6,16 @@ members are ordinary platform devices of the SoC catalog (`t234.toml`,
 re-creation, carve-outs, guest memory, the QEMU variant and the guest kernel.
 """
 
-from typing import Any, NamedTuple
+from typing import Annotated, Any, NamedTuple
 
-from ghafgen.catalog.model import Fact, QemuVirt
-from ghafgen.catalog.read import _fact
+from ghafgen.catalog.declare import GIVEN, NAME, OR_NAME, At, Or, record
+from ghafgen.catalog.model import Fact, Provenance, QemuVirt
 
 
 class Engine(NamedTuple):
     """How one member's node is re-created on the host and written in the guest."""
 
-    key: str
+    key: Annotated[str, NAME]
     host_parent: str
     smmu: str
     disable: tuple[str, ...] = ()
@@ -28,25 +28,25 @@ class Engine(NamedTuple):
     guest_status: str = "okay"
     nvidia_bpmp: bool = False
     host1x_class: int | None = None
-    fact: Fact = Fact()
+    fact: Provenance = Fact()
 
 
 class GuestExtra(NamedTuple):
     """A guest node that belongs to no passed device (the interconnect provider)."""
 
-    key: str
+    key: Annotated[str, NAME]
     node: str
     label: str
     compatible: tuple[str, ...]
     clocks: tuple[str, ...]
     clock_names: tuple[str, ...]
-    fact: Fact = Fact()
+    fact: Provenance = Fact()
 
 
 class Carveout(NamedTuple):
     """Host memory handed to the guest 1:1 through vfio-platform's mmio-base."""
 
-    key: str
+    key: Annotated[str, NAME]
     base: int
     size: int
     wrapper: str
@@ -54,7 +54,7 @@ class Carveout(NamedTuple):
     sid: int
     purpose: str
     guest_memory: bool = False
-    fact: Fact = Fact()
+    fact: Provenance = Fact()
 
     @property
     def end(self) -> int:
@@ -69,9 +69,9 @@ class Carveout(NamedTuple):
 class Reserved(NamedTuple):
     """A guest reserved-memory region the patched drivers expect."""
 
-    key: str
-    node: str
-    label: str
+    key: Annotated[str, NAME]
+    node: Annotated[str, OR_NAME]
+    label: Annotated[str, OR_NAME]
     base: int
     size: int
     compatible: str
@@ -79,7 +79,7 @@ class Reserved(NamedTuple):
     reusable: bool = False
     cma_default: bool = False
     carveout: bool = False  # listed in tegra-carveouts' memory-region
-    fact: Fact = Fact()
+    fact: Provenance = Fact()
 
     @property
     def end(self) -> int:
@@ -87,18 +87,21 @@ class Reserved(NamedTuple):
 
 
 class GpuQemu(NamedTuple):
+    """The group's QEMU variant: t234-gpu.toml [qemu]."""
+
     extra_patches: tuple[str, ...]
     irqfd: bool
     platform_bus_base: int
     platform_bus_size: int
     ram_base: int
-    first_spi: int
-    spis: int
-    drop_qemu_memory_node: bool
-    needs_fdt_binding: bool
-    fact: Fact = Fact()
-    bus_fact: Fact = Fact()
-    dtb_fact: Fact = Fact()
+    # The variant moves the bus, not its lines: virt's own (runtime.toml).
+    first_spi: Annotated[int, GIVEN]
+    spis: Annotated[int, GIVEN]
+    drop_qemu_memory_node: Annotated[bool, At("dtb", "drop_qemu_memory_node")]
+    needs_fdt_binding: Annotated[bool, At("dtb", "needs_fdt_binding")]
+    fact: Provenance = Fact()
+    bus_fact: Annotated[Fact, At("platform_bus")] = Fact()
+    dtb_fact: Annotated[Fact, At("dtb")] = Fact()
 
     @property
     def platform_bus_path(self) -> str:
@@ -111,140 +114,63 @@ class GpuQemu(NamedTuple):
 
 
 class GpuKernel(NamedTuple):
+    """The group VM's guest kernel: t234-gpu.toml [kernel]."""
+
     series: str
     package: str
     oot_overlay: str
     oot_package: str
-    oot_version: str  # the L4T release Ghaf's OOT patches are written for
-    oot_fact: Fact
+    # the L4T release Ghaf's OOT patches are written for
+    oot_version: Annotated[str, At("oot", "version")]
+    oot_fact: Annotated[Fact, At("oot")]
     modules: tuple[str, ...]
     firmware: str
     kernel_config: tuple[str, ...]
-    oot_patches: tuple[str, ...]  # keys of sources.toml [ghaf]
-    patches: tuple[str, ...]  # keys of sources.toml [ghaf]
-    fact: Fact = Fact()
+    # keys of sources.toml [ghaf]
+    oot_patches: Annotated[tuple[str, ...], At("oot_patches", "keys")]
+    patches: Annotated[tuple[str, ...], At("patches", "keys")]
+    fact: Provenance = Fact()
 
 
 class GpuGroup(NamedTuple):
-    key: str
-    description: str
-    members: tuple[str, ...]
-    carveouts: tuple[Carveout, ...]
-    host_keeps: tuple[str, ...]
+    """The whole of t234-gpu.toml: the [group] table and the tables beside it."""
+
+    key: Annotated[str, At("group", "key")]
+    description: Annotated[str, At("group", "description")]
+    members: Annotated[tuple[str, ...], At("group", "members")]
+    # [carveouts] entries, in the order [group] carveouts lists them.
+    carveouts: Annotated[tuple[Carveout, ...], GIVEN]
+    host_keeps: Annotated[tuple[str, ...], At("group", "host_keeps"), Or(())]
     engines: dict[str, Engine]
-    extras: tuple[GuestExtra, ...]
-    reserved: tuple[Reserved, ...]
-    qemu: GpuQemu
+    extras: Annotated[tuple[GuestExtra, ...], At("guest_extra"), Or(())]
+    reserved: Annotated[tuple[Reserved, ...], At("guest_reserved")]
+    qemu: Annotated[GpuQemu, GIVEN]  # its bus lines are virt's
     kernel: GpuKernel
-    root_compatible: tuple[str, ...]
-    fact: Fact = Fact()
+    root_compatible: Annotated[tuple[str, ...], At("guest", "root_compatible")]
+    fact: Annotated[Fact, At("group")] = Fact()
 
     @property
     def guest_memory(self) -> Carveout:
         return next(c for c in self.carveouts if c.guest_memory)
 
 
-def _engine(key: str, e: dict[str, Any]) -> Engine:
-    return Engine(
-        key=key,
-        host_parent=e["host_parent"],
-        smmu=e["smmu"],
-        disable=tuple(e.get("disable", ())),
-        reg_names=tuple(e.get("reg_names", ())),
-        interrupt_names=tuple(e.get("interrupt_names", ())),
-        clock_names=tuple(e.get("clock_names", ())),
-        assigned_clock_rate=int(e.get("assigned_clock_rate", 0)),
-        ranges=tuple((int(a), int(s)) for a, s in e.get("ranges", ())),
-        guest_parent=e.get("guest_parent", ""),
-        guest_status=e.get("guest_status", "okay"),
-        nvidia_bpmp=bool(e.get("nvidia_bpmp", False)),
-        host1x_class=e.get("host1x_class"),
-        fact=_fact(e),
-    )
-
-
 def gpu_group(doc: dict[str, Any], virt: QemuVirt) -> GpuGroup:
     """The Tegra234 GPU group of `t234-gpu.toml`'s parsed text, on `virt`'s bus lines."""
-    d = doc
-    g, q, k = d["group"], d["qemu"], d["kernel"]
-    carve = d["carveouts"]
-    return GpuGroup(
-        key=g["key"],
-        description=g["description"],
-        members=tuple(g["members"]),
+    where = "t234-gpu.toml"
+    carve = doc["carveouts"]
+    return record(
+        GpuGroup,
+        doc,
+        where,
         carveouts=tuple(
-            Carveout(
-                key=c,
-                base=int(carve[c]["base"]),
-                size=int(carve[c]["size"]),
-                wrapper=carve[c]["wrapper"],
-                smmu=carve[c]["smmu"],
-                sid=int(carve[c]["sid"]),
-                purpose=carve[c]["purpose"],
-                guest_memory=bool(carve[c].get("guest_memory", False)),
-                fact=_fact(carve[c]),
-            )
-            for c in g["carveouts"]
+            record(Carveout, carve[c], f"{where} [carveouts.{c}]", c)
+            for c in doc["group"]["carveouts"]
         ),
-        host_keeps=tuple(g.get("host_keeps", ())),
-        engines={key: _engine(key, e) for key, e in d["engines"].items()},
-        extras=tuple(
-            GuestExtra(
-                key=key,
-                node=x["node"],
-                label=x["label"],
-                compatible=tuple(x["compatible"]),
-                clocks=tuple(x["clocks"]),
-                clock_names=tuple(x["clock_names"]),
-                fact=_fact(x),
-            )
-            for key, x in d.get("guest_extra", {}).items()
-        ),
-        reserved=tuple(
-            Reserved(
-                key=key,
-                node=r.get("node", key),
-                label=r.get("label", key),
-                base=int(r["base"]),
-                size=int(r["size"]),
-                compatible=r["compatible"],
-                no_map=bool(r.get("no_map", False)),
-                reusable=bool(r.get("reusable", False)),
-                cma_default=bool(r.get("cma_default", False)),
-                carveout=bool(r.get("carveout", False)),
-                fact=_fact(r),
-            )
-            for key, r in d["guest_reserved"].items()
-        ),
-        qemu=GpuQemu(
-            extra_patches=tuple(q["extra_patches"]),
-            irqfd=bool(q["irqfd"]),
-            platform_bus_base=int(q["platform_bus_base"]),
-            platform_bus_size=int(q["platform_bus_size"]),
-            ram_base=int(q["ram_base"]),
-            # The variant moves the bus, not its lines: virt's own (runtime.toml).
+        qemu=record(
+            GpuQemu,
+            doc["qemu"],
+            f"{where} [qemu]",
             first_spi=virt.platform_bus_first_spi,
             spis=virt.platform_bus_spis,
-            drop_qemu_memory_node=bool(q["dtb"]["drop_qemu_memory_node"]),
-            needs_fdt_binding=bool(q["dtb"]["needs_fdt_binding"]),
-            fact=_fact(q),
-            bus_fact=_fact(q["platform_bus"]),
-            dtb_fact=_fact(q["dtb"]),
         ),
-        kernel=GpuKernel(
-            series=k["series"],
-            package=k["package"],
-            oot_overlay=k["oot_overlay"],
-            oot_package=k["oot_package"],
-            oot_version=k["oot"]["version"],
-            oot_fact=_fact(k["oot"]),
-            modules=tuple(k["modules"]),
-            firmware=k["firmware"],
-            kernel_config=tuple(k["kernel_config"]),
-            oot_patches=tuple(k["oot_patches"]["keys"]),
-            patches=tuple(k["patches"]["keys"]),
-            fact=_fact(k),
-        ),
-        root_compatible=tuple(d["guest"]["root_compatible"]),
-        fact=_fact(g),
     )

@@ -1,4 +1,7 @@
-"""Read the catalog TOML files of one data folder into `catalog.model` records.
+"""Read the catalog TOML files of one data folder into `catalog.model` records,
+each through `declare.record` (the record's annotations say which key each
+field is). The board is assembled by hand (`board`): a SKU's values replace
+its carrier file's, so its fields are not one table's keys.
 
 Only `catalog.catalog` calls these: the rest of ghafgen reads the facts
 through the `Catalog` object it is given. Between runs, each file's parsed
@@ -15,15 +18,16 @@ import os
 import sys
 import tomllib
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from ghafgen.catalog.declare import record, size_mib
 from ghafgen.catalog.model import (
+    RESOURCE_KINDS,
     Board,
     Fact,
     FlavorView,
-    GuestNode,
     KernelPins,
     Module,
     PcieController,
@@ -39,10 +43,11 @@ from ghafgen.catalog.model import (
 )
 from ghafgen.errors import GhafgenError, ProfileError
 from ghafgen.fileio import cache_root
-from ghafgen.units import mib, parse_size
 
 if TYPE_CHECKING:
     from ghafgen.catalog.catalog import Catalog
+
+R = TypeVar("R")
 
 # GHAFGEN_CATALOG points at another copy of data/ (a vendor import, a test's
 # deliberately wrong copy); the shipped data is the default.
@@ -128,18 +133,6 @@ def _parsed(path: Path) -> dict[str, Any]:
     return doc
 
 
-def _fact(d: dict[str, Any]) -> Fact:
-    return Fact(
-        source=str(d.get("source", "")),
-        note=str(d.get("note", "")),
-        uncertain=bool(d.get("uncertain", False)),
-    )
-
-
-def _names(d: dict[str, Any], key: str) -> tuple[str, ...] | None:
-    return tuple(d[key]) if key in d else None
-
-
 # What a view's `series` entry may carry besides the facts it keys.
 _PROVENANCE = ("source", "note", "uncertain")
 
@@ -177,7 +170,7 @@ def _keyed(v: dict[str, Any], series: str, known: tuple[str, ...]) -> dict[str, 
 
 
 def _views(
-    d: dict[str, Any], series: str, known: tuple[str, ...]
+    d: dict[str, Any], series: str, known: tuple[str, ...], where: str
 ) -> dict[str, FlavorView]:
     views = {}
     for flavor, raw in sorted(d.get("dt", {}).items()):
@@ -185,85 +178,29 @@ def _views(
         v = _keyed(raw, series, known) if flavor == "mainline" else raw
         if v.get("absent"):
             continue
-        views[flavor] = FlavorView(
-            flavor=flavor,
-            path=v.get("path", ""),
-            label=v.get("label", ""),
-            controller_iommus=bool(v.get("controller_iommus", False)),
-            dma_coherent=bool(v.get("dma_coherent", False)),
-            clocks=_names(v, "clocks"),
-            resets=_names(v, "resets"),
-            power_domains=_names(v, "power_domains"),
-            fact=_fact(v),
-        )
+        views[flavor] = record(FlavorView, v, f"{where} dt.{flavor}", flavor)
     return views
 
 
-def _resources(kind: str, table: dict[str, Any]) -> dict[str, Resource]:
-    return {
-        name: Resource(
-            kind=kind,
-            name=name,
-            id=int(v["id"]),
-            parents=tuple(v.get("parents", ())),
-            protected=bool(v.get("protected", False)),
-            host_critical=bool(v.get("host_critical", False)),
-            fact=_fact(v),
-        )
-        for name, v in table.items()
-    }
-
-
-def _device(
-    key: str, d: dict[str, Any], series: str, known: tuple[str, ...]
-) -> PlatformDevice:
-    g = d["guest"]
-    return PlatformDevice(
-        key=key,
-        description=d["description"],
-        dt_name=d["dt_name"],
-        node=d["node"],
-        compatible=tuple(d["compatible"]),
-        reg=tuple((int(a), int(s)) for a, s in d["reg"]),
-        interrupts=tuple(d["interrupts"]),
-        clocks=tuple(d["clocks"]),
-        resets=tuple(d["resets"]),
-        power_domains=tuple(d["power_domains"]),
-        instance_of=d["instance_of"],
-        needs_sid_marking=bool(d["needs_sid_marking"]),
-        flavors=_views(d, series, known),
-        guest=GuestNode(
-            compatible=tuple(g["compatible"]),
-            bpmp=bool(g["bpmp"]),
-            clock_names=tuple(g.get("clock_names", ())),
-            guest_clocks=tuple(g.get("guest_clocks", ())),
-            reset_names=tuple(g.get("reset_names", ())),
-            current_speed=int(g.get("current_speed", 0)),
-            qemu_emits_node=bool(g.get("qemu_emits_node", False)),
-            kernel_config=tuple(g.get("kernel_config", ())),
-            min_kernel=g.get("min_kernel", ""),
-            ghaf_patches=tuple(g.get("ghaf_patches", ())),
-            device_options=g.get("device_options", ""),
-            tty=g.get("tty", ""),
-            fact=_fact(g),
-        ),
-        iommu_sid=d.get("iommu_sid"),
-        iommu_sid_name=d.get("iommu_sid_name", ""),
-        host_compatible_override=d.get("host_compatible_override", ""),
-        board_compatibles=tuple(d.get("board_compatibles", ())),
-        host_driver_modules=tuple(d.get("host_driver_modules", ())),
-        interrupt_count=d.get("interrupt_count"),
-        smmu_bypass_reason=d.get("smmu_bypass_reason", ""),
-        group=d.get("group", ""),
-        withheld=tuple(d.get("withheld", ())),
-        fact=_fact(d),
-    )
+def _entries(
+    table: dict[str, Any],
+    file: str,
+    path: str,
+    make: Callable[[str, dict[str, Any], str], R],
+) -> dict[str, R]:
+    """`make(name, entry, where)` of each entry of the table at `path` in `file`."""
+    return {k: make(k, v, f"{file} [{path}.{k}]") for k, v in table.items()}
 
 
 def series_of(data: Path, name: str) -> dict[str, Series]:
     """The kernel series SoC `name`'s mainline facts are keyed by, oldest first."""
     table = _parsed(data / f"{name}.toml")["mainline_series"]
-    return {k: Series(k, _fact(v)) for k, v in table.items()}
+    return _entries(
+        table,
+        f"{name}.toml",
+        "mainline_series",
+        lambda k, v, where: record(Series, v, where, k),
+    )
 
 
 def soc(data: Path, name: str, series: str, known_series: dict[str, Series]) -> Soc:
@@ -275,46 +212,48 @@ def soc(data: Path, name: str, series: str, known_series: dict[str, Series]) -> 
     if series not in known_series:
         raise UnknownSeries(series, tuple(known_series))
     known = tuple(known_series)
-    d = _parsed(data / f"{name}.toml")
-    s = d["soc"]
-    siblings = {k: _keyed(v, series, known) for k, v in d["siblings"].items()}
-    return Soc(
-        name=s["name"],
-        compatible=s["compatible"],
-        smmu_platform=s["smmu_platform"],
-        passthrough_sid=int(s["passthrough_sid"]),
-        passthrough_sid_name=s["passthrough_sid_name"],
-        clocks=_resources("clock", d["clocks"]),
-        resets=_resources("reset", d["resets"]),
-        power_domains=_resources("power-domain", d["power_domains"]),
-        devices={k: _device(k, v, series, known) for k, v in d["devices"].items()},
-        siblings={
-            k: Sibling(
-                key=k,
-                instance_of=v["instance_of"],
-                dt_name=v["dt_name"],
-                clocks=frozenset(v["clocks"]),
-                resets=frozenset(v["resets"]),
-                power_domains=frozenset(v["power_domains"]),
-                fact=_fact(v),
-            )
-            for k, v in siblings.items()
-        },
-        pcie={
-            k: PcieController(
-                key=k,
-                dt_name=v["dt_name"],
-                node=v["node"],
-                domain=int(v["domain"]),
-                dt_lanes=int(v["dt_lanes"]),
-                clocks=tuple(v["clocks"]),
-                sid=int(v["sid"]),
-                sid_name=v["sid_name"],
-                flavors=_views(v, series, known),
-                fact=_fact(v),
-            )
-            for k, v in d["pcie"].items()
-        },
+    file = f"{name}.toml"
+    d = _parsed(data / file)
+    resources = {
+        kind: _entries(
+            d[table],
+            file,
+            table,
+            lambda k, v, where, kind=kind: record(Resource, v, where, k, kind=kind),  # type: ignore[misc]
+        )
+        for kind, table in zip(
+            RESOURCE_KINDS, ("clocks", "resets", "power_domains"), strict=True
+        )
+    }
+    return record(
+        Soc,
+        d["soc"],
+        f"{file} [soc]",
+        clocks=resources["clock"],
+        resets=resources["reset"],
+        power_domains=resources["power-domain"],
+        devices=_entries(
+            d["devices"],
+            file,
+            "devices",
+            lambda k, v, where: record(
+                PlatformDevice, v, where, k, flavors=_views(v, series, known, where)
+            ),
+        ),
+        siblings=_entries(
+            d["siblings"],
+            file,
+            "siblings",
+            lambda k, v, where: record(Sibling, _keyed(v, series, known), where, k),
+        ),
+        pcie=_entries(
+            d["pcie"],
+            file,
+            "pcie",
+            lambda k, v, where: record(
+                PcieController, v, where, k, flavors=_views(v, series, known, where)
+            ),
+        ),
         series=known_series[series],
         known_series=known,
     )
@@ -343,30 +282,6 @@ def board_names(data: Path) -> list[str]:
     return sorted(names)
 
 
-def _size_mib(text: str) -> int:
-    size = parse_size(text)
-    if size is None:
-        raise ValueError(f"bad size {text!r} in catalog")
-    if size % (1 << 20):
-        # Kept in MiB: anything finer would be cut off without a word.
-        raise ValueError(f"size {text!r} in catalog is not a whole number of MiB")
-    return mib(size)
-
-
-def _module(sku: str, m: dict[str, Any]) -> Module:
-    return Module(
-        sku=sku,
-        description=m["description"],
-        cpu_cores=int(m["cpu_cores"]),
-        ram_mib=_size_mib(m["ram"]),
-        dt_model=m.get("dt_model", ""),
-        fused_off=tuple(m.get("fused_off", ())),
-        mainline_dts=m.get("mainline_dts", ""),
-        jetpack_som=m.get("jetpack_som", ""),
-        fact=_fact(m),
-    )
-
-
 def board(data: Path, name: str, chip: Soc, catalog: Catalog) -> Board:
     """The board called `name` (`<carrier>` or `<carrier>+<sku>`) on SoC `chip`
     (its mainline views those of one kernel series), carrying `catalog`.
@@ -378,7 +293,10 @@ def board(data: Path, name: str, chip: Soc, catalog: Catalog) -> Board:
     soc_of(data, name)
     d = board_doc(data, stem)
     b = d["board"]
-    modules = {k: _module(k, v) for k, v in d.get("modules", {}).items()}
+    file = f"boards/{stem}.toml"
+    modules = _entries(
+        d.get("modules", {}), file, "modules", lambda k, v, w: record(Module, v, w, k)
+    )
     # The SKU the name picks: its own values replace the carrier file's.
     picked = modules[sku] if sku else None
     module = picked or modules.get(b.get("default_module", ""))
@@ -393,8 +311,8 @@ def board(data: Path, name: str, chip: Soc, catalog: Catalog) -> Board:
         soc=chip,
         # A carrier file without [modules] states its cores and RAM itself.
         cpu_cores=module.cpu_cores if module else int(b["cpu_cores"]),
-        ram_mib=module.ram_mib if module else _size_mib(b["ram"]),
-        host_reserve_mib=_size_mib(b["host_reserve"]),
+        ram_mib=module.ram_mib if module else size_mib(b["ram"]),
+        host_reserve_mib=size_mib(b["host_reserve"]),
         rootfs=b["rootfs"],
         dt_model=(picked.dt_model if picked and picked.dt_model else b["dt_model"]),
         dt_compatible=f"nvidia,{carrier}+{sku}" if sku else b["dt_compatible"],
@@ -405,23 +323,15 @@ def board(data: Path, name: str, chip: Soc, catalog: Catalog) -> Board:
             else b.get("dts", "")
         ),
         devices={k: chip.devices[k] for k in b["devices"]},
-        slots={
-            k: Slot(
-                key=k,
-                description=v["description"],
-                controller=chip.pcie[v["controller"]],
-                form=v["form"],
-                max_lanes=int(v["max_lanes"]),
-                transports=tuple(v.get("transports", ("pcie",))),
-                power_max_w=v.get("power_max_w"),
-                power_warn_w=v.get("power_warn_w"),
-                host_storage=bool(v.get("host_storage", False)),
-                dt_lanes=v.get("dt_lanes"),
-                fact=_fact(v),
-            )
-            for k, v in d.get("slots", {}).items()
-        },
-        fact=picked.fact if picked else _fact(b),
+        slots=_entries(
+            d.get("slots", {}),
+            file,
+            "slots",
+            lambda k, v, w: record(
+                Slot, v, w, k, controller=chip.pcie[v["controller"]]
+            ),
+        ),
+        fact=picked.fact if picked else record(Fact, b, f"{file} [board]"),
         carrier=carrier,
         module=module,
         modules=tuple(modules),
@@ -458,69 +368,17 @@ def soc_of(data: Path, name: str) -> str:
 
 def qemu_virt(runtime: dict[str, Any]) -> QemuVirt:
     q = runtime["qemu"]["platform"]
-    v, b = q["virt"], q["bridge"]
-    return QemuVirt(
-        version=q["version"],
-        platform_bus_path=v["platform_bus_path"],
-        platform_bus_base=int(v["platform_bus_base"]),
-        platform_bus_size=int(v["platform_bus_size"]),
-        platform_bus_first_spi=int(v["platform_bus_first_spi"]),
-        platform_bus_spis=int(v["platform_bus_spis"]),
-        pcie_mmio_size=int(v["pcie_mmio_size"]),
-        high_pcie_mmio_size=int(v["high_pcie_mmio_size"]),
-        bpmp_bridge_base=int(b["base"]),
-        bpmp_bridge_old_base=int(b["old_base"]),
-        bpmp_node=b["node"],
-        bpmp_compatible=tuple(b["compatible"]),
-        emits_node=tuple(q["fdt_bindings"]["emits_node"]),
-        fact=_fact(v),
-        bridge_fact=_fact(b),
-    )
+    return record(QemuVirt, q, "runtime.toml [qemu.platform]")
 
 
 def qemu_build(runtime: dict[str, Any]) -> QemuBuild:
     q = runtime["qemu"]["platform"]
-    return QemuBuild(
-        version=q["version"],
-        url=q["url"],
-        hash=q["hash"],
-        vfio_platform_removed=q["vfio_platform_removed"],
-        package_dir=q["package_dir"],
-        bridge_patches=tuple(q["bridge_patches"]),
-        irqfd_patches=tuple(q["irqfd_patches"]),
-        dropped_base_patches=tuple(q["dropped_base_patches"]),
-        fact=_fact(q),
-    )
+    return record(QemuBuild, q, "runtime.toml [qemu.platform]")
 
 
 def kernel_pins(runtime: dict[str, Any]) -> KernelPins:
-    k = runtime["kernel"]
-    hooks = {s: p for s, p in k["bpmp_hooks"].items() if s != "source"}
-    return KernelPins(
-        host_series=k["host"]["series"],
-        host_package=k["host"]["package"],
-        host_bpmp_series=tuple(k["host"]["bpmp_series"]),
-        guest_series=k["guest"]["series"],
-        guest_package=k["guest"]["package"],
-        bpmp_hooks=hooks,
-        smmu_patch=k["smmu_coherency"]["patch"],
-        host_fact=_fact(k["host"]),
-        guest_fact=_fact(k["guest"]),
-        hooks_fact=_fact(k["bpmp_hooks"]),
-        smmu_fact=_fact(k["smmu_coherency"]),
-    )
+    return record(KernelPins, runtime["kernel"], "runtime.toml [kernel]")
 
 
 def sources(d: dict[str, Any]) -> dict[str, PinnedSource]:
-    fixed = {"url", "rev", "hash", "source", "note", "uncertain"}
-    return {
-        name: PinnedSource(
-            name=name,
-            url=s["url"],
-            rev=s["rev"],
-            hash=s["hash"],
-            paths={k: v for k, v in s.items() if k not in fixed},
-            fact=_fact(s),
-        )
-        for name, s in d.items()
-    }
+    return {k: record(PinnedSource, v, f"sources.toml [{k}]", k) for k, v in d.items()}
