@@ -11,6 +11,7 @@ checks from the code under test.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -31,6 +32,9 @@ SHIPPED_QEMU_URL = "https://download.qemu.org/qemu-10.1.5.tar.xz"
 # catalog/data/runtime.toml [qemu.platform.virt] platform_bus_first_spi: QEMU
 # hw/arm/virt.c a15irqmap, [VIRT_PLATFORM_BUS] = 112.
 SHIPPED_FIRST_SPI = 112
+# catalog/data/runtime.toml [drivers] vfio_platform: Linux
+# drivers/vfio/platform/vfio_platform.c, the platform_driver's .name.
+SHIPPED_VFIO_PLATFORM = "vfio-platform"
 # catalog/data/t234.toml [soc] passthrough_sid: Linux
 # include/dt-bindings/memory/tegra234-mc.h, TEGRA234_SID_PASSTHROUGH 0x7f.
 SHIPPED_PASSTHROUGH_SID = "0x7f"
@@ -76,6 +80,27 @@ def test_the_guest_tree_follows_the_platform_bus_lines(tmp_path: Path) -> None:
     assert f"interrupts = <0 {SHIPPED_FIRST_SPI} 4>;" in before
     assert "interrupts = <0 120 4>;" in after
     assert f"<0 {SHIPPED_FIRST_SPI} 4>" not in after
+
+
+def test_the_runtime_record_names_the_catalogs_driver(tmp_path: Path) -> None:
+    """What verify looks for on the board is the catalog's driver name."""
+    shipped = catalog.load()
+    renamed = shipped._replace(
+        drivers=shipped.drivers._replace(vfio_platform="vfio-platform-renamed")
+    )
+    rel = "ghafgen-manifest.json"
+    before = json.loads(generated(shipped, tmp_path / "shipped", rel))
+    after = json.loads(generated(renamed, tmp_path / "renamed", rel))
+    drivers = [d["driver"] for d in before["contents"]["runtime"]["bindings"]]
+    assert drivers == [SHIPPED_VFIO_PLATFORM]
+    runtime = after["contents"]["runtime"]
+    assert [d["driver"] for d in runtime["bindings"]] == ["vfio-platform-renamed"]
+    assert {"bus": "platform", "name": "vfio-platform-renamed"} in runtime["kernel"][
+        "drivers"
+    ]
+    assert SHIPPED_VFIO_PLATFORM not in [
+        d["name"] for d in runtime["kernel"]["drivers"]
+    ]
 
 
 def test_a_catalog_folder_with_one_stream_id_changed(tmp_path: Path) -> None:

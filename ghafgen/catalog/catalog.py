@@ -22,7 +22,9 @@ from ghafgen.catalog import read as _read
 from ghafgen.catalog.gpu import GpuGroup, gpu_group
 from ghafgen.catalog.model import (
     Board,
+    Drivers,
     KernelPins,
+    MicrovmDefaults,
     PinnedSource,
     QemuBuild,
     QemuVirt,
@@ -54,6 +56,8 @@ class Catalog(NamedTuple):
     gpu_group: GpuGroup
     # The kernel series the SoC's mainline facts are keyed by, oldest first.
     mainline_series: dict[str, Series]
+    drivers: Drivers  # the driver names verify looks for
+    microvm: MicrovmDefaults  # microvm.nix's QEMU defaults
     built: _Built
 
     def _cached(self, kind: str, name: str, series: str, make: Any) -> Any:
@@ -157,5 +161,7 @@ def _catalog(data: Path) -> Catalog:
             sources=_read.sources(_read._parsed(data / "sources.toml")),
             gpu_group=gpu_group(_read._parsed(data / "t234-gpu.toml"), virt),
             mainline_series=_read.series_of(data, "t234"),
+            drivers=_read.drivers(runtime),
+            microvm=_read.microvm(runtime),
             built=_Built(),
         )

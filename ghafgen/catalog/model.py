@@ -360,6 +360,24 @@ class KernelPins(NamedTuple):
     smmu_fact: Annotated[Fact, At("smmu_coherency")] = Fact()
 
 
+class Drivers(NamedTuple):
+    """Driver names as the kernel registers them (runtime.toml [drivers])."""
+
+    vfio_platform: str
+    vfio_pci: str
+    bpmp_host_proxy: str  # Ghaf's BPMP host proxy
+    bpmp_guest: str  # the guest's BPMP driver
+    fact: Provenance = Fact()
+
+
+class MicrovmDefaults(NamedTuple):
+    """What microvm.nix's QEMU runner gives a VM by default (runtime.toml [microvm])."""
+
+    machine: str  # QEMU -M on aarch64
+    console: str  # the guest's console= with qemu.serialConsole on
+    fact: Provenance = Fact()
+
+
 class PinnedSource(NamedTuple):
     """A GitHub tree fetched by generated modules, pinned by revision and NAR hash
     (a table of sources.toml)."""

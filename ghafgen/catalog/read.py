@@ -26,9 +26,11 @@ from ghafgen.catalog.declare import record, size_mib
 from ghafgen.catalog.model import (
     RESOURCE_KINDS,
     Board,
+    Drivers,
     Fact,
     FlavorView,
     KernelPins,
+    MicrovmDefaults,
     Module,
     PcieController,
     PinnedSource,
@@ -374,6 +376,14 @@ def qemu_virt(runtime: dict[str, Any]) -> QemuVirt:
 def qemu_build(runtime: dict[str, Any]) -> QemuBuild:
     q = runtime["qemu"]["platform"]
     return record(QemuBuild, q, "runtime.toml [qemu.platform]")
+
+
+def drivers(runtime: dict[str, Any]) -> Drivers:
+    return record(Drivers, runtime["drivers"], "runtime.toml [drivers]")
+
+
+def microvm(runtime: dict[str, Any]) -> MicrovmDefaults:
+    return record(MicrovmDefaults, runtime["microvm"], "runtime.toml [microvm]")
 
 
 def kernel_pins(runtime: dict[str, Any]) -> KernelPins:
