@@ -32,6 +32,7 @@ BASE_MODULES = {
     "__main__",
     "confined",
     "errors",
+    "records",
     "fileio",
     "findings",
     "units",

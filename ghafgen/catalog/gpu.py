@@ -8,8 +8,8 @@ re-creation, carve-outs, guest memory, the QEMU variant and the guest kernel.
 
 from typing import Annotated, Any, NamedTuple
 
-from ghafgen.catalog.declare import GIVEN, NAME, OR_NAME, At, Or, record
 from ghafgen.catalog.model import Fact, Provenance, QemuVirt
+from ghafgen.records import GIVEN, NAME, OR_NAME, At, Or, record
 
 
 class Engine(NamedTuple):

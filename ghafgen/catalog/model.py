@@ -4,7 +4,7 @@ The data lives in `data/*.toml`; `catalog.read` parses it into these
 immutable records (NamedTuples: cheaper to define than frozen dataclasses,
 which matters for start-up; annotations are evaluated, not strings, since
 NamedTuple compiles each string one). Each field says once what it is and
-where its table has it (`catalog.declare`: `At`, `NAME`, `GIVEN`, ...); a
+where its table has it (`ghafgen.records`: `At`, `NAME`, `GIVEN`, ...); a
 field without a note is the key of its own name. Nothing outside `catalog/`
 holds hardware facts.
 """
@@ -12,7 +12,8 @@ holds hardware facts.
 import enum
 from typing import TYPE_CHECKING, Annotated, NamedTuple, TypeVar
 
-from ghafgen.catalog.declare import GIVEN, NAME, REST, At, Parse, size_mib
+from ghafgen.records import ENTRIES, GIVEN, NAME, REST, At, Parse
+from ghafgen.units import mib, parse_size
 
 if TYPE_CHECKING:
     from ghafgen.catalog.catalog import Catalog
@@ -250,6 +251,17 @@ class Soc(NamedTuple):
         return self.table(kind)[name]
 
 
+def size_mib(text: object) -> int:
+    """A catalog size ("64G", "2G") in MiB; finer than a MiB is refused."""
+    size = parse_size(str(text))
+    if size is None:
+        raise ValueError(f"bad size {text!r} in catalog")
+    if size % (1 << 20):
+        # Kept in MiB: anything finer would be cut off without a word.
+        raise ValueError(f"size {text!r} in catalog is not a whole number of MiB")
+    return mib(size)
+
+
 class Module(NamedTuple):
     """A module SKU (P3701-0005, P3767-0003, ...): what differs between SKUs."""
 
@@ -352,7 +364,7 @@ class KernelPins(NamedTuple):
     host_bpmp_series: Annotated[tuple[str, ...], At("host", "bpmp_series")]
     guest_series: Annotated[str, At("guest", "series")]
     guest_package: Annotated[str, At("guest", "package")]
-    bpmp_hooks: dict[str, str]  # series -> path in the Ghaf tree
+    bpmp_hooks: Annotated[dict[str, str], ENTRIES]  # series -> path in the Ghaf tree
     smmu_patch: Annotated[str, At("smmu_coherency", "patch")]
     host_fact: Annotated[Fact, At("host")] = Fact()
     guest_fact: Annotated[Fact, At("guest")] = Fact()

@@ -1,5 +1,5 @@
 """Read the catalog TOML files of one data folder into `catalog.model` records,
-each through `declare.record` (the record's annotations say which key each
+each through `ghafgen.records.record` (the record's annotations say which key each
 field is). The board is assembled by hand (`board`): a SKU's values replace
 its carrier file's, so its fields are not one table's keys.
 
@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ghafgen.catalog.declare import record, size_mib
 from ghafgen.catalog.model import (
     RESOURCE_KINDS,
     Board,
@@ -42,9 +41,11 @@ from ghafgen.catalog.model import (
     Sibling,
     Slot,
     Soc,
+    size_mib,
 )
 from ghafgen.errors import GhafgenError, ProfileError
 from ghafgen.fileio import cache_root
+from ghafgen.records import record
 
 if TYPE_CHECKING:
     from ghafgen.catalog.catalog import Catalog

@@ -1,6 +1,7 @@
-"""One converter from a parsed TOML table to a catalog record, by the record's
-annotations: a field is named once, in its record, with its type and where in
-the table it is read from.
+"""One converter from a parsed table (TOML, JSON) to a typed record, by the
+record's annotations: a field is named once, in its record, with its type and
+where in the table it is read from. The catalog's records (catalog/model.py,
+catalog/gpu.py) and verify's reading of a manifest's runtime record use it.
 
 Entry point: `record(cls, table, where)`. A field is read from the key of its
 own name unless its annotation says otherwise:
@@ -13,23 +14,34 @@ own name unless its annotation says otherwise:
 - `Annotated[T, GIVEN]`: not in the table; the loader passes it (a fact
   merged from other tables, or keyed by kernel series);
 - `Annotated[T, Parse(fn)]`: the value as `fn` reads it (a size string);
-- `Annotated[dict[str, str], REST]`: every other key of the table;
+- `Annotated[dict[str, str], REST]`: every other key of the table, its
+  provenance keys (source, note, uncertain) left out;
+- `Annotated[dict[str, X], ENTRIES]`: a table's entries, its provenance keys
+  left out;
 - `Annotated[T, Or(value)]`: `value` when the key is absent, where the
   record's own default cannot be written (a field before a required one).
 
 Types: str, int, bool, `X | None`, `tuple[X, ...]`, `tuple[X, Y]`,
-`frozenset[X]`, `dict[str, X]` (a table's entries, its provenance keys left
-out) and records (a sub-table; a `tuple[Record, ...]` from a table of named
-entries, in file order). A value of the wrong shape, or a missing key without
-a default, raises ValueError naming the table and the key.
+`frozenset[X]`, `dict[str, X]` and records (NamedTuples, their annotations
+evaluated or strings: a sub-table; a `tuple[Record, ...]` from an array of
+tables, or from a table of named entries in file order). A value of the
+wrong shape, or a missing key without a default, raises ValueError naming
+the table and the key.
 """
 
 import functools
 import types
 from collections.abc import Callable
-from typing import Annotated, Any, NamedTuple, TypeVar, Union, get_args, get_origin
-
-from ghafgen.units import mib, parse_size
+from typing import (
+    Annotated,
+    Any,
+    NamedTuple,
+    TypeVar,
+    Union,
+    get_args,
+    get_origin,
+    get_type_hints,
+)
 
 R = TypeVar("R")
 
@@ -70,18 +82,8 @@ NAME = _Marker("NAME")
 OR_NAME = _Marker("OR_NAME")
 GIVEN = _Marker("GIVEN")
 REST = _Marker("REST")
+ENTRIES = _Marker("ENTRIES")
 _ABSENT = object()
-
-
-def size_mib(text: object) -> int:
-    """A catalog size ("64G", "2G") in MiB; finer than a MiB is refused."""
-    size = parse_size(str(text))
-    if size is None:
-        raise ValueError(f"bad size {text!r} in catalog")
-    if size % (1 << 20):
-        # Kept in MiB: anything finer would be cut off without a word.
-        raise ValueError(f"size {text!r} in catalog is not a whole number of MiB")
-    return mib(size)
 
 
 def _split(hint: Any) -> tuple[Any, tuple[Any, ...]]:
@@ -114,7 +116,7 @@ class _Field(NamedTuple):
 def _plan(cls: Any) -> tuple[_Field, ...]:
     defaults: dict[str, Any] = cls._field_defaults
     fields = []
-    for name, hint in cls.__annotations__.items():
+    for name, hint in get_type_hints(cls, include_extras=True).items():
         tp, meta = _split(hint)
         how = next((m for m in meta if m in (NAME, GIVEN, REST)), None)
         at = next((m.path for m in meta if isinstance(m, At)), (name,))
@@ -123,6 +125,8 @@ def _plan(cls: Any) -> tuple[_Field, ...]:
             (m.value for m in meta if isinstance(m, Or)), defaults.get(name, _ABSENT)
         )
         convert = _through(parse) if parse else _converter(tp)
+        if ENTRIES in meta:
+            convert = _entries(convert)
         suffix = f" {'.'.join(at)}" if at else ""
         fields.append(_Field(name, how, at, suffix, convert, fallback, OR_NAME in meta))
     return tuple(fields)
@@ -130,6 +134,13 @@ def _plan(cls: Any) -> tuple[_Field, ...]:
 
 def _through(fn: Callable[[Any], Any]) -> Convert:
     return lambda v, _w: fn(v)
+
+
+def _entries(convert: Convert) -> Convert:
+    """`convert` of a table without its provenance keys."""
+    return lambda v, w: convert(
+        {k: x for k, x in _table(v, w).items() if k not in PROVENANCE}, w
+    )
 
 
 def record(
@@ -232,11 +243,7 @@ def _converter(tp: Any) -> Convert:
         if _is_record(args[0]):
             # A table of named entries, in file order, or an array of tables.
             return lambda v, w: (
-                tuple(
-                    record(args[0], x, f"{w}.{k}", k)
-                    for k, x in v.items()
-                    if k not in PROVENANCE
-                )
+                tuple(record(args[0], x, f"{w}.{k}", k) for k, x in v.items())
                 if isinstance(v, dict)
                 else tuple(_each(item, _list(v, w), w))
             )
@@ -263,9 +270,5 @@ def _converter(tp: Any) -> Convert:
                 k: record(args[1], x, f"{w}.{k}", k) for k, x in _table(v, w).items()
             }
         entry = _converter(args[1])
-        return lambda v, w: {
-            k: entry(x, f"{w}.{k}")
-            for k, x in _table(v, w).items()
-            if k not in PROVENANCE
-        }
+        return lambda v, w: {k: entry(x, f"{w}.{k}") for k, x in _table(v, w).items()}
     raise TypeError(f"no conversion to {tp!r}")
