@@ -60,6 +60,10 @@ class Catalog(NamedTuple):
     microvm: MicrovmDefaults  # microvm.nix's QEMU defaults
     built: _Built
 
+    def __repr__(self) -> str:
+        # A board carries its catalog: a board's repr names it, not every fact.
+        return f"Catalog(data={str(self.data)!r})"
+
     def _cached(self, kind: str, name: str, series: str, make: Any) -> Any:
         key = (id(self), kind, name, series)
         hit = self.built.get(key)
