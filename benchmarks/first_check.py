@@ -103,12 +103,13 @@ def _findings(full: bool) -> dict[bytes, set[Any]]:
     if full:
         schemaset.remembered = lambda *_: None  # type: ignore[assignment,return-value]
     try:
+        from ghafgen import catalog
         from ghafgen.toolchain.guestbase import dump_qemu_virt
 
         with tempfile.TemporaryDirectory() as tmp:
             virt = dump_qemu_virt(Path(tmp))
             realtools.check_with_real_tools(
-                MODULES, realtools.CheckInputs(qemu_dtb=virt)
+                MODULES, realtools.CheckInputs(qemu_dtb=virt), catalog.load()
             )
     finally:
         bindings.validate, schemaset.remembered = real_validate, real_select  # type: ignore[assignment]

@@ -1,5 +1,7 @@
 """Reading a file ghafgen finds by itself (a lock file, a manifest, a capture):
-regular files only, never blocking on a FIFO, never more than a cap.
+regular files only, never blocking on a FIFO, never more than a cap. And the
+user cache dir (`cache_root`), where the catalog keeps its parsed files and
+toolchain its unpacked trees.
 
 Entry point: `read_regular(path, limit=...)` -> bytes. A FIFO, a device or a
 socket at such a path is refused by its kind before it is opened, so a planted
@@ -101,3 +103,14 @@ def read_regular(
         return read_fd(fd, where, limit)
     finally:
         os.close(fd)
+
+
+def cache_root() -> Path:
+    """The user cache dir: GHAFGEN_CACHE_DIR, else $XDG_CACHE_HOME/ghafgen, else
+    ~/.cache/ghafgen. Relative (an unexpanded `~`) when there is no home to
+    expand it in (a build sandbox). The catalog keeps its parsed files below
+    it; toolchain.basetrees its unpacked trees."""
+    if env := os.environ.get("GHAFGEN_CACHE_DIR"):
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return Path(base) / "ghafgen"

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import libfdt
 
+from ghafgen import catalog
 from ghafgen.catalog.fdtview import FdtView
-from ghafgen.catalog.load import qemu_virt
 from ghafgen.derive.runtime import VmStack, runtime_stack
 from ghafgen.render import dt
 from ghafgen.render.plan import VmPlan, plan
@@ -79,8 +79,11 @@ class Guest:
     def passed_nodes(self) -> list[tuple[str, dt.GuestDevice]]:
         """(path in the merged tree, placement) of each platform device in vms/<vm>.dts."""
         in_tree = [d for d in self.vm.platform if not d.guest.qemu_emits_node]
-        bus = qemu_virt().platform_bus_path
-        return [(f"{bus}/{g.node_name}", g) for g in dt.place_on_platform_bus(in_tree)]
+        bus = catalog.load().qemu_virt.platform_bus_path
+        return [
+            (f"{bus}/{g.node_name}", g)
+            for g in dt.place_on_platform_bus(in_tree, catalog.load().qemu_virt)
+        ]
 
     def faulting_nodes(self) -> list[str]:
         """Passed nodes whose driver touches its registers at probe: here nothing is
@@ -98,7 +101,7 @@ def reference_guests() -> list[Guest]:
     """Every VM of every profile in profiles/, from ghafgen's own plan of it."""
     out = []
     for path in sorted((ROOT / "profiles").glob("*.toml")):
-        report = validate([path])
+        report = validate([path], catalog.load())
         profile, board = report.usable[0]
         target = plan(profile, board, path.relative_to(ROOT).as_posix())
         stacks = {s.vm: s for s in runtime_stack(profile, board)[1]}
@@ -113,7 +116,11 @@ def base_tree(guest: Guest, folder: Path) -> Path:
     """The VM's base tree as the pinned QEMU gives it (ghafgen.toolchain.guestbase): the local
     QEMU's own dump for the VM's shape, plus the bridge's /bpmp for a BPMP VM."""
     dtb = guest_base(
-        folder, vcpus=guest.vm.vcpus, mem_mib=guest.vm.mem_mib, bpmp=guest.vm.bpmp
+        folder,
+        catalog.load().qemu_virt,
+        vcpus=guest.vm.vcpus,
+        mem_mib=guest.vm.mem_mib,
+        bpmp=guest.vm.bpmp,
     )
     assert dtb is not None, "qemu-system-aarch64 is missing"
     return dtb
@@ -136,8 +143,12 @@ def gpu_guest_tree(dts: Path, dumped: Path, folder: Path) -> Path:
     (`gpu_variant_base`, as the VM's preStart does on the variant's dump), the
     bridge's /bpmp added and named, then `dts` applied by fdtoverlay."""
     base = folder / "gpu-base.dtb"
-    data = gpu_variant_base(dumped.read_bytes())
-    base.write_bytes(name_bridge_node(add_bridge_node(data)))
+    data = gpu_variant_base(dumped.read_bytes(), catalog.load())
+    base.write_bytes(
+        name_bridge_node(
+            add_bridge_node(data, catalog.load().qemu_virt), catalog.load().qemu_virt
+        )
+    )
     dtbo = folder / "gpu-guest.dtbo"
     ok, _warnings, err = compile_dts(dts, dtbo)
     assert ok, err

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import pytest
 
-from ghafgen.catalog.load import cache_root
+from ghafgen.fileio import cache_root
 from ghafgen.toolchain import basetrees
 
 ROOT = Path(__file__).resolve().parent.parent

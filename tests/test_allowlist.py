@@ -7,7 +7,7 @@ from ghafgen.derive.allowlist import allow_list
 from tests.conftest import AGX
 from tests.facts import GHAF_MGBE0
 
-BOARD = catalog.board("jetson-agx-orin-devkit")
+BOARD = catalog.load().board("jetson-agx-orin-devkit")
 V = "[hardware.nvidia.virtualization]\nenable = true\n"
 VM = '\n[vms.a]\nvcpus = 1\nmemory = "1G"\n'
 

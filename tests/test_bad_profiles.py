@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from ghafgen import catalog
 from ghafgen.cli import app
 from ghafgen.findings import Finding, Severity
 from ghafgen.rules import REGISTRY
@@ -55,7 +56,7 @@ def test_corpus_is_large_enough():
 
 @pytest.mark.parametrize("path", BAD, ids=[p.stem for p in BAD])
 def test_bad_profile_gives_rule_and_line(path: Path):
-    report = validate([path])
+    report = validate([path], catalog.load())
     got = {(f.rule_id, f.src.line) for f in report.findings}
     for rule_id, line in expectations(path):
         assert (rule_id, line) in got, (
@@ -83,10 +84,10 @@ def test_bad_host_gives_rule_and_line(folder: Path):
     files = sorted(folder.glob("*.toml"))
     assert len(files) >= 2, f"{folder.name}: a host case has two profiles or more"
     for path in files:
-        alone = validate([path])
+        alone = validate([path], catalog.load())
         # Each profile is fine on its own: the host is what breaks the rule.
         assert alone.errors == 0, [f.render() for f in alone.findings]
-    report = validate(files)
+    report = validate(files, catalog.load())
     got = {(f.src.file, f.rule_id, f.src.line) for f in report.findings}
     for path, rule_id, line in host_expectations(folder):
         assert (str(path), rule_id, line) in got, (

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from ghafgen import catalog
 from ghafgen.toolchain import bindings
 from ghafgen.toolchain.realtools import CheckInputs, Result, check_with_real_tools
 from tests.conftest import ROOT, require, require_dtschema, run_ghafgen
@@ -48,7 +49,11 @@ def test_a_property_the_base_already_lacked_is_not_added():
 
 
 def test_a_departure_covers_only_the_properties_it_names():
-    proxy = next(d for d in bindings.departures() if d.id == "pcie-empty-iommus")
+    proxy = next(
+        d
+        for d in bindings.departures(catalog.load().data)
+        if d.id == "pcie-empty-iommus"
+    )
     assert proxy.covers(bindings.Finding("/bus@0/pcie@14100000", "m", "s", ("iommus",)))
     assert not proxy.covers(
         bindings.Finding("/bus@0/pcie@14100000", "m", "s", ("iommus", "reg-names"))
@@ -59,7 +64,7 @@ def test_a_departure_covers_only_the_properties_it_names():
 
 
 def test_every_departure_has_a_reason_and_a_source():
-    for d in bindings.departures():
+    for d in bindings.departures(catalog.load().data):
         assert d.tree in ("host", "guest") and d.reason and d.source, d.id
         assert d.compatible or d.properties, d.id
 
@@ -68,7 +73,9 @@ def test_every_departure_has_a_reason_and_a_source():
 def reference_results(kernel_src_612: Path, virt_dtb) -> list[Result]:
     require_dtschema()
     require("fdtoverlay")
-    return check_with_real_tools(MODULES, CheckInputs(qemu_dtb=virt_dtb()))
+    return check_with_real_tools(
+        MODULES, CheckInputs(qemu_dtb=virt_dtb()), catalog.load()
+    )
 
 
 @pytest.mark.slow
@@ -93,7 +100,7 @@ def test_every_documented_departure_is_needed(reference_results: list[Result]):
     from tests.test_dcerelay_tools import RELAY_DEPARTURES
 
     used = " ".join(r.message for r in reference_results if r.check == "schema")
-    for d in bindings.departures():
+    for d in bindings.departures(catalog.load().data):
         if d.id in RELAY_DEPARTURES and d.id not in used:
             # Needed by the relay's host tree (tests/test_dcerelay_tools.py
             # shows it) until a reference target passes the display.

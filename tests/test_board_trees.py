@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ghafgen.catalog.load import soc
+from ghafgen import catalog
 from ghafgen.render.files import render_target
 from ghafgen.render.plan import plan
 from ghafgen.rules.engine import validate
@@ -22,7 +22,7 @@ from tests.conftest import ROOT, require
 from tests.test_real_tools import apply_host_overlays, phandle_ids
 from tests.trees import Tree
 
-T234 = soc("t234")
+T234 = catalog.load().soc("t234")
 PROTECTED = {r.id for r in T234.clocks.values() if r.protected}
 
 
@@ -33,7 +33,7 @@ def _profiles_on_612() -> list[str]:
     started by hand has no QEMU binding to check)."""
     out = []
     for p in sorted((ROOT / "profiles").glob("*.toml")):
-        profile, board = validate([p]).usable[0]
+        profile, board = validate([p], catalog.load()).usable[0]
         devices = [pt for pt in profile.enabled if pt.device in board.devices]
         if (
             board.mainline_dts
@@ -50,7 +50,8 @@ PROFILES = _profiles_on_612()
 
 def test_the_new_boards_have_reference_profiles():
     boards = {
-        validate([ROOT / "profiles" / f"{n}.toml"]).usable[0][1].name for n in PROFILES
+        validate([ROOT / "profiles" / f"{n}.toml"], catalog.load()).usable[0][1].name
+        for n in PROFILES
     }
     assert {
         "jetson-orin-nx-devkit",
@@ -68,7 +69,7 @@ def _bpmp_ids(tree: Tree, path: str, prop: str) -> set[int]:
 def test_profile_on_its_boards_612_tree(name: str, trees_612, tmp_path: Path):
     require("fdtoverlay")
     path = ROOT / "profiles" / f"{name}.toml"
-    profile, board = validate([path]).usable[0]
+    profile, board = validate([path], catalog.load()).usable[0]
     files = render_target(plan(profile, board, path.name))
     tree = apply_host_overlays(files, trees_612[board.mainline_dts], tmp_path)
     proxy = "/bpmp_host_proxy"

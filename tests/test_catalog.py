@@ -5,17 +5,16 @@ from __future__ import annotations
 import pytest
 
 from ghafgen import catalog
-from ghafgen.catalog.load import soc
 from ghafgen.catalog.model import RESOURCE_KINDS
 from ghafgen.derive.allowlist import ancestors
 from ghafgen.errors import ProfileError
 
-T234 = soc("t234")
+T234 = catalog.load().soc("t234")
 GPU_GROUP = {"gpu", "host1x", "vic", "nvdec", "nvjpg"}
 
 
 def test_boards_load():
-    names = catalog.board_names()
+    names = catalog.load().board_names()
     assert {n for n in names if "+" not in n} == {
         "jetson-agx-orin-devkit",
         "jetson-orin-nx-devkit",
@@ -31,7 +30,7 @@ def test_boards_load():
         "p3767-0004",
         "p3767-0005",
     }
-    agx = catalog.board("jetson-agx-orin-devkit")
+    agx = catalog.load().board("jetson-agx-orin-devkit")
     assert set(agx.devices) == {"uarta", "uarti", "mgbe0", "i2c1", *GPU_GROUP}
     assert {k: s.controller.domain for k, s in agx.slots.items()} == {
         "pcie-m2e": 1,
@@ -41,7 +40,7 @@ def test_boards_load():
     assert agx.slots["pcie-x8"].power_max_w == 40
     assert agx.slots["pcie-m2e"].max_lanes == 2
     with pytest.raises(ProfileError):
-        catalog.board("no-such-board")
+        catalog.load().board("no-such-board")
 
 
 @pytest.mark.parametrize(
@@ -60,7 +59,7 @@ def test_boards_load():
     ],
 )
 def test_every_sku_has_its_own_facts_with_a_source(name, cores, ram_gib, compatible):
-    b = catalog.board(name)
+    b = catalog.load().board(name)
     assert (b.cpu_cores, b.ram_mib, b.dt_compatible) == (
         cores,
         ram_gib * 1024,
@@ -71,10 +70,10 @@ def test_every_sku_has_its_own_facts_with_a_source(name, cores, ram_gib, compati
 
 
 def test_an_sku_resolves_to_its_carrier():
-    assert catalog.resolve("p3701-0008") == "jetson-agx-orin-devkit+p3701-0008"
-    assert catalog.resolve("P3767-0005") == "jetson-orin-nx-devkit+p3767-0005"
-    assert catalog.resolve("jetson-orin-nx-devkit") == "jetson-orin-nx-devkit"
-    assert catalog.resolve("p9999-0000") is None
+    assert catalog.load().resolve("p3701-0008") == "jetson-agx-orin-devkit+p3701-0008"
+    assert catalog.load().resolve("P3767-0005") == "jetson-orin-nx-devkit+p3767-0005"
+    assert catalog.load().resolve("jetson-orin-nx-devkit") == "jetson-orin-nx-devkit"
+    assert catalog.load().resolve("p9999-0000") is None
 
 
 def test_device_resources_exist_in_every_flavour():
@@ -91,7 +90,7 @@ def test_clock_tree_is_closed_and_acyclic():
     for clk in T234.clocks.values():
         for parent in clk.parents:
             assert parent in T234.clocks, (clk.name, parent)
-        board = catalog.board("jetson-agx-orin-devkit")
+        board = catalog.load().board("jetson-agx-orin-devkit")
         assert clk not in ancestors(board, clk.name)
 
 
@@ -116,8 +115,8 @@ def test_every_fact_names_its_source():
         assert dev.fact.source and dev.guest.fact.source, dev.key
     for ctl in T234.pcie.values():
         assert ctl.fact.source, ctl.key
-    for name in catalog.board_names():
-        b = catalog.board(name)
+    for name in catalog.load().board_names():
+        b = catalog.load().board(name)
         assert b.fact.source
         for s in b.slots.values():
             assert s.fact.source, s.key
@@ -157,6 +156,6 @@ def test_protected_clocks_are_the_host_proxys_roots_and_the_gbe_chain():
 
 
 def test_resource_kinds_reject_an_unknown_kind() -> None:
-    board = catalog.board("jetson-agx-orin-devkit")
+    board = catalog.load().board("jetson-agx-orin-devkit")
     with pytest.raises(ValueError):
         board.soc.table("clk")

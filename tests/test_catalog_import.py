@@ -102,7 +102,7 @@ def test_import_from_dts_matches_dtb(orin_dtb: Path, tmp_path: Path):
 def test_mainline_pcie_controllers_need_no_overlay(series: str, orin_dtb, orin_dtb_612):
     """The catalog's reason for no mainline PCIe overlay, checked on the real trees."""
     tree = Tree(orin_dtb if series == "6.1" else orin_dtb_612)
-    board = catalog.board("jetson-agx-orin-devkit", series)
+    board = catalog.load().board("jetson-agx-orin-devkit", series)
     for slot in board.slots.values():
         path = slot.controller.flavors["mainline"].path
         assert tree.maybe(path, "iommus") is None, path

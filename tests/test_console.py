@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ghafgen import catalog
 from ghafgen.render.files import render_target
 from ghafgen.render.plan import VmPlan, plan
 from ghafgen.rules.engine import validate
@@ -25,7 +26,7 @@ def vm_of(tmp_path: Path, passthroughs: list[str]) -> tuple[VmPlan, str]:
     )
     path = tmp_path / "p.toml"
     path.write_text(HEAD + body + '[vms.v]\nvcpus = 1\nmemory = "1G"\n')
-    report = validate([path])
+    report = validate([path], catalog.load())
     assert report.usable, [f.render() for f in report.findings]
     target = plan(*report.usable[0], "p.toml")
     return target.vms[0], render_target(target)["vms/v.nix"].decode()

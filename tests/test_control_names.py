@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ghafgen import catalog
 from ghafgen.discover.newtarget import draft
 from ghafgen.errors import ProfileError
 from ghafgen.findings import Finding, Location, Severity
@@ -127,11 +128,11 @@ def test_output_filters_never_print_it_bare(bad: str):
 @given(bad=tainted())
 def test_new_target_arguments_refuse_it(bad: str):
     with pytest.raises(ProfileError):
-        draft(bad, "jetson-agx-orin-devkit", [], [], None)
+        draft(bad, "jetson-agx-orin-devkit", [], [], None, catalog.load())
     with pytest.raises(ProfileError):
-        draft("t", "jetson-agx-orin-devkit", [f"uarta:{bad}"], [], None)
+        draft("t", "jetson-agx-orin-devkit", [f"uarta:{bad}"], [], None, catalog.load())
     with pytest.raises(ProfileError):
-        draft("t", "jetson-agx-orin-devkit", [], [f"{bad}:1:1G"], None)
+        draft("t", "jetson-agx-orin-devkit", [], [f"{bad}:1:1G"], None, catalog.load())
 
 
 @SETTINGS

@@ -12,12 +12,15 @@ from pathlib import Path
 
 import pytest
 
+from ghafgen import catalog
 from ghafgen.render.dcerelay import dce_relay, relay_files
 from ghafgen.render.dt import Fragment
 from ghafgen.render.files import render_target
 from ghafgen.render.plan import TargetPlan
 from tests.conftest import ROOT
 from tests.test_isolation import planned
+
+CAT = catalog.load()
 
 # A profile whose VM has BPMP-backed devices (the relay's host module takes the
 # Ghaf tree from bpmp-virt.nix); the relay is asked for by hand, as a profile
@@ -37,7 +40,7 @@ def _fragment(frags: tuple[Fragment, ...], path: str) -> Fragment:
 
 
 def test_host_overlay_is_ghafs_three_host_changes():
-    ov = dce_relay("disp-vm").host.overlay
+    ov = dce_relay("disp-vm", CAT).host.overlay
     assert (
         ov.compatible == "nvidia,tegra234"
     )  # V/common/dce-virt-common/dce-probe-host.nix:35
@@ -63,7 +66,7 @@ def test_host_overlay_is_ghafs_three_host_changes():
 
 
 def test_the_proxy_device_belongs_to_the_display_owners_qemu_alone():
-    r = dce_relay("disp-vm")
+    r = dce_relay("disp-vm", CAT)
     assert r.host.device == "/dev/dce-host"  # dce-host-proxy.c:22
     assert r.user == "microvm-disp-vm"
     assert r.host.udev_rule == (
@@ -72,13 +75,13 @@ def test_the_proxy_device_belongs_to_the_display_owners_qemu_alone():
     )
     # In Ghaf's layout every VM's QEMU runs as microvm:kvm; the rule is Ghaf's
     # own, dce-probe-host.nix:142.
-    ghaf = dce_relay("disp-vm", "ghaf")
+    ghaf = dce_relay("disp-vm", CAT, "ghaf")
     assert ghaf.user == ""
     assert ghaf.host.udev_rule == 'KERNEL=="dce-host", GROUP="kvm", MODE="0660"'
 
 
 def test_host_is_kept_headless_as_ghafs():
-    h = dce_relay("gui-vm").host
+    h = dce_relay("gui-vm", CAT).host
     # dce-probe-host.nix:118-123, :129-136, :58-61
     assert h.blacklist == ("nvidia", "nvidia_modeset", "nvidia_drm", "tegra_drm")
     assert h.modules == ("tegra-dce", "dce-host-proxy", "dce-iso-anchor")
@@ -95,7 +98,7 @@ def test_host_is_kept_headless_as_ghafs():
 
 
 def test_guest_side_sets_the_bridge_in_exactly_that_vm():
-    g = dce_relay("disp-vm").guest
+    g = dce_relay("disp-vm", CAT).guest
     # V/passthrough/disp-vm/default.nix:144
     assert g.environment == (("GHAF_DCE_GUEST", "1"),)
     # V/passthrough/payload/default.nix:110-111
@@ -121,11 +124,11 @@ def test_guest_side_sets_the_bridge_in_exactly_that_vm():
 @pytest.mark.parametrize("name", ["Disp-vm", "disp vm", "a" * 33, "x\n", "../x", ""])
 def test_a_vm_name_that_is_not_a_profile_vm_name_is_refused(name: str):
     with pytest.raises(ValueError, match="unsafe VM name"):
-        dce_relay(name)
+        dce_relay(name, CAT)
 
 
 def test_host_module_sets_what_ghaf_sets_for_that_vm(gpu_plan: TargetPlan):
-    files = relay_files(gpu_plan, dce_relay("gpu-vm"))
+    files = relay_files(gpu_plan, dce_relay("gpu-vm", CAT))
     assert set(files) == {
         "dce-relay.nix",
         "dce-relay-guest.nix",
@@ -193,7 +196,7 @@ def test_host_module_evaluates_with_the_target_and_merges_device_access(
     what isolation.nix allows, and only that VM's unit gets GHAF_DCE_GUEST."""
     from tests.test_nixos_eval import evaluate
 
-    relay = dce_relay("gpu-vm")
+    relay = dce_relay("gpu-vm", CAT)
     _write(tmp_path, render_target(gpu_plan) | relay_files(gpu_plan, relay))
     (tmp_path / "both.nix").write_text(
         "{ imports = [ ./default.nix ./dce-relay.nix ]; }\n"
@@ -228,7 +231,8 @@ def test_a_host_kernel_the_proxy_does_not_build_on_is_an_assertion(
     from tests.test_nixos_eval import evaluate
 
     _write(
-        tmp_path, render_target(gpu_plan) | relay_files(gpu_plan, dce_relay("gpu-vm"))
+        tmp_path,
+        render_target(gpu_plan) | relay_files(gpu_plan, dce_relay("gpu-vm", CAT)),
     )
     (tmp_path / "relay.nix").write_text("{ imports = [ ./dce-relay.nix ]; }\n")
     # The series check first, then jetpack-nixos's overlay being there.
@@ -241,7 +245,7 @@ def test_a_host_kernel_the_proxy_does_not_build_on_is_an_assertion(
 
 
 def test_the_relay_carries_the_displays_bpmp_ids():
-    b = dce_relay("gui-vm").bpmp
+    b = dce_relay("gui-vm", CAT).bpmp
     # V/passthrough/payload/bpmp-allowlist.nix:98-103 and :110 (DISP, 3)
     assert b.resets == (3, 8, 16, 37)
     assert b.power_domains == (3,)
@@ -258,7 +262,7 @@ def test_in_ghafs_layout_the_host_side_is_ghafs_own(tmp_path: Path):
     from tests.test_nixos_eval import evaluate
 
     plan = planned(GPU_PROFILE.read_text(), "ghaf")
-    files = relay_files(plan, dce_relay("gpu-vm", "ghaf"))
+    files = relay_files(plan, dce_relay("gpu-vm", CAT, "ghaf"))
     assert set(files) == {"dce-relay.nix", "dce-relay-guest.nix"}
     _write(tmp_path, render_target(plan) | files)
     got = evaluate(tmp_path / "dce-relay.nix", "host", layout="ghaf")
@@ -292,7 +296,10 @@ def test_the_host_module_build_step_runs_on_ghafs_files(
     for tool in ("bash", "install", "dtc", "xxd"):
         require(tool)
     target = tmp_path / "target"
-    _write(target, render_target(gpu_plan) | relay_files(gpu_plan, dce_relay("gpu-vm")))
+    _write(
+        target,
+        render_target(gpu_plan) | relay_files(gpu_plan, dce_relay("gpu-vm", CAT)),
+    )
     got = evaluate(target / "dce-relay.nix", "host", host_series="6.6")
     (script,) = got["extraModulePostPatch"]  # type: ignore[misc]
     assert FAKE_GHAF in script
@@ -351,7 +358,8 @@ def test_the_guest_additions_evaluate_and_name_ghafs_files(
     from tests.conftest import require
 
     _write(
-        tmp_path, render_target(gpu_plan) | relay_files(gpu_plan, dce_relay("gpu-vm"))
+        tmp_path,
+        render_target(gpu_plan) | relay_files(gpu_plan, dce_relay("gpu-vm", CAT)),
     )
     stubs = ROOT / "tests/data/eval/stubs.nix"
     expr = (

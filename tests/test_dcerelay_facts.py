@@ -12,15 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from ghafgen.catalog.dcerelay import dce_relay_facts
-from ghafgen.catalog.load import qemu_build
+from ghafgen import catalog
+
+CAT = catalog.load()
+
 
 V = "modules/reference/hardware/jetpack/nvidia-jetson-orin/virtualization"
 DCE = f"{V}/common/dce-virt-common"
 
 
 def test_the_catalog_holds_ghafs_values():
-    f = dce_relay_facts()
+    f = CAT.dce_relay
     # dce-probe-host.nix:39-40: dce_host_proxy: dce_host_proxy { compatible = ... }
     assert (f.proxy.node, f.proxy.compatible) == (
         "dce_host_proxy",
@@ -82,7 +84,7 @@ def test_the_catalog_holds_ghafs_values():
 
 
 def test_every_fact_names_its_source():
-    f = dce_relay_facts()
+    f = CAT.dce_relay
     facts = [
         f.sources.fact,
         f.proxy.fact,
@@ -119,7 +121,7 @@ def test_display_bpmp_ids_are_ghafs_allowlist(ghaf_src: Path):
     assert lines[22].strip() == "# display@13800000 clocks"
     assert lines[90].strip() == "];"
     clocks = _list(text, 24, 91)
-    assert clocks == list(dce_relay_facts().bpmp.clocks)
+    assert clocks == list(CAT.dce_relay.bpmp.clocks)
     # Written out from the file: 14 102 19 40 71 72 84-88 91 125-130 132 162
     # 178-184 435-471.
     assert clocks == [
@@ -141,7 +143,7 @@ def test_host_facts_are_in_ghafs_host_module(ghaf_src: Path):
         '"tegra_drm"',
     ]  # :119-122
     assert text[141].strip() == 'KERNEL=="dce-host", GROUP="kvm", MODE="0660"'  # :142
-    proxy = ghaf_src / DCE / dce_relay_facts().sources.host_proxy / "dce-host-proxy.c"
+    proxy = ghaf_src / DCE / CAT.dce_relay.sources.host_proxy / "dce-host-proxy.c"
     lines = proxy.read_text().splitlines()
     assert lines[21] == '#define DEVICE_NAME "dce-host"'  # :22
     assert (
@@ -156,14 +158,14 @@ def test_guest_and_qemu_facts_are_in_ghafs_vm_modules(ghaf_src: Path):
     gpu = (ghaf_src / V / "passthrough/gpu-vm/default.nix").read_text().splitlines()
     # gpu-vm sets it only when its payload needs the bridge (display = false).
     assert "lib.mkIf payload.needsDceBridge" in gpu[118]
-    patch = ghaf_src / qemu_build().package_dir / dce_relay_facts().qemu.patch
+    patch = ghaf_src / CAT.qemu_build.package_dir / CAT.dce_relay.qemu.patch
     lines = patch.read_text().splitlines()
     assert lines[30] == "+    [VIRT_NVIDIA_DCE_GUEST] =   { 0x090e0000, 0x00010000 },"
     assert lines[38] == "+    [VIRT_NVIDIA_DCE_GUEST] = 15,"
     assert 'getenv("GHAF_DCE_GUEST"), "1"' in lines[74]
     # Ghaf's package applies the DCE bridge right after the BPMP one, as
     # ghafgen's platform QEMU does (runtime.toml bridge_patches).
-    assert qemu_build().bridge_patches == (
+    assert CAT.qemu_build.bridge_patches == (
         "patches/0001-nvidia-bpmp-guest-hooks.patch",
         "patches/0002-nvidia-dce-guest-hooks.patch",
     )

@@ -15,6 +15,7 @@ from pathlib import Path
 import libfdt
 import pytest
 
+from ghafgen import catalog
 from ghafgen.render.dcerelay import dce_relay, relay_files
 from ghafgen.render.files import render_target
 from ghafgen.render.plan import TargetPlan
@@ -22,6 +23,8 @@ from ghafgen.render.write import contents_facts, host_facts
 from tests import trees
 from tests.conftest import ROOT, require
 from tests.test_isolation import planned
+
+CAT = catalog.load()
 
 GPU_PROFILE = ROOT / "profiles" / "orin-agx-gpu-vm.toml"
 AGX_612 = "tegra234-p3737-0000+p3701-0000"
@@ -50,7 +53,7 @@ def test_host_overlay_applies_to_the_6_12_agx_tree(
     # :19 has /chosen; 6.12 has no proxy node of its own.
     assert _prop(before, "/bus@0/hda@3510000", "status") == "okay"
     assert before.path_offset("/dce_host_proxy", libfdt.QUIET_NOTFOUND) < 0
-    files = relay_files(gpu_plan, dce_relay("gpu-vm"))
+    files = relay_files(gpu_plan, dce_relay("gpu-vm", CAT))
     dts = tmp_path / "relay.dts"
     dts.write_bytes(files["overlays/dce-relay-host.dts"])
     dtbo, out = tmp_path / "relay.dtbo", tmp_path / "host.dtb"
@@ -79,7 +82,7 @@ def _target_with_relay(plan: TargetPlan, outdir: Path) -> Path:
     relay's files, as a target passing the display will have them."""
     from ghafgen.render.output import write_target
 
-    files = render_target(plan) | relay_files(plan, dce_relay("gpu-vm"))
+    files = render_target(plan) | relay_files(plan, dce_relay("gpu-vm", CAT))
     write_target(
         outdir,
         plan.name,
@@ -198,12 +201,10 @@ def test_ghafs_tegra_dce_patches_need_nvidias_tree_not_6_12(
     and that is the only reason they do not apply."""
     import subprocess
 
-    from ghafgen.catalog.dcerelay import dce_relay_facts
-
     tree = linux_612_prepared
     assert not (tree / "drivers/platform/tegra").exists()
     assert not (tree / "include/linux/platform").exists()
-    s = dce_relay_facts().sources
+    s = CAT.dce_relay.sources
     path = trees_ghaf() / s.path(f"patches/{patch}")
     done = subprocess.run(
         [require("git"), "apply", "--check", "-v", str(path)],
@@ -236,9 +237,8 @@ def test_the_proxies_need_nvidias_dce_client_header(
     V/passthrough/payload/guest-module.nix:149-151): built against plain 6.12
     for arm64, the first and only fatal error is NVIDIA's client header
     (dce-host-proxy.c:19, dce-guest-proxy.c:25)."""
-    from ghafgen.catalog.dcerelay import dce_relay_facts
 
-    s = dce_relay_facts().sources
+    s = CAT.dce_relay.sources
     src = trees_ghaf() / s.dir / "sources/drivers/platform/tegra" / folder
     done = _build(linux_612_prepared, _module_dir(tmp_path, src, obj))
     assert done.returncode != 0
@@ -262,9 +262,7 @@ def test_the_iso_anchor_builds_for_arm64_on_6_12(
     (dce-iso-anchor.c:102, dce-iso-anchor.dts:13)."""
     import subprocess
 
-    from ghafgen.catalog.dcerelay import dce_relay_facts
-
-    s = dce_relay_facts().sources
+    s = CAT.dce_relay.sources
     src = trees_ghaf() / s.path(s.iso_anchor)
     folder = _module_dir(tmp_path, src, "dce-iso-anchor.o")
     dtbo = tmp_path / "dce-iso-anchor.dtbo"
@@ -337,14 +335,12 @@ def test_ghafs_bridge_patches_fail_on_10_0_only_where_10_1_differs(
     includes, VIRT_ACPI_PCIHP in the memory map)."""
     import subprocess
 
-    from ghafgen.catalog.load import qemu_build
-
     tree = qemu_10_0_files
-    package = trees_ghaf() / qemu_build().package_dir
+    package = trees_ghaf() / CAT.qemu_build.package_dir
     virt = (tree / "hw/arm/virt.c").read_text()
     assert '#include "hw/cxl/cxl.h"' not in virt
     assert "[VIRT_ACPI_PCIHP]" not in virt
-    for patch in qemu_build().bridge_patches:
+    for patch in CAT.qemu_build.bridge_patches:
         done = subprocess.run(
             [
                 require("patch"),
@@ -392,10 +388,7 @@ def test_ghafs_dce_bridge_compiles_with_qemus_own_flags(
     import shlex
     import subprocess
 
-    from ghafgen.catalog.dcerelay import dce_relay_facts
-    from ghafgen.catalog.load import qemu_build as pins
-
-    package = trees_ghaf() / pins().package_dir
+    package = trees_ghaf() / CAT.qemu_build.package_dir
     commands = json.loads((qemu_build / "compile_commands.json").read_text())
     (unimp,) = [c for c in commands if c["file"].endswith("hw/misc/unimp.c")]
     words = shlex.split(unimp["command"])
@@ -409,7 +402,7 @@ def test_ghafs_dce_bridge_compiles_with_qemus_own_flags(
         elif w != "-MD" and not w.endswith("hw/misc/unimp.c"):
             argv.append(w)
     obj = tmp_path / "dce.o"
-    source = package / dce_relay_facts().qemu.source_file
+    source = package / CAT.dce_relay.qemu.source_file
     argv += ["-o", str(obj), str(source)]
     done = subprocess.run(
         argv, cwd=qemu_build, capture_output=True, text=True, check=False
@@ -423,7 +416,7 @@ def test_ghafs_dce_bridge_compiles_with_qemus_own_flags(
     assert own == []
     symbols = trees.run([require("nm"), "--defined-only", str(obj)]).stdout.split()
     assert symbols[symbols.index("nvidia_dce_guest_create") - 1] == "T"
-    patch = (package / dce_relay_facts().qemu.patch).read_text()
+    patch = (package / CAT.dce_relay.qemu.patch).read_text()
     assert "+    dev = nvidia_dce_guest_create(base);" in patch.splitlines()
 
 
@@ -485,13 +478,12 @@ def test_the_relays_host_nodes_are_ghafs(
     6.12's AGX tree: the nodes the relay writes come out the same, and the
     catalog's recorded GPU interconnects, display windows and RAM nodes are
     what Ghaf's overlay compiles to."""
-    from ghafgen.catalog.dcerelay import dce_relay_facts
 
     base = trees.build_board_dtb(kernel_src_612, AGX_612)
     ghaf = _ghaf_host_tree(kernel_src_612, base, tmp_path)
     dts = tmp_path / "relay.dts"
     dts.write_bytes(
-        relay_files(gpu_plan, dce_relay("gpu-vm"))["overlays/dce-relay-host.dts"]
+        relay_files(gpu_plan, dce_relay("gpu-vm", CAT))["overlays/dce-relay-host.dts"]
     )
     dtbo, out = tmp_path / "relay.dtbo", tmp_path / "relay.dtb"
     trees.run(
@@ -507,7 +499,7 @@ def test_the_relays_host_nodes_are_ghafs(
         k: v for k, v in _props(ghaf, "/dce_host_proxy").items() if k != "phandle"
     }
     assert mine == theirs
-    f = dce_relay_facts()
+    f = CAT.dce_relay
     mc = ghaf.get_phandle(ghaf.path_offset("/bus@0/memory-controller@2c00000"))
     emc = ghaf.get_phandle(
         ghaf.path_offset(

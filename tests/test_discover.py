@@ -13,6 +13,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
+from ghafgen import catalog
 from ghafgen.discover.sysfs import SysfsReader, capture, discover
 from tests.conftest import ROOT, run_ghafgen
 
@@ -54,7 +55,7 @@ def test_shared_group_reports_the_root_port_overlay():
 
 
 def test_orin_nx_is_recognised_and_its_nic_drafted(tmp_path: Path):
-    found = discover(SYSFS / "orin-nx")
+    found = discover(SYSFS / "orin-nx", catalog.load())
     assert (found.board, found.cpus) == ("jetson-orin-nx-devkit", 8)
     profile = tmp_path / "nx.toml"
     assert (
@@ -71,7 +72,7 @@ def test_orin_nx_is_recognised_and_its_nic_drafted(tmp_path: Path):
 
 def test_capture_saves_exactly_what_was_read(tmp_path: Path):
     reader = SysfsReader(SYSFS / "agx-gpu")
-    first = discover(SYSFS / "agx-gpu", reader)
+    first = discover(SYSFS / "agx-gpu", catalog.load(), reader)
     archive = tmp_path / "cap.tar.gz"
     count = capture(reader, archive)
     with tarfile.open(archive) as tar:
@@ -80,7 +81,7 @@ def test_capture_saves_exactly_what_was_read(tmp_path: Path):
     assert len(names) == count
     assert names == {p for p in reader.read_paths if not p.endswith("/")}
     assert not [n for n in names if "of_node/compatible" in n and "3140000" in n]
-    assert discover(tmp_path / "x") == first
+    assert discover(tmp_path / "x", catalog.load()) == first
 
 
 def test_missing_file_names_the_path(tmp_path: Path):

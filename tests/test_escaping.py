@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ghafgen import catalog
 from ghafgen.profile.parse import load_text
 from ghafgen.render import escape
 from ghafgen.render.files import _only_escaped, render_target
@@ -140,7 +141,7 @@ def test_hostile_description_only_reaches_comments(description: str):
     result = load_text(profile_text, "p.toml")
     if result.profile is None:
         return  # refused with a finding: nothing is generated
-    board, _found = apply_rules(result)
+    board, _found = apply_rules(result, catalog.load())
     assert board is not None
     files = render_target(plan(result.profile, board, "p.toml"))
     baseline = render_target(

@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+from ghafgen import catalog
 from ghafgen.table import render
 from ghafgen.views.devicedoc import render as devices
 from tests.conftest import ROOT, run_ghafgen
@@ -45,7 +46,7 @@ def test_show_devices_follows_the_terminal_width():
 
 
 def test_a_narrow_table_wraps_cells_without_dropping_characters():
-    out = devices("jetson-orin-nx-devkit", "text", 50)
+    out = devices(catalog.load(), "jetson-orin-nx-devkit", "text", 50)
     assert max(len(line) for line in out.splitlines()) <= 50
     table = render(
         ["device", "why"],

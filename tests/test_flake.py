@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from ghafgen import __version__
-from ghafgen.catalog.load import sources
+from ghafgen import __version__, catalog
 from ghafgen.profile.parse import load
 from tests import pinned
 from tests.conftest import PROFILES, ROOT, require
@@ -219,7 +218,7 @@ def test_python_dependencies_match_pyproject():
 def test_ghaf_input_is_locked_to_the_catalog_pin():
     lock = json.loads((ROOT / "flake.lock").read_text())
     ghaf = lock["nodes"][lock["nodes"]["root"]["inputs"]["ghaf"]]
-    pin = sources()["ghaf"]
+    pin = catalog.load().sources["ghaf"]
     assert ghaf["flake"] is False
     assert ghaf["locked"]["rev"] == pin.rev
     assert ghaf["locked"]["narHash"] == pin.hash

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from ghafgen import catalog
 from ghafgen.cli.pipeline import generate
 from ghafgen.render.files import render_target
 from ghafgen.render.output import MANIFEST, manifest
@@ -23,7 +24,7 @@ MODULES = ROOT / "nix" / "modules"
 
 
 def expected(path: Path) -> tuple[str, dict[str, bytes]]:
-    report = validate([path])
+    report = validate([path], catalog.load())
     profile, board = report.usable[0]
     name = path.relative_to(ROOT).as_posix()
     p = plan(profile, board, name)
@@ -45,7 +46,7 @@ def test_committed_output_matches_profile(
 ):
     monkeypatch.chdir(ROOT)
     if request.config.getoption("--update-golden"):
-        generate([path.relative_to(ROOT)], MODULES, force=True)
+        generate([path.relative_to(ROOT)], MODULES, catalog.load(), force=True)
     target, files = expected(path)
     folder = MODULES / target
     on_disk = {

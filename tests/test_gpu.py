@@ -8,19 +8,15 @@ import re
 import shutil
 from pathlib import Path
 
-import pytest
-
 from ghafgen import catalog
-from ghafgen.catalog.gpu import gpu_group
-from ghafgen.catalog.soc import for_board
 from ghafgen.derive.allowlist import allow_list
 from ghafgen.derive.gpu import gpu_pass, placement
 from ghafgen.profile.parse import load, load_text
 from ghafgen.rules.engine import apply_rules
 from tests.conftest import ROOT
 
-AGX = catalog.board("jetson-agx-orin-devkit")
-GROUP = gpu_group()
+AGX = catalog.load().board("jetson-agx-orin-devkit")
+GROUP = catalog.load().gpu_group
 PROFILE = ROOT / "profiles" / "orin-agx-gpu-vm.toml"
 GPU_DIR = (
     "modules/reference/hardware/jetpack/nvidia-jetson-orin/virtualization/passthrough"
@@ -141,7 +137,9 @@ def test_allow_list_against_ghafs_id_by_id(ghaf_src: Path):
 
 
 def test_catalog_engines_agree_with_the_612_tree():
-    nodes = {d.path: d for d in for_board("tegra234-p3737-0000+p3701-0000")}
+    nodes = {
+        d.path: d for d in catalog.load().soc_devices("tegra234-p3737-0000+p3701-0000")
+    }
     for key in ("host1x", "vic", "nvdec"):
         dev = AGX.devices[key]
         node = nodes[dev.flavors["mainline"].path]
@@ -161,7 +159,7 @@ def test_catalog_engines_agree_with_the_612_tree():
 
 def _ids(text: str) -> set[str]:
     result = load_text(text, "p.toml")
-    _board, found = apply_rules(result)
+    _board, found = apply_rules(result, catalog.load())
     return {f.rule_id for f in found}
 
 
@@ -279,14 +277,14 @@ def test_guest_tree_on_qemus_own_tree_lands_where_qemu_maps(tmp_path: Path, virt
         assert tree.cells(f"/{x.node}", "clocks") == [c for i in ids for c in (bpmp, i)]
 
 
-def test_the_group_gets_no_qemu_binding_because_the_catalog_says_it_needs_none(
-    monkeypatch: pytest.MonkeyPatch,
-):
+def test_the_group_gets_no_qemu_binding_because_the_catalog_says_it_needs_none():
     """t234-gpu.toml [qemu.dtb] needs_fdt_binding decides, not a special case."""
     from ghafgen.derive import runtime
 
     members = [AGX.devices[k] for k in GROUP.members]
-    assert runtime.unbound_devices(members) == []
+    assert runtime.unbound_devices(members, AGX.catalog) == []
     needs = GROUP._replace(qemu=GROUP.qemu._replace(needs_fdt_binding=True))
-    monkeypatch.setattr(runtime, "gpu_group", lambda: needs)
-    assert [d.key for d in runtime.unbound_devices(members)] == list(GROUP.members)
+    changed = AGX.catalog._replace(gpu_group=needs)
+    assert [d.key for d in runtime.unbound_devices(members, changed)] == list(
+        GROUP.members
+    )

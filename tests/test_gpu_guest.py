@@ -15,13 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from ghafgen.catalog.gpu import guest_role, guest_roles
-from ghafgen.catalog.load import sources
+from ghafgen import catalog
 from ghafgen.render.files import render_target
 from ghafgen.render.plan import TargetPlan, VmPlan, plan
 from ghafgen.rules.engine import validate
 from tests.conftest import ROOT
 from tests.facts import GPU_GUEST_PARAMS
+
+CAT = catalog.load()
 
 PROFILE = ROOT / "profiles" / "orin-agx-gpu-vm.toml"
 PASSTHROUGH = (
@@ -111,11 +112,11 @@ DCE = {"gpu": False, "display": True, "gui": True}
 
 
 def _file(key: str) -> str:
-    return sources()["ghaf"].paths[key].rsplit("/", 1)[-1]
+    return CAT.sources["ghaf"].paths[key].rsplit("/", 1)[-1]
 
 
 def planned(role: str, layout: str = "default") -> TargetPlan:
-    report = validate([PROFILE])
+    report = validate([PROFILE], CAT)
     profile, board = report.usable[0]
     return plan(profile, board, PROFILE.name, layout, gpu_role=role)
 
@@ -126,7 +127,7 @@ def gpu_vm(p: TargetPlan) -> VmPlan:
 
 
 def test_the_reference_target_is_the_compute_role():
-    report = validate([PROFILE])
+    report = validate([PROFILE], CAT)
     profile, board = report.usable[0]
     vm = gpu_vm(plan(profile, board, PROFILE.name))
     assert vm.gpu is not None and vm.gpu.guest.key == "gpu"
@@ -134,9 +135,9 @@ def test_the_reference_target_is_the_compute_role():
 
 def test_the_catalog_has_exactly_ghafs_three_roles():
     # PAYLOAD:9-32 capabilities: gpuvm, dispvm, guivm.
-    assert sorted(guest_roles()) == sorted(ROLES)
+    assert sorted(CAT.gpu_roles) == sorted(ROLES)
     with pytest.raises(ValueError, match="no GPU guest role 'compute'"):
-        guest_role("compute")
+        CAT.gpu_guest_role("compute")
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -158,7 +159,7 @@ def test_role_kernel_params_modules_and_patches_are_ghafs(role: str):
 
 @pytest.mark.parametrize("role", ROLES)
 def test_role_graphics_packages_are_ghafs(role: str):
-    g = guest_role(role)
+    g = CAT.gpu_guest_role(role)
     got = [(p.name, [r.attr for r in p.paths], list(p.remove)) for p in g.graphics]
     assert got == GRAPHICS
     (egl_gbm,) = [r for p in g.graphics for r in p.paths if r.patches]
@@ -188,10 +189,10 @@ def test_rendered_guest_fetches_every_file_its_role_names(role: str):
 def test_only_the_compute_role_gets_the_cuda_loader_path_and_node_access():
     # GPUVM_BASE:174-213 (gpu-vm only; Ghaf's disp-vm and gui-vm set neither).
     for role in ROLES:
-        g = guest_role(role)
+        g = CAT.gpu_guest_role(role)
         assert (g.library_path == ("nvidia-jetpack.l4t-cuda",)) == (role == "gpu")
         assert bool(g.nodes) == (role == "gpu")
-    g = guest_role("gpu")
+    g = CAT.gpu_guest_role("gpu")
     assert g.node_group == "video"
     assert g.node_wait == "/dev/nvgpu/igpu0/ctrl"
     assert list(g.nodes) == ["/dev/nvgpu", "/dev/nvhost-*", "/dev/nvmap"]
@@ -209,12 +210,14 @@ def test_patch_sets_follow_the_pinned_ghaf_guest_module(ghaf_src: Path):
     listed = _ordered_patches(oot)
     assert listed[-1] == "0021-nvkms-force-no-syncpt-support.patch"
     assert "lib.optional payload.noSyncpointPatch" in text
-    assert [_file(k) for k in guest_role("gui").oot_patches] == listed[:-1]
-    assert [_file(k) for k in guest_role("display").oot_patches] == listed
+    assert [_file(k) for k in CAT.gpu_guest_role("gui").oot_patches] == listed[:-1]
+    assert [_file(k) for k in CAT.gpu_guest_role("display").oot_patches] == listed
     assert set(OOT_PATCHES["gpu"]) < set(listed)
     # Every param Ghaf's guest passes, in its order.
     block = text.split("boot.kernelParams = [", 1)[1].split("];", 1)[0]
-    assert re.findall(r'"([^"]+)"', block) == list(guest_role("gpu").kernel_params)
+    assert re.findall(r'"([^"]+)"', block) == list(
+        CAT.gpu_guest_role("gpu").kernel_params
+    )
 
 
 def test_modules_follow_the_pinned_ghaf_payload(ghaf_src: Path):
@@ -226,7 +229,9 @@ def test_modules_follow_the_pinned_ghaf_payload(ghaf_src: Path):
     display = re.findall(r'"([^"]+)"', second)
     assert host1x == MODULES["gpu"]
     assert display == MODULES["display"]
-    assert list(guest_role("gui").modules) == list(dict.fromkeys(host1x + display))
+    assert list(CAT.gpu_guest_role("gui").modules) == list(
+        dict.fromkeys(host1x + display)
+    )
 
 
 def test_a_catalog_value_that_would_need_quoting_stops_generation(tmp_path: Path):
@@ -271,7 +276,7 @@ def test_shell_word_refuses_what_a_shell_or_nix_would_read(word: str):
 def test_show_s_stack_lists_the_role_s_out_of_tree_patches(role: str):
     from ghafgen.derive.runtime import runtime_stack
 
-    report = validate([PROFILE])
+    report = validate([PROFILE], CAT)
     profile, board = report.usable[0]
     _host, vms = runtime_stack(profile, board, role)
     (vm,) = vms

@@ -48,9 +48,8 @@ from pathlib import Path
 
 import pytest
 
+from ghafgen import catalog
 from ghafgen.catalog.fdtview import FdtView
-from ghafgen.catalog.gpu import gpu_group
-from ghafgen.catalog.load import qemu_virt
 from tests import facts
 from tests.conftest import require
 from tests.guestboot import (
@@ -224,7 +223,7 @@ def _assert_passed_nodes(
     faulting: list[str],
     kernel: Path,
 ) -> None:
-    bus = qemu_virt().platform_bus_path
+    bus = catalog.load().qemu_virt.platform_bus_path
     for path, g in guest.passed_nodes():
         dev = result.devices.get(path)
         said = result.dmesg(dev.name) if dev else []
@@ -453,7 +452,7 @@ def _assert_gpu_bus(guest: Guest, result: Boot, tree: Path, kernel: Path) -> Non
     named by the address the kernel translated its first region to, through
     gpu-bus's ranges and the platform bus's: where Ghaf measured the variant
     maps it (tests/facts.py GHAF_GPU_GUEST_ADDRESS, `info mtree -f`)."""
-    group = gpu_group()
+    group = catalog.load().gpu_group
     members = {d.key: d for d in guest.vm.platform if d.group}
     assert set(members) == set(facts.GHAF_GPU_GUEST_ADDRESS), members
     # The tree's host1x alias names the host1x node on the GPU bus.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ghafgen import catalog
 from ghafgen.cli.pipeline import generate
 from ghafgen.derive.resources import channel_shm, volume_image
 from ghafgen.rules.engine import validate
@@ -33,7 +34,7 @@ def write(folder: Path, name: str, body: str) -> Path:
 def test_same_channel_name_in_two_profiles_maps_two_files(tmp_path: Path):
     a = write(tmp_path, "first", two_vms("a1", "a2"))
     b = write(tmp_path, "second", two_vms("b1", "b2"))
-    result = generate([a, b], tmp_path / "out")
+    result = generate([a, b], tmp_path / "out", catalog.load())
     assert result.report.exit_code == 0, [f.render() for f in result.report.findings]
     one = (tmp_path / "out/first/vms/a1.nix").read_text()
     two = (tmp_path / "out/second/vms/b1.nix").read_text()
@@ -59,7 +60,7 @@ def test_volumes_split_two_ways_get_two_images(tmp_path: Path):
         )
 
     p = write(tmp_path, "t", vm("a", "b-c") + vm("a-b", "c") + disk)
-    result = generate([p], tmp_path / "out")
+    result = generate([p], tmp_path / "out", catalog.load())
     assert result.report.exit_code == 0, [f.render() for f in result.report.findings]
     a = (tmp_path / "out/t/vms/a.nix").read_text()
     ab = (tmp_path / "out/t/vms/a-b.nix").read_text()
@@ -74,7 +75,7 @@ def test_volumes_split_two_ways_get_two_images(tmp_path: Path):
 def test_equal_vsock_cids_across_profiles_on_one_host_are_refused(tmp_path: Path):
     a = write(tmp_path, "first", two_vms("a1", "a2", "vsock_cid = 7\n"))
     b = write(tmp_path, "second", two_vms("b1", "b2", "vsock_cid = 7\n"))
-    report = validate([a, b])
+    report = validate([a, b], catalog.load())
     # GG603, the one-profile rule, run over the host's profiles together.
     hits = [f for f in report.findings if f.rule_id in ("GG603", "GG706")]
     assert [f.rule_id for f in hits] == ["GG603"] and report.exit_code == 1
@@ -83,7 +84,9 @@ def test_equal_vsock_cids_across_profiles_on_one_host_are_refused(tmp_path: Path
     assert hits[0].hint
     # On two hosts the same CID is fine.
     b.write_text(b.read_text().replace('host = "box"', 'host = "other"'))
-    assert not [f for f in validate([a, b]).findings if f.rule_id == "GG603"]
+    assert not [
+        f for f in validate([a, b], catalog.load()).findings if f.rule_id == "GG603"
+    ]
 
 
 def test_one_target_twice_on_a_host_clashes_on_every_resource(tmp_path: Path):
@@ -94,7 +97,7 @@ def test_one_target_twice_on_a_host_clashes_on_every_resource(tmp_path: Path):
     b = write(tmp_path / "x", "same", two_vms("a1", "a2") + vol + disk)
     found = {
         f.message.split(" /")[0]
-        for f in validate([a, b]).findings
+        for f in validate([a, b], catalog.load()).findings
         if f.rule_id == "GG706"
     }
     assert found == {"shared-memory file", "volume image"}

@@ -42,12 +42,16 @@ def host(case: str) -> list[Path]:
 
 
 def errors(paths: list[Path]) -> list[Finding]:
-    return [f for f in validate(paths).findings if f.severity is Severity.ERROR]
+    return [
+        f
+        for f in validate(paths, catalog.load()).findings
+        if f.severity is Severity.ERROR
+    ]
 
 
 def each_valid_alone(paths: list[Path]) -> None:
     for path in paths:
-        assert validate([path]).exit_code == 0, path
+        assert validate([path], catalog.load()).exit_code == 0, path
 
 
 def test_item1_bpmp_devices_of_two_profiles_are_refused_naming_both(tmp_path: Path):
@@ -60,7 +64,7 @@ def test_item1_bpmp_devices_of_two_profiles_are_refused_naming_both(tmp_path: Pa
     assert str(a) in f.message and "'uarta'" in f.message and "'mgbe0'" in f.message
     assert str(a) in f.hint and str(b) in f.hint and "bpmp_per_vm" in f.hint
     # Nothing is generated for that host.
-    result = generate([a, b], tmp_path / "out")
+    result = generate([a, b], tmp_path / "out", catalog.load())
     assert result.report.exit_code == 1 and not result.outcomes
     assert not (tmp_path / "out").exists()
 
@@ -76,7 +80,7 @@ def test_item1_one_profile_with_both_vms_and_enforcement_validates(tmp_path: Pat
         '[vms.uart-vm]\nvcpus = 1\nmemory = "1G"\n'
         '[vms.net-vm]\nvcpus = 2\nmemory = "1G"\n'
     )
-    report = validate([one])
+    report = validate([one], catalog.load())
     assert report.exit_code == 0, [f.render() for f in report.findings]
 
 
@@ -92,7 +96,7 @@ def test_item1_why_two_proxy_overlays_cannot_share_a_host(
     a, b = host("bpmp-devices-in-two-profiles")
     dtbos = []
     for path, target in ((a, "a"), (b, "b")):
-        result = generate([path], tmp_path / f"out-{target}")
+        result = generate([path], tmp_path / f"out-{target}", catalog.load())
         assert result.report.exit_code == 0
         dts = tmp_path / f"out-{target}" / target / "overlays" / "bpmp-host-proxy.dts"
         dtbo = tmp_path / f"{target}.dtbo"
@@ -142,7 +146,7 @@ def test_item3_two_vms_that_are_one_ghaf_vm(tmp_path: Path):
         ("GG107", str(b), 7)
     ]
     assert "'net-vm'" in found[0].message and "'netvm'" in found[0].message
-    result = generate([a, b], tmp_path / "out", layout="ghaf")
+    result = generate([a, b], tmp_path / "out", catalog.load(), layout="ghaf")
     assert result.report.exit_code == 1 and not result.outcomes
 
 
@@ -208,7 +212,7 @@ def test_item5_a_vm_named_by_hand_is_refused_and_cannot_hide_gg307(tmp_path: Pat
 
 def test_item6_allow_all_with_per_vm_enforcement_is_an_error():
     path = BAD / "bpmp-allow-all-per-vm.toml"
-    report = validate([path])
+    report = validate([path], catalog.load())
     assert report.exit_code == 1
     assert [f.rule_id for f in errors([path])] == ["GG310"]
     assert "'uart-vm', 'net-vm'" in errors([path])[0].message
@@ -235,7 +239,7 @@ def test_item7_dot_components_in_disk_paths_and_mounts(
     )
     good = tmp_path / "good.toml"
     good.write_text(text)
-    assert validate([good]).exit_code == 0
+    assert validate([good], catalog.load()).exit_code == 0
     line = {"path": 6, "mount": 12}[key]
     old = {"path": 'path = "/srv/volumes"', "mount": 'mount = "/data"'}[key]
     bad = tmp_path / "bad.toml"
@@ -254,7 +258,7 @@ def test_item7_names_with_dots_are_still_paths(value: str, tmp_path: Path):
         '[vms.a]\nvcpus = 1\nmemory = "1G"\n'
         '[vms.a.volumes.v]\nsize = "1G"\nmount = "/data"\ndisk = "data"\n'
     )
-    assert validate([path]).exit_code == 0
+    assert validate([path], catalog.load()).exit_code == 0
 
 
 def test_issue29_a_device_given_twice_is_one_finding():
@@ -263,7 +267,9 @@ def test_issue29_a_device_given_twice_is_one_finding():
     path = BAD / "device-owned-twice.toml"
     found = errors([path])
     assert [(f.rule_id, f.src.line) for f in found] == [("GG101", 10)]
-    assert not [f for f in validate([path]).findings if f.rule_id == "GG307"]
+    assert not [
+        f for f in validate([path], catalog.load()).findings if f.rule_id == "GG307"
+    ]
 
 
 def test_issue29_the_same_across_two_profiles():
@@ -276,7 +282,7 @@ def test_a_profile_alone_is_its_own_host():
     result = load(path)
     assert result.profile is not None
     p = result.profile
-    assert host_view([(p, catalog.board(p.target.board))]) is p
+    assert host_view([(p, catalog.load().board(p.target.board))]) is p
     assert first_claims(p) is p
     assert files_of(p) == [str(path)]
 
@@ -285,7 +291,7 @@ def test_the_host_view_points_into_each_file():
     a, b = host("pin-on-other-profiles-isolated-core")
     pa, pb = load(a).profile, load(b).profile
     assert pa is not None and pb is not None
-    board = catalog.board(pa.target.board)
+    board = catalog.load().board(pa.target.board)
     view = host_view([(pa, board), (pb, board)])
     assert files_of(view) == [str(a), str(b)]
     assert set(view.vms) == {"rt-vm", "busy-vm"}

@@ -16,9 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from ghafgen.catalog import load
+from ghafgen import catalog
 from ghafgen.catalog.fdtview import FdtView
-from ghafgen.catalog.gpu import gpu_group
 from ghafgen.toolchain.realtools import read_meta
 from tests.conftest import ROOT, require, run_ghafgen
 from tests.trees import Tree, run
@@ -133,7 +132,7 @@ def test_target_overlays_together_on_the_6_12_tree(
     out = tmp_path / "host.dtb"
     run(["fdtoverlay", "-i", str(orin_dtb_612), "-o", str(out), *dtbos])
     tree = Tree(out)
-    board = load.board(read_meta(target)["board"])
+    board = catalog.load().board(read_meta(target)["board"])
     symbols = FdtView(tree.blob).symbols()
     proxy = "/bpmp_host_proxy"
     manifest = (target / "ghafgen-manifest.json").read_text()
@@ -149,7 +148,7 @@ def test_target_overlays_together_on_the_6_12_tree(
         if dev.group:
             # The group's overlay re-creates the node vfio binds (and the tree
             # may lack the original: 6.12 has no GPU or NVJPG node).
-            eng = gpu_group().engines[dev.key]
+            eng = catalog.load().gpu_group.engines[dev.key]
             node = f"{eng.host_parent}/{dev.node}"
             assert tree.cells(node, "iommus")[1] == dev.iommu_sid, node
             assert tree.maybe(node, "dma-coherent") is not None, node
@@ -187,7 +186,7 @@ def test_where_6_12_differs_from_the_l4t_view_the_targets_rely_on(orin_dtb_612: 
     targets it).
     """
     tree = Tree(orin_dtb_612)
-    board = load.board("jetson-agx-orin-devkit")
+    board = catalog.load().board("jetson-agx-orin-devkit")
     for key in ("pcie-m2e", "pcie-x8"):
         ctl = board.slots[key].controller.flavors["l4t"]
         assert ctl.controller_iommus
@@ -218,13 +217,13 @@ def test_l4t_overlays_do_not_fit_mainline_6_1(orin_dtb: Path):
     assert all("lacks" in ln for ln in lacking)
 
 
-@pytest.mark.parametrize("name", load.board_names())
+@pytest.mark.parametrize("name", catalog.load().board_names())
 def test_catalog_board_dts_builds_from_6_12(name: str, kernel_src_612: Path):
     """The DTS file name `check` builds is the board the catalog describes."""
     from ghafgen.toolchain import basetrees
 
     require("cpp")
-    board = load.board(name)
+    board = catalog.load().board(name)
     tree = Tree(basetrees.board_dtb(kernel_src_612, board.dts))
     assert tree.string("/", "model") == board.dt_model or board.fact.uncertain
     compatible = tree.maybe("/", "compatible").decode().split("\0")

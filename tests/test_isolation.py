@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from ghafgen.catalog.load import kernel_pins, sources
+from ghafgen import catalog
 from ghafgen.derive.runtime import device_access
 from ghafgen.profile.parse import load_text
 from ghafgen.render.files import render_target
@@ -73,7 +73,7 @@ PROTECTED = PROTECTED_ROOTS | GBE_CHAIN
 def checked(text: str):  # type: ignore[no-untyped-def]
     result = load_text(text, "p.toml")
     assert result.profile is not None, [f.render() for f in result.findings]
-    board, found = apply_rules(result)
+    board, found = apply_rules(result, catalog.load())
     assert board is not None
     return result.profile, board, found
 
@@ -188,7 +188,7 @@ def test_a_shared_unprotected_clock_becomes_protected_for_both(tmp_path: Path):
 
 def test_single_bpmp_vm_keeps_ghafs_single_node_and_bridge_with_the_policy_patch():
     path = ROOT / "profiles" / "orin-agx-mgbe0-net-vm.toml"
-    profile, board = validate([path]).usable[0]
+    profile, board = validate([path], catalog.load()).usable[0]
     p = plan(profile, board, path.name)
     proxy = p.proxy_overlay
     assert proxy is not None
@@ -245,7 +245,7 @@ def test_no_reference_vm_may_open_another_vms_devices():
     from tests.conftest import PROFILES
 
     for path in PROFILES:
-        profile, board = validate([path]).usable[0]
+        profile, board = validate([path], catalog.load()).usable[0]
         access = device_access(profile, board)
         for a in access:
             mine = set(a.devices)
@@ -311,13 +311,13 @@ def _git_apply_check(tree: Path, patch: bytes) -> subprocess.CompletedProcess[st
 def _drivers_tree(dest: Path) -> Path:
     """The files the bpmp-virt drivers patch adds, laid out as bpmp-virt.nix
     builds that patch (`cp -r sources b`): drivers/firmware/tegra/..."""
-    src = pinned.tree("ghaf") / sources()["ghaf"].paths["bpmp_sources"]
+    src = pinned.tree("ghaf") / catalog.load().sources["ghaf"].paths["bpmp_sources"]
     shutil.copytree(src, dest, dirs_exist_ok=True)
     return dest
 
 
 @needs_ghaf
-@pytest.mark.parametrize("series", list(kernel_pins().bpmp_hooks))
+@pytest.mark.parametrize("series", list(catalog.load().kernel_pins.bpmp_hooks))
 def test_proxy_patch_applies_to_the_pinned_proxy(series: str, tmp_path: Path):
     # The drivers patch is the same for every series (ghaf-common adds one
     # sources tree); the hooks differ but do not touch the proxy.
@@ -359,7 +359,7 @@ def linux_612(tmp_path_factory: pytest.TempPathFactory, ghaf_src: Path) -> Path:
         tar.extractall(dest, filter="data")
     tree = dest / "linux-source-6.12"
     _drivers_tree(tree)
-    hooks = pinned.tree("ghaf") / kernel_pins().bpmp_hooks["6.12"]
+    hooks = pinned.tree("ghaf") / catalog.load().kernel_pins.bpmp_hooks["6.12"]
     subprocess.run(["patch", "-p1", "-i", str(hooks)], cwd=tree, check=True)
     return tree
 
@@ -614,7 +614,7 @@ def test_patched_proxy_polices_each_vms_device_under_qemu(
     base = dump_qemu_virt(tmp_path, 1, 256)
     assert base is not None
     single_path = ROOT / "profiles" / "orin-agx-mgbe0-net-vm.toml"
-    profile, board = validate([single_path]).usable[0]
+    profile, board = validate([single_path], catalog.load()).usable[0]
     shared_text = TWO_VMS.format(
         extra="bpmp_per_vm = true\nextra_allowed_clocks = [155]"
     )

@@ -93,7 +93,7 @@ def test_mgbe0_power_domain_is_the_trees_for_each_series(
     series: str, orin_dtb: Path, trees_612
 ):
     name, expected = MGBE0_DOMAIN[series]
-    board = catalog.board("jetson-agx-orin-devkit", series)
+    board = catalog.load().board("jetson-agx-orin-devkit", series)
     dev = board.devices["mgbe0"]
     assert dev.resources("mainline", "power-domain") == (name,)
     assert board.soc.resource("power-domain", name).id == expected
@@ -115,18 +115,18 @@ def test_a_mainline_mgbe0_profile_allows_its_series_domain_only(series: str):
     )
     profile = load_text(text, "t.toml").profile
     assert profile is not None
-    domains = allow_list(profile, catalog.board("jetson-agx-orin-devkit", series)).ids(
-        "power-domain"
-    )
+    domains = allow_list(
+        profile, catalog.load().board("jetson-agx-orin-devkit", series)
+    ).ids("power-domain")
     assert expected in domains and other not in domains
 
 
 def test_the_6_6_facts_say_where_they_come_from_and_that_they_are_uncertain():
-    series = catalog.load.mainline_series()
+    series = catalog.load().mainline_series
     assert list(series) == ["6.1", "6.6", "6.12"]
     assert series["6.6"].fact.uncertain
     assert "linux-source-6.6" in series["6.6"].fact.note
-    board = catalog.board("jetson-agx-orin-devkit", "6.6")
+    board = catalog.load().board("jetson-agx-orin-devkit", "6.6")
     for view in (
         board.devices["mgbe0"].flavors["mainline"],
         board.devices["uarti"].flavors["mainline"],
@@ -141,13 +141,13 @@ def test_a_target_picks_the_facts_of_its_host_kernel(tmp_path: Path):
     head = '[target]\nname = "t"\nboard = "jetson-agx-orin-devkit"\ndt_flavor = "mainline"\n'
     rest = '[hardware.nvidia.passthroughs.pcie-x8]\nfunctions = ["0005:01:00.0"]\n'
     profile.write_text(head + rest)
-    (_p, board), *_ = validate([profile]).usable
+    (_p, board), *_ = validate([profile], catalog.load()).usable
     assert board.series == "6.6"  # the pinned host kernel (runtime.toml)
     assert board.slots["pcie-x8"].controller.flavors["mainline"].path == (
         "/bus@0/pcie@141a0000"
     )
     profile.write_text(head + 'kernel_version = "6.1"\n' + rest)
-    (_p, board), *_ = validate([profile]).usable
+    (_p, board), *_ = validate([profile], catalog.load()).usable
     assert board.slots["pcie-x8"].controller.flavors["mainline"].path == (
         "/pcie@141a0000"
     )
@@ -159,7 +159,7 @@ def test_a_mainline_target_on_a_series_without_facts_is_refused(tmp_path: Path):
         '[target]\nname = "t"\nboard = "jetson-agx-orin-devkit"\n'
         'dt_flavor = "mainline"\nkernel_version = "6.8"\n'
     )
-    report = validate([profile])
+    report = validate([profile], catalog.load())
     assert [(f.rule_id, f.src.line) for f in report.findings] == [("GG007", 5)]
     assert "(it has 6.1, 6.6, 6.12)" in report.findings[0].message
 

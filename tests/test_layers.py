@@ -32,6 +32,7 @@ BASE_MODULES = {
     "__main__",
     "confined",
     "errors",
+    "records",
     "fileio",
     "findings",
     "units",
@@ -345,3 +346,136 @@ def test_entry_point_arguments_are_the_parameters(path: Path) -> None:
             if key not in params:
                 wrong.append(f"{name}({arg}): {name} has {sorted(params)}")
     assert not wrong, f"{path}: " + "; ".join(wrong)
+
+
+# The catalog is one object (catalog/catalog.py), handed down from the command
+# line: no stage reaches a catalog fact through a module-level function of
+# the modules that read the data files. `load()`, the one way to get the
+# object, is called by the commands, and by the profile format for the shipped
+# pins it documents (profile/spec.py says why).
+CATALOG_FACT_MODULES = ("catalog", "read", "gpu")
+LOAD_ALLOWED = ("cli/", "profile/spec.py")
+
+
+def catalog_functions(package: Path = PACKAGE) -> dict[str, set[str]]:
+    """Module name -> the module-level functions of the catalog modules that
+    read the data (`ghafgen.catalog` re-exports `load`)."""
+    out = {}
+    for stem in CATALOG_FACT_MODULES:
+        path = package / "catalog" / f"{stem}.py"
+        if path.exists():
+            out[f"{package.name}.catalog.{stem}"] = {
+                n.name for n in parsed(path).body if isinstance(n, ast.FunctionDef)
+            }
+    init = package / "catalog" / "__init__.py"
+    out[f"{package.name}.catalog"] = {
+        a.asname or a.name
+        for n in parsed(init).body
+        if isinstance(n, ast.ImportFrom)
+        for a in n.names
+        if any(a.name in fs for fs in out.values())
+    }
+    return out
+
+
+def catalog_calls(path: Path, package: Path = PACKAGE) -> list[str]:
+    """Calls in the file at `path` of a catalog module-level function (by a
+    name imported from the module, or through the module), and imports of
+    catalog.read, whose loaders are the catalog object's own."""
+    functions = catalog_functions(package)
+    here = module_name(path, package)
+    tree = parsed(path)
+    names: dict[str, str] = {}  # local name -> the function's dotted name
+    modules: dict[str, str] = {}  # local name -> catalog module
+    wrong = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            base = resolve(
+                node.module or "", node.level, here, path.name == "__init__.py"
+            )
+            for a in node.names:
+                local = a.asname or a.name
+                if f"{base}.{a.name}" in functions:
+                    modules[local] = f"{base}.{a.name}"
+                elif a.name in functions.get(base, ()):
+                    names[local] = f"{base}.{a.name}"
+            if base == f"{package.name}.catalog.read" or any(
+                f"{base}.{a.name}" == f"{package.name}.catalog.read" for a in node.names
+            ):
+                wrong.append(f"line {node.lineno}: imports catalog.read")
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name in functions and a.asname:
+                    modules[a.asname] = a.name
+                if a.name == f"{package.name}.catalog.read":
+                    wrong.append(f"line {node.lineno}: imports catalog.read")
+    rel = path.relative_to(package).as_posix()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        f = node.func
+        called = None
+        if isinstance(f, ast.Name) and f.id in names:
+            called = names[f.id]
+        elif isinstance(f, ast.Attribute):
+            mod = modules.get(_dotted(f.value)) or (
+                _dotted(f.value) if _dotted(f.value) in functions else None
+            )
+            if mod is not None and f.attr in functions[mod]:
+                called = f"{mod}.{f.attr}"
+        if called is None:
+            continue
+        if called.endswith(".load") and rel.startswith(LOAD_ALLOWED):
+            continue
+        wrong.append(f"line {node.lineno}: {called}()")
+    return wrong
+
+
+OUTSIDE_CATALOG = [p for p in SOURCES if p.relative_to(PACKAGE).parts[0] != "catalog"]
+
+
+@pytest.mark.parametrize(
+    "path", OUTSIDE_CATALOG, ids=lambda p: str(p.relative_to(PACKAGE))
+)
+def test_no_stage_calls_a_catalog_global(path: Path) -> None:
+    wrong = catalog_calls(path)
+    assert not wrong, (
+        f"{module_name(path)} reaches catalog facts without the Catalog it is "
+        f"given (board.catalog, or a `cat` parameter): {'; '.join(wrong)}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("planted", "expected"),
+    [
+        ("from ghafgen.catalog.gpu import gpu_group\ngpu_group({}, None)\n",
+         "ghafgen.catalog.gpu.gpu_group()"),
+        ("from ghafgen import catalog\ncatalog.load().board('x')\n",
+         "ghafgen.catalog.load()"),
+        ("from ghafgen.catalog import load as cat\ncat()\n", "ghafgen.catalog.load()"),
+        ("import ghafgen.catalog.read as r\nr.sources({})\n",
+         "ghafgen.catalog.read.sources()"),
+        ("from ..catalog import catalog\ncatalog.load()\n",
+         "ghafgen.catalog.catalog.load()"),
+        ("from ghafgen.catalog.read import DATA\n", "imports catalog.read"),
+    ],
+)  # fmt: skip
+def test_the_catalog_call_check_sees_a_planted_global(
+    tmp_path: Path, planted: str, expected: str
+) -> None:
+    package = _package(tmp_path, {"render/out.py": planted})
+    for stem in CATALOG_FACT_MODULES:
+        real = (PACKAGE / "catalog" / f"{stem}.py").read_text(encoding="utf-8")
+        (package / "catalog" / f"{stem}.py").write_text(real)
+    (package / "catalog" / "__init__.py").write_text(
+        (PACKAGE / "catalog" / "__init__.py").read_text(encoding="utf-8")
+    )
+    wrong = catalog_calls(package / "render" / "out.py", package)
+    assert any(expected in w for w in wrong), wrong
+    # What the stages do instead: the catalog they are given.
+    (package / "render" / "ok.py").write_text(
+        "from ghafgen.catalog import Catalog\n"
+        "def f(cat: Catalog, board):\n"
+        "    return cat.qemu_virt, board.catalog.gpu_group, cat.board('x')\n"
+    )
+    assert catalog_calls(package / "render" / "ok.py", package) == []

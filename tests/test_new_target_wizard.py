@@ -13,6 +13,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
+from ghafgen import catalog
 from ghafgen.discover.newtarget import draft
 from ghafgen.profile.parse import load_text
 from tests.conftest import ROOT, run_ghafgen
@@ -63,12 +64,19 @@ def spawn(tmp_path: Path, *args: str, ci: str | None = None) -> pexpect.spawn:
 
 def test_values_the_user_gave_are_not_marked_guess():
     text = draft(
-        "t", "jetson-agx-orin-devkit", ["uarta:uart-vm"], ["uart-vm:2:2G"], None
+        "t",
+        "jetson-agx-orin-devkit",
+        ["uarta:uart-vm"],
+        ["uart-vm:2:2G"],
+        None,
+        catalog.load(),
     ).toml()
     vm_lines = [ln for ln in text.splitlines() if ln.startswith(("vcpus", "memory"))]
     assert vm_lines == ["vcpus = 2", 'memory = "2G"']
     assert 'vm = "uart-vm"\n' in text  # given by flag: no GUESS either
-    defaulted = draft("t", "jetson-agx-orin-devkit", ["uarta:uart-vm"], [], None)
+    defaulted = draft(
+        "t", "jetson-agx-orin-devkit", ["uarta:uart-vm"], [], None, catalog.load()
+    )
     assert "vcpus = 1 # GUESS:" in defaulted.toml()
 
 
@@ -180,7 +188,7 @@ def test_a_bad_flag_gets_the_words_and_hint_validate_gives(
         f'[hardware.nvidia.passthroughs.uarta]\nvm = "{name}"\n'
         f'[vms."{name}"]\nvcpus = {vcpus}\nmemory = "{memory}"\n'
     )
-    findings = load_text(profile, "p.toml").findings
+    findings = load_text(profile, "p.toml", catalog.load()).findings
     flag, value = flags
     pt = ["--passthrough", "uarta:net"] if flag == "--vm" else []
     done = run_ghafgen(

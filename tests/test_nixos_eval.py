@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from ghafgen import catalog
 from ghafgen.render.plan import plan
 from ghafgen.rules.engine import validate
 from tests import pinned
@@ -77,7 +78,7 @@ def evaluate(
 
 
 def planned(path: Path, layout: str = "default"):  # type: ignore[no-untyped-def]
-    report = validate([path])
+    report = validate([path], catalog.load())
     profile, board = report.usable[0]
     return plan(profile, board, path.name, layout)
 
@@ -223,7 +224,7 @@ def test_ghaf_layout_evaluates_with_ghaf_option_stubs(name: str, tmp_path: Path)
     from ghafgen.cli.pipeline import generate
 
     path = ROOT / "profiles" / f"{name}.toml"
-    generate([path], tmp_path, layout="ghaf")
+    generate([path], tmp_path, catalog.load(), layout="ghaf")
     p = planned(path, "ghaf")
     host = evaluate(tmp_path / p.name / "default.nix", "host", "ghaf")
     assert host["vms"] == []
@@ -247,7 +248,7 @@ def test_per_vm_bpmp_evaluates_with_own_devices_and_patches(tmp_path: Path):
     profile_path.write_text(ENFORCED)
     from ghafgen.cli.pipeline import generate
 
-    generate([profile_path], tmp_path / "out")
+    generate([profile_path], tmp_path / "out", catalog.load())
     p = planned(profile_path)
     host = evaluate(tmp_path / "out" / p.name / "default.nix", "host")
     services = host["services"]

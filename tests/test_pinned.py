@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ghafgen.catalog.load import sources
+from ghafgen import catalog
 from tests import pinned
 from tests.conftest import ROOT
 
@@ -120,7 +120,7 @@ def test_without_tarball_it_fetches_and_says_why_it_could_not(tmp_path: Path) ->
 def test_the_pins_are_ghafgens_own_and_the_readmes() -> None:
     lock = json.loads((ROOT / "flake.lock").read_text())["nodes"]
     revs = {node["locked"].get("rev") for node in lock.values() if "locked" in node}
-    assert pinned.PINS["ghaf"].rev == sources()["ghaf"].rev
+    assert pinned.PINS["ghaf"].rev == catalog.load().sources["ghaf"].rev
     assert pinned.PINS["ghaf"].rev in revs
     assert pinned.PINS["microvm.nix"].rev in revs
     for pin in pinned.PINS.values():

@@ -16,6 +16,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ghafgen import catalog
 from ghafgen.cli.pipeline import generate
 from ghafgen.profile.parse import load_text
 from ghafgen.render.files import render_target
@@ -159,7 +160,7 @@ def test_random_valid_profiles_generate_deterministically(text: str):
     require("dtc")
     result = load_text(text, "random.toml")
     assert result.profile is not None, [f.render() for f in result.findings]
-    board, found = apply_rules(result)
+    board, found = apply_rules(result, catalog.load())
     assert board is not None
     errors = [f.render() for f in found if f.severity.value == "error"]
     assert errors == [], text
@@ -195,7 +196,7 @@ def test_random_invalid_profiles_fail_cleanly_and_write_nothing(
         profile = Path(tmp) / "p.toml"
         profile.write_text(text, encoding="utf-8")
         out = Path(tmp) / "out"
-        result = generate([profile], out)  # never raises on bad input
+        result = generate([profile], out, catalog.load())  # never raises on bad input
         if result.report.exit_code != 0:
             assert not out.exists(), "files written for an invalid profile"
             for f in result.report.findings:

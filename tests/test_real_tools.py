@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from ghafgen import catalog
-from ghafgen.catalog.load import qemu_virt
 from ghafgen.render.files import render_target
 from ghafgen.render.plan import plan
 from ghafgen.rules.engine import validate
@@ -93,7 +92,7 @@ def spis(tree: Tree) -> list[int]:
 
 def test_catalog_platform_bus_is_where_qemu_puts_it(virt_dtb):
     """Guest trees are placed by the catalog's platform-bus facts; QEMU's own tree decides."""
-    virt, tree = qemu_virt(), Tree(virt_dtb())
+    virt, tree = catalog.load().qemu_virt, Tree(virt_dtb())
     assert tree.has(virt.platform_bus_path)
     ranges = tree.cells(virt.platform_bus_path, "ranges")
     assert ranges == [0, 0, virt.platform_bus_base, virt.platform_bus_size]
@@ -115,11 +114,16 @@ def test_guest_tree_on_real_qemu_base(dts: Path, tmp_path: Path, virt_dtb):
         # Debian's QEMU has no BPMP bridge: add the /bpmp the pinned QEMU emits.
         base = tmp_path / "base.dtb"
         base.write_bytes(
-            name_bridge_node(add_bridge_node(virt_dtb(vcpus, mem).read_bytes()))
+            name_bridge_node(
+                add_bridge_node(
+                    virt_dtb(vcpus, mem).read_bytes(), catalog.load().qemu_virt
+                ),
+                catalog.load().qemu_virt,
+            )
         )
     out = tmp_path / "guest.dtb"
     run(["fdtoverlay", "-i", str(base), "-o", str(out), str(dtbo)])
-    tree, virt = Tree(out), qemu_virt()
+    tree, virt = Tree(out), catalog.load().qemu_virt
     bus = virt.platform_bus_path
     devices = re.findall(r'"vfio-platform,host=([^"]+)"', vm_nix)
     assert devices, f"{target_dir.name}: guest tree without a passed platform device"
@@ -170,10 +174,10 @@ def mainline_profile(name: str, series: str = "6.1"):  # type: ignore[no-untyped
     from ghafgen.rules.engine import apply_rules
 
     result = load_text(text, str(path))
-    board, found = apply_rules(result)
+    board, found = apply_rules(result, catalog.load())
     assert result.profile is not None and board is not None
     assert not [f for f in found if f.severity.value == "error"], found
-    return result.profile, catalog.board(board.name, series)
+    return result.profile, catalog.load().board(board.name, series)
 
 
 def mainline_variant(name: str) -> dict[str, bytes]:
@@ -248,9 +252,9 @@ def test_mgbe0_allow_list_covers_the_real_node_and_no_sibling(
 
 def test_reference_profiles_target_boards_in_the_catalog():
     for path in sorted((ROOT / "profiles").glob("*.toml")):
-        report = validate([path])
+        report = validate([path], catalog.load())
         _p, board = report.usable[0]
-        assert board.name in catalog.board_names()
+        assert board.name in catalog.load().board_names()
 
 
 def test_generated_bind_script_passes_bash_syntax_check():
@@ -260,9 +264,9 @@ def test_generated_bind_script_passes_bash_syntax_check():
 
 def _in_mainline(name: str) -> bool:
     """Every device the profile passes has a node in mainline 6.1's tree."""
-    report = validate([ROOT / "profiles" / f"{name}.toml"])
+    report = validate([ROOT / "profiles" / f"{name}.toml"], catalog.load())
     profile, board = report.usable[0]
-    board = catalog.board(board.name, "6.1")
+    board = catalog.load().board(board.name, "6.1")
     for pt in profile.enabled:
         dev = board.devices.get(pt.device)
         if dev is not None and "mainline" not in dev.flavors:
@@ -273,7 +277,7 @@ def _in_mainline(name: str) -> bool:
 def _on_p3737(name: str) -> bool:
     """The 6.1 tree below is the P3737 carrier's; other carriers' profiles are
     checked on their own 6.12 trees (tests/test_board_trees.py)."""
-    report = validate([ROOT / "profiles" / f"{name}.toml"])
+    report = validate([ROOT / "profiles" / f"{name}.toml"], catalog.load())
     return report.usable[0][1].carrier == "p3737-0000"
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from ghafgen import catalog
 from ghafgen.cli import app
 from ghafgen.findings import Severity
 from ghafgen.profile.parse import load
@@ -55,7 +56,7 @@ def test_readme_tells_each_reference_profiles_board_and_flavour():
 
 @pytest.mark.parametrize("path", PROFILES, ids=[p.stem for p in PROFILES])
 def test_reference_profile_has_no_error_or_warning(path: Path):
-    report = validate([path])
+    report = validate([path], catalog.load())
     assert report.exit_code == 0
     serious = [f.render() for f in report.findings if f.severity is not Severity.INFO]
     assert serious == []
@@ -79,7 +80,7 @@ def test_show_prints_ownership_table(path: Path):
         CliRunner().invoke(app, ["show", "--format", "json", str(path)]).output
     )
     rows = {d["device"]: d for d in data[0]["devices"]}
-    report = validate([path])
+    report = validate([path], catalog.load())
     profile = report.usable[0][0]
     for pt in profile.enabled:
         assert rows[pt.device]["owner"] == pt.vm and rows[pt.device]["vfio"]

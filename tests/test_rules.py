@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from ghafgen import catalog
 from ghafgen.profile.parse import load_text
 from ghafgen.rules import REGISTRY
 from ghafgen.rules.engine import apply_rules
@@ -304,7 +305,7 @@ CASES: dict[str, tuple[str, str]] = {
 
 def rule_ids(text: str) -> set[str]:
     result = load_text(text, "p.toml")
-    _board, found = apply_rules(result)
+    _board, found = apply_rules(result, catalog.load())
     return {f.rule_id for f in found}
 
 

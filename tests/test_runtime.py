@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from ghafgen import catalog
 from ghafgen.catalog.fdtview import FdtView
-from ghafgen.catalog.load import kernel_pins, qemu_build, qemu_virt, sources
 from ghafgen.findings import Severity
 from ghafgen.profile.parse import load_text
 from ghafgen.render.plan import TargetPlan, plan
@@ -33,7 +33,7 @@ needs_ghaf = pytest.mark.usefixtures("ghaf_src")
 def plans() -> list[TargetPlan]:
     out = []
     for path in PROFILES:
-        profile, board = validate([path]).usable[0]
+        profile, board = validate([path], catalog.load()).usable[0]
         out.append(plan(profile, board, path.name))
     return out
 
@@ -58,7 +58,7 @@ def files(p: TargetPlan) -> dict[str, str]:
 
 
 def test_pinned_platform_qemu_still_has_vfio_platform():
-    build = qemu_build()
+    build = catalog.load().qemu_build
     assert version(build.version) < version(build.vfio_platform_removed)
     assert build.version in build.url
 
@@ -80,7 +80,7 @@ def test_every_platform_vm_runs_the_pinned_qemu_and_nothing_is_left_to_the_user(
             continue
         assert "import ../qemu.nix" in nix and "qemu.package = qemu;" in nix
         assert f"bpmpBridge = {'true' if vm.bpmp else 'false'};" in nix
-        assert f'"{qemu_build().version}"' in out["qemu.nix"]
+        assert f'"{catalog.load().qemu_build.version}"' in out["qemu.nix"]
 
 
 def test_qemu_refuses_devices_without_a_binding_so_ghafgen_adds_one():
@@ -97,19 +97,22 @@ def test_qemu_refuses_devices_without_a_binding_so_ghafgen_adds_one():
     assert '"nvidia,dummy"' in uarti.fdt_bindings.diff
     mgbe0 = by_name["nvidia-jetson-orin-agx-mgbe0-net-vm"].vms[0]
     assert mgbe0.fdt_bindings is None and mgbe0.guest_tree is None
-    assert "nvidia,tegra234-mgbe" in qemu_virt().emits_node
+    assert "nvidia,tegra234-mgbe" in catalog.load().qemu_virt.emits_node
 
 
 @needs_ghaf
 def test_pinned_qemu_facts_match_ghafs_package_and_patch_text():
-    root = pinned.tree("ghaf") / qemu_build().package_dir
+    root = pinned.tree("ghaf") / catalog.load().qemu_build.package_dir
     package = (root / "package.nix").read_text()
-    assert f'version = "{qemu_build().version}";' in package
-    assert qemu_build().hash in package
-    for patch in qemu_build().bridge_patches + qemu_build().irqfd_patches:
+    assert f'version = "{catalog.load().qemu_build.version}";' in package
+    assert catalog.load().qemu_build.hash in package
+    for patch in (
+        catalog.load().qemu_build.bridge_patches
+        + catalog.load().qemu_build.irqfd_patches
+    ):
         assert (root / patch).exists(), patch
-    bridge = (root / qemu_build().bridge_patches[0]).read_text()
-    virt = qemu_virt()
+    bridge = (root / catalog.load().qemu_build.bridge_patches[0]).read_text()
+    virt = catalog.load().qemu_virt
     assert f"[VIRT_NVIDIA_BPMP_GUEST] =  {{ {virt.bpmp_bridge_base:#010x}," in bridge
     assert (
         f"[VIRT_ACPI_PCIHP] =         {{ {virt.bpmp_bridge_old_base:#010x}," in bridge
@@ -162,7 +165,7 @@ def test_with_a_dtb_qemu_writes_no_platform_bus_nodes(qemu_10_0: Path):
 def test_virt_memory_map_of_the_10_x_line(qemu_10_0: Path):
     """The platform bus, its first SPI and the PCIe windows the catalog pins, in
     QEMU 10.0's virt.c (10.1 adds VIRT_ACPI_PCIHP at 0x090c0000, ghaf-0001)."""
-    virt, text = qemu_virt(), (qemu_10_0 / "hw/arm/virt.c").read_text()
+    virt, text = catalog.load().qemu_virt, (qemu_10_0 / "hw/arm/virt.c").read_text()
     bus = f"[VIRT_PLATFORM_BUS] =       {{ {virt.platform_bus_base:#010x}, "
     assert bus + f"{virt.platform_bus_size:#010x} }}," in text
     assert (
@@ -207,7 +210,7 @@ def test_no_guest_tree_overrides_what_the_pinned_qemu_emits(p: TargetPlan):
 
 def test_the_bridge_address_is_free_in_the_stand_in_qemus_map(virt_dtb):
     """Nothing QEMU 10.x puts in the guest tree overlaps the bridge's page."""
-    virt = qemu_virt()
+    virt = catalog.load().qemu_virt
     view = FdtView(virt_dtb().read_bytes())
     for off, path in view.nodes():
         reg = view.cells(off, "reg")
@@ -219,11 +222,16 @@ def test_the_bridge_address_is_free_in_the_stand_in_qemus_map(virt_dtb):
 
 
 def test_stand_in_base_gets_the_node_the_pinned_bridge_emits(virt_dtb):
-    data = name_bridge_node(add_bridge_node(virt_dtb().read_bytes()))
+    data = name_bridge_node(
+        add_bridge_node(virt_dtb().read_bytes(), catalog.load().qemu_virt),
+        catalog.load().qemu_virt,
+    )
     view = FdtView(data)
     node = view.offset("/bpmp")
     assert node >= 0
-    assert view.strings(node, "compatible") == list(qemu_virt().bpmp_compatible)
+    assert view.strings(node, "compatible") == list(
+        catalog.load().qemu_virt.bpmp_compatible
+    )
     assert view.cells(node, "virtual-pa") == [0, 0x090D0000]
     assert view.symbols()["bpmp"] == "/bpmp"
     assert view.fdt.get_phandle(node) > 0
@@ -252,7 +260,7 @@ def test_disable_bypass_only_for_a_device_that_needs_it(p: TargetPlan):
 def test_l4t_mgbe0_needs_no_smmu_patch_but_mainline_does(parse):
     from ghafgen import catalog
 
-    board = catalog.board("jetson-agx-orin-devkit")
+    board = catalog.load().board("jetson-agx-orin-devkit")
     text = (
         "[hardware.nvidia.virtualization]\nenable = true\n"
         '[hardware.nvidia.passthroughs.mgbe0]\nvm = "a"\n[vms.a]\nvcpus = 1\nmemory = "1G"\n'
@@ -276,7 +284,7 @@ def test_smmu_patch_applies_to_the_6_12_tree(tmp_path: Path):
     member = "linux-source-6.12/drivers/iommu/arm/arm-smmu/arm-smmu.c"
     with tarfile.open(tarball) as tar:
         tar.extractall(tmp_path, members=[tar.getmember(member)], filter="data")
-    patch = ghaf / kernel_pins().smmu_patch
+    patch = ghaf / catalog.load().kernel_pins.smmu_patch
     done = subprocess.run(
         ["git", "apply", "--check", "-v", str(patch)],
         cwd=tmp_path / "linux-source-6.12",
@@ -339,13 +347,13 @@ def test_mgbe0_gets_startup_rearm_in_every_layout(parse):
     each layout above, asks QEMU for it as Ghaf does: once, with startup-rearm."""
     from ghafgen import catalog
 
-    board = catalog.board("jetson-agx-orin-devkit")
+    board = catalog.load().board("jetson-agx-orin-devkit")
     layouts = [(p.name, p) for p in PLANS if _mgbe0_vms(p)]
     # Which reference profiles pass MGBE0, from their text: none goes unchecked.
     passing = {p.stem for p in PROFILES if "passthroughs.mgbe0]" in p.read_text()}
     assert len(layouts) == len(passing) == 2, (layouts, passing)
     for name, text in MGBE0_LAYOUTS.items():
-        _board, found = apply_rules(load_text(AGX + text, "p.toml"))
+        _board, found = apply_rules(load_text(AGX + text, "p.toml"), catalog.load())
         assert not [f.render() for f in found if f.severity is Severity.ERROR], name
         layouts.append((name, plan(parse(AGX + text), board, "p.toml")))
     for name, p in layouts:
@@ -363,7 +371,7 @@ def test_mgbe0_gets_startup_rearm_in_every_layout(parse):
         assert f'"{GHAF_MGBE0_DEVICE}"' in nix, name
     assert (
         "patches/0006-vfio-platform-rearm-automasked-lines.patch"
-        in qemu_build().irqfd_patches
+        in catalog.load().qemu_build.irqfd_patches
     )
 
 
@@ -371,12 +379,12 @@ def test_mgbe0_gets_startup_rearm_in_every_layout(parse):
 
 
 def test_hooks_exist_for_the_pinned_series():
-    pins = kernel_pins()
+    pins = catalog.load().kernel_pins
     assert pins.host_series in pins.bpmp_hooks and pins.guest_series in pins.bpmp_hooks
     assert set(pins.bpmp_hooks) == {"6.6", "6.12"}
     for path in pins.bpmp_hooks.values():
         assert path.startswith(
-            sources()["ghaf"].paths["bpmp_sources"].split("/common/")[0]
+            catalog.load().sources["ghaf"].paths["bpmp_sources"].split("/common/")[0]
         )
 
 
@@ -386,7 +394,7 @@ def test_bpmp_guests_pin_their_kernel_and_assert_it(p: TargetPlan):
     for vm in p.vms:
         nix = out[f"vms/{vm.name}.nix"]
         if vm.bpmp:
-            assert vm.guest_kernel == kernel_pins().guest_series
+            assert vm.guest_kernel == catalog.load().kernel_pins.guest_series
             if vm.gpu:
                 # NVIDIA's out-of-tree modules on the same series.
                 assert "(pkgs.linuxPackages_6_12.extend pkgs.nvidia-jetpack" in nix
@@ -398,7 +406,9 @@ def test_bpmp_guests_pin_their_kernel_and_assert_it(p: TargetPlan):
             assert 'kernel.version == "6.12";' in nix
     if p.bpmp:
         assertions = out["assertions.nix"]
-        assert all(f'"{s}"' in assertions for s in kernel_pins().host_bpmp_series)
+        assert all(
+            f'"{s}"' in assertions for s in catalog.load().kernel_pins.host_bpmp_series
+        )
         assert '"6.12"' not in assertions
         hooks = out["bpmp-virt.nix"]
         assert "hooks.${series}" in hooks and "versionAtLeast" not in hooks
@@ -411,7 +421,7 @@ def test_a_kernel_without_hooks_is_refused_before_any_build(kernel: str):
         + f'kernel_version = "{kernel}"\n[hardware.nvidia.virtualization]\nenable = true\n'
         '[hardware.nvidia.passthroughs.uarta]\nvm = "a"\n[vms.a]\nvcpus = 1\nmemory = "1G"\n'
     )
-    _board, found = apply_rules(load_text(text, "p.toml"))
+    _board, found = apply_rules(load_text(text, "p.toml"), catalog.load())
     assert "GG303" in {f.rule_id for f in found}
 
 
@@ -426,7 +436,7 @@ def test_show_prints_what_runs_per_vm():
     assert out.exit_code == 0, out.output
     assert "host   Linux 6.6" in out.output
     assert "arm-smmu.disable_bypass=0 (mgbe0)" in out.output
-    assert f"net-vm QEMU {qemu_build().version}" in out.output
+    assert f"net-vm QEMU {catalog.load().qemu_build.version}" in out.output
     assert "Linux 6.12 (pinned)" in out.output
     got = CliRunner().invoke(
         app,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from ghafgen import catalog
 from ghafgen.render.files import render_target
 from ghafgen.render.plan import plan
 from ghafgen.rules.engine import validate
@@ -28,7 +29,7 @@ HOSTILE = [
 
 
 def reference(name: str):  # type: ignore[no-untyped-def]
-    report = validate([ROOT / "profiles" / f"{name}.toml"])
+    report = validate([ROOT / "profiles" / f"{name}.toml"], catalog.load())
     return report.usable[0]
 
 

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from ghafgen.catalog.load import DATA
+from ghafgen import catalog
+from ghafgen.catalog.read import DATA
 from ghafgen.profile.parse import load_text
 from ghafgen.render.files import render_target
 from ghafgen.render.plan import plan
@@ -106,7 +107,7 @@ def test_zero_vcpus_hint_says_what_to_do(board: str, cores: int):
     text = (
         f'[target]\nname = "t"\nboard = "{board}"\n[vms.a]\nvcpus = 0\nmemory = "1G"\n'
     )
-    [f] = load_text(text, "p").findings
+    [f] = load_text(text, "p", catalog.load()).findings
     assert f.message == "'vms.a.vcpus' is 0, outside 1..256"
     assert f.hint == (
         f"give the VM at least 1 vCPU and at most the board's {cores} cores "
@@ -116,7 +117,7 @@ def test_zero_vcpus_hint_says_what_to_do(board: str, cores: int):
 
 def _files(text: str) -> dict[str, str]:
     result = load_text(text, "p.toml")
-    board, found = apply_rules(result)
+    board, found = apply_rules(result, catalog.load())
     assert result.profile is not None and board is not None, found
     assert not [f for f in found if f.severity.value == "error"], found
     return {

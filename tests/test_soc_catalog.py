@@ -18,15 +18,15 @@ import pytest
 
 from ghafgen import catalog
 from ghafgen.catalog import soc
-from ghafgen.catalog.load import DATA
 from ghafgen.catalog.model import RESOURCE_KINDS
+from ghafgen.catalog.read import DATA
 from ghafgen.derive.allowlist import allow_list
 from ghafgen.profile.parse import load_text
 from tests.conftest import ROOT, run_ghafgen
 from tests.trees import BOARD_DTS_612, Tree
 
 # data/soc is generated from 6.12's trees: compare with the catalog's 6.12 facts.
-T234 = catalog.board("jetson-agx-orin-devkit", soc.SERIES).soc
+T234 = catalog.load().board("jetson-agx-orin-devkit", soc.SERIES).soc
 PROTECTED = {r.id for r in T234.clocks.values() if r.protected}
 EMC = T234.clocks["EMC"].id
 
@@ -45,7 +45,7 @@ def test_soc_catalog_ids_are_the_trees_cells(trees_612):
     """Independent of soc.py: the committed IDs equal the raw `<&bpmp ID>` cells."""
     name = "tegra234-p3737-0000+p3701-0000"
     tree = Tree(trees_612[name])
-    devices = soc.for_board(name)
+    devices = catalog.load().soc_devices(name)
     assert len(devices) > 60
     for d in devices:
         for prop, ids in (
@@ -63,7 +63,7 @@ def test_soc_catalog_ids_are_the_trees_cells(trees_612):
 
 
 def test_every_class_is_present_with_a_reason():
-    devices = soc.for_board("tegra234-p3737-0000+p3701-0000")
+    devices = catalog.load().soc_devices("tegra234-p3737-0000+p3701-0000")
     assert {d.passthrough for d in devices} == {soc.BPMP, soc.PCIE, soc.NOT}
     assert all(d.reason for d in devices)
     kinds = {d.kind for d in devices}
@@ -89,7 +89,9 @@ def test_every_class_is_present_with_a_reason():
 def test_catalog_devices_match_the_612_tree(key: str):
     dev = T234.devices[key]
     path = dev.flavors["mainline"].path
-    nodes = {d.path: d for d in soc.for_board("tegra234-p3737-0000+p3701-0000")}
+    nodes = {
+        d.path: d for d in catalog.load().soc_devices("tegra234-p3737-0000+p3701-0000")
+    }
     node = nodes.get(path)
     if node is None:
         # The scan lists nodes with clocks, resets, power domains or iommus only.
@@ -116,15 +118,15 @@ def _alone(board_name: str, device: str) -> str:
 
 def _cases() -> list[tuple[str, str]]:
     out = []
-    for name in catalog.board_names():
-        b = catalog.board(name)
+    for name in catalog.load().board_names():
+        b = catalog.load().board(name)
         out += [(name, k) for k, d in b.devices.items() if "mainline" in d.flavors]
     return out
 
 
 @pytest.mark.parametrize(("board_name", "device"), _cases())
 def test_every_allow_list_is_free_of_other_nodes_and_emc(board_name, device):
-    board = catalog.board(board_name)
+    board = catalog.load().board(board_name)
     loaded = load_text(_alone(board_name, device), "t.toml")
     assert loaded.profile is not None, loaded.findings
     profile = loaded.profile
@@ -138,7 +140,9 @@ def test_every_allow_list_is_free_of_other_nodes_and_emc(board_name, device):
             if r.host_critical:
                 assert r.id not in ids, (kind, r.name)
     own = board.devices[device].flavors["mainline"].path
-    for node in soc.for_board(board.mainline_dts or "tegra234-p3737-0000+p3701-0000"):
+    for node in catalog.load().soc_devices(
+        board.mainline_dts or "tegra234-p3737-0000+p3701-0000"
+    ):
         if node.path == own:
             dev = board.devices[device]
             withheld = {T234.clocks[c].id for c in dev.withheld}
@@ -154,11 +158,11 @@ def test_devices_page_is_generated_from_the_same_data():
     from ghafgen.views.devicedoc import render
 
     page = (ROOT / "docs" / "devices.md").read_text()
-    assert page == render(None, "markdown") + "\n", (
+    assert page == render(catalog.load(), None, "markdown") + "\n", (
         "regenerate: ghafgen show --devices --format markdown > docs/devices.md"
     )
     for name in BOARD_DTS_612[:2]:
-        for d in soc.for_board(name):
+        for d in catalog.load().soc_devices(name):
             assert f"| {d.dt_name} |" in page
 
 

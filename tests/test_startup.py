@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ghafgen import cli
-from ghafgen.catalog import load
+from ghafgen.catalog import read as load
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILE = str(ROOT / "profiles" / "orin-agx-uarta.toml")

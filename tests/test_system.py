@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ghafgen import catalog
 from ghafgen.rules.engine import validate
 from tests.conftest import AGX
 
@@ -25,7 +26,8 @@ def profile(
 
 def rules(paths: list[Path]) -> set[tuple[str, str, int]]:
     return {
-        (f.rule_id, Path(f.src.file).stem, f.src.line) for f in validate(paths).findings
+        (f.rule_id, Path(f.src.file).stem, f.src.line)
+        for f in validate(paths, catalog.load()).findings
     }
 
 
@@ -46,7 +48,7 @@ def test_same_device_on_one_host(tmp_path: Path):
 def test_same_device_on_different_hosts_is_fine(tmp_path: Path):
     a = write(tmp_path, "a", profile("a", "lab1", UART.format(vm="x", mem="1G")))
     b = write(tmp_path, "b", profile("b", "lab2", UART.format(vm="y", mem="1G")))
-    assert validate([a, b]).exit_code == 0
+    assert validate([a, b], catalog.load()).exit_code == 0
 
 
 def test_vm_twice_and_target_twice(tmp_path: Path):

@@ -1,18 +1,22 @@
 """The DCE relay's catalog (`data/t234-display.toml`) as typed records.
 
-Entry point: `dce_relay_facts()`. What giving Tegra234's display to a VM through
-the DCE relay takes on the host (the proxy node and device, the headless host,
-HDA off, the /chosen framebuffer dummy), in the display-owner VM's QEMU and
-guest, and in the BPMP list, each with its source.
+Entry point: `dce_relay_facts(doc)`, which `Catalog` calls. What giving
+Tegra234's display to a VM through the DCE relay takes on the host (the proxy
+node and device, the headless host, HDA off, the /chosen framebuffer dummy),
+in the display-owner VM's QEMU and guest, and in the BPMP list, each with its
+source.
 """
 
 from __future__ import annotations
 
-import functools
 from typing import Any, NamedTuple
 
-from ghafgen.catalog.load import DATA, _fact, _guarded, _parsed
 from ghafgen.catalog.model import Fact
+from ghafgen.records import record
+
+
+def _fact(d: dict[str, Any]) -> Fact:
+    return record(Fact, d, "t234-display.toml")
 
 
 class RelaySources(NamedTuple):
@@ -129,15 +133,12 @@ def _windows(d: dict[str, Any], extra: tuple[str, ...]) -> tuple[Window, ...]:
     )
 
 
-@functools.cache
-@_guarded
-def dce_relay_facts() -> DceRelayFacts:
-    """The DCE relay's facts, read once."""
-    d = _parsed(DATA / "t234-display.toml")
-    s, h, g, q, b = d["sources"], d["host"], d["guest"], d["qemu"], d["bpmp"]
+def dce_relay_facts(doc: dict[str, Any]) -> DceRelayFacts:
+    """The DCE relay's facts in `t234-display.toml`'s parsed text `doc`."""
+    s, h, g, q, b = doc["sources"], doc["host"], doc["guest"], doc["qemu"], doc["bpmp"]
     p, acc, hl = h["proxy"], h["proxy"]["access"], h["headless"]
     hda, fb, ic = h["hda"], h["framebuffer"], h["gpu_interconnects"]
-    win, ram = d["windows"], d["ram"]
+    win, ram = doc["windows"], doc["ram"]
     return DceRelayFacts(
         sources=RelaySources(
             dir=s["dir"],

@@ -1,26 +1,24 @@
 """The integrated GPU group's catalog (`data/t234-gpu.toml`) as typed records.
 
-Entry points: `gpu_group()` and `guest_role(name)`. The group's members are
-ordinary platform devices of the SoC catalog (`t234.toml`, `group = "gpu"`);
-this adds what passing them together takes: host re-creation, carve-outs,
-guest memory, the QEMU variant and the guest kernel, and per role (compute,
-display, both) what the guest loads, patches and carries.
+Entry points: `gpu_group(doc, virt)` and `guest_roles(doc)`, which `Catalog`
+calls. The group's members are ordinary platform devices of the SoC catalog
+(`t234.toml`, `group = "gpu"`); this adds what passing them together takes:
+host re-creation, carve-outs, guest memory, the QEMU variant and the guest
+kernel, and per role (compute, display, both) what the guest loads, patches
+and carries.
 """
 
-from __future__ import annotations
-
-import functools
 import re
-from typing import Any, NamedTuple
+from typing import Annotated, Any, NamedTuple
 
-from ghafgen.catalog.load import DATA, _fact, _guarded, _parsed, qemu_virt
-from ghafgen.catalog.model import Fact
+from ghafgen.catalog.model import Fact, Provenance, QemuVirt
+from ghafgen.records import GIVEN, NAME, OR_NAME, At, Or, record
 
 
 class Engine(NamedTuple):
     """How one member's node is re-created on the host and written in the guest."""
 
-    key: str
+    key: Annotated[str, NAME]
     host_parent: str
     smmu: str
     disable: tuple[str, ...] = ()
@@ -33,25 +31,25 @@ class Engine(NamedTuple):
     guest_status: str = "okay"
     nvidia_bpmp: bool = False
     host1x_class: int | None = None
-    fact: Fact = Fact()
+    fact: Provenance = Fact()
 
 
 class GuestExtra(NamedTuple):
     """A guest node that belongs to no passed device (the interconnect provider)."""
 
-    key: str
+    key: Annotated[str, NAME]
     node: str
     label: str
     compatible: tuple[str, ...]
     clocks: tuple[str, ...]
     clock_names: tuple[str, ...]
-    fact: Fact = Fact()
+    fact: Provenance = Fact()
 
 
 class Carveout(NamedTuple):
     """Host memory handed to the guest 1:1 through vfio-platform's mmio-base."""
 
-    key: str
+    key: Annotated[str, NAME]
     base: int
     size: int
     wrapper: str
@@ -59,7 +57,7 @@ class Carveout(NamedTuple):
     sid: int
     purpose: str
     guest_memory: bool = False
-    fact: Fact = Fact()
+    fact: Provenance = Fact()
 
     @property
     def end(self) -> int:
@@ -74,9 +72,9 @@ class Carveout(NamedTuple):
 class Reserved(NamedTuple):
     """A guest reserved-memory region the patched drivers expect."""
 
-    key: str
-    node: str
-    label: str
+    key: Annotated[str, NAME]
+    node: Annotated[str, OR_NAME]
+    label: Annotated[str, OR_NAME]
     base: int
     size: int
     compatible: str
@@ -84,7 +82,7 @@ class Reserved(NamedTuple):
     reusable: bool = False
     cma_default: bool = False
     carveout: bool = False  # listed in tegra-carveouts' memory-region
-    fact: Fact = Fact()
+    fact: Provenance = Fact()
 
     @property
     def end(self) -> int:
@@ -92,18 +90,21 @@ class Reserved(NamedTuple):
 
 
 class GpuQemu(NamedTuple):
+    """The group's QEMU variant: t234-gpu.toml [qemu]."""
+
     extra_patches: tuple[str, ...]
     irqfd: bool
     platform_bus_base: int
     platform_bus_size: int
     ram_base: int
-    first_spi: int
-    spis: int
-    drop_qemu_memory_node: bool
-    needs_fdt_binding: bool
-    fact: Fact = Fact()
-    bus_fact: Fact = Fact()
-    dtb_fact: Fact = Fact()
+    # The variant moves the bus, not its lines: virt's own (runtime.toml).
+    first_spi: Annotated[int, GIVEN]
+    spis: Annotated[int, GIVEN]
+    drop_qemu_memory_node: Annotated[bool, At("dtb", "drop_qemu_memory_node")]
+    needs_fdt_binding: Annotated[bool, At("dtb", "needs_fdt_binding")]
+    fact: Provenance = Fact()
+    bus_fact: Annotated[Fact, At("platform_bus")] = Fact()
+    dtb_fact: Annotated[Fact, At("dtb")] = Fact()
 
     @property
     def platform_bus_path(self) -> str:
@@ -116,141 +117,63 @@ class GpuQemu(NamedTuple):
 
 
 class GpuKernel(NamedTuple):
+    """The group VM's guest kernel: t234-gpu.toml [kernel]."""
+
     series: str
     package: str
     oot_overlay: str
     oot_package: str
-    oot_version: str  # the L4T release Ghaf's OOT patches are written for
-    oot_fact: Fact
+    # the L4T release Ghaf's OOT patches are written for
+    oot_version: Annotated[str, At("oot", "version")]
+    oot_fact: Annotated[Fact, At("oot")]
     firmware: str
     kernel_config: tuple[str, ...]
-    patches: tuple[str, ...]  # keys of sources.toml [ghaf]
-    fact: Fact = Fact()
+    # keys of sources.toml [ghaf]
+    patches: Annotated[tuple[str, ...], At("patches", "keys")]
+    fact: Provenance = Fact()
 
 
 class GpuGroup(NamedTuple):
-    key: str
-    description: str
-    members: tuple[str, ...]
-    carveouts: tuple[Carveout, ...]
-    host_keeps: tuple[str, ...]
+    """The whole of t234-gpu.toml: the [group] table and the tables beside it."""
+
+    key: Annotated[str, At("group", "key")]
+    description: Annotated[str, At("group", "description")]
+    members: Annotated[tuple[str, ...], At("group", "members")]
+    # [carveouts] entries, in the order [group] carveouts lists them.
+    carveouts: Annotated[tuple[Carveout, ...], GIVEN]
+    host_keeps: Annotated[tuple[str, ...], At("group", "host_keeps"), Or(())]
     engines: dict[str, Engine]
-    extras: tuple[GuestExtra, ...]
-    reserved: tuple[Reserved, ...]
-    qemu: GpuQemu
+    extras: Annotated[tuple[GuestExtra, ...], At("guest_extra"), Or(())]
+    reserved: Annotated[tuple[Reserved, ...], At("guest_reserved")]
+    qemu: Annotated[GpuQemu, GIVEN]  # its bus lines are virt's
     kernel: GpuKernel
-    root_compatible: tuple[str, ...]
-    fact: Fact = Fact()
+    root_compatible: Annotated[tuple[str, ...], At("guest", "root_compatible")]
+    fact: Annotated[Fact, At("group")] = Fact()
 
     @property
     def guest_memory(self) -> Carveout:
         return next(c for c in self.carveouts if c.guest_memory)
 
 
-def _engine(key: str, e: dict[str, Any]) -> Engine:
-    return Engine(
-        key=key,
-        host_parent=e["host_parent"],
-        smmu=e["smmu"],
-        disable=tuple(e.get("disable", ())),
-        reg_names=tuple(e.get("reg_names", ())),
-        interrupt_names=tuple(e.get("interrupt_names", ())),
-        clock_names=tuple(e.get("clock_names", ())),
-        assigned_clock_rate=int(e.get("assigned_clock_rate", 0)),
-        ranges=tuple((int(a), int(s)) for a, s in e.get("ranges", ())),
-        guest_parent=e.get("guest_parent", ""),
-        guest_status=e.get("guest_status", "okay"),
-        nvidia_bpmp=bool(e.get("nvidia_bpmp", False)),
-        host1x_class=e.get("host1x_class"),
-        fact=_fact(e),
-    )
-
-
-@functools.cache
-@_guarded
-def gpu_group() -> GpuGroup:
-    """The Tegra234 GPU group, read once."""
-    d = _parsed(DATA / "t234-gpu.toml")
-    g, q, k = d["group"], d["qemu"], d["kernel"]
-    carve = d["carveouts"]
-    virt = qemu_virt()
-    return GpuGroup(
-        key=g["key"],
-        description=g["description"],
-        members=tuple(g["members"]),
+def gpu_group(doc: dict[str, Any], virt: QemuVirt) -> GpuGroup:
+    """The Tegra234 GPU group of `t234-gpu.toml`'s parsed text, on `virt`'s bus lines."""
+    where = "t234-gpu.toml"
+    carve = doc["carveouts"]
+    return record(
+        GpuGroup,
+        doc,
+        where,
         carveouts=tuple(
-            Carveout(
-                key=c,
-                base=int(carve[c]["base"]),
-                size=int(carve[c]["size"]),
-                wrapper=carve[c]["wrapper"],
-                smmu=carve[c]["smmu"],
-                sid=int(carve[c]["sid"]),
-                purpose=carve[c]["purpose"],
-                guest_memory=bool(carve[c].get("guest_memory", False)),
-                fact=_fact(carve[c]),
-            )
-            for c in g["carveouts"]
+            record(Carveout, carve[c], f"{where} [carveouts.{c}]", c)
+            for c in doc["group"]["carveouts"]
         ),
-        host_keeps=tuple(g.get("host_keeps", ())),
-        engines={key: _engine(key, e) for key, e in d["engines"].items()},
-        extras=tuple(
-            GuestExtra(
-                key=key,
-                node=x["node"],
-                label=x["label"],
-                compatible=tuple(x["compatible"]),
-                clocks=tuple(x["clocks"]),
-                clock_names=tuple(x["clock_names"]),
-                fact=_fact(x),
-            )
-            for key, x in d.get("guest_extra", {}).items()
-        ),
-        reserved=tuple(
-            Reserved(
-                key=key,
-                node=r.get("node", key),
-                label=r.get("label", key),
-                base=int(r["base"]),
-                size=int(r["size"]),
-                compatible=r["compatible"],
-                no_map=bool(r.get("no_map", False)),
-                reusable=bool(r.get("reusable", False)),
-                cma_default=bool(r.get("cma_default", False)),
-                carveout=bool(r.get("carveout", False)),
-                fact=_fact(r),
-            )
-            for key, r in d["guest_reserved"].items()
-        ),
-        qemu=GpuQemu(
-            extra_patches=tuple(q["extra_patches"]),
-            irqfd=bool(q["irqfd"]),
-            platform_bus_base=int(q["platform_bus_base"]),
-            platform_bus_size=int(q["platform_bus_size"]),
-            ram_base=int(q["ram_base"]),
-            # The variant moves the bus, not its lines: virt's own (runtime.toml).
+        qemu=record(
+            GpuQemu,
+            doc["qemu"],
+            f"{where} [qemu]",
             first_spi=virt.platform_bus_first_spi,
             spis=virt.platform_bus_spis,
-            drop_qemu_memory_node=bool(q["dtb"]["drop_qemu_memory_node"]),
-            needs_fdt_binding=bool(q["dtb"]["needs_fdt_binding"]),
-            fact=_fact(q),
-            bus_fact=_fact(q["platform_bus"]),
-            dtb_fact=_fact(q["dtb"]),
         ),
-        kernel=GpuKernel(
-            series=k["series"],
-            package=k["package"],
-            oot_overlay=k["oot_overlay"],
-            oot_package=k["oot_package"],
-            oot_version=k["oot"]["version"],
-            oot_fact=_fact(k["oot"]),
-            firmware=k["firmware"],
-            kernel_config=tuple(k["kernel_config"]),
-            patches=tuple(k["patches"]["keys"]),
-            fact=_fact(k),
-        ),
-        root_compatible=tuple(d["guest"]["root_compatible"]),
-        fact=_fact(g),
     )
 
 
@@ -277,17 +200,17 @@ class PackageRef(NamedTuple):
 class GraphicsPackage(NamedTuple):
     """One hardware.graphics.extraPackages entry of the GPU guest."""
 
-    key: str
-    name: str  # a symlinkJoin's name; "" = the one path itself
-    paths: tuple[PackageRef, ...]
-    remove: tuple[str, ...]  # files deleted from the join (relative, globs)
-    fact: Fact = Fact()
+    key: Annotated[str, NAME]
+    name: str = ""  # a symlinkJoin's name; "" = the one path itself
+    paths: tuple[PackageRef, ...] = ()
+    remove: tuple[str, ...] = ()  # files deleted from the join (relative, globs)
+    fact: Provenance = Fact()
 
 
 class GuestEgl(NamedTuple):
     etc: str  # environment.etc name
     driver_dir: str  # below the graphics driver link
-    fact: Fact = Fact()
+    fact: Provenance = Fact()
 
 
 class GuestDce(NamedTuple):
@@ -299,88 +222,62 @@ class GuestDce(NamedTuple):
     install_to: str
     makefile: str
     object: str
-    fact: Fact = Fact()
+    fact: Provenance = Fact()
 
 
 class GuestRole(NamedTuple):
     """What the GPU guest carries in one role (gpu, display or gui)."""
 
-    key: str
+    key: Annotated[str, NAME]
     kernel_params: tuple[str, ...]
     modules: tuple[str, ...]
     oot_patches: tuple[str, ...]  # keys of sources.toml [ghaf], in order
-    graphics: tuple[GraphicsPackage, ...]
-    egl: GuestEgl
-    dce: GuestDce | None  # the relay, for display roles
+    graphics: Annotated[tuple[GraphicsPackage, ...], GIVEN]
+    egl: Annotated[GuestEgl, GIVEN]
+    dce: Annotated[GuestDce | None, GIVEN]  # the relay, for display roles
     library_path: tuple[str, ...] = ()  # pkgs attrs for LD_LIBRARY_PATH
-    node_group: str = ""  # the group the GPU's nodes are opened to
+    node_group: str = "video"  # the group the GPU's nodes are opened to
     node_wait: str = ""  # the node whose appearance means nvgpu made them
     nodes: tuple[str, ...] = ()
-    fact: Fact = Fact()
+    fact: Provenance = Fact()
 
 
-def _graphics(key: str, g: dict[str, Any]) -> GraphicsPackage:
-    return GraphicsPackage(
-        key=key,
-        name=_checked(_STORE_PATH, [g.get("name", "")])[0] if "name" in g else "",
-        paths=tuple(
-            PackageRef(_checked(_ATTR, [r["attr"]])[0], tuple(r.get("patches", ())))
-            for r in g["paths"]
-        ),
-        remove=_checked(_STORE_PATH, g.get("remove", ())),
-        fact=_fact(g),
-    )
-
-
-@functools.cache
-@_guarded
-def guest_roles() -> dict[str, GuestRole]:
-    """Each role's guest table ([roles.<name>.guest]); other role keys are not read."""
-    d = _parsed(DATA / "t234-gpu.toml")
-    graphics = {k: _graphics(k, g) for k, g in d["guest_graphics"].items()}
-    e, c = d["guest_egl"], d["guest_dce"]
-    egl = GuestEgl(e["etc"], e["driver_dir"], _fact(e))
-    dce = GuestDce(
-        patches=tuple(c["patches"]),
-        patch_dir=c["patch_dir"],
-        source_key=c["source_key"],
-        install_to=c["install_to"],
-        makefile=c["makefile"],
-        object=c["object"],
-        fact=_fact(c),
-    )
-    _checked(_STORE_PATH, (dce.patch_dir, dce.install_to, dce.makefile, dce.object))
-    roles = {}
-    for key, role in d["roles"].items():
-        r = role["guest"]
-        roles[key] = GuestRole(
-            key=key,
-            kernel_params=tuple(r["kernel_params"]),
-            modules=tuple(r["modules"]),
-            oot_patches=tuple(r["oot_patches"]),
-            graphics=tuple(graphics[g] for g in r["graphics"]),
-            egl=egl,
-            dce=dce if r["dce_guest_proxy"] else None,
-            library_path=_checked(_ATTR, r.get("library_path", ())),
-            node_group=_checked(_ATTR, [r.get("node_group", "video")])[0],
-            node_wait=r.get("node_wait", ""),
-            nodes=_checked(_DEV_PATH, r.get("nodes", ())),
-            fact=_fact(r),
-        )
-        if roles[key].node_wait:
-            _checked(_DEV_PATH, [roles[key].node_wait])
-    return roles
-
-
-def guest_role(name: str) -> GuestRole:
-    """One role's guest.
+def guest_roles(doc: dict[str, Any]) -> dict[str, GuestRole]:
+    """Each role's guest table ([roles.<name>.guest]) of `t234-gpu.toml`'s
+    parsed text; other role keys are not read.
 
     Raises:
-        ValueError: the catalog has no such role (callers pass a derived role).
+        ValueError: a value the guest module would have to quote, or a
+            missing or misshapen key.
     """
-    roles = guest_roles()
-    if name not in roles:
-        raise ValueError(
-            f"no GPU guest role {name!r} in t234-gpu.toml (it has {', '.join(roles)})"
+    where = "t234-gpu.toml"
+    graphics = {
+        k: record(GraphicsPackage, g, f"{where} [guest_graphics.{k}]", k)
+        for k, g in doc["guest_graphics"].items()
+    }
+    for g in graphics.values():
+        _checked(_STORE_PATH, [g.name] if g.name else [])
+        _checked(_ATTR, [r.attr for r in g.paths])
+        _checked(_STORE_PATH, g.remove)
+    egl = record(GuestEgl, doc["guest_egl"], f"{where} [guest_egl]")
+    dce = record(GuestDce, doc["guest_dce"], f"{where} [guest_dce]")
+    _checked(_STORE_PATH, (dce.patch_dir, dce.install_to, dce.makefile, dce.object))
+    roles = {}
+    for key, role in doc["roles"].items():
+        r = role["guest"]
+        guest = record(
+            GuestRole,
+            r,
+            f"{where} [roles.{key}.guest]",
+            key,
+            graphics=tuple(graphics[name] for name in r["graphics"]),
+            egl=egl,
+            dce=dce if r["dce_guest_proxy"] else None,
         )
-    return roles[name]
+        _checked(_ATTR, guest.library_path)
+        _checked(_ATTR, [guest.node_group])
+        _checked(
+            _DEV_PATH, guest.nodes + ((guest.node_wait,) if guest.node_wait else ())
+        )
+        roles[key] = guest
+    return roles

@@ -1,14 +1,26 @@
 """Typed view of the hardware catalog (SoC resources, devices, boards).
 
-The data lives in `data/*.toml`; `catalog.load` parses it once into these
+The data lives in `data/*.toml`; `catalog.read` parses it into these
 immutable records (NamedTuples: cheaper to define than frozen dataclasses,
 which matters for start-up; annotations are evaluated, not strings, since
-NamedTuple compiles each string one). Nothing outside `catalog/` holds
-hardware facts.
+NamedTuple compiles each string one). Each field says once what it is and
+where its table has it (`ghafgen.records`: `At`, `NAME`, `GIVEN`, ...); a
+field without a note is the key of its own name. Nothing outside `catalog/`
+holds hardware facts.
 """
 
 import enum
-from typing import NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Annotated, NamedTuple, TypeVar
+
+from ghafgen.records import ENTRIES, GIVEN, NAME, REST, At, Parse
+from ghafgen.units import mib, parse_size
+
+if TYPE_CHECKING:
+    from ghafgen.catalog.catalog import Catalog
+else:
+    # Record annotations are evaluated (see above), and `catalog.catalog`
+    # imports this module: at run time a board's catalog is typed `object`.
+    Catalog = object
 
 FLAVORS = ("l4t", "mainline")
 # The `l4t` flavour is the tree of L4T 36.x (JetPack 6), the one Ghaf boots; a
@@ -48,22 +60,27 @@ class Fact(NamedTuple):
     uncertain: bool = False
 
 
+# A record's own provenance: the `source`, `note` and `uncertain` keys of the
+# table the record is read from.
+Provenance = Annotated[Fact, At()]
+
+
 class Resource(NamedTuple):
     """A BPMP clock, reset or power domain with its raw numeric ID."""
 
-    kind: str  # one of RESOURCE_KINDS
-    name: str
+    kind: Annotated[str, GIVEN]  # one of RESOURCE_KINDS: which table it is in
+    name: Annotated[str, NAME]
     id: int
     parents: tuple[str, ...] = ()
     protected: bool = False
     host_critical: bool = False
-    fact: Fact = Fact()
+    fact: Provenance = Fact()
 
 
 class FlavorView(NamedTuple):
     """How one device-tree flavour names a node, and resources that differ there."""
 
-    flavor: str
+    flavor: Annotated[str, NAME]
     path: str = ""
     label: str = ""
     controller_iommus: bool = False
@@ -72,7 +89,7 @@ class FlavorView(NamedTuple):
     clocks: tuple[str, ...] | None = None
     resets: tuple[str, ...] | None = None
     power_domains: tuple[str, ...] | None = None
-    fact: Fact = Fact()
+    fact: Provenance = Fact()
 
 
 class GuestNode(NamedTuple):
@@ -88,11 +105,11 @@ class GuestNode(NamedTuple):
     ghaf_patches: tuple[str, ...] = ()  # keys of sources.toml [ghaf] paths
     device_options: str = ""  # -device vfio-platform options of the pinned QEMU
     tty: str = ""  # the guest driver's port names ("ttyAMA": ttyAMA0, ttyAMA1, ...)
-    fact: Fact = Fact()
+    fact: Provenance = Fact()
 
 
 class PlatformDevice(NamedTuple):
-    key: str
+    key: Annotated[str, NAME]
     description: str
     dt_name: str
     node: str
@@ -104,7 +121,8 @@ class PlatformDevice(NamedTuple):
     power_domains: tuple[str, ...]
     instance_of: str
     needs_sid_marking: bool
-    flavors: dict[str, FlavorView]
+    # Its `dt.<flavor>` tables, the mainline one keyed by kernel series.
+    flavors: Annotated[dict[str, FlavorView], GIVEN]
     guest: GuestNode
     iommu_sid: int | None = None
     iommu_sid_name: str = ""
@@ -120,7 +138,7 @@ class PlatformDevice(NamedTuple):
     # Resources the node names that the allow list withholds, because a host
     # node uses them too (the device's catalog entry says why).
     withheld: tuple[str, ...] = ()
-    fact: Fact = Fact()
+    fact: Provenance = Fact()
 
     @property
     def irq_count(self) -> int:
@@ -158,17 +176,17 @@ class PlatformDevice(NamedTuple):
 class Sibling(NamedTuple):
     """Another instance of a passable device, kept only to prove nothing leaks."""
 
-    key: str
+    key: Annotated[str, NAME]
     instance_of: str
     dt_name: str
     clocks: frozenset[int]
     resets: frozenset[int]
     power_domains: frozenset[int]
-    fact: Fact = Fact()
+    fact: Provenance = Fact()
 
 
 class PcieController(NamedTuple):
-    key: str
+    key: Annotated[str, NAME]
     dt_name: str
     node: str
     domain: int
@@ -176,14 +194,14 @@ class PcieController(NamedTuple):
     clocks: tuple[str, ...]
     sid: int
     sid_name: str
-    flavors: dict[str, FlavorView]
-    fact: Fact = Fact()
+    flavors: Annotated[dict[str, FlavorView], GIVEN]  # as PlatformDevice's
+    fact: Provenance = Fact()
 
 
 class Slot(NamedTuple):
-    key: str
+    key: Annotated[str, NAME]
     description: str
-    controller: PcieController
+    controller: Annotated[PcieController, GIVEN]  # the SoC's, by the key it names
     form: str
     max_lanes: int
     transports: tuple[str, ...] = ("pcie",)
@@ -192,7 +210,7 @@ class Slot(NamedTuple):
     host_storage: bool = False
     # The carrier tree's num-lanes for the controller, where it overrides the SoC's.
     dt_lanes: int | None = None
-    fact: Fact = Fact()
+    fact: Provenance = Fact()
 
     @property
     def tree_lanes(self) -> int:
@@ -202,25 +220,28 @@ class Slot(NamedTuple):
 class Series(NamedTuple):
     """A kernel series whose mainline tree the catalog's `mainline` facts describe."""
 
-    name: str  # "6.12"
-    fact: Fact = Fact()
+    name: Annotated[str, NAME]  # "6.12"
+    fact: Provenance = Fact()
 
 
 class Soc(NamedTuple):
+    """Read from the [soc] table; the rest of the file's tables are given (each
+    resource table's kind, every entry keyed by kernel series)."""
+
     name: str
     compatible: str
     smmu_platform: str
     passthrough_sid: int
     passthrough_sid_name: str
-    clocks: dict[str, Resource]
-    resets: dict[str, Resource]
-    power_domains: dict[str, Resource]
-    devices: dict[str, PlatformDevice]
-    siblings: dict[str, Sibling]
-    pcie: dict[str, PcieController]
+    clocks: Annotated[dict[str, Resource], GIVEN]
+    resets: Annotated[dict[str, Resource], GIVEN]
+    power_domains: Annotated[dict[str, Resource], GIVEN]
+    devices: Annotated[dict[str, PlatformDevice], GIVEN]
+    siblings: Annotated[dict[str, Sibling], GIVEN]
+    pcie: Annotated[dict[str, PcieController], GIVEN]
     # The kernel series its `mainline` views are for, and every series it has.
-    series: Series = Series("")
-    known_series: tuple[str, ...] = ()
+    series: Annotated[Series, GIVEN] = Series("")
+    known_series: Annotated[tuple[str, ...], GIVEN] = ()
 
     def table(self, kind: str) -> dict[str, Resource]:
         """Resources of `kind`: "clock", "reset" or "power-domain"."""
@@ -230,18 +251,29 @@ class Soc(NamedTuple):
         return self.table(kind)[name]
 
 
+def size_mib(text: object) -> int:
+    """A catalog size ("64G", "2G") in MiB; finer than a MiB is refused."""
+    size = parse_size(str(text))
+    if size is None:
+        raise ValueError(f"bad size {text!r} in catalog")
+    if size % (1 << 20):
+        # Kept in MiB: anything finer would be cut off without a word.
+        raise ValueError(f"size {text!r} in catalog is not a whole number of MiB")
+    return mib(size)
+
+
 class Module(NamedTuple):
     """A module SKU (P3701-0005, P3767-0003, ...): what differs between SKUs."""
 
-    sku: str
+    sku: Annotated[str, NAME]
     description: str
     cpu_cores: int
-    ram_mib: int
+    ram_mib: Annotated[int, At("ram"), Parse(size_mib)]
     dt_model: str = ""
     fused_off: tuple[str, ...] = ()  # SoC blocks the SKU does not have
     mainline_dts: str = ""  # when the SKU has its own mainline tree
     jetpack_som: str = ""  # jetpack-nixos som, when it differs from the carrier's
-    fact: Fact = Fact()
+    fact: Provenance = Fact()
 
 
 class Board(NamedTuple):
@@ -256,6 +288,9 @@ class Board(NamedTuple):
     dt_compatible: str
     devices: dict[str, PlatformDevice]
     slots: dict[str, Slot]
+    # The catalog the board was loaded from (`Catalog.board`): the pipeline
+    # reaches every other fact (runtime pins, GPU group, sources) through it.
+    catalog: Catalog
     # The board's DTS below a kernel tree's arch/arm64/boot/dts ("" if none).
     dts: str = ""
     fact: Fact = Fact()
@@ -283,27 +318,30 @@ class Board(NamedTuple):
 
 
 class QemuVirt(NamedTuple):
-    """The pinned QEMU's `virt` machine: platform bus, PCIe windows, BPMP bridge."""
+    """The pinned QEMU's `virt` machine: platform bus, PCIe windows, BPMP bridge
+    (runtime.toml [qemu.platform] and its virt, bridge and fdt_bindings tables)."""
 
     version: str
-    platform_bus_path: str
-    platform_bus_base: int
-    platform_bus_size: int
-    platform_bus_first_spi: int
-    platform_bus_spis: int
-    pcie_mmio_size: int
-    high_pcie_mmio_size: int
-    bpmp_bridge_base: int
-    bpmp_bridge_old_base: int
-    bpmp_node: str
-    bpmp_compatible: tuple[str, ...]
-    emits_node: tuple[str, ...]  # vfio-platform compatibles QEMU writes a node for
-    fact: Fact = Fact()
-    bridge_fact: Fact = Fact()
+    platform_bus_path: Annotated[str, At("virt", "platform_bus_path")]
+    platform_bus_base: Annotated[int, At("virt", "platform_bus_base")]
+    platform_bus_size: Annotated[int, At("virt", "platform_bus_size")]
+    platform_bus_first_spi: Annotated[int, At("virt", "platform_bus_first_spi")]
+    platform_bus_spis: Annotated[int, At("virt", "platform_bus_spis")]
+    pcie_mmio_size: Annotated[int, At("virt", "pcie_mmio_size")]
+    high_pcie_mmio_size: Annotated[int, At("virt", "high_pcie_mmio_size")]
+    bpmp_bridge_base: Annotated[int, At("bridge", "base")]
+    bpmp_bridge_old_base: Annotated[int, At("bridge", "old_base")]
+    bpmp_node: Annotated[str, At("bridge", "node")]
+    bpmp_compatible: Annotated[tuple[str, ...], At("bridge", "compatible")]
+    # vfio-platform compatibles QEMU writes a node for
+    emits_node: Annotated[tuple[str, ...], At("fdt_bindings", "emits_node")]
+    fact: Annotated[Fact, At("virt")] = Fact()
+    bridge_fact: Annotated[Fact, At("bridge")] = Fact()
 
 
 class QemuBuild(NamedTuple):
-    """The QEMU ghafgen builds for VMs given platform devices (vfio-platform)."""
+    """The QEMU ghafgen builds for VMs given platform devices (vfio-platform):
+    runtime.toml [qemu.platform]."""
 
     version: str
     url: str
@@ -313,34 +351,55 @@ class QemuBuild(NamedTuple):
     bridge_patches: tuple[str, ...]
     irqfd_patches: tuple[str, ...]
     dropped_base_patches: tuple[str, ...]
-    fact: Fact = Fact()
+    fact: Provenance = Fact()
 
 
 class KernelPins(NamedTuple):
-    """Host and guest kernel series, and the Ghaf patches keyed by series."""
+    """Host and guest kernel series, and the Ghaf patches keyed by series
+    (runtime.toml [kernel])."""
 
-    host_series: str
-    host_package: str
-    host_bpmp_series: tuple[str, ...]  # host series the BPMP host proxy builds on
-    guest_series: str
-    guest_package: str
-    bpmp_hooks: dict[str, str]  # series -> path in the Ghaf tree
-    smmu_patch: str
-    host_fact: Fact = Fact()
-    guest_fact: Fact = Fact()
-    hooks_fact: Fact = Fact()
-    smmu_fact: Fact = Fact()
+    host_series: Annotated[str, At("host", "series")]
+    host_package: Annotated[str, At("host", "package")]
+    # host series the BPMP host proxy builds on
+    host_bpmp_series: Annotated[tuple[str, ...], At("host", "bpmp_series")]
+    guest_series: Annotated[str, At("guest", "series")]
+    guest_package: Annotated[str, At("guest", "package")]
+    bpmp_hooks: Annotated[dict[str, str], ENTRIES]  # series -> path in the Ghaf tree
+    smmu_patch: Annotated[str, At("smmu_coherency", "patch")]
+    host_fact: Annotated[Fact, At("host")] = Fact()
+    guest_fact: Annotated[Fact, At("guest")] = Fact()
+    hooks_fact: Annotated[Fact, At("bpmp_hooks")] = Fact()
+    smmu_fact: Annotated[Fact, At("smmu_coherency")] = Fact()
+
+
+class Drivers(NamedTuple):
+    """Driver names as the kernel registers them (runtime.toml [drivers])."""
+
+    vfio_platform: str
+    vfio_pci: str
+    bpmp_host_proxy: str  # Ghaf's BPMP host proxy
+    bpmp_guest: str  # the guest's BPMP driver
+    fact: Provenance = Fact()
+
+
+class MicrovmDefaults(NamedTuple):
+    """What microvm.nix's QEMU runner gives a VM by default (runtime.toml [microvm])."""
+
+    machine: str  # QEMU -M on aarch64
+    console: str  # the guest's console= with qemu.serialConsole on
+    fact: Provenance = Fact()
 
 
 class PinnedSource(NamedTuple):
-    """A GitHub tree fetched by generated modules, pinned by revision and NAR hash."""
+    """A GitHub tree fetched by generated modules, pinned by revision and NAR hash
+    (a table of sources.toml)."""
 
-    name: str
+    name: Annotated[str, NAME]
     url: str
     rev: str
     hash: str
-    paths: dict[str, str]
-    fact: Fact = Fact()
+    paths: Annotated[dict[str, str], REST]  # every other key: a path in the tree
+    fact: Provenance = Fact()
 
     @property
     def github(self) -> tuple[str, str] | None:

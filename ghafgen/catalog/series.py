@@ -1,14 +1,14 @@
 """How two kernel series' mainline trees differ for one board, as the catalog
 keys them. `check` uses it to decide whether an installed series' tree can
 stand in for the target's (same node paths and labels: the host overlays
-apply alike) and to say which IDs differ. Entry point: `compare(board, a, b)`.
+apply alike) and to say which IDs differ. Entry point: `compare(cat, board, a, b)`.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-from ghafgen.catalog.load import board as load_board
+from ghafgen.catalog.catalog import Catalog
 from ghafgen.catalog.model import RESOURCE_KINDS, FlavorView, PlatformDevice
 
 
@@ -23,9 +23,9 @@ def _where(view: FlavorView | None) -> tuple[str, str] | None:
     return None if view is None else (view.path, view.label)
 
 
-def compare(board: str, a: str, b: str) -> Compared:
+def compare(cat: Catalog, board: str, a: str, b: str) -> Compared:
     """Board `board`'s mainline facts in series `a` against series `b`."""
-    one, two = load_board(board, a), load_board(board, b)
+    one, two = cat.board(board, a), cat.board(board, b)
     layout: list[str] = []
     resources: list[str] = []
     views = [

@@ -11,14 +11,15 @@ result (`data/t234-devices.toml`), which `ghafgen show --devices` and
 
 from __future__ import annotations
 
-import functools
 import tomllib
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, NamedTuple
 
 from ghafgen.catalog.fdtview import FdtView
 from ghafgen.catalog.model import Soc
+from ghafgen.records import Or, record
 
 BPMP = "bpmp"  # BPMP-virtualized platform device: the host proxy's allow list
 PLAIN = "plain"  # platform device without BPMP resources
@@ -68,9 +69,9 @@ KINDS = {
 }
 
 
-@dataclass(frozen=True)
-class SocDevice:
-    """One device node of the tree, its resources and its passthrough class."""
+class SocDevice(NamedTuple):
+    """One device node of the tree, its resources and its passthrough class (a
+    `[[device]]` of data/soc/<tree>.toml, read by these annotations)."""
 
     path: str
     dt_name: str
@@ -80,7 +81,7 @@ class SocDevice:
     clocks: tuple[int, ...]
     resets: tuple[int, ...]
     power_domains: tuple[int, ...]
-    iommu_sid: int | None
+    iommu_sid: Annotated[int | None, Or(None)]  # no key: the node has no iommus
     passthrough: str
     reason: str
     enabled: bool = False  # the board tree enables the node (status okay)
@@ -346,29 +347,6 @@ def as_toml(devices: list[SocDevice], source: str) -> str:
 def load(path: Path) -> list[SocDevice]:
     doc = tomllib.loads(path.read_text(encoding="utf-8"))
     return [
-        SocDevice(
-            path=d["path"],
-            dt_name=d["dt_name"],
-            label=d["label"],
-            kind=d["kind"],
-            compatible=tuple(d["compatible"]),
-            clocks=tuple(d["clocks"]),
-            resets=tuple(d["resets"]),
-            power_domains=tuple(d["power_domains"]),
-            iommu_sid=d.get("iommu_sid"),
-            passthrough=d["passthrough"],
-            reason=d["reason"],
-            enabled=bool(d["enabled"]),
-        )
-        for d in doc.get("device", [])
+        record(SocDevice, d, f"{path.name} [[device]] {i}")
+        for i, d in enumerate(doc.get("device", []))
     ]
-
-
-@functools.cache
-def for_board(mainline_dts: str) -> tuple[SocDevice, ...]:
-    """The committed whole-SoC catalog of a board's mainline tree (empty if none).
-    Read once per run, like the rest of the catalog (catalog/load.py)."""
-    from ghafgen.catalog.load import DATA
-
-    path = DATA / "soc" / f"{mainline_dts}.toml"
-    return tuple(load(path)) if mainline_dts and path.exists() else ()

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ghafgen.cli._app import Flavor, Format, TextJson, interactive, reported
 from ghafgen.errors import GhafgenError
+
+if TYPE_CHECKING:
+    from ghafgen.catalog import Catalog
 
 # This group's commands; cli/__init__.py joins the groups into one app.
 app = typer.Typer()
@@ -76,8 +79,7 @@ def catalog_import(
     ] = False,
 ) -> None:
     """Read passthrough-capable nodes (serial, ethernet, PCIe, display) from a vendor tree."""
-    from ghafgen import catalog
-    from ghafgen.catalog import dtimport
+    from ghafgen.catalog import dtimport, load
     from ghafgen.fileio import Unreadable
 
     source = dtb or dts
@@ -90,9 +92,7 @@ def catalog_import(
                 from ghafgen.catalog import soc
 
                 blob = dtimport.blob(source, dts=dts is not None)
-                text = soc.as_toml(
-                    soc.scan(blob, catalog.board(board).soc), source.name
-                )
+                text = soc.as_toml(soc.scan(blob, load().board(board).soc), source.name)
         except (dtimport.BadTree, Unreadable):
             raise  # says which file and why itself (a refused /incbin/, a bad reg)
         except Exception as e:  # libfdt's FdtException, a missing file
@@ -105,7 +105,7 @@ def catalog_import(
             else:
                 _write_once(out, text, "a catalog file", force=force)
             return
-        known = catalog.board(board, series)
+        known = load().board(board, series)
         found = dtimport.diff(nodes, known, flavor.value)
     for d in found:
         typer.echo(d.render())
@@ -147,21 +147,23 @@ def discover(
     """Read IOMMU groups, PCI and platform devices of a board into a report or a draft profile."""
     import json
 
+    from ghafgen.catalog import load
     from ghafgen.discover import sysfs as disc
     from ghafgen.views.report import discovery_json, discovery_text
 
     with reported():
+        cat = load()
         reader = disc.SysfsReader(root)
-        found = disc.discover(root, reader)
+        found = disc.discover(root, cat, reader)
         if capture_to is not None:
             count = disc.capture(reader, capture_to)
             typer.echo(f"captured {count} files into {capture_to}", err=True)
         if profile is not None:
-            _write_new_profile(profile, found, name)
+            _write_new_profile(profile, found, name, cat)
     typer.echo(
-        json.dumps(discovery_json(found), indent=2)
+        json.dumps(discovery_json(found, cat), indent=2)
         if fmt == "json"
-        else discovery_text(found)
+        else discovery_text(found, cat)
     )
 
 
@@ -200,7 +202,7 @@ def _write_once(path: Path, text: str, what: str, *, force: bool = False) -> Non
         raise GhafgenError(f"cannot write {path}: {e.strerror or e}") from None
 
 
-def _write_new_profile(path: Path, found: object, name: str) -> None:
+def _write_new_profile(path: Path, found: object, name: str, cat: Catalog) -> None:
     """Write a draft profile; never over an existing file; validate it after."""
     from ghafgen.discover.draft import from_discovery
     from ghafgen.discover.sysfs import DiscoverError, Discovery
@@ -211,20 +213,20 @@ def _write_new_profile(path: Path, found: object, name: str) -> None:
         from ghafgen.discover.boarddraft import board_draft, missing_facts
 
         draft = path.with_name(path.stem + ".board.toml")
-        _write_once(draft, board_draft(found), "a draft")
+        _write_once(draft, board_draft(found, cat), "a draft")
         raise DiscoverError(
             "no catalog board matches compatible "
             f"{printable(', '.join(found.compatible)) or '(none)'}; wrote a board draft to "
-            f"{draft}; missing: " + "; ".join(missing_facts(found))
+            f"{draft}; missing: " + "; ".join(missing_facts(found, cat))
         )
-    _create(path, from_discovery(found, name).toml())
+    _create(path, from_discovery(found, name, cat).toml(), cat)
 
 
-def _create(path: Path, text: str) -> None:
+def _create(path: Path, text: str, cat: Catalog) -> None:
     from ghafgen.rules.engine import validate as run
 
     _write_once(path, text, "a profile")
-    report = run([path])
+    report = run([path], cat)
     for f in report.findings:
         typer.echo(f.render(), err=True)
     if report.exit_code:
@@ -259,10 +261,12 @@ def new_target(
     ] = Path("profiles"),
 ) -> None:
     """Scaffold a profile for a board; asks on a terminal for what the flags leave out."""
+    from ghafgen.catalog import load
     from ghafgen.discover import newtarget
 
     path = folder / f"{name}.toml"
     with reported():
+        cat = load()
         if from_discover is not None:
             from ghafgen.discover import sysfs as disc
 
@@ -272,8 +276,8 @@ def new_target(
                     "leave out --board, --passthrough and --vm (edit the draft instead)"
                 )
 
-            _write_new_profile(path, disc.discover(from_discover), name)
+            _write_new_profile(path, disc.discover(from_discover, cat), name, cat)
             return
         ask = newtarget.Prompter(typer.prompt) if interactive() else None
-        draft = newtarget.draft(name, board, passthrough or [], vm or [], ask)
-        _create(path, draft.toml())
+        draft = newtarget.draft(name, board, passthrough or [], vm or [], ask, cat)
+        _create(path, draft.toml(), cat)

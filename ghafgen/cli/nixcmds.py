@@ -157,6 +157,7 @@ def check(
     import json
     import tempfile
 
+    from ghafgen.catalog import load
     from ghafgen.toolchain import realtools
     from ghafgen.toolchain.guestbase import dump_qemu_virt
 
@@ -166,7 +167,7 @@ def check(
         inputs = realtools.CheckInputs(
             base_dtb, qemu_dtb, kernel_src, qemu_src, kernel_sources, schemas
         )
-        results = realtools.check_with_real_tools(folder, inputs)
+        results = realtools.check_with_real_tools(folder, inputs, load())
     failed = [r for r in results if not r.ok]
     skipped = [r for r in results if r.skipped]
     ran = len(results) - len(skipped)

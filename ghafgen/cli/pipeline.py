@@ -1,6 +1,6 @@
 """The stages joined: validate the profiles, then render and write them.
 
-Entry point: `generate(paths, outdir, compare_only=..., force=..., layout=...)`.
+Entry point: `generate(paths, outdir, cat, compare_only=..., force=..., layout=...)`.
 It lives with the commands because only this layer may call both rules and
 render. Nothing is written unless every profile validates without errors.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ghafgen.catalog import Catalog
 from ghafgen.render.output import Outcome
 from ghafgen.render.write import write_all
 from ghafgen.rules.engine import Report, validate
@@ -25,18 +26,20 @@ class Generated:
 def generate(
     paths: list[Path],
     outdir: Path,
+    cat: Catalog,
     *,
     compare_only: bool = False,
     force: bool = False,
     layout: str = "default",
 ) -> Generated:
-    """Validate every profile; if none has an error, write them all (or, `compare_only`, compare).
+    """Validate every profile against `cat`; if none has an error, write them all
+    (or, `compare_only`, compare).
 
     Raises:
         ProfileError: a profile does not fit the layout.
         OutputError: hand-edited files, or an unwritable output directory.
     """
-    report = validate(paths)
+    report = validate(paths, cat)
     if report.exit_code != 0:
         return Generated(report, ())
     valid = []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,6 +17,9 @@ from ghafgen.cli._app import (
     reported,
 )
 
+if TYPE_CHECKING:
+    from ghafgen.catalog import Catalog
+
 # This group's commands; cli/__init__.py joins the groups into one app.
 app = typer.Typer()
 
@@ -24,9 +27,10 @@ app = typer.Typer()
 @app.command()
 def validate(profiles: Profiles, fmt: Format = TextJson.text) -> None:
     """Check profiles against every rule; exit 1 on errors, 2 on unreadable input."""
+    from ghafgen.catalog import load
     from ghafgen.rules.engine import validate as run
 
-    report = run(profiles)
+    report = run(profiles, load())
     if fmt == "json":
         import json
 
@@ -80,9 +84,12 @@ def show(
     """Print who owns each device (VM, IOMMU group, BPMP IDs, slot, power), or a diagram."""
     import json
 
+    from ghafgen.catalog import load
     from ghafgen.findings import Severity
     from ghafgen.rules.engine import validate as run
     from ghafgen.views import show as table
+
+    cat = load()
 
     if devices:
         from ghafgen.views import devicedoc
@@ -96,15 +103,15 @@ def show(
         # A terminal's width (COLUMNS if set), else 100 for a pipe or a file.
         width = shutil.get_terminal_size((100, 24)).columns
         with reported():
-            typer.echo(devicedoc.render(board, fmt.value, width))
+            typer.echo(devicedoc.render(cat, board, fmt.value, width))
         return
     if fmt is ShowFormat.markdown:
         raise typer.BadParameter("markdown is for --devices", param_hint="--format")
     if boards:
         if fmt is ShowFormat.json:
-            typer.echo(json.dumps(table.boards_data(), indent=2))
+            typer.echo(json.dumps(table.boards_data(cat), indent=2))
         elif fmt is ShowFormat.text:
-            typer.echo(_boards_text())
+            typer.echo(_boards_text(cat))
         else:
             raise typer.BadParameter(
                 "--boards prints text or json", param_hint="--format"
@@ -121,7 +128,7 @@ def show(
             "document of one profile: run show once per profile",
             param_hint="'[profiles]...'",
         )
-    report = run(profiles)
+    report = run(profiles, cat)
     for f in report.findings:
         if f.severity is Severity.ERROR:
             typer.echo(f.render(), err=True)
@@ -142,12 +149,10 @@ def show(
     raise typer.Exit(report.exit_code)
 
 
-def _boards_text() -> str:
-    from ghafgen import catalog
-
+def _boards_text(cat: Catalog) -> str:
     lines = []
-    for name in catalog.board_names():
-        b = catalog.board(name)
+    for name in cat.board_names():
+        b = cat.board(name)
         lines.append(
             f"{name}: {b.description}; {b.cpu_cores} cores, {b.ram_mib // 1024} GiB"
         )
@@ -191,12 +196,13 @@ def generate(
     ] = Layout.default,
 ) -> None:
     """Write NixOS/microvm.nix modules, overlays, guest trees and patches for each profile."""
+    from ghafgen.catalog import load
     from ghafgen.cli.pipeline import generate as run
     from ghafgen.findings import Severity
 
     with reported():
         result = run(
-            profiles, out, compare_only=check, force=force, layout=layout.value
+            profiles, out, load(), compare_only=check, force=force, layout=layout.value
         )
     for f in result.report.findings:
         if f.severity is not Severity.INFO or result.report.exit_code:

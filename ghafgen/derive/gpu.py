@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from ghafgen.catalog.gpu import Carveout, GpuGroup, gpu_group
+from ghafgen.catalog.gpu import Carveout, GpuGroup
 from ghafgen.catalog.model import Board, PlatformDevice
 from ghafgen.derive.platform_bus import Bus, Device, Placed, lay_out
 from ghafgen.profile.model import Passthrough, Profile
@@ -61,7 +61,7 @@ def gpu_pass(profile: Profile, board: Board) -> GpuPass | None:
     entries = group_entries(profile, board)
     if not entries:
         return None
-    group = gpu_group()
+    group = board.catalog.gpu_group
     vms = {pt.vm for pt in entries}
     keys = {pt.device for pt in entries}
     if len(vms) != 1 or None in vms or keys != set(group.members):

@@ -10,8 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ghafgen.catalog.gpu import gpu_group, guest_role
-from ghafgen.catalog.load import kernel_pins, qemu_build, qemu_virt, sources
+from ghafgen.catalog import Catalog
 from ghafgen.catalog.model import Board, PlatformDevice
 from ghafgen.derive.allowlist import bpmp_owners, per_vm_form, platform_devices
 from ghafgen.derive.gpu import DEFAULT_ROLE, GpuPass, gpu_pass
@@ -59,10 +58,12 @@ def smmu_patch_reasons(profile: Profile, board: Board) -> tuple[str, ...]:
     return tuple(reasons)
 
 
-def unbound_devices(devices: list[PlatformDevice]) -> list[PlatformDevice]:
+def unbound_devices(
+    devices: list[PlatformDevice], cat: Catalog
+) -> list[PlatformDevice]:
     """Passed devices the pinned QEMU has no FDT binding for, so would refuse:
     their guest node is ghafgen's, and ghafgen's QEMU patch binds them."""
-    emits = set(qemu_virt().emits_node)
+    emits = set(cat.qemu_virt.emits_node)
     # A group's VM boots its own -dtb, with which QEMU writes no platform-bus
     # nodes (virt.c virt_machine_done): t234-gpu.toml [qemu.dtb] says whether
     # its members still need a binding.
@@ -71,14 +72,14 @@ def unbound_devices(devices: list[PlatformDevice]) -> list[PlatformDevice]:
         for d in devices
         if not d.guest.qemu_emits_node
         and not emits & set(d.qemu_compatibles)
-        and (not d.group or gpu_group().qemu.needs_fdt_binding)
+        and (not d.group or cat.gpu_group.qemu.needs_fdt_binding)
     ]
 
 
-def guest_series(devices: list[PlatformDevice]) -> str:
+def guest_series(devices: list[PlatformDevice], cat: Catalog) -> str:
     """The pinned guest series when a passed device needs it (BPMP hooks, drivers)."""
     needed = any(d.guest.bpmp or d.guest.min_kernel for d in devices)
-    return kernel_pins().guest_series if needed else ""
+    return cat.kernel_pins.guest_series if needed else ""
 
 
 def _vm(
@@ -87,17 +88,17 @@ def _vm(
     mine = {pt.name for pt in profile.enabled if pt.vm == name}
     devices = [d for n, d in platform_devices(profile, board) if n in mine]
     bpmp = any(d.guest.bpmp for d in devices)
-    build = qemu_build()
+    build = board.catalog.qemu_build
     if gp is not None and gp.vm != name:
         gp = None
     if devices:
         gone = build.vfio_platform_removed
         qemu = f"QEMU {build.version} (pinned: vfio-platform is gone from {gone})"
         patches = (build.bridge_patches if bpmp else ()) + build.irqfd_patches
-        if unbound_devices(devices):
+        if unbound_devices(devices, board.catalog):
             patches += (f"qemu-vfio-platform-bindings-{name}.patch (ghafgen)",)
         if gp is not None:
-            paths = sources()["ghaf"].paths
+            paths = board.catalog.sources["ghaf"].paths
             patches += tuple(
                 paths[k].rsplit("/", 1)[-1] for k in gp.group.qemu.extra_patches
             )
@@ -105,14 +106,14 @@ def _vm(
             patches += ("qemu-bpmp-guest-host-device.patch (ghafgen)",)
     else:
         qemu, patches = "microvm.nix's QEMU", ()
-    series = guest_series(devices)
+    series = guest_series(devices, board.catalog)
     kernel_patches: tuple[str, ...] = tuple(
         dict.fromkeys(k for d in devices for k in d.guest.ghaf_patches)
     )
     if gp is not None:
         k = gp.group.kernel
         kernel_patches = (*k.patches, *kernel_patches)
-        role = guest_role(gpu_role)
+        role = board.catalog.gpu_guest_role(gpu_role)
         kernel_patches += tuple(f"{k.oot_package}: {p}" for p in role.oot_patches)
     if bpmp:
         kernel_patches += ("bpmp-virt proxy drivers", f"bpmp-virt hooks ({series})")

@@ -1,6 +1,6 @@
 """A catalog board draft for a board `discover` does not know: what was seen, what is missing.
 
-Entry points: `missing_facts(discovery)` and `board_draft(discovery)`. The
+Entry points: `missing_facts(discovery, cat)` and `board_draft(discovery, cat)`. The
 draft is a starting point for `ghafgen/catalog/data/boards/<name>.toml`; each
 fact ghafgen could not read from the board is a `# MISSING:` line, never a
 guess.
@@ -10,29 +10,29 @@ from __future__ import annotations
 
 import json
 
-from ghafgen import catalog
+from ghafgen.catalog import Catalog
 from ghafgen.discover.sysfs import Discovery
 from ghafgen.findings import printable
 
 
-def _carrier_file(carrier: str | None) -> str | None:
-    for name in catalog.board_names():
-        b = catalog.board(name)
+def _carrier_file(carrier: str | None, cat: Catalog) -> str | None:
+    for name in cat.board_names():
+        b = cat.board(name)
         if carrier and b.carrier == carrier and "+" not in name:
             return name
     return None
 
 
-def missing_facts(discovery: Discovery) -> list[str]:
+def missing_facts(discovery: Discovery, cat: Catalog) -> list[str]:
     """What the catalog needs before ghafgen can generate for this board."""
-    known = _carrier_file(discovery.carrier)
+    known = _carrier_file(discovery.carrier, cat)
     if known is not None and discovery.sku:
         return [
             f"module {discovery.sku.upper()}: RAM, CPU cores and fused-off blocks, each with "
             f"its source ([modules.{discovery.sku}] in boards/{known}.toml)"
         ]
     carrier = discovery.carrier or "unknown (no 'nvidia,<carrier>+<module>' compatible)"
-    elsewhere = catalog.resolve(discovery.sku) if discovery.sku else None
+    elsewhere = cat.resolve(discovery.sku) if discovery.sku else None
     module = (
         f"module {discovery.sku.upper()}: catalogued on {elsewhere.partition('+')[0]}; copy "
         "its [modules] entry"
@@ -50,7 +50,7 @@ def missing_facts(discovery: Discovery) -> list[str]:
     ]
 
 
-def board_draft(discovery: Discovery) -> str:
+def board_draft(discovery: Discovery, cat: Catalog) -> str:
     """Catalog-style TOML: what was seen on the board, and a MISSING line per gap."""
     q = json.dumps
     lines = [
@@ -70,5 +70,5 @@ def board_draft(discovery: Discovery) -> str:
     ]
     if discovery.carrier:
         lines.append(f"carrier = {q(discovery.carrier)}")
-    lines += [f"# MISSING: {m}" for m in missing_facts(discovery)]
+    lines += [f"# MISSING: {m}" for m in missing_facts(discovery, cat)]
     return "\n".join(lines) + "\n"

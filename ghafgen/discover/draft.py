@@ -1,6 +1,6 @@
 """Draft profiles for `discover --profile` and `new-target`: values plus why, as TOML.
 
-Entry points: `from_discovery(discovery, name)` and `Draft.toml()`. Every value
+Entry points: `from_discovery(discovery, name, cat)` and `Draft.toml()`. Every value
 ghafgen guessed carries a `# GUESS:` comment saying what to check.
 """
 
@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ghafgen import catalog
+from ghafgen.catalog import Catalog
 from ghafgen.catalog.model import Slot
 from ghafgen.discover.sysfs import Discovery, SysfsPciFunction
 from ghafgen.units import format_size
@@ -50,12 +50,13 @@ class Draft:
     header: list[str] = field(default_factory=list)
     passthroughs: list[DraftPassthrough] = field(default_factory=list)
     vms: list[DraftVm] = field(default_factory=list)
+    # The board's platform devices (the catalog's), which need virtualization.
+    platform: tuple[str, ...] = ()
 
     @property
     def needs_virtualization(self) -> bool:
-        board = catalog.board(self.board)
         return any(
-            (p.device or p.name) in board.devices
+            (p.device or p.name) in self.platform
             for p in self.passthroughs
             if not p.commented
         )
@@ -170,11 +171,11 @@ VM_FOR_KIND = {
 }
 
 
-def from_discovery(discovery: Discovery, name: str) -> Draft:
+def from_discovery(discovery: Discovery, name: str, cat: Catalog) -> Draft:
     """A draft that validates: the board's PCIe cards to guessed VMs, platform devices listed."""
     if discovery.board is None:
         raise ValueError("no catalog board matches " + ", ".join(discovery.compatible))
-    board = catalog.board(discovery.board)
+    board = cat.board(discovery.board)
     names = {p.name for p in discovery.platform}
     l4t = any(
         dev.dt_name in names
@@ -184,6 +185,7 @@ def from_discovery(discovery: Discovery, name: str) -> Draft:
     draft = Draft(
         target=name,
         board=board.name,
+        platform=tuple(board.devices),
         flavor="l4t" if l4t else "mainline",
         flavor_guess=(
             "a node only L4T trees have is present"

@@ -1,6 +1,6 @@
 """`ghafgen new-target`: a draft profile from flags, asking on a terminal for the rest.
 
-Entry point: `draft(name, board_name, passthroughs, vms, ask)`; `ask` is None in a
+Entry point: `draft(name, board_name, passthroughs, vms, ask, cat)`; `ask` is None in a
 pipe or in CI, where nothing is asked and defaults are marked GUESS.
 """
 
@@ -10,7 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
-from ghafgen import catalog
+from ghafgen.catalog import Catalog
+from ghafgen.catalog.model import Board
 from ghafgen.discover.draft import Draft, DraftPassthrough, DraftVm
 from ghafgen.errors import ProfileError
 from ghafgen.profile import spec
@@ -78,7 +79,7 @@ def _memory(name: str, value: str) -> str | None:
 
 
 def _pairs(
-    items: list[str], ask: Prompter | None, board: catalog.model.Board
+    items: list[str], ask: Prompter | None, board: Board
 ) -> list[tuple[str, str]]:
     if not items and ask is not None:
         answer = ask(
@@ -106,7 +107,7 @@ def _split(answer: str) -> list[str]:
     return [i.strip() for i in answer.split(",") if i.strip()]
 
 
-def _pair_error(item: str, board: catalog.model.Board) -> str | None:
+def _pair_error(item: str, board: Board) -> str | None:
     dev, sep, vm = item.partition(":")
     if not sep or dev not in board.passable():
         return (
@@ -127,7 +128,7 @@ def _vms(
     items: list[str],
     wanted: list[str],
     ask: Prompter | None,
-    board: catalog.model.Board,
+    board: Board,
 ) -> list[DraftVm]:
     given: dict[str, DraftVm] = {}
     for item in items:
@@ -170,10 +171,11 @@ def draft(
     passthroughs: list[str],
     vms: list[str],
     ask: Prompter | None,
+    cat: Catalog,
 ) -> Draft:
     """Raises ProfileError on a flag that cannot make a valid profile."""
     _check(value_problem("target.name", name, spec_field(spec.TARGET, "name")))
-    names = catalog.board_names()
+    names = cat.board_names()
     if board_name is None:
         if ask is None:
             raise ProfileError(f"give --board, one of: {', '.join(names)}")
@@ -182,15 +184,15 @@ def draft(
         board_name = ask(
             f"board ({', '.join(plain)})",
             plain[0],
-            lambda a: None if catalog.resolve(a) else f"no board {a!r}",
+            lambda a: None if cat.resolve(a) else f"no board {a!r}",
         )
-    resolved = catalog.resolve(board_name)
+    resolved = cat.resolve(board_name)
     if resolved is None:
         raise ProfileError(
             f"no board {board_name!r}; one of: {', '.join(names)} "
             "(or a module SKU such as p3701-0005)"
         )
-    board = catalog.board(resolved)
+    board = cat.board(resolved)
     pairs = _pairs(passthroughs, ask, board)
     entries = []
     for dev, vm in pairs:
@@ -207,6 +209,7 @@ def draft(
     return Draft(
         target=name,
         board=board.name,
+        platform=tuple(board.devices),
         flavor="l4t",
         flavor_guess="the L4T tree Ghaf boots; use mainline for an upstream kernel's tree",
         header=[

@@ -1,6 +1,6 @@
 """`ghafgen discover`: read a live or captured sysfs/procfs tree into a Discovery.
 
-Entry points: `discover(root)` -> `Discovery`, `capture(reader, out)`; the
+Entry points: `discover(root, cat)` -> `Discovery`, `capture(reader, out)`; the
 draft profile is `discover.draft.from_discovery`. Every file read goes through `SysfsReader`, which
 remembers it, so `--capture` saves exactly what was read and nothing else.
 """
@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ghafgen import catalog
+from ghafgen.catalog import Catalog
 from ghafgen.confined import Escapes, Folder, Taken, Unopenable, pack, save_new
 from ghafgen.errors import GhafgenError
 from ghafgen.fileio import Unreadable
@@ -201,8 +201,8 @@ def _checked(value: str, pattern: str, where: Path, what: str) -> str:
     return value
 
 
-def discover(root: Path, reader: SysfsReader | None = None) -> Discovery:
-    """Read the tree under `root`.
+def discover(root: Path, cat: Catalog, reader: SysfsReader | None = None) -> Discovery:
+    """Read the tree under `root`; `cat` names the boards and devices it knows.
 
     Raises:
         DiscoverError: a required file is missing or unreadable, naming it.
@@ -254,13 +254,13 @@ def discover(root: Path, reader: SysfsReader | None = None) -> Discovery:
         )
     known = {
         d.dt_name
-        for name in catalog.board_names()
-        for d in catalog.board(name).devices.values()
+        for name in cat.board_names()
+        for d in cat.board(name).devices.values()
     }
     known |= {
         s.controller.dt_name
-        for name in catalog.board_names()
-        for s in catalog.board(name).slots.values()
+        for name in cat.board_names()
+        for s in cat.board(name).slots.values()
     }
     platform = []
     for name in r.listdir("sys/bus/platform/devices"):
@@ -276,7 +276,7 @@ def discover(root: Path, reader: SysfsReader | None = None) -> Discovery:
                 r.link(f"{base}/iommu_group"),
             )
         )
-    board, carrier, sku = identify(compatible)
+    board, carrier, sku = identify(compatible, cat)
     return Discovery(
         model,
         compatible,
@@ -295,7 +295,9 @@ _PART = re.compile(r"nvidia,(p\d{4})-(\d{4})")
 _CARRIER_MODULE = re.compile(r"nvidia,(p\d{4}-\d{4})\+(p\d{4})-(\d{4})")
 
 
-def identify(compatible: tuple[str, ...]) -> tuple[str | None, str | None, str | None]:
+def identify(
+    compatible: tuple[str, ...], cat: Catalog
+) -> tuple[str | None, str | None, str | None]:
     """(board name, carrier, module SKU) from the root compatible list.
 
     The carrier comes from "nvidia,<carrier>+<module>"; the SKU from the
@@ -316,9 +318,7 @@ def identify(compatible: tuple[str, ...]) -> tuple[str | None, str | None, str |
             break
     if carrier is None:
         exact = [
-            b
-            for b in catalog.board_names()
-            if catalog.board(b).dt_compatible in compatible
+            b for b in cat.board_names() if cat.board(b).dt_compatible in compatible
         ]
         return (exact[0] if exact else None), None, None
     own = [
@@ -327,8 +327,8 @@ def identify(compatible: tuple[str, ...]) -> tuple[str | None, str | None, str |
         if (m := _PART.fullmatch(c)) and m.group(1) == family
     ]
     sku = own[0] if own else plus_sku
-    for name in catalog.board_names():
-        b = catalog.board(name)
+    for name in cat.board_names():
+        b = cat.board(name)
         if b.carrier != carrier or "+" in name:
             continue
         if sku == (b.module.sku if b.module else None):

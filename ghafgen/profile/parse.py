@@ -9,6 +9,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from ghafgen.catalog import Catalog
 from ghafgen.findings import (
     ERROR,
     Finding,
@@ -134,9 +135,12 @@ def _kind(value: object) -> str:
 
 
 class _Checker:
-    def __init__(self, loc: Locator, board: object = None) -> None:
+    def __init__(
+        self, loc: Locator, board: object = None, cat: Catalog | None = None
+    ) -> None:
         self.loc = loc
         self.board = board  # [target] board as written, for hints only
+        self.cat = cat  # the catalog that names the board, for hints only
         self.findings: list[Finding] = []
 
     def add(self, rule_id: str, path: KeyPath, message: str, hint: str = "") -> None:
@@ -261,12 +265,10 @@ class _Checker:
     @property
     def board_cores(self) -> int | None:
         """The named board's cores, for the vCPU hint; None if it names none."""
-        if not isinstance(self.board, str):
+        if not isinstance(self.board, str) or self.cat is None:
             return None
-        from ghafgen import catalog
-
-        resolved = catalog.resolve(self.board)
-        return catalog.board(resolved).cpu_cores if resolved else None
+        resolved = self.cat.resolve(self.board)
+        return self.cat.board(resolved).cpu_cores if resolved else None
 
 
 class Problem(NamedTuple):
@@ -596,8 +598,9 @@ def _build(doc: dict[str, Any], loc: Locator, text: str) -> Profile:
     )
 
 
-def load_text(text: str, display_name: str) -> LoadResult:
-    """Check and build a profile from TOML text; `display_name` goes into findings."""
+def load_text(text: str, display_name: str, cat: Catalog | None = None) -> LoadResult:
+    """Check and build a profile from TOML text; `display_name` goes into findings,
+    and a hint names the cores of the board `cat` has under the profile's name."""
     loc = Locator(display_name, {})
     if text.startswith("\ufeff"):
         return LoadResult(
@@ -643,15 +646,19 @@ def load_text(text: str, display_name: str) -> LoadResult:
         )
     loc = Locator(display_name, key_lines(text))
     target = doc.get("target")
-    checker = _Checker(loc, target.get("board") if isinstance(target, dict) else None)
+    checker = _Checker(
+        loc, target.get("board") if isinstance(target, dict) else None, cat
+    )
     checker.container((), doc)
     if any(f.severity is Severity.ERROR for f in checker.findings):
         return LoadResult(None, tuple(checker.findings))
     return LoadResult(_build(doc, loc, text), tuple(checker.findings))
 
 
-def load(path: Path, display_name: str | None = None) -> LoadResult:
-    """Read and check the profile at `path`."""
+def load(
+    path: Path, display_name: str | None = None, cat: Catalog | None = None
+) -> LoadResult:
+    """Read and check the profile at `path` (`cat`: as `load_text`)."""
     name = display_name or str(path)
     loc = Locator(name, {})
     try:
@@ -684,4 +691,4 @@ def load(path: Path, display_name: str | None = None) -> LoadResult:
                 ),
             ),
         )
-    return load_text(text, name)
+    return load_text(text, name, cat)

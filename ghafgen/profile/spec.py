@@ -6,8 +6,14 @@ turns them into JSON Schema, so the checker and the schema cannot disagree.
 
 from typing import NamedTuple
 
-from ghafgen.catalog.load import kernel_pins
+from ghafgen.catalog import load
 from ghafgen.catalog.model import FLAVORS
+
+# The format documents the shipped catalog's kernel pins (the default host
+# kernel, the series BPMP virtualization builds on): a profile is read before
+# any command has chosen a catalog, and the JSON schema is published from this
+# module. The rules check a profile against the catalog they are given.
+SHIPPED_PINS = load().kernel_pins
 
 # Names end up as Nix attribute names, systemd unit names and file names, so
 # they are restricted to a set that is safe, unquoted, in all three.
@@ -88,9 +94,9 @@ TARGET = Table(
             "kernel_version",
             "str",
             "Host kernel version (major.minor); BPMP virtualization needs "
-            + " or ".join(kernel_pins().host_bpmp_series)
+            + " or ".join(SHIPPED_PINS.host_bpmp_series)
             + " (the series the pinned BPMP host proxy builds on).",
-            default=kernel_pins().host_series,
+            default=SHIPPED_PINS.host_series,
             pattern=KERNEL_VERSION,
             max_len=12,
         ),

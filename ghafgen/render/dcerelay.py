@@ -19,9 +19,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ghafgen.catalog.dcerelay import BpmpIds, DceRelayFacts, dce_relay_facts
-from ghafgen.catalog.gpu import gpu_group
-from ghafgen.catalog.load import qemu_build
+from ghafgen.catalog import Catalog
+from ghafgen.catalog.dcerelay import BpmpIds, DceRelayFacts
 from ghafgen.derive.resources import vm_account
 from ghafgen.profile.spec import VM_NAME
 from ghafgen.render.dt import Fragment, Node, Overlay, Prop, strings
@@ -115,8 +114,9 @@ def _udev_rule(device: str, user: str, f: DceRelayFacts) -> str:
     return f'KERNEL=="{name}", GROUP="{f.proxy.ghaf_group}", MODE="{f.proxy.ghaf_mode}"'
 
 
-def dce_relay(vm: str, layout: str = "default") -> DceRelay:
-    """What giving the display to `vm` takes, on the host and for `vm`.
+def dce_relay(vm: str, cat: Catalog, layout: str = "default") -> DceRelay:
+    """What giving the display to `vm` takes, on the host and for `vm`, by the
+    facts of catalog `cat`.
 
     `layout` is the plan's: in the default layout the proxy device belongs to
     `vm`'s own QEMU user (as its BPMP device does). In Ghaf's, Ghaf's own host
@@ -125,7 +125,7 @@ def dce_relay(vm: str, layout: str = "default") -> DceRelay:
     """
     if not _VM_NAME.fullmatch(vm):
         raise ValueError(f"unsafe VM name {vm!r}")
-    f = dce_relay_facts()
+    f = cat.dce_relay
     s = f.sources
     user = vm_account(vm) if layout != "ghaf" else ""
     oot = s.oot_dir
@@ -160,10 +160,12 @@ def dce_relay(vm: str, layout: str = "default") -> DceRelay:
         # Ghaf's bridge patch follows its BPMP one; both are in the platform
         # QEMU's bridge set already, so a VM with the BPMP bridge has it.
         qemu_patches=tuple(
-            p for p in qemu_build().bridge_patches if p in (f.qemu.after, f.qemu.patch)
+            p
+            for p in cat.qemu_build.bridge_patches
+            if p in (f.qemu.after, f.qemu.patch)
         ),
     )
-    k = gpu_group().kernel
+    k = cat.gpu_group.kernel
     return DceRelay(
         vm=vm,
         user=user,

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ghafgen.catalog.load import qemu_virt
-from ghafgen.catalog.model import Board, PlatformDevice
+from ghafgen.catalog.model import Board, PlatformDevice, QemuVirt
 from ghafgen.derive.allowlist import (
     AllowList,
     VmAllowList,
@@ -211,9 +210,10 @@ class GuestDevice:
         return f"{self.dev.node.split('@')[0]}@{self.offsets[0][0]:x}"
 
 
-def place_on_platform_bus(devices: list[PlatformDevice]) -> list[GuestDevice]:
+def place_on_platform_bus(
+    devices: list[PlatformDevice], virt: QemuVirt
+) -> list[GuestDevice]:
     """Lay devices out on the pinned QEMU's virt platform bus, in -device order."""
-    virt = qemu_virt()
     bus = Bus(
         virt.platform_bus_base,
         virt.platform_bus_size,
@@ -264,8 +264,8 @@ def guest_node(board: Board, g: GuestDevice) -> Node:
 
 def guest_overlay(board: Board, vm: str, devices: list[PlatformDevice]) -> Overlay:
     """The VM's additions to QEMU's virt tree: its passed devices' nodes, no more."""
-    virt = qemu_virt()
-    placed = place_on_platform_bus(devices)
+    virt = board.catalog.qemu_virt
+    placed = place_on_platform_bus(devices, virt)
     # No /bpmp here: the pinned QEMU's bridge emits it (and its phandle); the
     # devices' `&bpmp` references resolve against it when the VM starts.
     root_nodes: list[Node] = []

@@ -9,8 +9,8 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
-from ghafgen.catalog.gpu import GpuKernel, GuestRole, guest_role
-from ghafgen.catalog.load import kernel_pins, qemu_build, qemu_virt, sources
+from ghafgen.catalog import Catalog
+from ghafgen.catalog.gpu import GpuKernel, GuestRole
 from ghafgen.catalog.model import (
     Board,
     Fact,
@@ -374,8 +374,6 @@ class TargetPlan:
     udev_rules: tuple[str, ...] = field(default=())
     # Why the host kernel needs Ghaf's SMMU coherency patch (empty: it does not).
     smmu_patch_reasons: tuple[str, ...] = ()
-    kernels: KernelPins = field(default_factory=kernel_pins)
-    qemu: QemuBuild = field(default_factory=qemu_build)
     layout: str = "default"
     bpmp_allow_all: bool = False
     cpus: tuple[CpuPlan, ...] = ()
@@ -437,9 +435,17 @@ class TargetPlan:
         return any(vm.custom_qemu for vm in self.vms)
 
     @property
+    def kernels(self) -> KernelPins:
+        return self.board.catalog.kernel_pins
+
+    @property
+    def qemu(self) -> QemuBuild:
+        return self.board.catalog.qemu_build
+
+    @property
     def bpmp_node(self) -> str:
         """Where the pinned QEMU's bridge puts the guest's BPMP node."""
-        return qemu_virt().bpmp_node
+        return self.board.catalog.qemu_virt.bpmp_node
 
     @property
     def bpmp_series(self) -> tuple[str, ...]:
@@ -528,7 +534,7 @@ def _vm_plan(
     )
     if gp is not None and gp.vm != name:
         gp = None
-    role = guest_role(gpu_role) if gp is not None else None
+    role = board.catalog.gpu_guest_role(gpu_role) if gp is not None else None
     in_tree = [d for d in platform if not d.guest.qemu_emits_node and not d.group]
     bpmp = any(d.guest.bpmp for d in platform)
     pci_console = any(d.guest.tty == "ttyAMA" for d in platform)
@@ -560,8 +566,8 @@ def _vm_plan(
         guest_tree=guest_tree,
         bpmp=bpmp,
         guest_config=tuple(dict.fromkeys(guest_config)),
-        guest_kernel=vm.kernel or guest_series(list(platform)),
-        fdt_bindings=_fdt_bindings(name, in_tree),
+        guest_kernel=vm.kernel or guest_series(list(platform), board.catalog),
+        fdt_bindings=_fdt_bindings(name, in_tree, board.catalog),
         guest_patches=tuple(
             dict.fromkeys(k for d in platform for k in d.guest.ghaf_patches)
         ),
@@ -596,13 +602,13 @@ def _gpu_vm(gp: GpuPass, role: GuestRole) -> GpuVmPlan:
     )
 
 
-def _fdt_bindings(vm: str, devices: list[PlatformDevice]) -> Patch | None:
+def _fdt_bindings(vm: str, devices: list[PlatformDevice], cat: Catalog) -> Patch | None:
     """A binding for each device QEMU would refuse: its guest node is ghafgen's."""
     pairs = []
     # QEMU matches a binding against every compatible of the host node, and
     # board trees replace some (UARTA is nvidia,tegra194-hsuart on 6.12's P3737
     # tree): bind each one the catalog knows for the node.
-    for dev in unbound_devices(devices):
+    for dev in unbound_devices(devices, cat):
         for compat in dev.qemu_compatibles:
             if not _COMPATIBLE.fullmatch(compat) or not _UNIT_ARG.fullmatch(dev.key):
                 raise ValueError(f"unsafe compatible {compat!r} of {dev.key!r}")
@@ -636,9 +642,9 @@ def _host_overlays(
     return out
 
 
-def pinned_source(profile: Profile, name: str) -> PinnedSource:
+def pinned_source(profile: Profile, name: str, cat: Catalog) -> PinnedSource:
     """The catalog's pin of a source, or the profile's own from ghafgen.lock."""
-    default = sources()[name]
+    default = cat.sources[name]
     pin = profile.pins.get(name) if name in profile.sources else None
     if pin is None:
         return default
@@ -722,7 +728,7 @@ def plan(
         ),
         allowed=allowed,
         bpmp=bpmp,
-        ghaf=pinned_source(profile, "ghaf"),
+        ghaf=pinned_source(profile, "ghaf", board.catalog),
         udev_rules=tuple(udev),
         smmu_patch_reasons=smmu_patch_reasons(profile, board),
         layout=layout,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 
-from ghafgen.catalog.load import qemu_virt
 from ghafgen.derive.runtime import vfio_link
 from ghafgen.render import dt
 from ghafgen.render.plan import (
@@ -20,18 +19,8 @@ from ghafgen.render.plan import (
     VmPlan,
 )
 
-# Driver names as the kernel registers them (/sys/bus/<bus>/drivers/<name>):
-# drivers/vfio/platform/vfio_platform.c and drivers/vfio/pci/vfio_pci.c
-# (.name), and Ghaf's bpmp-host-proxy.c (platform_driver .name).
-VFIO_PLATFORM_DRIVER = "vfio-platform"
-VFIO_PCI_DRIVER = "vfio-pci"
-BPMP_PROXY_DRIVER = "bpmp_host_proxy"
-# The guest's BPMP driver: drivers/firmware/tegra/bpmp.c (.name).
-BPMP_GUEST_DRIVER = "tegra-bpmp"
-# microvm.nix lib/runners/qemu.nix: `-M virt,...` on aarch64 (qemu.machine
-# defaults to "virt" there), and console=ttyAMA0 when qemu.serialConsole is on.
-MICROVM_MACHINE = "virt"
-MICROVM_CONSOLE = "ttyAMA0"
+# The driver names verify looks for and microvm.nix's defaults are catalog
+# facts (runtime.toml [drivers], [microvm]), read through the target's board.
 
 _STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
 _GROUP = re.compile(r"<([^<>]*)>")
@@ -91,6 +80,7 @@ def overlay_facts(ov: dt.Overlay, file: str) -> dict[str, object]:
 
 def _vm(p: TargetPlan, vm: VmPlan) -> dict[str, object]:
     access = next((a for a in p.access if a.vm == vm.name), None)
+    microvm, drivers = p.board.catalog.microvm, p.board.catalog.drivers
     if vm.ghaf_layout:
         qemu = vm.ghaf_qemu_package if vm.custom_qemu else ""
     elif vm.custom_qemu:
@@ -103,12 +93,12 @@ def _vm(p: TargetPlan, vm: VmPlan) -> dict[str, object]:
             for a in reversed(vm.kernel_params)
             if a.startswith("console=")
         ),
-        MICROVM_CONSOLE,
+        microvm.console,
     )
     return {
         "file": f"vms/{vm.name}.nix",
         "qemu": qemu,
-        "machine": MICROVM_MACHINE,
+        "machine": microvm.machine,
         "args": list(vm.qemu_args),
         "platform_devices": list(vm.vfio_platform_hosts),
         "pci_functions": list(vm.pci_functions),
@@ -126,11 +116,11 @@ def _vm(p: TargetPlan, vm: VmPlan) -> dict[str, object]:
             "platform_bus": (
                 vm.guest_tree.fragments[-1].target_path
                 if vm.guest_tree is not None
-                else qemu_virt().platform_bus_path
+                else p.board.catalog.qemu_virt.platform_bus_path
             ),
             "bpmp": vm.bpmp,
             "bpmp_node": p.bpmp_node if vm.bpmp else "",
-            "bpmp_driver": BPMP_GUEST_DRIVER if vm.bpmp else "",
+            "bpmp_driver": drivers.bpmp_guest if vm.bpmp else "",
             "console": console,
             "params": list(vm.kernel_params),
             **_gpu_guest(vm),
@@ -150,13 +140,14 @@ def _gpu_guest(vm: VmPlan) -> dict[str, object]:
 
 
 def _drivers(p: TargetPlan) -> list[dict[str, str]]:
+    names = p.board.catalog.drivers
     out = []
     if any(b.bus == "platform" for b in p.bindings):
-        out.append({"bus": "platform", "name": VFIO_PLATFORM_DRIVER})
+        out.append({"bus": "platform", "name": names.vfio_platform})
     if any(b.bus == "pci" for b in p.bindings):
-        out.append({"bus": "pci", "name": VFIO_PCI_DRIVER})
+        out.append({"bus": "pci", "name": names.vfio_pci})
     if p.proxy_overlay is not None:
-        out.append({"bus": "platform", "name": BPMP_PROXY_DRIVER})
+        out.append({"bus": "platform", "name": names.bpmp_host_proxy})
     return out
 
 
@@ -174,6 +165,7 @@ def runtime_facts(p: TargetPlan) -> dict[str, object]:
     params = [{"param": a, "file": "host.nix"} for a in p.host_params]
     params += [{"param": a, "file": "partitions.nix"} for a in p.partition_params]
     absent = [] if SMMU_BYPASS_PARAM in p.host_params else [SMMU_BYPASS_PARAM]
+    drivers = p.board.catalog.drivers
     return {
         "kernel": {
             "series": ".".join(p.kernel_version.split(".")[:2]),
@@ -187,9 +179,9 @@ def runtime_facts(p: TargetPlan) -> dict[str, object]:
             {
                 "file": f"devices/{b.name}.nix",
                 "bus": b.bus,
-                "driver": VFIO_PLATFORM_DRIVER
+                "driver": drivers.vfio_platform
                 if b.bus == "platform"
-                else VFIO_PCI_DRIVER,
+                else drivers.vfio_pci,
                 "devices": list(b.devices),
                 "vm": b.vm or "",
             }

@@ -3,7 +3,7 @@ with a stable ID; the engine that runs them over profiles (alone and per
 host); and the reference text `ghafgen rules` prints. Importing this package
 registers every rule.
 
-Entry point: `validate(paths)`, giving a Report.
+Entry point: `validate(paths, cat)`, giving a Report.
 """
 
 from ghafgen.rules import (

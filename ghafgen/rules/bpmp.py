@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ghafgen.catalog.load import kernel_pins
 from ghafgen.catalog.model import RESOURCE_KINDS, Board
 from ghafgen.derive.allowlist import Allowed, allow_list, platform_devices
 from ghafgen.findings import Finding
 from ghafgen.profile.model import Profile
+from ghafgen.profile.spec import SHIPPED_PINS
 from ghafgen.rules.registry import ERROR, WARNING, finding, rule
 
 _EXTRA_KEYS = {
@@ -65,12 +65,12 @@ def bpmp_allow_all(p: Profile, b: Board) -> Iterator[Finding]:
     "GG303",
     "kernel-without-bpmp-host-support",
     ERROR,
-    fix=f'Set `kernel_version = "{" or ".join(kernel_pins().host_bpmp_series)}"` under '
+    fix=f'Set `kernel_version = "{" or ".join(SHIPPED_PINS.host_bpmp_series)}"` under '
     "[target]: the pinned BPMP host proxy builds on that series only.",
 )
 def kernel_without_bpmp_host_support(p: Profile, b: Board) -> Iterator[Finding]:
     """BPMP virtualization needs a host kernel series the pinned host proxy and hooks build on."""
-    pins = kernel_pins()
+    pins = b.catalog.kernel_pins
     if p.virtualization.enable and p.target.kernel_version not in pins.host_bpmp_series:
         why = (
             "its host proxy does not build there (its .remove returns int; "
@@ -156,9 +156,8 @@ def _tree_owner(b: Board, kind: str, a: Allowed, passed_nodes: set[str]) -> str:
     whole-SoC catalog (data/soc); protected roots are shared by design."""
     if a.protected:
         return ""
-    from ghafgen.catalog import soc  # the whole-SoC files: only for a conflict
-
-    for node in soc.for_board(b.mainline_dts):
+    # The whole-SoC files: read only for a conflict.
+    for node in b.catalog.soc_devices(b.mainline_dts):
         if node.dt_name in passed_nodes:
             continue
         ids = {"clock": node.clocks, "reset": node.resets}.get(kind, node.power_domains)

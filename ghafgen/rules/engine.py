@@ -1,4 +1,4 @@
-"""Run every rule over one or more profiles. Entry point: `validate(paths)`.
+"""Run every rule over one or more profiles. Entry point: `validate(paths, cat)`.
 
 Profiles are checked alone first. Then each physical host (`target.host`,
 default the target name) is checked as one unit: the host-scope rules run once
@@ -10,8 +10,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import NamedTuple
 
-from ghafgen import catalog
-from ghafgen.catalog.load import UnknownSeries, kernel_pins
+from ghafgen.catalog import Catalog, UnknownSeries
 from ghafgen.catalog.model import Board
 from ghafgen.errors import ProfileError
 from ghafgen.findings import Finding, Location, Severity, sort_key
@@ -83,21 +82,19 @@ class Report(NamedTuple):
         return 1 if self.errors else 0
 
 
-def board_of(profile: Profile) -> tuple[Board | None, list[Finding]]:
-    """The target's board, its mainline facts those of the host kernel's series."""
+def board_of(profile: Profile, cat: Catalog) -> tuple[Board | None, list[Finding]]:
+    """The target's board in `cat`, its mainline facts those of the host kernel's series."""
     t = profile.target
     try:
         # An L4T tree is L4T's whatever the kernel: its facts are not keyed by series.
-        return catalog.board(
-            t.board, t.series if t.dt_flavor == "mainline" else None
-        ), []
+        return cat.board(t.board, t.series if t.dt_flavor == "mainline" else None), []
     except UnknownSeries as e:
         return None, [
             finding(
                 "GG007",
                 t.at("kernel_version"),
                 str(e),
-                f'use kernel_version = "{kernel_pins().host_series}" (the pinned host '
+                f'use kernel_version = "{cat.kernel_pins.host_series}" (the pinned host '
                 f'kernel), another of {", ".join(e.known)}, or dt_flavor = "l4t"',
             )
         ]
@@ -107,7 +104,7 @@ def board_of(profile: Profile) -> tuple[Board | None, list[Finding]]:
                 "GG008",
                 profile.target.at("board"),
                 f"unknown board '{profile.target.board}'",
-                known_name_hint(profile.target.board, catalog.board_names()),
+                known_name_hint(profile.target.board, cat.board_names()),
             )
         ]
 
@@ -124,7 +121,7 @@ def run_checks(scope: str, profile: Profile, board: Board) -> list[Finding]:
 
 
 def apply_rules(
-    result: LoadResult, *, as_host: bool = True
+    result: LoadResult, cat: Catalog, *, as_host: bool = True
 ) -> tuple[Board | None, list[Finding]]:
     """Board lookup and every rule of one profile that parsed; `as_host` adds the
     host-scope rules on the profile alone (its own host). `validate` runs those
@@ -132,7 +129,7 @@ def apply_rules(
     found = list(result.findings)
     if result.profile is None:
         return None, found
-    board, missing = board_of(result.profile)
+    board, missing = board_of(result.profile, cat)
     found += missing
     if board is not None:
         found += run_checks("profile", result.profile, board)
@@ -182,11 +179,12 @@ def _once(paths: list[Path]) -> list[Path]:
     return list(seen.values())
 
 
-def validate(paths: list[Path]) -> Report:
+def validate(paths: list[Path], cat: Catalog) -> Report:
+    """Every rule over `paths`, each board from `cat`."""
     checked = []
     for path in _once(paths):
-        result = with_pins(load(path), path.parent)
-        board, found = apply_rules(result, as_host=False)
+        result = with_pins(load(path, cat=cat), path.parent)
+        board, found = apply_rules(result, cat, as_host=False)
         checked.append(
             Checked(
                 path,

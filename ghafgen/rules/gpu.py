@@ -88,9 +88,7 @@ def gpu_group_incomplete(p: Profile, b: Board) -> Iterator[Finding]:
     entries = _entries(p, b)
     if not entries:
         return
-    from ghafgen.catalog.gpu import gpu_group
-
-    group = gpu_group()
+    group = b.catalog.gpu_group
     have = {pt.device for pt in entries}
     missing = [k for k in group.members if k not in have]
     if missing:

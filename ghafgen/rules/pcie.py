@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ghafgen.catalog.load import qemu_virt
 from ghafgen.catalog.model import Board
 from ghafgen.derive.slots import slots_in_use
 from ghafgen.findings import Finding
@@ -12,15 +11,14 @@ from ghafgen.profile.model import Passthrough, Profile
 from ghafgen.rules.registry import ERROR, INFO, WARNING, finding, rule
 from ghafgen.units import format_size
 
-VIRT = qemu_virt()
-
 
 def bars_in_high_window(p: Profile, b: Board) -> list[Passthrough]:
     """Slot passthroughs whose BAR only fits QEMU's 64-bit PCIe window."""
+    virt = b.catalog.qemu_virt
     return [
         pt
         for pt in slots_in_use(p, b)
-        if pt.bar_size is not None and pt.bar_size > VIRT.pcie_mmio_size
+        if pt.bar_size is not None and pt.bar_size > virt.pcie_mmio_size
     ]
 
 
@@ -133,14 +131,15 @@ def host_storage_slot(p: Profile, b: Board) -> Iterator[Finding]:
 )
 def bar_in_high_window(p: Profile, b: Board) -> Iterator[Finding]:
     """A BAR bigger than QEMU's 32-bit PCIe window goes to its 64-bit window."""
+    virt = b.catalog.qemu_virt
     for pt in bars_in_high_window(p, b):
         assert pt.bar_size is not None
         yield finding(
             "GG405",
             pt.at("bar_size"),
-            f"BAR of {format_size(pt.bar_size)} exceeds QEMU {VIRT.version} virt's "
-            f"32-bit PCIe window ({format_size(VIRT.pcie_mmio_size)}); it is placed in "
-            f"the 64-bit window ({format_size(VIRT.high_pcie_mmio_size)})",
+            f"BAR of {format_size(pt.bar_size)} exceeds QEMU {virt.version} virt's "
+            f"32-bit PCIe window ({format_size(virt.pcie_mmio_size)}); it is placed in "
+            f"the 64-bit window ({format_size(virt.high_pcie_mmio_size)})",
             "64-bit prefetchable BARs go there with highmem on; no QEMU patch is needed",
         )
 
@@ -153,6 +152,7 @@ def bar_in_high_window(p: Profile, b: Board) -> Iterator[Finding]:
 )
 def bar_size_invalid(p: Profile, b: Board) -> Iterator[Finding]:
     """BARs are powers of two and fit the pinned QEMU's 64-bit PCIe window (512 GiB)."""
+    virt = b.catalog.qemu_virt
     for pt in slots_in_use(p, b):
         size = pt.bar_size
         if size is None:
@@ -164,12 +164,12 @@ def bar_size_invalid(p: Profile, b: Board) -> Iterator[Finding]:
                 f"BAR size {format_size(size)} is not a power of two",
                 "PCI BARs are powers of two; round up to the card's real BAR",
             )
-        elif size > VIRT.high_pcie_mmio_size:
+        elif size > virt.high_pcie_mmio_size:
             yield finding(
                 "GG406",
                 pt.at("bar_size"),
-                f"BAR of {format_size(size)} is larger than QEMU {VIRT.version} virt's "
-                f"64-bit PCIe window ({format_size(VIRT.high_pcie_mmio_size)})",
+                f"BAR of {format_size(size)} is larger than QEMU {virt.version} virt's "
+                f"64-bit PCIe window ({format_size(virt.high_pcie_mmio_size)})",
                 "no QEMU virt guest can map it; use a card with a smaller BAR",
             )
 

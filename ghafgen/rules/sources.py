@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ghafgen.catalog.load import sources as catalog_sources
 from ghafgen.catalog.model import Board
 from ghafgen.findings import Finding
 from ghafgen.profile.lockfile import is_tarball
@@ -21,7 +20,7 @@ from ghafgen.rules.registry import ERROR, WARNING, finding, rule
 def source_unpinned(p: Profile, b: Board) -> Iterator[Finding]:
     """A source the profile names has a current pin in ghafgen.lock beside it."""
     for src in p.sources.values():
-        if src.name not in catalog_sources():
+        if src.name not in b.catalog.sources:
             continue  # GG011 says it is unknown; pinning it would not help
         pin = p.pins.get(src.name)
         if pin is None:
@@ -50,7 +49,7 @@ def source_unpinned(p: Profile, b: Board) -> Iterator[Finding]:
 )
 def unknown_source(p: Profile, b: Board) -> Iterator[Finding]:
     """A source ghafgen does not use is probably a typo."""
-    known = sorted(catalog_sources())
+    known = sorted(b.catalog.sources)
     for src in p.sources.values():
         if src.name not in known:
             yield finding(

@@ -5,16 +5,14 @@ tree, 18 in 6.12's), so an allow list generated for one series is wrong on
 another's tree. `ghafgen catalog import --diff`'s comparison, limited to the
 target's nodes (the platform devices its VMs get, and those its host overlays
 name), says whether `--base-dtb` is of the target's series. Entry point:
-`disagreements(board, series, passed, overlays, blob)`.
+`disagreements(cat, board, series, passed, overlays, blob)`.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-from ghafgen.catalog import dtimport
-from ghafgen.catalog.load import board as load_board
-from ghafgen.catalog.load import mainline_series
+from ghafgen.catalog import Catalog, dtimport
 from ghafgen.catalog.model import Board
 
 
@@ -56,15 +54,15 @@ def _about(
 
 
 def disagreements(
-    board: str, series: str, passed: set[str], overlays: str, blob: bytes
+    cat: Catalog, board: str, series: str, passed: set[str], overlays: str, blob: bytes
 ) -> Found:
     """Facts of `series` the tree contradicts on the target's nodes: `passed`
     dt_names, and nodes the overlay text names."""
     nodes = dtimport.read_tree(blob)
-    wrong = _about(load_board(board, series), nodes, passed, overlays)
+    wrong = _about(cat.board(board, series), nodes, passed, overlays)
     matching = tuple(
         s
-        for s in mainline_series()
-        if not _about(load_board(board, s), nodes, passed, overlays)
+        for s in cat.mainline_series
+        if not _about(cat.board(board, s), nodes, passed, overlays)
     )
     return Found(tuple(wrong), matching)

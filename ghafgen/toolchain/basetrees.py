@@ -28,8 +28,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ghafgen.catalog.load import cache_root
 from ghafgen.errors import ToolError
+from ghafgen.fileio import cache_root
 from ghafgen.toolchain import schemaset
 from ghafgen.tools import run
 

@@ -24,7 +24,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ghafgen.catalog.load import DATA
 from ghafgen.errors import ToolError
 from ghafgen.tools import run
 
@@ -262,8 +261,9 @@ def added(found: list[Finding], base: list[Finding]) -> list[Finding]:
 
 
 @functools.cache
-def departures() -> tuple[Departure, ...]:
-    path = DATA / "binding_departures.toml"
+def departures(data: Path) -> tuple[Departure, ...]:
+    """The departures the catalog folder `data` documents (`Catalog.data`)."""
+    path = data / "binding_departures.toml"
     if not path.exists():  # a catalog of one's own (GHAFGEN_CATALOG) without one
         return ()
     doc = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -283,20 +283,22 @@ def departures() -> tuple[Departure, ...]:
     )
 
 
-def base_departures(base: list[Finding], tree: str) -> set[str]:
-    """Ids of the `in_base` departures the base tree's own findings show."""
+def base_departures(base: list[Finding], tree: str, data: Path) -> set[str]:
+    """Ids of the `in_base` departures (of catalog folder `data`) the base
+    tree's own findings show."""
     return {
         d.id
-        for d in departures()
+        for d in departures(data)
         if d.in_base and d.tree == tree and any(d.covers(f) for f in base)
     }
 
 
-def undocumented(f: Finding, tree: str) -> tuple[Finding | None, set[str]]:
-    """(what of `f` no departure covers or None, ids of the departures that cover some)."""
+def undocumented(f: Finding, tree: str, data: Path) -> tuple[Finding | None, set[str]]:
+    """(what of `f` no departure (of catalog folder `data`) covers or None, ids
+    of the departures that cover some)."""
     deps = [
         d
-        for d in departures()
+        for d in departures(data)
         if d.tree == tree and fnmatch.fnmatchcase(f.node, d.node)
     ]
     if f.compatible or not f.cited:

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import libfdt
 
+from ghafgen.catalog import Catalog
 from ghafgen.catalog.fdtview import FdtView
-from ghafgen.catalog.load import qemu_virt
+from ghafgen.catalog.model import QemuVirt
 from ghafgen.tools import run
 
 
@@ -26,9 +27,8 @@ def _max_phandle(data: bytes) -> int:
     return max(int(view.fdt.get_phandle(off)) for off, _path in view.nodes())
 
 
-def add_bridge_node(data: bytes) -> bytes:
-    """`data` with the /bpmp node the pinned QEMU's bridge emits, if it lacks one."""
-    virt = qemu_virt()
+def add_bridge_node(data: bytes, virt: QemuVirt) -> bytes:
+    """`data` with the /bpmp node the pinned QEMU's (`virt`) bridge emits, if it lacks one."""
     fdt = libfdt.Fdt(bytearray(data))
     if fdt.path_offset(virt.bpmp_node, libfdt.QUIET_NOTFOUND) >= 0:
         return data
@@ -44,14 +44,12 @@ def add_bridge_node(data: bytes) -> bytes:
     return bytes(fdt.as_bytearray())
 
 
-def gpu_variant_base(data: bytes) -> bytes:
+def gpu_variant_base(data: bytes, cat: Catalog) -> bytes:
     """`data` (a stand-in QEMU's virt tree) as the GPU variant writes it: the
     platform bus moved (ghaf-qemu-bpmp patch 0002), node and props as
     sysbus-fdt.c writes them (one address and one size cell, the size cut to
     32 bits), and QEMU's RAM node gone, as the VM's preStart drops it."""
-    from ghafgen.catalog.gpu import gpu_group
-
-    q, virt = gpu_group().qemu, qemu_virt()
+    q, virt = cat.gpu_group.qemu, cat.qemu_virt
     fdt = libfdt.Fdt(bytearray(data))
     fdt.resize(fdt.totalsize() + 1024)
     old = fdt.path_offset(virt.platform_bus_path)
@@ -87,9 +85,8 @@ def gpu_variant_base(data: bytes) -> bytes:
     return bytes(fdt.as_bytearray())
 
 
-def name_bridge_node(data: bytes) -> bytes:
+def name_bridge_node(data: bytes, virt: QemuVirt) -> bytes:
     """`data` with `/__symbols__/bpmp`, the label the guest trees refer to."""
-    virt = qemu_virt()
     fdt = libfdt.Fdt(bytearray(data))
     fdt.resize(fdt.totalsize() + 256)
     symbols = fdt.path_offset("/__symbols__", libfdt.QUIET_NOTFOUND)
@@ -142,11 +139,14 @@ def refers_to_bridge(dtbo: bytes) -> bool:
     return fixups >= 0 and view.prop(fixups, "bpmp") is not None
 
 
-def guest_base(folder: Path, *, vcpus: int, mem_mib: int, bpmp: bool) -> Path | None:
-    """QEMU's virt tree for one VM shape as the pinned QEMU gives it; None without QEMU."""
+def guest_base(
+    folder: Path, virt: QemuVirt, *, vcpus: int, mem_mib: int, bpmp: bool
+) -> Path | None:
+    """QEMU's virt tree for one VM shape as the pinned QEMU (`virt`) gives it;
+    None without QEMU."""
     dumped = dump_qemu_virt(folder, vcpus, mem_mib)
     if dumped is None or not bpmp:
         return dumped
     out = folder / f"{dumped.stem}-bpmp.dtb"
-    out.write_bytes(name_bridge_node(add_bridge_node(dumped.read_bytes())))
+    out.write_bytes(name_bridge_node(add_bridge_node(dumped.read_bytes(), virt), virt))
     return out

@@ -20,12 +20,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ghafgen.catalog import Catalog
 from ghafgen.catalog.fdtview import FdtView
-from ghafgen.catalog.gpu import gpu_group
-from ghafgen.catalog.load import board as catalog_board
-from ghafgen.catalog.load import cache_root, qemu_virt
 from ghafgen.errors import GhafgenError, ProfileError
-from ghafgen.fileio import Unreadable, read_regular
+from ghafgen.fileio import Unreadable, cache_root, read_regular
 from ghafgen.findings import printable
 from ghafgen.render.output import MANIFEST, read_manifest_bytes
 from ghafgen.render.patches import ON_GHAF_SOURCES
@@ -244,21 +242,20 @@ def overlay_targets(dts: str) -> list[tuple[str, str]]:
     return found
 
 
-def _base_flavor(target: Path, base: Path) -> list[Result]:
+def _base_flavor(target: Path, base: Path, cat: Catalog) -> list[Result]:
     """The base tree's flavour against the profile's dt_flavor (the manifest's host facts).
 
     A flavour is recognised by the catalog's node paths for the target's board:
     the one whose paths the base tree has more of. No manifest facts, or no
     clear winner, says nothing.
     """
-    from ghafgen import catalog
     from ghafgen.errors import GhafgenError
 
     doc = read_manifest(target)
     try:
         wanted = str(doc["host"]["dt_flavor"])
         series = str(doc["host"]["kernel_series"]) if wanted == "mainline" else None
-        board = catalog.board(str(doc["host"]["board"]), series)
+        board = cat.board(str(doc["host"]["board"]), series)
     except (KeyError, TypeError, GhafgenError):
         return []
     _labels, paths = _symbols_and_paths(base)
@@ -284,7 +281,7 @@ def _base_flavor(target: Path, base: Path) -> list[Result]:
     ]
 
 
-def _base_series(target: Path, base: Path) -> list[Result]:
+def _base_series(target: Path, base: Path, cat: Catalog) -> list[Result]:
     """A mainline target's base tree against its kernel series' catalog facts,
     on the nodes its host overlays name (toolchain/baseseries.py)."""
     from ghafgen.toolchain import baseseries
@@ -307,7 +304,7 @@ def _base_series(target: Path, base: Path) -> list[Result]:
     )
     try:
         found = baseseries.disagreements(
-            str(host["board"]), series, passed, overlays, base.read_bytes()
+            cat, str(host["board"]), series, passed, overlays, base.read_bytes()
         )
     except (KeyError, GhafgenError):
         return []
@@ -434,8 +431,10 @@ def _gpu_nodes(view: FdtView, bus: int) -> int:
     return count
 
 
-def _guests(target: Path, qemu_dtb: Path, tmp: Path, schemas: _Schemas) -> list[Result]:
-    bus_path = qemu_virt().platform_bus_path
+def _guests(
+    target: Path, qemu_dtb: Path, tmp: Path, schemas: _Schemas, cat: Catalog
+) -> list[Result]:
+    bus_path = cat.qemu_virt.platform_bus_path
     vms = _contents(read_manifest(target), "vms")
     out = []
     for f in sorted(regular((target / "vms").glob("*.dts"))):
@@ -444,16 +443,17 @@ def _guests(target: Path, qemu_dtb: Path, tmp: Path, schemas: _Schemas) -> list[
         compile_dts(f, dtbo)
         applied = tmp / f"{target.name}--{f.stem}.guest.dtb"
         base = qemu_dtb
-        gpu_bus = gpu_group().qemu.platform_bus_path
+        gpu_bus = cat.gpu_group.qemu.platform_bus_path
         gpu = f'target-path = "{gpu_bus}"' in _text(f)
         if refers_to_bridge(dtbo.read_bytes()) or gpu:
             # The pinned QEMU emits /bpmp for this VM; the stand-in does not.
             # The GPU's QEMU variant moves the platform bus (t234-gpu.toml).
             data = qemu_dtb.read_bytes()
             if gpu:
-                data = gpu_variant_base(data)
+                data = gpu_variant_base(data, cat)
             base = tmp / f"{target.name}--{f.stem}.base.dtb"
-            base.write_bytes(name_bridge_node(add_bridge_node(data)))
+            virt = cat.qemu_virt
+            base.write_bytes(name_bridge_node(add_bridge_node(data, virt), virt))
         done = run(["fdtoverlay", "-i", str(base), "-o", str(applied), "--", str(dtbo)])
         if done.returncode != 0:
             out.append(
@@ -473,7 +473,7 @@ def _guests(target: Path, qemu_dtb: Path, tmp: Path, schemas: _Schemas) -> list[
         have = len(list(view.children(bus))) if bus >= 0 else 0
         if gpu:
             # The members sit in ghafgen's translating bus (carve-outs are memory).
-            carve = {c.dt_name for c in gpu_group().carveouts}
+            carve = {c.dt_name for c in cat.gpu_group.carveouts}
             wanted -= len(carve & set(vm["platform_devices"]))
             have = _gpu_nodes(view, view.offset(gpu_bus))
         ok = have == wanted
@@ -612,8 +612,9 @@ def read_meta(target: Path) -> dict[str, str]:
 class _Bases:
     """Base trees, resolved once per run: given ones, or built from linux-source."""
 
-    def __init__(self, inputs: CheckInputs) -> None:
+    def __init__(self, inputs: CheckInputs, cat: Catalog) -> None:
         self.inputs = inputs
+        self.cat = cat
         self._kernels: dict[str, Path | str] = {}
 
     def kernel(self, version: str) -> Path | str:
@@ -649,7 +650,7 @@ class _Bases:
         flavor = meta.get("dt_flavor", "l4t")
         version = L4T_STANDIN if flavor == "l4t" else meta.get("kernel_series", "")
         try:
-            board = catalog_board(name)
+            board = self.cat.board(name)
         except ProfileError:
             return f"board {name!r} is not in the catalog; pass --base-dtb"
         if not board.dts:
@@ -679,13 +680,12 @@ class _Bases:
         node paths and labels as `wanted`'s on this board (the host overlays
         apply alike), newest first, and what to say of it; None if there is none."""
         from ghafgen.catalog import series
-        from ghafgen.catalog.load import mainline_series
 
-        for other in reversed(list(mainline_series())):
+        for other in reversed(list(self.cat.mainline_series)):
             if other == wanted or not isinstance(self.kernel(other), Path):
                 continue
             try:
-                seen = series.compare(name, wanted, other)
+                seen = series.compare(self.cat, name, wanted, other)
             except GhafgenError:  # a series the catalog does not key
                 return None
             if seen.layout:
@@ -708,12 +708,12 @@ def _skip_all(target: Path, sub: str, check: str, why: str) -> list[Result]:
 
 
 def _schema_results(
-    job: _Job, found: list[bindings.Finding], tree: str, in_base: set[str]
+    job: _Job, found: list[bindings.Finding], tree: str, in_base: set[str], data: Path
 ) -> list[Result]:
     failed: dict[str, list[str]] = {}
     departed: dict[str, set[str]] = {}
     for f in found:
-        left, used = bindings.undocumented(f, job.kind)
+        left, used = bindings.undocumented(f, job.kind, data)
         # The file(s) whose nodes the finding is on; the whole set if none alone.
         for subject in job.by_node.get(f.node) or job.files:
             departed.setdefault(subject, set()).update(used)
@@ -776,20 +776,25 @@ def _run_schemas(
         for job in jobs:
             base = found[copies[job.base]]
             added = bindings.added(found[copies[job.dtb]], base)
-            in_base = bindings.base_departures(base, job.kind)
-            out += _schema_results(job, added, kernel.name, in_base)
+            data = bases.cat.data
+            in_base = bindings.base_departures(base, job.kind, data)
+            out += _schema_results(job, added, kernel.name, in_base, data)
     return out
 
 
-def check_with_real_tools(folder: Path, inputs: CheckInputs) -> list[Result]:
-    """Raises NotADeviceTree when a given base tree is not a DTB."""
+def check_with_real_tools(
+    folder: Path, inputs: CheckInputs, cat: Catalog
+) -> list[Result]:
+    """Every check of `folder`'s targets, the boards and pins from `cat`.
+
+    Raises NotADeviceTree when a given base tree is not a DTB."""
     for given in (inputs.base_dtb, inputs.qemu_dtb):
         if given is not None:
             FdtView(given.read_bytes(), str(given))  # one clear error, up front
     results: list[Result] = []
     known = kconfig_symbols(inputs.kernel_src) if inputs.kernel_src else None
     version = kernel_version(inputs.kernel_src) if inputs.kernel_src else ""
-    bases = _Bases(inputs)
+    bases = _Bases(inputs, cat)
     schemas = _Schemas()
     with tempfile.TemporaryDirectory(prefix="ghafgen-check-") as tmpname:
         tmp = Path(tmpname)
@@ -800,8 +805,8 @@ def check_with_real_tools(folder: Path, inputs: CheckInputs) -> list[Result]:
             host = bases.host(read_meta(target))
             if isinstance(host, HostBase):
                 if inputs.base_dtb is not None:
-                    results += _base_flavor(target, inputs.base_dtb)
-                    results += _base_series(target, inputs.base_dtb)
+                    results += _base_flavor(target, inputs.base_dtb, cat)
+                    results += _base_series(target, inputs.base_dtb, cat)
                 results += _overlays(target, host, tmp, schemas)
             else:
                 results += _skip_all(
@@ -814,7 +819,7 @@ def check_with_real_tools(folder: Path, inputs: CheckInputs) -> list[Result]:
                     "binding schemas not run on the host tree: no base tree",
                 )
             if inputs.qemu_dtb is not None:
-                results += _guests(target, inputs.qemu_dtb, tmp, schemas)
+                results += _guests(target, inputs.qemu_dtb, tmp, schemas, cat)
             else:
                 results += _skip_all(
                     target,

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Annotated, Any, NamedTuple
 
 from ghafgen.fileio import Unreadable, read_regular
+from ghafgen.records import GIVEN, NAME, Parse, record
 from ghafgen.verify.source import Source, VerifyError
 
 MANIFEST = "ghafgen-manifest.json"
@@ -35,16 +36,39 @@ class Value(NamedTuple):
         return "<" + " ".join(str(i) for i in self.items) + ">"
 
 
+def _value(raw: Any) -> Value:
+    if not isinstance(raw, dict):
+        raise ValueError(f"a property value {raw!r}")
+    if raw.get("empty"):
+        return Value("empty")
+    if "strings" in raw:
+        return Value("strings", tuple(str(s) for s in raw["strings"]))
+    return Value(
+        "cells", tuple(c if isinstance(c, str) else int(c) for c in raw["cells"])
+    )
+
+
+def _props(raw: Any) -> dict[str, Value]:
+    if not isinstance(raw, dict):
+        raise ValueError(f"properties {raw!r}")
+    return {str(k): _value(v) for k, v in raw.items()}
+
+
+# Each record below is read from the manifest's JSON by its annotations
+# (ghafgen.records): a field is its key there unless it says otherwise.
+Props = Annotated[dict[str, Value], Parse(_props)]
+
+
 class DtNode(NamedTuple):
     name: str
-    props: dict[str, Value]
+    props: Props
     nodes: tuple[DtNode, ...]
 
 
 class Fragment(NamedTuple):
     target_label: str
     target_path: str
-    props: dict[str, Value]
+    props: Props
     nodes: tuple[DtNode, ...]
 
 
@@ -82,7 +106,7 @@ class Binding(NamedTuple):
 class DeviceNodes(NamedTuple):
     file: str
     group: str
-    mode: int
+    mode: Annotated[int, Parse(lambda m: int(str(m), 8))]  # "0660"
     paths: tuple[str, ...]
 
 
@@ -108,7 +132,7 @@ class Guest(NamedTuple):
 
 
 class Vm(NamedTuple):
-    name: str
+    name: Annotated[str, NAME]  # its key in `vms`
     file: str
     qemu: str
     machine: str
@@ -122,86 +146,13 @@ class Vm(NamedTuple):
 
 
 class Expected(NamedTuple):
-    target: str
-    manifest: str
+    target: Annotated[str, GIVEN]  # the manifest's own `target`
+    manifest: Annotated[str, GIVEN]  # where it was read
     kernel: Kernel
     overlays: tuple[Overlay, ...]
     bindings: tuple[Binding, ...]
     device_nodes: DeviceNodes
     vms: dict[str, Vm]
-
-
-def _value(raw: dict[str, Any]) -> Value:
-    if raw.get("empty"):
-        return Value("empty")
-    if "strings" in raw:
-        return Value("strings", tuple(str(s) for s in raw["strings"]))
-    return Value(
-        "cells", tuple(c if isinstance(c, str) else int(c) for c in raw["cells"])
-    )
-
-
-def _props(raw: dict[str, Any]) -> dict[str, Value]:
-    return {str(k): _value(v) for k, v in raw.items()}
-
-
-def _node(raw: dict[str, Any]) -> DtNode:
-    return DtNode(
-        str(raw["name"]),
-        _props(raw["props"]),
-        tuple(_node(n) for n in raw["nodes"]),
-    )
-
-
-def _overlay(raw: dict[str, Any]) -> Overlay:
-    return Overlay(
-        str(raw["file"]),
-        tuple(
-            Fragment(
-                str(f["target_label"]),
-                str(f["target_path"]),
-                _props(f["props"]),
-                tuple(_node(n) for n in f["nodes"]),
-            )
-            for f in raw["fragments"]
-        ),
-    )
-
-
-def _strs(raw: Any) -> tuple[str, ...]:
-    return tuple(str(x) for x in raw)
-
-
-def _vm(name: str, raw: dict[str, Any]) -> Vm:
-    g = raw["guest"]
-    return Vm(
-        name=name,
-        file=str(raw["file"]),
-        qemu=str(raw["qemu"]),
-        machine=str(raw["machine"]),
-        args=_strs(raw["args"]),
-        platform_devices=_strs(raw["platform_devices"]),
-        pci_functions=_strs(raw["pci_functions"]),
-        device_allow=_strs(raw["device_allow"]),
-        vfio_links={str(k): str(v) for k, v in raw["vfio_links"].items()},
-        policy_file=str(raw["policy_file"]),
-        guest=Guest(
-            tree=_overlay(g["tree"]) if g["tree"] else None,
-            compatibles={str(k): _strs(v) for k, v in g["compatibles"].items()},
-            platform_bus=str(g["platform_bus"]),
-            bpmp=bool(g["bpmp"]),
-            bpmp_node=str(g["bpmp_node"]),
-            bpmp_driver=str(g["bpmp_driver"]),
-            console=str(g["console"]),
-            params=_strs(g["params"]),
-            modules=_strs(g.get("modules", ())),
-            gpu_node=(
-                GpuNode(str(g["gpu_node"]["path"]), str(g["gpu_node"]["group"]))
-                if g.get("gpu_node")
-                else None
-            ),
-        ),
-    )
 
 
 def parse_expected(doc: Any, where: str) -> Expected:
@@ -220,42 +171,12 @@ def parse_expected(doc: Any, where: str) -> Expected:
             "with this ghafgen (ghafgen generate) and deploy it"
         )
     try:
-        k = rt["kernel"]
-        nodes = rt["device_nodes"]
-        return Expected(
+        return record(
+            Expected,
+            rt,
+            "runtime",
             target=str(doc.get("target", "")),
             manifest=where,
-            kernel=Kernel(
-                series=str(k["series"]),
-                series_file=str(k["series_file"]),
-                params=tuple(
-                    Param(str(p["param"]), str(p["file"])) for p in k["params"]
-                ),
-                absent_params=tuple(
-                    Param(str(p["param"]), str(p["file"])) for p in k["absent_params"]
-                ),
-                drivers=tuple(
-                    Driver(str(d["bus"]), str(d["name"])) for d in k["drivers"]
-                ),
-            ),
-            overlays=tuple(_overlay(o) for o in rt["overlays"]),
-            bindings=tuple(
-                Binding(
-                    str(b["file"]),
-                    str(b["bus"]),
-                    str(b["driver"]),
-                    _strs(b["devices"]),
-                    str(b["vm"]),
-                )
-                for b in rt["bindings"]
-            ),
-            device_nodes=DeviceNodes(
-                str(nodes["file"]),
-                str(nodes["group"]),
-                int(str(nodes["mode"]), 8),
-                _strs(nodes["paths"]),
-            ),
-            vms={str(n): _vm(str(n), v) for n, v in rt["vms"].items()},
         )
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise VerifyError(f"{where}: malformed runtime record ({e!r})") from None

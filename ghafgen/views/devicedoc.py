@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import json
 import textwrap
-import tomllib
 
-from ghafgen import catalog
-from ghafgen.catalog import soc
-from ghafgen.catalog.load import DATA
+from ghafgen.catalog import Catalog, soc
 from ghafgen.catalog.model import Board
 from ghafgen.errors import ProfileError
 from ghafgen.table import render as table
@@ -27,16 +24,15 @@ CLASS_NAMES = {
 }
 
 
-def l4t_only() -> list[dict[str, object]]:
+def l4t_only(cat: Catalog) -> list[dict[str, object]]:
     """Devices only L4T trees describe, with their class and reason (t234.toml)."""
-    doc = tomllib.loads((DATA / "t234.toml").read_text(encoding="utf-8"))
-    return [{"key": k, **v} for k, v in doc.get("l4t_devices", {}).items()]
+    return [{"key": k, **v} for k, v in cat.l4t_devices().items()]
 
 
 def _rows(board: Board) -> list[dict[str, str]]:
     by_name = {d.dt_name: k for k, d in board.devices.items()}
     rows = []
-    for d in soc.for_board(board.mainline_dts):
+    for d in board.catalog.soc_devices(board.mainline_dts):
         rows.append(
             {
                 "device": d.dt_name,
@@ -54,7 +50,7 @@ def _rows(board: Board) -> list[dict[str, str]]:
 def _extra_rows(board: Board) -> list[dict[str, str]]:
     """The board's devices the whole-SoC rows leave out (only L4T trees have
     them, or their node names no resource), and the L4T-only catalog entries."""
-    scanned = {d.dt_name for d in soc.for_board(board.mainline_dts)}
+    scanned = {d.dt_name for d in board.catalog.soc_devices(board.mainline_dts)}
     rows = [
         {
             "device": dev.dt_name,
@@ -76,7 +72,7 @@ def _extra_rows(board: Board) -> list[dict[str, str]]:
         # A group's renderer re-creates its members' nodes under other names.
         or ("mainline" in dev.flavors and dev.dt_name not in scanned and not dev.group)
     ]
-    for d in l4t_only():
+    for d in l4t_only(board.catalog):
         rows.append(
             {
                 "device": str(d["dt_name"]),
@@ -94,17 +90,17 @@ def _extra_rows(board: Board) -> list[dict[str, str]]:
 COLUMNS = ("device", "label", "kind", "enabled", "class", "profile key", "why")
 
 
-def _boards(name: str | None) -> list[Board]:
+def _boards(cat: Catalog, name: str | None) -> list[Board]:
     if name is not None:
-        resolved = catalog.resolve(name)
+        resolved = cat.resolve(name)
         if resolved is None:
             raise ProfileError(f"no board {name!r} in the catalog")
-        return [catalog.board(resolved, soc.SERIES)]
+        return [cat.board(resolved, soc.SERIES)]
     # One section per mainline tree, under the board of the SKU the tree is for
     # (tegra234-p3768-0000+p3767-0005 is the Orin Nano kit's), else its first.
     by_tree: dict[str, Board] = {}
-    for n in catalog.board_names():
-        b = catalog.board(n, soc.SERIES)
+    for n in cat.board_names():
+        b = cat.board(n, soc.SERIES)
         if b.mainline_dts:
             by_tree.setdefault(b.mainline_dts, b)
             if n.endswith("+" + b.mainline_dts.rsplit("+", 1)[-1]):
@@ -125,10 +121,10 @@ def _markdown_table(rows: list[dict[str, str]]) -> list[str]:
 TEXT_COLUMNS = ("device", "label", "kind", "enabled", "profile key")
 
 
-def render(board: str | None, fmt: str, width: int = 100) -> str:
+def render(cat: Catalog, board: str | None, fmt: str, width: int = 100) -> str:
     """`board`'s devices (every board's without one) as text, json or markdown;
     text wraps to `width` columns."""
-    boards = _boards(board)
+    boards = _boards(cat, board)
     if fmt == "json":
         return json.dumps({b.name: _rows(b) + _extra_rows(b) for b in boards}, indent=2)
     if fmt == "markdown":

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from ghafgen import catalog
+from ghafgen.catalog import Catalog
 from ghafgen.discover.sysfs import Discovery
 from ghafgen.findings import printable
 from ghafgen.table import render
@@ -37,13 +37,13 @@ def _describe(d: Discovery, name: str) -> str:
     )
 
 
-def _module_lines(d: Discovery) -> list[str]:
+def _module_lines(d: Discovery, cat: Catalog) -> list[str]:
     """The module SKU and its catalogued RAM and cores, against what the kernel saw."""
     from ghafgen.discover.boarddraft import missing_facts
 
     if d.board is None:
-        return [f"missing: {printable(m)}" for m in missing_facts(d)]
-    b = catalog.board(d.board)
+        return [f"missing: {printable(m)}" for m in missing_facts(d, cat)]
+    b = cat.board(d.board)
     if b.module is None:
         return []
     m = b.module
@@ -58,14 +58,12 @@ def _module_lines(d: Discovery) -> list[str]:
     ]
 
 
-def discovery_text(d: Discovery) -> str:
-    board = (
-        catalog.board(d.board).description if d.board else "no catalog board matches"
-    )
+def discovery_text(d: Discovery, cat: Catalog) -> str:
+    board = cat.board(d.board).description if d.board else "no catalog board matches"
     lines = [
         f"{printable(d.model)}: {board}; {d.cpus} CPUs, {d.mem_kib // 1024} MiB",
         "compatible: " + printable(", ".join(d.compatible)),
-        *_module_lines(d),
+        *_module_lines(d, cat),
         "",
         "IOMMU groups:",
     ]
@@ -75,7 +73,7 @@ def discovery_text(d: Discovery) -> str:
     ]
     lines.append(render(["group", "devices", "notes"], rows))
     if d.board:
-        b = catalog.board(d.board)
+        b = cat.board(d.board)
         names = {p.name for p in d.platform}
         lines += ["", "Passable platform devices:"]
         lines += [
@@ -85,7 +83,7 @@ def discovery_text(d: Discovery) -> str:
     return "\n".join(lines)
 
 
-def discovery_json(d: Discovery) -> dict[str, object]:
+def discovery_json(d: Discovery, cat: Catalog) -> dict[str, object]:
     return {
         "model": d.model,
         "compatible": list(d.compatible),
@@ -93,8 +91,8 @@ def discovery_json(d: Discovery) -> dict[str, object]:
         "carrier": d.carrier,
         "sku": d.sku,
         "ram_mib": (
-            catalog.board(d.board).ram_mib
-            if d.board and catalog.board(d.board).module
+            cat.board(d.board).ram_mib
+            if d.board and cat.board(d.board).module
             else None
         ),
         "cpus": d.cpus,

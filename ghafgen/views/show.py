@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from ghafgen.catalog import Catalog
 from ghafgen.catalog.model import RESOURCE_KINDS, Board
 from ghafgen.derive.allowlist import (
     AllowList,
@@ -272,13 +273,11 @@ def ownership_data(profile: Profile, board: Board) -> list[dict[str, object]]:
     return out
 
 
-def boards_data() -> list[dict[str, object]]:
+def boards_data(cat: Catalog) -> list[dict[str, object]]:
     """`show --boards` as data."""
-    from ghafgen import catalog
-
     out: list[dict[str, object]] = []
-    for name in catalog.board_names():
-        b = catalog.board(name)
+    for name in cat.board_names():
+        b = cat.board(name)
         out.append(
             {
                 "board": name,
