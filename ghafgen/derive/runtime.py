@@ -14,7 +14,7 @@ from ghafgen.catalog.gpu import gpu_group
 from ghafgen.catalog.load import kernel_pins, qemu_build, qemu_virt, sources
 from ghafgen.catalog.model import Board, PlatformDevice
 from ghafgen.derive.allowlist import bpmp_owners, per_vm_form, platform_devices
-from ghafgen.derive.gpu import GpuPass, gpu_pass
+from ghafgen.derive.gpu import GpuPass, passes
 from ghafgen.derive.resources import (
     channel_group,
     channel_shm,
@@ -141,8 +141,10 @@ def runtime_stack(profile: Profile, board: Board) -> tuple[HostStack, list[VmSta
         params=params,
         smmu_patch_reasons=reasons,
     )
-    gp = gpu_pass(profile, board)
-    return host, [_vm(profile, board, name, gp) for name in profile.vms]
+    vm_passes = passes(profile, board)
+    return host, [
+        _vm(profile, board, name, vm_passes.get(name)) for name in profile.vms
+    ]
 
 
 # ------------------------------------------------------------ device access
@@ -239,16 +241,18 @@ def device_access(
 ) -> list[DeviceAccess]:
     """Per VM, exactly the device nodes its QEMU opens, from the profile."""
     out = []
-    gp = gpu_pass(profile, board)
+    vm_passes = passes(profile, board)
     for name, vm in profile.vms.items():
         mine = [pt for pt in profile.enabled if pt.vm == name]
-        vfio = [
+        gp = vm_passes.get(name)
+        # A role's VM holds what its QEMU is given: carve-outs, keyholes, members.
+        vfio = list(gp.host_devices) if gp is not None else []
+        vfio += [
             board.devices[pt.device].dt_name
             for pt in mine
             if pt.device in board.devices
+            and (gp is None or pt.device not in gp.role.devices)
         ]
-        if gp is not None and gp.vm == name:
-            vfio = [c.dt_name for c in gp.carveouts] + vfio
         pci = [
             f.bdf
             for pt in slots_in_use(profile, board)

@@ -9,7 +9,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
-from ghafgen.catalog.gpu import GpuKernel
+from ghafgen.catalog.gpu import DISPLAY_GROUP, GpuKernel
 from ghafgen.catalog.load import kernel_pins, qemu_build, qemu_virt, sources
 from ghafgen.catalog.model import (
     Board,
@@ -25,7 +25,7 @@ from ghafgen.derive.allowlist import (
     per_vm_form,
     platform_devices,
 )
-from ghafgen.derive.gpu import GpuPass, gpu_pass
+from ghafgen.derive.gpu import GpuPass, gpu_pass, passes
 from ghafgen.derive.resources import (
     binding_unit,
     channel_shm,
@@ -45,6 +45,7 @@ from ghafgen.derive.runtime import (
 from ghafgen.derive.slots import slots_in_use
 from ghafgen.errors import ProfileError
 from ghafgen.profile.model import Passthrough, Profile, Volume
+from ghafgen.render import display as display_dt
 from ghafgen.render import dt
 from ghafgen.render import gpu as gpu_dt
 from ghafgen.render.patches import (
@@ -210,6 +211,7 @@ class GpuVmPlan:
     qemu_patches: tuple[str, ...]  # keys of the Ghaf tree's paths
     memory_node: str  # QEMU's own RAM node, dropped from the base tree
     kernel: GpuKernel  # the guest kernel, its patches and NVIDIA's modules
+    role: str = "gpu"  # the VM's role (catalog/data/t234-gpu-roles.toml)
 
     @property
     def ghaf_keys(self) -> tuple[str, ...]:
@@ -475,6 +477,8 @@ def _binding(
     target = pt.vm or "a VM started by hand"
     if pt.device in board.devices:
         dev = board.devices[pt.device]
+        if dev.group == DISPLAY_GROUP:
+            return _display_binding(pt, dev, target, gp)
         # The group's carve-out wrappers and its overlay go with its first member.
         first = gp is not None and dev.key == gp.group.members[0]
         carve = tuple(c.dt_name for c in gp.carveouts) if gp and first else ()
@@ -499,6 +503,32 @@ def _binding(
         vm=pt.vm,
         description=f"Bind {' '.join(functions)} ({pt.device}) to vfio-pci for {target}",
         overlay=dt.pcie_overlay(profile, board, pt.device),
+    )
+
+
+def _display_binding(
+    pt: Passthrough, dev: PlatformDevice, target: str, gp: GpuPass | None
+) -> Binding:
+    """The display's binding holds its role's carve-outs and keyholes, never the
+    engine itself: the host keeps display@13800000 and its R5 (the DCE relay's
+    host side writes the wrappers these name)."""
+    role = gp.role if gp is not None else None
+    held = (
+        tuple(c.dt_name for c in role.carveouts if c not in gp.carveouts)
+        + tuple(h.dt_name for h in role.keyholes)
+        if role is not None and gp is not None
+        else ()
+    )
+    return Binding(
+        name=pt.name,
+        unit=binding_unit(pt.name),
+        bus="platform",
+        devices=held,
+        vm=pt.vm,
+        description=f"Bind the display's keyholes and scanout ({dev.key}) to "
+        f"vfio-platform for {target}",
+        overlay=None,
+        group=dev.group,
     )
 
 
@@ -535,7 +565,11 @@ def _vm_plan(
     if gp is not None:
         guest_config += _symbols(gp.group.kernel.kernel_config)
     if gp is not None:
-        guest_tree: dt.Overlay | None = gpu_dt.guest_overlay(board, gp)
+        guest_tree: dt.Overlay | None = (
+            gpu_dt.guest_overlay(board, gp)
+            if gp.members
+            else display_dt.guest_overlay(board, gp)
+        )
     else:
         guest_tree = dt.guest_overlay(board, name, in_tree) if in_tree else None
     return VmPlan(
@@ -580,6 +614,7 @@ def _gpu_vm(gp: GpuPass) -> GpuVmPlan:
         qemu_patches=q.extra_patches,
         memory_node=q.memory_node if q.drop_qemu_memory_node else "",
         kernel=gp.group.kernel,
+        role=gp.role.key,
     )
 
 
@@ -656,6 +691,7 @@ def plan(
                 )
     platform = [d for _n, d in platform_devices(profile, board)]
     gp = gpu_pass(profile, board)
+    vm_passes = passes(profile, board)
     has_pci = bool(slots_in_use(profile, board))
     bpmp = any(d.uses_bpmp for d in platform)
     allowed = allow_list(profile, board)
@@ -695,10 +731,14 @@ def plan(
         patches=(VFIO_RESET,) if platform else (),
         host_params=params,
         bindings=tuple(
-            _binding(profile, board, pt, gp, gpu_overlay) for pt in profile.enabled
+            _binding(profile, board, pt, vm_passes.get(pt.vm or "") or gp, gpu_overlay)
+            for pt in profile.enabled
         ),
         overlays=tuple(_host_overlays(profile, board, allowed, gpu_overlay)),
-        vms=tuple(_vm_plan(profile, board, name, layout, gp) for name in profile.vms),
+        vms=tuple(
+            _vm_plan(profile, board, name, layout, vm_passes.get(name))
+            for name in profile.vms
+        ),
         allowed=allowed,
         bpmp=bpmp,
         ghaf=pinned_source(profile, "ghaf"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from ghafgen.catalog.gpu import DISPLAY_GROUP, GPU_GROUP
 from ghafgen.catalog.model import Board
 from ghafgen.findings import Finding
 from ghafgen.profile.model import Passthrough, Profile
@@ -20,7 +21,8 @@ def passes_group(p: Profile, b: Board) -> bool:
     """Whether the profile passes any GPU group member. The group's catalog and
     placement load only then, so validating any other profile skips them."""
     return any(
-        pt.device in b.devices and b.devices[pt.device].group for pt in p.enabled
+        pt.device in b.devices and b.devices[pt.device].group == GPU_GROUP
+        for pt in p.enabled
     )
 
 
@@ -93,6 +95,9 @@ def gpu_group_incomplete(p: Profile, b: Board) -> Iterator[Finding]:
     group = gpu_group()
     have = {pt.device for pt in entries}
     missing = [k for k in group.members if k not in have]
+    if have - {"host1x"}:
+        # A GPU or media engine without host1x is GG811's, with Ghaf's reason.
+        missing = [k for k in missing if k != "host1x"]
     if missing:
         vm = entries[0].vm or "vm"
         yield finding(
@@ -114,20 +119,39 @@ def gpu_group_incomplete(p: Profile, b: Board) -> Iterator[Finding]:
     fix="Give the GPU VM's other platform devices to another VM.",
 )
 def gpu_vm_not_alone(p: Profile, b: Board) -> Iterator[Finding]:
-    """The GPU VM takes no platform device outside the group."""
+    """The GPU and display VMs take no platform device outside the group and the display."""
     gp = whole_group(p, b)
-    if gp is None:
+    variant = {gp.vm} if gp is not None else set()
+    variant |= {
+        pt.vm
+        for pt in p.enabled
+        if pt.vm
+        and pt.device in b.devices
+        and b.devices[pt.device].group == DISPLAY_GROUP
+    }
+    if not variant:
         return
+    from ghafgen.catalog.gpu import gpu_group
+
+    base = gpu_group().qemu.platform_bus_base
     for pt in p.enabled:
         dev = b.devices.get(pt.device)
-        if pt.vm == gp.vm and dev is not None and not dev.group:
+        if (
+            pt.vm in variant
+            and dev is not None
+            and dev.group
+            not in (
+                GPU_GROUP,
+                DISPLAY_GROUP,
+            )
+        ):
             yield finding(
                 "GG803",
                 pt.at("vm"),
-                f"'{pt.device}' goes to '{gp.vm}', which runs the GPU's QEMU variant",
-                "that QEMU moves the platform bus to "
-                f"{gp.group.qemu.platform_bus_base:#x} and ghafgen lays out only the "
-                "GPU group there; pass this device to another VM",
+                f"'{pt.device}' goes to '{pt.vm}', which runs the GPU's QEMU variant",
+                f"that QEMU moves the platform bus to {base:#x} and ghafgen lays out "
+                "only the GPU group and the display there; pass this device to "
+                "another VM",
             )
 
 
