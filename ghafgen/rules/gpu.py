@@ -163,12 +163,20 @@ def gpu_vm_not_alone(p: Profile, b: Board) -> Iterator[Finding]:
     fix="Shrink the VMs' memory: the GPU's carve-outs leave the host's RAM too.",
 )
 def carveouts_exceed_ram(p: Profile, b: Board) -> Iterator[Finding]:
-    """The GPU's RAM carve-outs, every VM of the host and its reserve fit the board's RAM."""
-    gp = whole_group(p, b)
-    if gp is None:
+    """The GPU and display roles' carve-outs, the host's VMs and its reserve fit the board's RAM."""
+    if not passes_group(p, b):
         return
+    from ghafgen.derive.gpu import passes
+
+    roles = passes(p, b)
+    if not roles:
+        return
+    gp = next(iter(roles.values()))
+    # Each carve-out once, however many roles name it; below DRAM (host1x's
+    # shim aperture) is no RAM.
+    taken = {c.key: c for r in roles.values() for c in r.role.carveouts}
+    carve = sum(c.size for c in taken.values() if c.base >= 0x80000000)
     ram = b.ram_mib << 20
-    carve = sum(c.size for c in gp.carveouts if c.base >= 0x80000000)
     total = sum(vm.memory for vm in p.vms.values()) + carve
     total += b.host_reserve_mib << 20
     if total > ram:
@@ -176,7 +184,8 @@ def carveouts_exceed_ram(p: Profile, b: Board) -> Iterator[Finding]:
         yield finding(
             "GG804",
             vm.at("memory") if vm is not None else gp.entries[0].at(),
-            f"the VMs, the host reserve and the GPU's carve-outs ({format_size(carve)}) "
+            f"the VMs, the host reserve and the GPU and display carve-outs "
+            f"({format_size(carve)}) "
             f"take {format_size(total)}, more than the board's {format_size(ram)}",
             f"free {format_size(total - ram)}; the carve-outs are taken from the host "
             "before Linux boots (reserved-memory), apart from each VM's own RAM",
@@ -205,15 +214,19 @@ def carveout_overlap(p: Profile, b: Board) -> Iterator[Finding]:
     gp = whole_group(p, b)
     if gp is None:
         return
+    from ghafgen.derive.gpu import passes
+
     where = gp.entries[0].at()
-    host = [(c.key, c.base, c.end) for c in gp.carveouts]
+    # Every role's carve-outs on this host, each once (the split pair's too).
+    taken = {c.key: c for r in passes(p, b).values() for c in r.role.carveouts}
+    host = [(c.key, c.base, c.end) for c in taken.values()]
     for x, y in overlaps(host):
         yield finding(
             "GG805",
             where,
             f"host carve-outs '{x}' and '{y}' overlap",
             "each is handed to the guest 1:1 by its own vfio device; QEMU "
-            "cannot map both (catalog/data/t234-gpu.toml)",
+            "cannot map both (catalog/data/t234-gpu.toml, t234-gpu-roles.toml)",
         )
     bank = gp.group.guest_memory
     guest = [(r.key, r.base, r.end) for r in gp.group.reserved]

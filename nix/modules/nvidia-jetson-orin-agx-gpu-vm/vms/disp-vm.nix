@@ -7,9 +7,10 @@
 let
   bpmpVirt = import ../bpmp-virt.nix { inherit lib pkgs; };
   # vfio-platform is gone from QEMU since 10.2: this VM runs the pinned
-  # QEMU 10.1.5, without the BPMP bridge (no BPMP-backed device here).
+  # QEMU 10.1.5, with the BPMP guest bridge, which opens /dev/bpmp-host and
+  # emits the guest's /bpmp node.
   qemu = import ../qemu.nix { inherit lib pkgs; } {
-    bpmpBridge = false;
+    bpmpBridge = true;
     # The GPU variant (Ghaf's ghaf-qemu-bpmp-gpu): vfio-platform's mmio-base,
     # the platform bus at 0x60000000, and a -dtb's /memory nodes kept.
     extraPatches = [
@@ -21,6 +22,7 @@ let
     inherit qemu;
     dts = ./disp-vm.dts;
     overlayName = "ghafgen-disp-vm-guest.dtbo";
+    bpmpNode = "/bpmp";
     # This QEMU keeps the -dtb's /memory nodes (the guest bank) and adds its
     # own RAM node, which it refuses to find already there.
     dropNode = "/memory@2000000000";
@@ -105,15 +107,38 @@ in
     }
   ];
 
+  boot.kernelParams = [
+    "clk_ignore_unused"
+    "pd_ignore_unused"
+  ];
+
   boot.kernelPatches = [
     {
       name = "ghaf-gpu-tegra-chip-id";
       patch = bpmpVirt.ghafPatches.gpu_tegra_chip_id;
     }
     {
+      name = "bpmp-virt-proxy-drivers";
+      patch = bpmpVirt.driversPatch;
+    }
+    {
+      name = "bpmp-virt-hooks";
+      patch = bpmpVirt.hooksFor config.boot.kernelPackages.kernel.version;
+    }
+    {
       name = "ghafgen-guest-config";
       patch = null;
       structuredExtraConfig = with lib.kernel; {
+        ARCH_TEGRA = yes;
+        ARCH_TEGRA_234_SOC = yes;
+        TEGRA_HSP_MBOX = yes;
+        TEGRA_IVC = yes;
+        TEGRA_BPMP = yes;
+        TEGRA_BPMP_GUEST_PROXY = yes;
+        TEGRA_BPMP_HOST_PROXY = no;
+        CLK_TEGRA_BPMP = yes;
+        RESET_TEGRA_BPMP = yes;
+        PM_GENERIC_DOMAINS = yes;
         ARM64_PMEM = yes;
       };
     }
