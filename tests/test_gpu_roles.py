@@ -341,3 +341,33 @@ def test_the_display_node_asks_ghafs_display_ids_but_the_sor_parents():
     assert set(clocks) <= set(GHAF_DISPLAY["clock"])
     assert sorted(i for i, _n in g.resets) == sorted(GHAF_DISPLAY["reset"])
     assert [g.power_domain] == GHAF_DISPLAY["power-domain"]
+
+
+def test_rules_and_output_read_the_roles_from_the_catalog(tmp_path: Path):
+    """The display role's keyholes come from t234-gpu-roles.toml, not from a list
+    in the code: a catalog without the cursor keyhole generates a disp-vm and a
+    binding without it."""
+    data = tmp_path / "data"
+    shutil.copytree(ROOT / "ghafgen" / "catalog" / "data", data)
+    roles_file = data / "t234-gpu-roles.toml"
+    text = roles_file.read_text()
+    full = 'keyholes = ["disp_caps", "disp_chan", "disp_cursor"]'
+    assert text.count(full) == 2
+    roles_file.write_text(text.replace(full, 'keyholes = ["disp_caps", "disp_chan"]'))
+    env = os.environ | {"GHAFGEN_CATALOG": str(data)}
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-m", "ghafgen", "generate", str(SPLIT), "-o", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    target = out / "nvidia-jetson-orin-agx-gpu-vm"
+    vm = (target / "vms" / "disp-vm.nix").read_text()
+    binding = (target / "devices" / "display.nix").read_text()
+    for text in (vm, binding):
+        assert "13870000.disp_chan_pt" in text
+        assert "138c8000.disp_cursor_pt" not in text

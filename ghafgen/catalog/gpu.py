@@ -57,6 +57,7 @@ class Carveout(NamedTuple):
     sid: int
     purpose: str
     guest_memory: bool = False
+    scanout: bool = False  # the display's scanout surfaces (t234-gpu-roles.toml)
     fact: Fact = Fact()
 
     @property
@@ -394,6 +395,7 @@ def _carveout(key: str, c: dict[str, Any]) -> Carveout:
         sid=int(c["sid"]),
         purpose=c["purpose"],
         guest_memory=bool(c.get("guest_memory", False)),
+        scanout=bool(c.get("scanout", False)),
         fact=_fact(c),
     )
 
@@ -462,6 +464,8 @@ def _check_role(role: GpuRole) -> None:
         raise ValueError(
             f"role {role.key!r}: no-syncpoint NVKMS is for the display-only role only"
         )
+    if role.display and not any(c.scanout for c in role.carveouts):
+        raise ValueError(f"role {role.key!r} has the display but no scanout carve-out")
     if ("0021" in role.oot_patches) != role.no_syncpoint:
         raise ValueError(f"role {role.key!r}: patch 0021 goes with no-syncpoint NVKMS")
 

@@ -175,7 +175,7 @@ def _pair(value: int) -> Safe:
 
 
 def _scanout(gp: GpuPass) -> Carveout:
-    return next(c for c in gp.role.carveouts if c.key == "scanout")
+    return next(c for c in gp.role.carveouts if c.scanout)
 
 
 def _reserved_node(r: Reserved) -> Node:

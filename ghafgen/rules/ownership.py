@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ghafgen.catalog.gpu import DISPLAY_GROUP
 from ghafgen.catalog.model import Board
 from ghafgen.derive.allowlist import BY_HAND
 from ghafgen.derive.resources import binding_unit, ghaf_vm_name
@@ -113,7 +114,7 @@ def display_owned_twice(p: Profile, b: Board) -> Iterator[Finding]:
     owners: dict[str, Passthrough] = {}
     for pt in p.enabled:
         dev = b.devices.get(pt.device)
-        relayed = dev is not None and dev.group == "display"
+        relayed = dev is not None and dev.group == DISPLAY_GROUP
         if pt.vm and ((pt.kind == "gpu" and pt.display) or relayed):
             owners.setdefault(pt.vm, pt)
     if len(owners) > 1:
