@@ -260,9 +260,6 @@ def gpu_group() -> GpuGroup:
 # ------------------------------------------------------------------- roles
 # data/t234-gpu-roles.toml: what each of Ghaf's GPU and display VM roles owns.
 
-# The GPU group's key in t234.toml (`group = "gpu"`) and the display's.
-GPU_GROUP = "gpu"
-DISPLAY_GROUP = "display"
 CAPABILITIES = ("gpu", "host1x", "media", "display")
 
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from ghafgen.catalog.gpu import (
-    DISPLAY_GROUP,
-    GPU_GROUP,
     Carveout,
     GpuGroup,
     GpuRole,
@@ -22,7 +20,7 @@ from ghafgen.catalog.gpu import (
     gpu_group,
     gpu_roles,
 )
-from ghafgen.catalog.model import Board, PlatformDevice
+from ghafgen.catalog.model import DISPLAY_GROUP, GPU_GROUP, Board, PlatformDevice
 from ghafgen.derive.platform_bus import Bus, Device, Placed, lay_out
 from ghafgen.profile.model import Passthrough, Profile
 

@@ -9,9 +9,10 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
-from ghafgen.catalog.gpu import DISPLAY_GROUP, GpuKernel
+from ghafgen.catalog.gpu import GpuKernel
 from ghafgen.catalog.load import kernel_pins, qemu_build, qemu_virt, sources
 from ghafgen.catalog.model import (
+    DISPLAY_GROUP,
     Board,
     Fact,
     KernelPins,
@@ -512,13 +513,11 @@ def _display_binding(
     """The display's binding holds its role's carve-outs and keyholes, never the
     engine itself: the host keeps display@13800000 and its R5 (the DCE relay's
     host side writes the wrappers these name)."""
-    role = gp.role if gp is not None else None
-    held = (
-        tuple(c.dt_name for c in role.carveouts if c not in gp.carveouts)
-        + tuple(h.dt_name for h in role.keyholes)
-        if role is not None and gp is not None
-        else ()
-    )
+    held: tuple[str, ...] = ()
+    if gp is not None:
+        # The GPU group's own carve-outs go with its first member's binding.
+        held = tuple(c.dt_name for c in gp.role.carveouts if c not in gp.carveouts)
+        held += tuple(h.dt_name for h in gp.role.keyholes)
     return Binding(
         name=pt.name,
         unit=binding_unit(pt.name),

@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from ghafgen.catalog.gpu import DISPLAY_GROUP, GPU_GROUP
-from ghafgen.catalog.model import Board
+from ghafgen.catalog.model import DISPLAY_GROUP, GPU_GROUP, Board
 from ghafgen.findings import Finding
 from ghafgen.profile.model import Passthrough, Profile
 from ghafgen.rules.registry import ERROR, finding, rule

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ghafgen.catalog.model import Board
+from ghafgen.catalog.model import DISPLAY_GROUP, GPU_GROUP, Board
 from ghafgen.findings import Finding
 from ghafgen.profile.model import Passthrough, Profile
 from ghafgen.rules.registry import ERROR, finding, rule
@@ -26,14 +26,10 @@ def _grouped(p: Profile, b: Board, group: str) -> list[Passthrough]:
 
 
 def _display(p: Profile, b: Board) -> list[Passthrough]:
-    from ghafgen.catalog.gpu import DISPLAY_GROUP
-
     return _grouped(p, b, DISPLAY_GROUP)
 
 
 def _gpu(p: Profile, b: Board) -> list[Passthrough]:
-    from ghafgen.catalog.gpu import GPU_GROUP
-
     return _grouped(p, b, GPU_GROUP)
 
 

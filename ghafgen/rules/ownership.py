@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ghafgen.catalog.gpu import DISPLAY_GROUP
-from ghafgen.catalog.model import Board
+from ghafgen.catalog.model import DISPLAY_GROUP, Board
 from ghafgen.derive.allowlist import BY_HAND
 from ghafgen.derive.resources import binding_unit, ghaf_vm_name
 from ghafgen.findings import Finding, did_you_mean
