@@ -66,6 +66,8 @@ GPU_GUEST_PARAMS = (*BPMP_GUEST_PARAMS, "nvidia-drm.modeset=1", "drm.vblankoffde
 GUEST_KERNEL_PARAMS = {
     "nvidia-jetson-orin-agx-gpu-gui-vm/gui-vm": PCI_GUEST_PARAMS,
     "nvidia-jetson-orin-agx-gpu-vm/gpu-vm": GPU_GUEST_PARAMS,
+    "nvidia-jetson-orin-agx-gpu-vm/disp-vm": GPU_GUEST_PARAMS,
+    "nvidia-jetson-orin-agx-gpu-gui-accel/gui-vm": GPU_GUEST_PARAMS,
     "nvidia-jetson-orin-agx-i2c/sensor-vm": BPMP_GUEST_PARAMS,
     "nvidia-jetson-orin-agx-industrial-i2c-uarta/fieldbus-vm": BPMP_GUEST_PARAMS,
     "nvidia-jetson-orin-agx-mgbe0-net-vm/net-vm": BPMP_GUEST_PARAMS,
@@ -106,4 +108,29 @@ GHAF_GPU_GUEST_ADDRESS = {
     "vic": 0x66040000,  # :51, VFIO 15340000.vic region 0
     "nvdec": 0x66100000,  # :52, VFIO 15480000.nvdec region 0
     "nvjpg": 0x66140000,  # :53, VFIO 15540000.nvjpg region 0
+}
+# Where the guest sees the display's nvdisplay window (same file, :37), and
+# the reserved regions each GPU or display guest's tree sets up, by node name
+# (passthrough/gpu-vm/tegra234-gpuvm-memory.dtsi:28-109, the scanout pool only
+# with the display; passthrough/disp-vm/tegra234-dispvm-memory.dtsi:34-78).
+GHAF_DISPLAY_GUEST_ADDRESS = 0x66200000
+_GPU_RESERVED = {
+    "linux,cma@88000000",
+    "nvgpu_dma_carveout@80000000",
+    "vpr-carveout@8e000000",
+    "fsi-carveout@8f000000",
+    "generic_carveout@98000000",
+    "vidmem-carveout@90000000",
+}
+GHAF_GUEST_RESERVED = {
+    "nvidia-jetson-orin-agx-gpu-vm/gpu-vm": _GPU_RESERVED,
+    "nvidia-jetson-orin-agx-gpu-gui-accel/gui-vm": _GPU_RESERVED
+    | {"dce_scanout@b0000000"},
+    "nvidia-jetson-orin-agx-gpu-vm/disp-vm": {
+        "linux,cma@e2000000",
+        "generic_carveout@200000000",
+        "vpr-carveout@218000000",
+        "fsi-carveout@219000000",
+        "dce_scanout@b0000000",
+    },
 }

@@ -171,6 +171,18 @@ def gpu_bank(tree: Path) -> tuple[str, int, int]:
     return path, (cells[0] << 32) | cells[1], (cells[2] << 32) | cells[3]
 
 
+def gpu_banks(tree: Path) -> list[tuple[int, int]]:
+    """(base, size) of every bank of the guest's one /memory node (disp-vm's
+    has two)."""
+    view = FdtView(tree.read_bytes())
+    (path,) = [p for _off, p in view.nodes() if p.startswith("/memory@")]
+    c = view.cells(view.offset(path), "reg")
+    return [
+        ((c[i] << 32) | c[i + 1], (c[i + 2] << 32) | c[i + 3])
+        for i in range(0, len(c), 4)
+    ]
+
+
 def reserved_regions(tree: Path) -> list[tuple[str, int, int]]:
     """(node name, base, size) of each child of /reserved-memory."""
     view = FdtView(tree.read_bytes())

@@ -31,7 +31,14 @@ def test_boards_load():
         "p3767-0005",
     }
     agx = catalog.load().board("jetson-agx-orin-devkit")
-    assert set(agx.devices) == {"uarta", "uarti", "mgbe0", "i2c1", *GPU_GROUP}
+    assert set(agx.devices) == {
+        "uarta",
+        "uarti",
+        "mgbe0",
+        "i2c1",
+        "display",
+        *GPU_GROUP,
+    }
     assert {k: s.controller.domain for k, s in agx.slots.items()} == {
         "pcie-m2e": 1,
         "pcie-nvme": 4,

@@ -128,15 +128,13 @@ def test_a_vm_name_that_is_not_a_profile_vm_name_is_refused(name: str):
 
 
 def test_host_module_sets_what_ghaf_sets_for_that_vm(gpu_plan: TargetPlan):
-    files = relay_files(gpu_plan, dce_relay("gpu-vm", CAT))
-    assert set(files) == {
-        "dce-relay.nix",
-        "dce-relay-guest.nix",
-        "overlays/dce-relay-host.dts",
-    }
+    # The split target gives the display to disp-vm: the plan carries its relay.
+    assert gpu_plan.relay is not None and gpu_plan.relay.vm == "disp-vm"
+    files = relay_files(gpu_plan, gpu_plan.relay)
+    assert set(files) == {"dce-relay.nix", "overlays/dce-relay-host.dts"}
     host = files["dce-relay.nix"].decode()
     for line in (
-        '  systemd.services."microvm@gpu-vm" = {',
+        '  systemd.services."microvm@disp-vm" = {',
         '    environment.GHAF_DCE_GUEST = "1";',
         '    serviceConfig.DeviceAllow = [ "/dev/dce-host rw" ];',
         "      dtsFile = ./overlays/dce-relay-host.dts;",
@@ -154,12 +152,6 @@ def test_host_module_sets_what_ghaf_sets_for_that_vm(gpu_plan: TargetPlan):
         "${ghafSrc}/" + DCE + "/sources/drivers/platform/tegra/dce-host-proxy/" in host
     )
     assert "./sources" not in host
-    guest = files["dce-relay-guest.nix"].decode()
-    assert (
-        "      patch -p1 -d nvidia-oot < ${ghafSrc}/"
-        + DCE
-        + "/patches/0001-dce-virt-hooks.patch"
-    ) in guest.splitlines()
     dts = files["overlays/dce-relay-host.dts"].decode()
     assert '\t\ttarget-path = "/bus@0/hda@3510000";' in dts.splitlines()
 
@@ -196,7 +188,7 @@ def test_host_module_evaluates_with_the_target_and_merges_device_access(
     what isolation.nix allows, and only that VM's unit gets GHAF_DCE_GUEST."""
     from tests.test_nixos_eval import evaluate
 
-    relay = dce_relay("gpu-vm", CAT)
+    relay = dce_relay("disp-vm", CAT)
     _write(tmp_path, render_target(gpu_plan) | relay_files(gpu_plan, relay))
     (tmp_path / "both.nix").write_text(
         "{ imports = [ ./default.nix ./dce-relay.nix ]; }\n"
@@ -204,14 +196,14 @@ def test_host_module_evaluates_with_the_target_and_merges_device_access(
     got = evaluate(tmp_path / "both.nix", "host", host_series="6.6")
     services = got["services"]
     assert isinstance(services, dict)
-    unit = services["microvm@gpu-vm"]
+    unit = services["microvm@disp-vm"]
     assert unit["environment"] == {"GHAF_DCE_GUEST": "1"}
     # Both modules' lists, merged as NixOS merges a unit option's lists.
-    (access,) = [a for a in gpu_plan.access if a.vm == "gpu-vm"]
+    (access,) = [a for a in gpu_plan.access if a.vm == "disp-vm"]
     assert sorted(unit["DeviceAllow"]) == sorted(
         [f"{d} rw" for d in access.devices] + ["/dev/dce-host rw"]
     )
-    assert [s for s, u in services.items() if u["environment"]] == ["microvm@gpu-vm"]
+    assert [s for s, u in services.items() if u["environment"]] == ["microvm@disp-vm"]
     blacklist = got["blacklist"]
     assert isinstance(blacklist, list)
     assert {"nvidia", "nvidia_modeset", "nvidia_drm", "tegra_drm"} <= set(blacklist)
@@ -232,7 +224,7 @@ def test_a_host_kernel_the_proxy_does_not_build_on_is_an_assertion(
 
     _write(
         tmp_path,
-        render_target(gpu_plan) | relay_files(gpu_plan, dce_relay("gpu-vm", CAT)),
+        render_target(gpu_plan) | relay_files(gpu_plan, dce_relay("disp-vm", CAT)),
     )
     (tmp_path / "relay.nix").write_text("{ imports = [ ./dce-relay.nix ]; }\n")
     # The series check first, then jetpack-nixos's overlay being there.
@@ -262,13 +254,13 @@ def test_in_ghafs_layout_the_host_side_is_ghafs_own(tmp_path: Path):
     from tests.test_nixos_eval import evaluate
 
     plan = planned(GPU_PROFILE.read_text(), "ghaf")
-    files = relay_files(plan, dce_relay("gpu-vm", CAT, "ghaf"))
-    assert set(files) == {"dce-relay.nix", "dce-relay-guest.nix"}
+    files = relay_files(plan, dce_relay("disp-vm", CAT, "ghaf"))
+    assert set(files) == {"dce-relay.nix"}
     _write(tmp_path, render_target(plan) | files)
     got = evaluate(tmp_path / "dce-relay.nix", "host", layout="ghaf")
     services = got["services"]
     assert isinstance(services, dict)
-    assert services["microvm@gpu-vm"]["environment"] == {"GHAF_DCE_GUEST": "1"}
+    assert services["microvm@disp-vm"]["environment"] == {"GHAF_DCE_GUEST": "1"}
     assert (got["overlays"], got["kernelModules"], got["blacklist"]) == ([], [], [])
     assert got["udev"] == ""
 
@@ -298,7 +290,7 @@ def test_the_host_module_build_step_runs_on_ghafs_files(
     target = tmp_path / "target"
     _write(
         target,
-        render_target(gpu_plan) | relay_files(gpu_plan, dce_relay("gpu-vm", CAT)),
+        render_target(gpu_plan) | relay_files(gpu_plan, dce_relay("disp-vm", CAT)),
     )
     got = evaluate(target / "dce-relay.nix", "host", host_series="6.6")
     (script,) = got["extraModulePostPatch"]  # type: ignore[misc]
@@ -342,54 +334,20 @@ def test_the_host_module_build_step_runs_on_ghafs_files(
     assert names == ["dce_iso_anchor", "dce_niso_anchor"]
 
 
-@pytest.mark.usefixtures("nixpkgs_lib", "ghaf_src")
-def test_the_guest_additions_evaluate_and_name_ghafs_files(
-    gpu_plan: TargetPlan, tmp_path: Path
-):
-    """dce-relay-guest.nix as the VM's out-of-tree override takes it
-    (`overrideAttrs (...).ootAttrs`), evaluated with nix-instantiate over the
-    pinned nixpkgs lib: its postPatch applies Ghaf's two tegra-dce patches in
-    order and installs the guest proxy, every path a file of the pinned Ghaf."""
-    import json
-    import re
-    import subprocess
-
-    from tests import pinned
-    from tests.conftest import require
-
-    _write(
-        tmp_path,
-        render_target(gpu_plan) | relay_files(gpu_plan, dce_relay("gpu-vm", CAT)),
+def test_the_relays_guest_patches_are_the_display_roles_guest_patches():
+    """One truth for the guest's side: the hook patches and the guest proxy the
+    relay's facts name (t234-display.toml) are those the display roles' guest
+    applies inside nvidia-oot (t234-gpu.toml [guest_dce]), in Ghaf's order
+    (guest-module.nix:147-151)."""
+    relay_side = [p.rsplit("/", 1)[-1] for p in CAT.dce_relay.sources.oot_patches]
+    dce = CAT.gpu_guest_role("display").dce
+    assert dce is not None
+    guest_side = [CAT.sources["ghaf"].paths[k].rsplit("/", 1)[-1] for k in dce.patches]
+    assert (
+        relay_side
+        == guest_side
+        == [
+            "0001-dce-virt-hooks.patch",
+            "0002-dce-client-ipc-inject.patch",
+        ]
     )
-    stubs = ROOT / "tests/data/eval/stubs.nix"
-    expr = (
-        f"let lib = import {pinned.tree('nixpkgs.lib')}; "
-        f"stubs = import {stubs} {{ inherit lib; }}; "
-        f"g = import {tmp_path}/dce-relay-guest.nix {{ inherit lib; inherit (stubs) pkgs; }}; "
-        "oot = (stubs.pkgs.nvidia-jetpack.kernelPackagesOverlay { } { }).nvidia-oot-modules; "
-        "in { postPatch = (oot.overrideAttrs g.ootAttrs).postPatch; "
-        "inherit (g) kernelModules; }"
-    )
-    done = subprocess.run(
-        [require("nix-instantiate"), "--eval", "--strict", "--json", "-E", expr],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    got = json.loads(done.stdout)
-    assert got["kernelModules"] == ["tegra-dce", "dce-guest-proxy"]
-    lines = [ln.strip() for ln in got["postPatch"].splitlines() if ln.strip()]
-    # V/passthrough/payload/guest-module.nix:147-151, in that order.
-    assert [ln.split(" ")[0] for ln in lines] == ["patch", "patch", "install", "echo"]
-    assert lines[3] == (
-        "echo 'obj-m += dce-guest-proxy.o' >> nvidia-oot/drivers/platform/tegra/dce/Makefile"
-    )
-    ghaf = pinned.tree("ghaf")
-    used = re.findall(re.escape(FAKE_GHAF) + r"/(\S+)", got["postPatch"])
-    assert [Path(u).name for u in used] == [
-        "0001-dce-virt-hooks.patch",
-        "0002-dce-client-ipc-inject.patch",
-        "dce-guest-proxy.c",
-    ]
-    assert all((ghaf / u).is_file() for u in used), used

@@ -53,7 +53,7 @@ def test_host_overlay_applies_to_the_6_12_agx_tree(
     # :19 has /chosen; 6.12 has no proxy node of its own.
     assert _prop(before, "/bus@0/hda@3510000", "status") == "okay"
     assert before.path_offset("/dce_host_proxy", libfdt.QUIET_NOTFOUND) < 0
-    files = relay_files(gpu_plan, dce_relay("gpu-vm", CAT))
+    files = relay_files(gpu_plan, dce_relay("disp-vm", CAT))
     dts = tmp_path / "relay.dts"
     dts.write_bytes(files["overlays/dce-relay-host.dts"])
     dtbo, out = tmp_path / "relay.dtbo", tmp_path / "host.dtb"
@@ -82,7 +82,7 @@ def _target_with_relay(plan: TargetPlan, outdir: Path) -> Path:
     relay's files, as a target passing the display will have them."""
     from ghafgen.render.output import write_target
 
-    files = render_target(plan) | relay_files(plan, dce_relay("gpu-vm", CAT))
+    files = render_target(plan) | relay_files(plan, dce_relay("disp-vm", CAT))
     write_target(
         outdir,
         plan.name,
@@ -483,7 +483,7 @@ def test_the_relays_host_nodes_are_ghafs(
     ghaf = _ghaf_host_tree(kernel_src_612, base, tmp_path)
     dts = tmp_path / "relay.dts"
     dts.write_bytes(
-        relay_files(gpu_plan, dce_relay("gpu-vm", CAT))["overlays/dce-relay-host.dts"]
+        relay_files(gpu_plan, dce_relay("disp-vm", CAT))["overlays/dce-relay-host.dts"]
     )
     dtbo, out = tmp_path / "relay.dtbo", tmp_path / "relay.dtb"
     trees.run(

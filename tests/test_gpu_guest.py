@@ -25,6 +25,13 @@ from tests.facts import GPU_GUEST_PARAMS
 CAT = catalog.load()
 
 PROFILE = ROOT / "profiles" / "orin-agx-gpu-vm.toml"
+# Each role's reference target and VM (README's reference table): the split
+# pair gives gpu and display, the accelerated target gui.
+ROLE_VM = {
+    "gpu": (PROFILE, "gpu-vm"),
+    "display": (PROFILE, "disp-vm"),
+    "gui": (ROOT / "profiles" / "orin-agx-gpu-gui-accel.toml", "gui-vm"),
+}
 PASSTHROUGH = (
     "modules/reference/hardware/jetpack/nvidia-jetson-orin/virtualization/passthrough"
 )
@@ -116,33 +123,34 @@ def _file(key: str) -> str:
 
 
 def planned(role: str, layout: str = "default") -> TargetPlan:
-    report = validate([PROFILE], CAT)
+    """The plan of the reference target that has a VM in `role`."""
+    path = ROLE_VM[role][0]
+    report = validate([path], CAT)
     profile, board = report.usable[0]
-    return plan(profile, board, PROFILE.name, layout, gpu_role=role)
+    return plan(profile, board, path.name, layout)
 
 
-def gpu_vm(p: TargetPlan) -> VmPlan:
-    (vm,) = [vm for vm in p.vms if vm.gpu is not None]
+def gpu_vm(p: TargetPlan, role: str = "gpu") -> VmPlan:
+    (vm,) = [vm for vm in p.vms if vm.name == ROLE_VM[role][1]]
     return vm
 
 
-def test_the_reference_target_is_the_compute_role():
-    report = validate([PROFILE], CAT)
-    profile, board = report.usable[0]
-    vm = gpu_vm(plan(profile, board, PROFILE.name))
-    assert vm.gpu is not None and vm.gpu.guest.key == "gpu"
+@pytest.mark.parametrize("role", ROLES)
+def test_each_reference_vm_gets_the_guest_of_its_derived_role(role: str):
+    vm = gpu_vm(planned(role), role)
+    assert vm.gpu is not None and vm.gpu.guest.key == role == vm.gpu.role
 
 
 def test_the_catalog_has_exactly_ghafs_three_roles():
     # PAYLOAD:9-32 capabilities: gpuvm, dispvm, guivm.
-    assert sorted(CAT.gpu_roles) == sorted(ROLES)
+    assert sorted(CAT.gpu_guests) == sorted(ROLES)
     with pytest.raises(ValueError, match="no GPU guest role 'compute'"):
         CAT.gpu_guest_role("compute")
 
 
 @pytest.mark.parametrize("role", ROLES)
 def test_role_kernel_params_modules_and_patches_are_ghafs(role: str):
-    vm = gpu_vm(planned(role))
+    vm = gpu_vm(planned(role), role)
     assert vm.gpu is not None
     g = vm.gpu.guest
     assert list(g.kernel_params) == KERNEL_PARAMS
@@ -175,8 +183,8 @@ def test_rendered_guest_fetches_every_file_its_role_names(role: str):
     p = planned(role)
     files = render_target(p)
     virt = files["bpmp-virt.nix"].decode()
-    vm_nix = files["vms/gpu-vm.nix"].decode()
-    vm = gpu_vm(p)
+    vm_nix = files[f"vms/{ROLE_VM[role][1]}.nix"].decode()
+    vm = gpu_vm(p, role)
     assert vm.gpu is not None
     for key in vm.gpu.ghaf_keys:
         assert f"    {key} = " in virt, key
@@ -276,10 +284,11 @@ def test_shell_word_refuses_what_a_shell_or_nix_would_read(word: str):
 def test_show_s_stack_lists_the_role_s_out_of_tree_patches(role: str):
     from ghafgen.derive.runtime import runtime_stack
 
-    report = validate([PROFILE], CAT)
+    path, name = ROLE_VM[role]
+    report = validate([path], CAT)
     profile, board = report.usable[0]
-    _host, vms = runtime_stack(profile, board, role)
-    (vm,) = vms
+    _host, vms = runtime_stack(profile, board)
+    (vm,) = [vm for vm in vms if vm.vm == name]
     oot = [
         _file(p.split(": ", 1)[1])
         for p in vm.kernel_patches

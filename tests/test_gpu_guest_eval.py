@@ -4,9 +4,9 @@ overlay replaced by a stand-in that only names its packages
 (tests/data/eval/jetpack-nixos-standin.nix): the evaluated config's
 hardware.graphics packages, kernel parameters, modules and out-of-tree patches
 against Ghaf's literal values (tests/test_gpu_guest.py), and, for the compute
-role, each piece a CUDA program needs. Each role's guest is rendered on the
-reference GPU target through plan()'s `gpu_role`: the userspace, modules and
-patches are the role's; the VM's devices stay the target's.
+role, each piece a CUDA program needs. Each role's guest is its reference
+target's VM: gpu-vm and disp-vm of the split pair, gui-vm of the accelerated
+target.
 """
 
 from __future__ import annotations
@@ -19,7 +19,14 @@ import pytest
 
 from ghafgen.render.files import render_target
 from tests.conftest import require
-from tests.test_gpu_guest import KERNEL_PARAMS, MODULES, OOT_PATCHES, ROLES, planned
+from tests.test_gpu_guest import (
+    KERNEL_PARAMS,
+    MODULES,
+    OOT_PATCHES,
+    ROLE_VM,
+    ROLES,
+    planned,
+)
 from tests.test_nixos_eval import evaluate
 
 pytestmark = pytest.mark.usefixtures("nixpkgs_lib", "microvm_src")
@@ -80,7 +87,7 @@ def evaluated(role: str, tmp_path: Path, layout: str = "default") -> dict[str, A
         (target / rel).parent.mkdir(parents=True, exist_ok=True)
         (target / rel).write_bytes(data)
     (target / "ghafgen-manifest.json").write_text("{}\n")
-    return evaluate(target / "vms" / "gpu-vm.nix", "guest", layout)
+    return evaluate(target / "vms" / f"{ROLE_VM[role][1]}.nix", "guest", layout)
 
 
 def assert_bash_parses(script: str) -> None:

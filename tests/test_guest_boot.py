@@ -59,6 +59,7 @@ from tests.guestboot import (
     base_tree,
     for_here,
     gpu_bank,
+    gpu_banks,
     gpu_boot_argv,
     merged_tree,
     reference_guests,
@@ -392,13 +393,17 @@ def _assert_gpu_memory(guest: Guest, result: Boot, tree: Path) -> None:
         initmem
     ), initmem
     regions = reserved_regions(tree)
-    assert len(regions) == 6, regions
+    assert {r[0] for r in regions} == facts.GHAF_GUEST_RESERVED[guest.id], regions
+    banks = gpu_banks(tree)
     lines = result.dmesg("OF: reserved mem: 0x")
     for node, lo, length in regions:
         said = [ln for ln in lines if ln.endswith(f" {node}")]
         assert said, f"{guest.id}: no reserved-memory line for {node}: {lines}"
         assert f"0x{lo:016x}..0x{lo + length - 1:016x}" in said[0], said[0]
-        assert base <= lo and lo + length - 1 <= end, said
+        inside = any(b <= lo and lo + length <= b + n for b, n in banks)
+        # The scanout pool lies outside every RAM bank, as in Ghaf (its
+        # dtsi: 'Sits OUTSIDE every guest RAM bank'); every other region inside.
+        assert inside != node.startswith("dce_scanout@"), (node, banks)
         print(f"  {said[0].split('] ', 1)[1]}")
     ((_node, lo, length),) = [r for r in regions if r[0].startswith("linux,cma@")]
     cma = result.dmesg("Reserved memory: created CMA memory pool at")
@@ -453,12 +458,16 @@ def _assert_gpu_bus(guest: Guest, result: Boot, tree: Path, kernel: Path) -> Non
     gpu-bus's ranges and the platform bus's: where Ghaf measured the variant
     maps it (tests/facts.py GHAF_GPU_GUEST_ADDRESS, `info mtree -f`)."""
     group = catalog.load().gpu_group
-    members = {d.key: d for d in guest.vm.platform if d.group}
+    in_tree = [path for _off, path in FdtView(tree.read_bytes()).nodes()]
+    if any(d.group == "display" for d in guest.vm.platform):
+        _assert_display_device(guest, result, tree, in_tree)
+    members = {d.key: d for d in guest.vm.platform if d.group == "gpu"}
+    if not members:
+        return
     assert set(members) == set(facts.GHAF_GPU_GUEST_ADDRESS), members
     # The tree's host1x alias names the host1x node on the GPU bus.
     host1x = alias(tree, "host1x")
     bus = host1x.rsplit("/", 1)[0]
-    in_tree = [path for _off, path in FdtView(tree.read_bytes()).nodes()]
     for key in group.members:
         dev = members[key]
         name, unit = dev.node.split("@")
@@ -487,6 +496,21 @@ def _assert_gpu_bus(guest: Guest, result: Boot, tree: Path, kernel: Path) -> Non
     bpmp = result.devices.get("/bpmp")
     print(f"  /bpmp: {bpmp} (the stock kernel has no BPMP driver)")
     assert bpmp is not None and bpmp.driver == "none", bpmp
+
+
+def _assert_display_device(
+    guest: Guest, result: Boot, tree: Path, in_tree: list[str]
+) -> None:
+    """The display node is a platform device named by where its nvdisplay
+    window lands (Ghaf: 0x66200000), unbound: nvdisplay is out of tree."""
+    (path,) = [p for p in in_tree if p.endswith("/display@13800000")]
+    at = facts.GHAF_DISPLAY_GUEST_ADDRESS
+    assert _cpu_address(Tree(tree), path) == at, path
+    got = result.devices.get(path)
+    assert got is not None, f"{guest.id}: no device for {path}"
+    assert got.name == f"{at:x}.display", got
+    assert got.driver == "none", got
+    print(f"  {path}: {got.name} (Ghaf's window {at:#x}), unbound")
 
 
 # The runner's stdio wiring (lib/runners/qemu.nix), and a planted change to it.

@@ -58,7 +58,8 @@ def capture(
 def gpu_checks(root: Path) -> dict[str, bool]:
     res = CliRunner().invoke(
         app,
-        ["verify", str(TARGET), "--guest", "--root", str(root), "--format", "json"],
+        ["verify", str(TARGET), "--guest", "--vm", "gpu-vm", "--root", str(root)]
+        + ["--format", "json"],
     )
     assert res.exit_code in (0, 1), res.output
     doc = json.loads(res.stdout)

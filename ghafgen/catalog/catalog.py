@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ghafgen.catalog import read as _read
 from ghafgen.catalog.dcerelay import DceRelayFacts, dce_relay_facts
-from ghafgen.catalog.gpu import GpuGroup, GuestRole, gpu_group, guest_roles
+from ghafgen.catalog.gpu import (
+    GpuGroup,
+    GpuRoles,
+    GuestRole,
+    gpu_group,
+    gpu_roles,
+    guest_roles,
+)
 from ghafgen.catalog.model import (
     Board,
     Drivers,
@@ -55,8 +62,10 @@ class Catalog(NamedTuple):
     kernel_pins: KernelPins
     sources: dict[str, PinnedSource]
     gpu_group: GpuGroup
+    # Ghaf's GPU and display VM roles: what each owns, the topologies.
+    gpu_roles: GpuRoles
     # What the GPU guest carries in each role (gpu, display, gui).
-    gpu_roles: dict[str, GuestRole]
+    gpu_guests: dict[str, GuestRole]
     dce_relay: DceRelayFacts  # giving the display to a VM through the DCE relay
     # The kernel series the SoC's mainline facts are keyed by, oldest first.
     mainline_series: dict[str, Series]
@@ -116,12 +125,12 @@ class Catalog(NamedTuple):
         Raises:
             ValueError: the catalog has no such role (callers pass a derived role).
         """
-        if name not in self.gpu_roles:
+        if name not in self.gpu_guests:
             raise ValueError(
                 f"no GPU guest role {name!r} in t234-gpu.toml "
-                f"(it has {', '.join(self.gpu_roles)})"
+                f"(it has {', '.join(self.gpu_guests)})"
             )
-        return self.gpu_roles[name]
+        return self.gpu_guests[name]
 
     def board_names(self) -> list[str]:
         """Every board name, sorted: each carrier's default, then `<carrier>+<sku>`."""
@@ -175,14 +184,22 @@ def _catalog(data: Path) -> Catalog:
         runtime = _read._parsed(data / "runtime.toml")
         virt = _read.qemu_virt(runtime)
         gpu = _read._parsed(data / "t234-gpu.toml")
+        guests = guest_roles(gpu)
+        sources = _read.sources(_read._parsed(data / "sources.toml"))
         return Catalog(
             data=data,
             qemu_virt=virt,
             qemu_build=_read.qemu_build(runtime),
             kernel_pins=_read.kernel_pins(runtime),
-            sources=_read.sources(_read._parsed(data / "sources.toml")),
+            sources=sources,
             gpu_group=gpu_group(gpu, virt),
-            gpu_roles=guest_roles(gpu),
+            gpu_roles=gpu_roles(
+                _read._parsed(data / "t234-gpu-roles.toml"),
+                gpu,
+                guests,
+                sources["ghaf"].paths,
+            ),
+            gpu_guests=guests,
             dce_relay=dce_relay_facts(_read._parsed(data / "t234-display.toml")),
             mainline_series=_read.series_of(data, "t234"),
             drivers=_read.drivers(runtime),

@@ -57,6 +57,7 @@ class Carveout(NamedTuple):
     sid: int
     purpose: str
     guest_memory: bool = False
+    scanout: bool = False  # the display's scanout surfaces (t234-gpu-roles.toml)
     fact: Provenance = Fact()
 
     @property
@@ -281,3 +282,286 @@ def guest_roles(doc: dict[str, Any]) -> dict[str, GuestRole]:
         )
         roles[key] = guest
     return roles
+
+
+# ------------------------------------------------------------------- roles
+# data/t234-gpu-roles.toml: what each of Ghaf's GPU and display VM roles owns.
+
+CAPABILITIES = ("gpu", "host1x", "media", "display")
+
+
+class Keyhole(NamedTuple):
+    """A window of the host's display registers handed to the guest at `mmio_base`."""
+
+    key: str
+    base: int
+    size: int
+    wrapper: str
+    mmio_base: int
+    smmu: str
+    sid: int
+    purpose: str
+    fact: Fact = Fact()
+
+    @property
+    def dt_name(self) -> str:
+        return f"{self.base:x}.{self.wrapper}"
+
+
+class GpuRole(NamedTuple):
+    """One VM role: Ghaf's capability set and what it brings."""
+
+    key: str  # "gpu" | "display" | "gui"
+    ghaf_vm: str
+    description: str
+    capabilities: frozenset[str]  # of CAPABILITIES
+    no_syncpoint_display: bool  # Ghaf's flag, as its payload states it
+    devices: frozenset[str]  # catalog device keys the capabilities stand for
+    carveouts: tuple[Carveout, ...]  # in the order Ghaf passes them
+    keyholes: tuple[Keyhole, ...]
+    # The role's guest modules and Ghaf's nvidia-oot patch numbers, applied in
+    # order: read from its guest (t234-gpu.toml [roles.<role>.guest]), one truth.
+    guest_modules: tuple[str, ...]
+    dt_defines: tuple[str, ...]
+    oot_patches: tuple[str, ...]
+    dce_guest: bool  # GHAF_DCE_GUEST=1 in this VM's QEMU
+    bpmp_clocks: tuple[int, ...]
+    bpmp_resets: tuple[int, ...]
+    bpmp_power_domains: tuple[int, ...]
+    host_changes: tuple[str, ...]
+    fact: Fact = Fact()
+
+    @property
+    def display(self) -> bool:
+        return "display" in self.capabilities
+
+    @property
+    def host1x(self) -> bool:
+        return "host1x" in self.capabilities
+
+    @property
+    def no_syncpoint(self) -> bool:
+        """NVKMS without host1x syncpoints (Ghaf's patch 0021): a display role
+        that has no host1x of its own; decided here, never read from data."""
+        return self.display and not self.host1x
+
+
+class Topology(NamedTuple):
+    """A set of roles one host may (or may not) run."""
+
+    key: str  # "split" | "accelerated" | "compute-only" | "display-only"
+    roles: frozenset[str]
+    allowed: bool
+    reason: str
+    fact: Fact = Fact()
+
+
+class Window(NamedTuple):
+    """A register window of the display node and where the guest sees it."""
+
+    name: str
+    host: int
+    guest: int
+    size: int
+
+
+class GuestDisplay(NamedTuple):
+    """The display's guest nodes, as Ghaf's display guest tree writes them."""
+
+    node: str
+    label: str
+    compatible: str
+    niso_compatible: str
+    num_dpaux: int
+    chip_id: int
+    interrupts: tuple[int, ...]
+    interrupt_names: tuple[str, ...]
+    power_domain: int
+    resets: tuple[tuple[int, str], ...]  # (ID, reset-name)
+    clocks: tuple[tuple[int, str], ...]  # (ID, clock-name), in Ghaf's order
+    windows: tuple[Window, ...]
+    scanout_pool: int
+    dce_virtual_pa: int
+    dce_spi: int
+    dce_compatible: str
+    dce_proxy_compatible: str
+    fuse: Window
+    fuse_node: str
+    fuse_compatible: str
+    fuse_clock: int
+    # The display-only role's guest RAM banks and reserved regions.
+    reserved: tuple[Reserved, ...]
+    fact: Fact = Fact()
+    windows_fact: Fact = Fact()
+    dce_fact: Fact = Fact()
+    fuse_fact: Fact = Fact()
+    memory_fact: Fact = Fact()
+
+
+class GpuRoles(NamedTuple):
+    roles: dict[str, GpuRole]
+    topologies: dict[str, Topology]
+    capability_devices: dict[str, tuple[str, ...]]
+    display_carveouts: dict[str, Carveout]
+    keyholes: dict[str, Keyhole]
+    guest: GuestDisplay
+    fact: Fact = Fact()
+
+    def topology(self, role_keys: frozenset[str]) -> Topology | None:
+        return next((t for t in self.topologies.values() if t.roles == role_keys), None)
+
+
+_ROLES = "t234-gpu-roles.toml"
+
+
+def _fact(d: dict[str, Any]) -> Fact:
+    return record(Fact, d, _ROLES)
+
+
+def _carveout(key: str, c: dict[str, Any]) -> Carveout:
+    return record(Carveout, c, f"{_ROLES} [{key}]", key)
+
+
+def _reserved(r: dict[str, Any]) -> Reserved:
+    return record(Reserved, r, f"{_ROLES} [guest_display.reserved]", r["key"])
+
+
+def _guest_display(g: dict[str, Any]) -> GuestDisplay:
+    dce, fuse = g["dce"], g["fuse"]
+    return GuestDisplay(
+        node=g["node"],
+        label=g["label"],
+        compatible=g["compatible"],
+        niso_compatible=g["niso_compatible"],
+        num_dpaux=int(g["num_dpaux"]),
+        chip_id=int(g["chip_id"]),
+        interrupts=tuple(int(i) for i in g["interrupts"]),
+        interrupt_names=tuple(g["interrupt_names"]),
+        power_domain=int(g["power_domains"][1]),
+        resets=tuple((int(i), n) for _c, i, n in g["resets"]),
+        clocks=tuple((int(i), n) for _c, i, n in g["clocks"]),
+        windows=tuple(
+            Window(w["name"], int(w["host"]), int(w["guest"]), int(w["size"]))
+            for w in g["windows"]
+        ),
+        scanout_pool=int(g["scanout_pool"]),
+        dce_virtual_pa=int(dce["virtual_pa"]),
+        dce_spi=int(dce["spi"]),
+        dce_compatible=dce["compatible"],
+        dce_proxy_compatible=dce["proxy_compatible"],
+        fuse=Window("fuse", int(fuse["host"]), int(fuse["guest"]), int(fuse["size"])),
+        fuse_node=fuse["node"],
+        fuse_compatible=fuse["compatible"],
+        fuse_clock=int(fuse["clock"][1]),
+        reserved=tuple(_reserved(r) for r in g["reserved"]),
+        fact=_fact(g),
+        windows_fact=_fact(g["windows_fact"]),
+        dce_fact=_fact(dce),
+        fuse_fact=_fact(fuse),
+        memory_fact=_fact(g["memory"]),
+    )
+
+
+def _check_role(role: GpuRole) -> None:
+    """Ghaf's capability assertions (ownership-assertions.nix:39-52), held by the
+    catalog: a role breaking one is a malformed catalog, not a bad profile."""
+    caps = role.capabilities
+    if "gpu" in caps and "host1x" not in caps:
+        raise ValueError(f"role {role.key!r} owns ga10b without host1x")
+    if "media" in caps and "host1x" not in caps:
+        raise ValueError(f"role {role.key!r} owns media engines without host1x")
+    if role.no_syncpoint_display != role.no_syncpoint:
+        raise ValueError(
+            f"role {role.key!r}: no-syncpoint NVKMS is for the display-only role only"
+        )
+    if role.display and not any(c.scanout for c in role.carveouts):
+        raise ValueError(f"role {role.key!r} has the display but no scanout carve-out")
+    if ("0021" in role.oot_patches) != role.no_syncpoint:
+        raise ValueError(f"role {role.key!r}: patch 0021 goes with no-syncpoint NVKMS")
+    if role.dce_guest != role.display:
+        raise ValueError(f"role {role.key!r}: GHAF_DCE_GUEST goes with the display")
+
+
+def gpu_roles(
+    d: dict[str, Any],
+    gpu: dict[str, Any],
+    guests: dict[str, GuestRole],
+    ghaf_paths: dict[str, str],
+) -> GpuRoles:
+    """The GPU and display roles of `t234-gpu-roles.toml`'s parsed text `d`
+    (the group's carve-outs from `t234-gpu.toml`'s, `gpu`; each role's modules
+    and patches from its guest in `guests`, the patches' numbers from their
+    file names in the Ghaf tree, `ghaf_paths`), checked against Ghaf's
+    assertions."""
+    group = gpu["carveouts"]
+    cap_devices = {
+        k: tuple(v) for k, v in d["capability_devices"].items() if k in CAPABILITIES
+    }
+    display_carve = {k: _carveout(k, c) for k, c in d["display_carveouts"].items()}
+    carve = {k: _carveout(k, c) for k, c in group.items()} | display_carve
+    keyholes = {
+        k: Keyhole(
+            key=k,
+            base=int(h["base"]),
+            size=int(h["size"]),
+            wrapper=h["wrapper"],
+            mmio_base=int(h["mmio_base"]),
+            smmu=h["smmu"],
+            sid=int(h["sid"]),
+            purpose=h["purpose"],
+            fact=_fact(h),
+        )
+        for k, h in d["keyholes"].items()
+    }
+    roles = {}
+    for key, r in d["roles"].items():
+        caps = frozenset(c for c in CAPABILITIES if r[c])
+        role = GpuRole(
+            key=key,
+            ghaf_vm=r["ghaf_vm"],
+            description=r["description"],
+            capabilities=caps,
+            no_syncpoint_display=bool(r["no_syncpoint_display"]),
+            devices=frozenset(dev for c in caps for dev in cap_devices[c]),
+            carveouts=tuple(carve[c] for c in r["carveouts"]),
+            keyholes=tuple(keyholes[k] for k in r["keyholes"]),
+            guest_modules=guests[key].modules,
+            dt_defines=tuple(r["dt_defines"]),
+            oot_patches=tuple(
+                ghaf_paths[k].rsplit("/", 1)[-1].split("-", 1)[0]
+                for k in guests[key].oot_patches
+            ),
+            dce_guest=bool(r["dce_guest"]),
+            bpmp_clocks=tuple(int(i) for i in r["bpmp_clocks"]),
+            bpmp_resets=tuple(int(i) for i in r["bpmp_resets"]),
+            bpmp_power_domains=tuple(int(i) for i in r["bpmp_power_domains"]),
+            host_changes=tuple(r["host_changes"]),
+            fact=_fact(r),
+        )
+        _check_role(role)
+        roles[key] = role
+    topologies = {
+        key: Topology(
+            key=key,
+            roles=frozenset(t["roles"]),
+            allowed=bool(t["allowed"]),
+            reason=t.get("reason", ""),
+            fact=_fact(t),
+        )
+        for key, t in d["topologies"].items()
+    }
+    for t in topologies.values():
+        unknown = t.roles - set(roles)
+        if unknown:
+            raise ValueError(
+                f"topology {t.key!r} names unknown roles {sorted(unknown)}"
+            )
+    return GpuRoles(
+        guest=_guest_display(d["guest_display"]),
+        roles=roles,
+        topologies=topologies,
+        capability_devices=cap_devices,
+        display_carveouts=display_carve,
+        keyholes=keyholes,
+        fact=_fact(d["capability_devices"]),
+    )

@@ -27,6 +27,11 @@ FLAVORS = ("l4t", "mainline")
 # `mainline` tree is the kernel's own, and its facts are keyed by kernel series
 # (t234.toml [mainline_series]): a board is loaded for one series.
 L4T_RELEASE = "36.x"
+# The device groups whose renderers write their members' nodes
+# (PlatformDevice.group): the integrated GPU group (data/t234-gpu.toml) and
+# the display through the DCE relay (data/t234-gpu-roles.toml).
+GPU_GROUP = "gpu"
+DISPLAY_GROUP = "display"
 
 
 class ResourceKind(enum.Enum):

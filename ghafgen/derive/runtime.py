@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from ghafgen.catalog import Catalog
 from ghafgen.catalog.model import Board, PlatformDevice
 from ghafgen.derive.allowlist import bpmp_owners, per_vm_form, platform_devices
-from ghafgen.derive.gpu import DEFAULT_ROLE, GpuPass, gpu_pass
+from ghafgen.derive.gpu import GpuPass, passes
 from ghafgen.derive.resources import (
     channel_group,
     channel_shm,
@@ -82,9 +82,7 @@ def guest_series(devices: list[PlatformDevice], cat: Catalog) -> str:
     return cat.kernel_pins.guest_series if needed else ""
 
 
-def _vm(
-    profile: Profile, board: Board, name: str, gp: GpuPass | None, gpu_role: str
-) -> VmStack:
+def _vm(profile: Profile, board: Board, name: str, gp: GpuPass | None) -> VmStack:
     mine = {pt.name for pt in profile.enabled if pt.vm == name}
     devices = [d for n, d in platform_devices(profile, board) if n in mine]
     bpmp = any(d.guest.bpmp for d in devices)
@@ -113,7 +111,7 @@ def _vm(
     if gp is not None:
         k = gp.group.kernel
         kernel_patches = (*k.patches, *kernel_patches)
-        role = board.catalog.gpu_guest_role(gpu_role)
+        role = board.catalog.gpu_guest_role(gp.role.key)
         kernel_patches += tuple(f"{k.oot_package}: {p}" for p in role.oot_patches)
     if bpmp:
         kernel_patches += ("bpmp-virt proxy drivers", f"bpmp-virt hooks ({series})")
@@ -122,10 +120,8 @@ def _vm(
     )
 
 
-def runtime_stack(
-    profile: Profile, board: Board, gpu_role: str = DEFAULT_ROLE
-) -> tuple[HostStack, list[VmStack]]:
-    """The host's and each VM's stack; the GPU group's VM, if any, in `gpu_role`."""
+def runtime_stack(profile: Profile, board: Board) -> tuple[HostStack, list[VmStack]]:
+    """The host's and each VM's stack; a GPU or display VM's in its role."""
     devices = [d for _n, d in platform_devices(profile, board)]
     bpmp = any(d.uses_bpmp for d in devices)
     reasons = smmu_patch_reasons(profile, board)
@@ -148,8 +144,10 @@ def runtime_stack(
         params=params,
         smmu_patch_reasons=reasons,
     )
-    gp = gpu_pass(profile, board)
-    return host, [_vm(profile, board, name, gp, gpu_role) for name in profile.vms]
+    vm_passes = passes(profile, board)
+    return host, [
+        _vm(profile, board, name, vm_passes.get(name)) for name in profile.vms
+    ]
 
 
 # ------------------------------------------------------------ device access
@@ -246,16 +244,18 @@ def device_access(
 ) -> list[DeviceAccess]:
     """Per VM, exactly the device nodes its QEMU opens, from the profile."""
     out = []
-    gp = gpu_pass(profile, board)
+    vm_passes = passes(profile, board)
     for name, vm in profile.vms.items():
         mine = [pt for pt in profile.enabled if pt.vm == name]
-        vfio = [
+        gp = vm_passes.get(name)
+        # A role's VM holds what its QEMU is given: carve-outs, keyholes, members.
+        vfio = list(gp.host_devices) if gp is not None else []
+        vfio += [
             board.devices[pt.device].dt_name
             for pt in mine
             if pt.device in board.devices
+            and (gp is None or pt.device not in gp.role.devices)
         ]
-        if gp is not None and gp.vm == name:
-            vfio = [c.dt_name for c in gp.carveouts] + vfio
         pci = [
             f.bdf
             for pt in slots_in_use(profile, board)

@@ -215,7 +215,10 @@ PASSTHROUGH = Table(
         Field(
             "vm",
             "str",
-            "VM that receives the device; omit to bind it to VFIO on the host only.",
+            "VM that receives the device; omit to bind it to VFIO on the host only. "
+            "Which VMs get the integrated GPU group and the display decides the GPU "
+            "topology: split (compute gpu-vm + display-only disp-vm) or accelerated "
+            "(one gui-vm); `ghafgen show` prints each VM's role.",
             pattern=VM_NAME,
             max_len=32,
         ),

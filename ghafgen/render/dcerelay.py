@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ghafgen.catalog import Catalog
 from ghafgen.catalog.dcerelay import BpmpIds, DceRelayFacts
 from ghafgen.derive.resources import vm_account
 from ghafgen.profile.spec import VM_NAME
 from ghafgen.render.dt import Fragment, Node, Overlay, Prop, strings
-from ghafgen.render.plan import TargetPlan
+
+if TYPE_CHECKING:  # plan.py holds a DceRelay: the import goes one way
+    from ghafgen.render.plan import TargetPlan
 
 # A VM name reaches a udev rule and a unit name: held to the profile's form
 # again here, where it is used.
@@ -187,12 +190,10 @@ def relay_files(plan: TargetPlan, relay: DceRelay) -> dict[str, bytes]:
     """
     from ghafgen.render.files import _render
 
-    files = {
-        "dce-relay.nix": _render("dce-relay.nix.j2", plan=plan, relay=relay),
-        "dce-relay-guest.nix": _render(
-            "dce-relay-guest.nix.j2", plan=plan, relay=relay
-        ),
-    }
+    # The guest's side (Ghaf's hook patches and dce-guest-proxy inside
+    # nvidia-oot) is the display role's guest, in the VM's own module
+    # (catalog/data/t234-gpu.toml [guest_dce]).
+    files = {"dce-relay.nix": _render("dce-relay.nix.j2", plan=plan, relay=relay)}
     if not relay.ghaf_host:
         files[relay.host.overlay.file] = _render(
             "overlay.dts.j2", plan=plan, ov=relay.host.overlay

@@ -12,6 +12,7 @@ from typing import Any
 from markupsafe import Markup
 
 from ghafgen import __version__
+from ghafgen.render.dcerelay import relay_files
 from ghafgen.render.escape import FILTERS
 from ghafgen.render.plan import TargetPlan
 
@@ -105,6 +106,8 @@ def render_target(plan: TargetPlan) -> dict[str, bytes]:
         files["bpmp-host-proxy.nix"] = _render("bpmp-host-proxy.nix.j2", plan=plan)
     if plan.bindings:
         files["bind-vfio.sh"] = _render("bind-vfio.sh.j2", plan=plan)
+    if plan.relay is not None:
+        files |= relay_files(plan, plan.relay)
     for b in plan.bindings:
         files[f"devices/{b.name}.nix"] = _render("device.nix.j2", plan=plan, b=b)
     for ov in plan.overlays:

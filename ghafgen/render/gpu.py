@@ -10,6 +10,7 @@ from ghafgen.catalog.gpu import Engine
 from ghafgen.catalog.model import Board, PlatformDevice
 from ghafgen.derive.gpu import GpuPass
 from ghafgen.derive.platform_bus import Placed
+from ghafgen.render.display import bus_ranges, display_nodes
 from ghafgen.render.dt import (
     GIC_SPI,
     IRQ_TYPE_LEVEL_HIGH,
@@ -232,6 +233,10 @@ def guest_overlay(board: Board, gp: GpuPass) -> Overlay:
         for r in placed[dev.dt_name].regions
     ]
     first = int(member_ranges[0][2])
+    # The accelerated role's display sits on the same bus, behind its windows.
+    shown = display_nodes(board, gp) if gp.role.display else None
+    if shown is not None:
+        member_ranges += bus_ranges(shown.ranges, bus_base)
     children: dict[str, list[Node]] = {}
     for dev in reversed(gp.members):
         eng = gp.group.engines[dev.key]
@@ -247,8 +252,10 @@ def guest_overlay(board: Board, gp: GpuPass) -> Overlay:
         bus_nodes.append(
             _guest_node(board, dev, eng, placed[dev.dt_name], children.get(dev.key, []))
         )
+    if shown is not None:
+        bus_nodes += shown.bus_nodes
     # Providers without registers sit at the root, where Linux populates them.
-    extras: list[Node] = []
+    extras: list[Node] = list(shown.root_nodes) if shown is not None else []
     for x in gp.group.extras:
         extras.append(
             Node(
@@ -277,6 +284,8 @@ def guest_overlay(board: Board, gp: GpuPass) -> Overlay:
             props.append(Prop("linux,cma-default", None))
         props.append(Prop("status", strings("okay")))
         reserved.append(Node(f"{r.node}@{r.base:x}", r.label, tuple(props)))
+    if shown is not None:
+        reserved += shown.reserved
     carveouts = [r.label for r in gp.group.reserved if r.carveout]
     root_nodes = (
         *extras,

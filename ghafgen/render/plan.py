@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from ghafgen.catalog import Catalog
 from ghafgen.catalog.gpu import GpuKernel, GuestRole
 from ghafgen.catalog.model import (
+    DISPLAY_GROUP,
     Board,
     Fact,
     KernelPins,
@@ -25,7 +26,7 @@ from ghafgen.derive.allowlist import (
     per_vm_form,
     platform_devices,
 )
-from ghafgen.derive.gpu import DEFAULT_ROLE, GpuPass, gpu_pass
+from ghafgen.derive.gpu import GpuPass, gpu_pass, passes
 from ghafgen.derive.resources import (
     binding_unit,
     channel_shm,
@@ -45,8 +46,10 @@ from ghafgen.derive.runtime import (
 from ghafgen.derive.slots import slots_in_use
 from ghafgen.errors import ProfileError
 from ghafgen.profile.model import Passthrough, Profile, Volume
+from ghafgen.render import display as display_dt
 from ghafgen.render import dt
 from ghafgen.render import gpu as gpu_dt
+from ghafgen.render.dcerelay import DceRelay, dce_relay
 from ghafgen.render.patches import (
     VFIO_RESET,
     Patch,
@@ -211,6 +214,7 @@ class GpuVmPlan:
     memory_node: str  # QEMU's own RAM node, dropped from the base tree
     kernel: GpuKernel  # the guest kernel and its in-tree patches
     guest: GuestRole  # what the guest loads, patches and carries in its role
+    role: str = "gpu"  # the VM's role (catalog/data/t234-gpu-roles.toml)
 
     @property
     def ghaf_keys(self) -> tuple[str, ...]:
@@ -385,6 +389,9 @@ class TargetPlan:
     # Ghaf's single /dev/bpmp-host).
     proxy_patch: Patch | None = None
     bridge_patch: Patch | None = None
+    # The DCE relay's host side, for the VM given the display (None: the host
+    # keeps it).
+    relay: DceRelay | None = None
 
     @property
     def shm_files(self) -> tuple[tuple[str, str], ...]:
@@ -486,6 +493,8 @@ def _binding(
     target = pt.vm or "a VM started by hand"
     if pt.device in board.devices:
         dev = board.devices[pt.device]
+        if dev.group == DISPLAY_GROUP:
+            return _display_binding(pt, dev, target, gp)
         # The group's carve-out wrappers and its overlay go with its first member.
         first = gp is not None and dev.key == gp.group.members[0]
         carve = tuple(c.dt_name for c in gp.carveouts) if gp and first else ()
@@ -513,13 +522,36 @@ def _binding(
     )
 
 
+def _display_binding(
+    pt: Passthrough, dev: PlatformDevice, target: str, gp: GpuPass | None
+) -> Binding:
+    """The display's binding holds its role's carve-outs and keyholes, never the
+    engine itself: the host keeps display@13800000 and its R5 (the DCE relay's
+    host side writes the wrappers these name)."""
+    held: tuple[str, ...] = ()
+    if gp is not None:
+        # The GPU group's own carve-outs go with its first member's binding.
+        held = tuple(c.dt_name for c in gp.role.carveouts if c not in gp.carveouts)
+        held += tuple(h.dt_name for h in gp.role.keyholes)
+    return Binding(
+        name=pt.name,
+        unit=binding_unit(pt.name),
+        bus="platform",
+        devices=held,
+        vm=pt.vm,
+        description=f"Bind the display's keyholes and scanout ({dev.key}) to "
+        f"vfio-platform for {target}",
+        overlay=None,
+        group=dev.group,
+    )
+
+
 def _vm_plan(
     profile: Profile,
     board: Board,
     name: str,
     layout: str,
     gp: GpuPass | None,
-    gpu_role: str = DEFAULT_ROLE,
 ) -> VmPlan:
     vm = profile.vms[name]
     mine = [pt for pt in profile.enabled if pt.vm == name]
@@ -534,7 +566,7 @@ def _vm_plan(
     )
     if gp is not None and gp.vm != name:
         gp = None
-    role = board.catalog.gpu_guest_role(gpu_role) if gp is not None else None
+    role = board.catalog.gpu_guest_role(gp.role.key) if gp is not None else None
     in_tree = [d for d in platform if not d.guest.qemu_emits_node and not d.group]
     bpmp = any(d.guest.bpmp for d in platform)
     pci_console = any(d.guest.tty == "ttyAMA" for d in platform)
@@ -553,7 +585,11 @@ def _vm_plan(
     if gp is not None:
         guest_config += _symbols(gp.group.kernel.kernel_config)
     if gp is not None:
-        guest_tree: dt.Overlay | None = gpu_dt.guest_overlay(board, gp)
+        guest_tree: dt.Overlay | None = (
+            gpu_dt.guest_overlay(board, gp)
+            if gp.members
+            else display_dt.guest_overlay(board, gp)
+        )
     else:
         guest_tree = dt.guest_overlay(board, name, in_tree) if in_tree else None
     return VmPlan(
@@ -599,6 +635,7 @@ def _gpu_vm(gp: GpuPass, role: GuestRole) -> GpuVmPlan:
         memory_node=q.memory_node if q.drop_qemu_memory_node else "",
         kernel=gp.group.kernel,
         guest=role,
+        role=gp.role.key,
     )
 
 
@@ -661,14 +698,12 @@ def plan(
     board: Board,
     profile_name: str,
     layout: str = "default",
-    gpu_role: str = DEFAULT_ROLE,
 ) -> TargetPlan:
-    """Everything the target's files say; the GPU group's VM, if any, carries
-    the guest of `gpu_role` (a key of t234-gpu.toml [roles]).
+    """Everything the target's files say; a GPU or display VM carries the guest
+    of its derived role (derive.gpu.passes).
 
     Raises:
         ProfileError: with layout "ghaf", a VM that is not one of Ghaf's system VMs.
-        ValueError: `gpu_role` is not a role of the catalog (a caller's error).
     """
     if layout == "ghaf":
         for vm in profile.vms:
@@ -681,6 +716,7 @@ def plan(
                 )
     platform = [d for _n, d in platform_devices(profile, board)]
     gp = gpu_pass(profile, board)
+    vm_passes = passes(profile, board)
     has_pci = bool(slots_in_use(profile, board))
     bpmp = any(d.uses_bpmp for d in platform)
     allowed = allow_list(profile, board)
@@ -720,11 +756,13 @@ def plan(
         patches=(VFIO_RESET,) if platform else (),
         host_params=params,
         bindings=tuple(
-            _binding(profile, board, pt, gp, gpu_overlay) for pt in profile.enabled
+            _binding(profile, board, pt, vm_passes.get(pt.vm or "") or gp, gpu_overlay)
+            for pt in profile.enabled
         ),
         overlays=tuple(_host_overlays(profile, board, allowed, gpu_overlay)),
         vms=tuple(
-            _vm_plan(profile, board, name, layout, gp, gpu_role) for name in profile.vms
+            _vm_plan(profile, board, name, layout, vm_passes.get(name))
+            for name in profile.vms
         ),
         allowed=allowed,
         bpmp=bpmp,
@@ -744,4 +782,12 @@ def plan(
         # ghafgen's policy replaces it wherever the proxy runs.
         proxy_patch=proxy_per_vm() if bpmp else None,
         bridge_patch=bridge_host_device() if per_vm else None,
+        relay=next(
+            (
+                dce_relay(vm, board.catalog, layout)
+                for vm, gpass in sorted(vm_passes.items())
+                if gpass.role.display
+            ),
+            None,
+        ),
     )

@@ -9,6 +9,7 @@ Entry point: `validate(paths, cat)`, giving a Report.
 from ghafgen.rules import (
     bpmp,
     gpu,
+    gpuroles,
     iommu,
     isolation,
     ownership,
@@ -27,6 +28,7 @@ __all__ = [
     "Report",
     "bpmp",
     "gpu",
+    "gpuroles",
     "iommu",
     "isolation",
     "ownership",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from ghafgen.catalog.model import Board
+from ghafgen.catalog.model import DISPLAY_GROUP, GPU_GROUP, Board
 from ghafgen.findings import Finding
 from ghafgen.profile.model import Passthrough, Profile
 from ghafgen.rules.registry import ERROR, finding, rule
@@ -20,7 +20,8 @@ def passes_group(p: Profile, b: Board) -> bool:
     """Whether the profile passes any GPU group member. The group's catalog and
     placement load only then, so validating any other profile skips them."""
     return any(
-        pt.device in b.devices and b.devices[pt.device].group for pt in p.enabled
+        pt.device in b.devices and b.devices[pt.device].group == GPU_GROUP
+        for pt in p.enabled
     )
 
 
@@ -91,6 +92,9 @@ def gpu_group_incomplete(p: Profile, b: Board) -> Iterator[Finding]:
     group = b.catalog.gpu_group
     have = {pt.device for pt in entries}
     missing = [k for k in group.members if k not in have]
+    if have - {"host1x"}:
+        # A GPU or media engine without host1x is GG811's, with Ghaf's reason.
+        missing = [k for k in missing if k != "host1x"]
     if missing:
         vm = entries[0].vm or "vm"
         yield finding(
@@ -112,20 +116,37 @@ def gpu_group_incomplete(p: Profile, b: Board) -> Iterator[Finding]:
     fix="Give the GPU VM's other platform devices to another VM.",
 )
 def gpu_vm_not_alone(p: Profile, b: Board) -> Iterator[Finding]:
-    """The GPU VM takes no platform device outside the group."""
+    """The GPU and display VMs take no platform device outside the group and the display."""
     gp = whole_group(p, b)
-    if gp is None:
+    variant = {gp.vm} if gp is not None else set()
+    variant |= {
+        pt.vm
+        for pt in p.enabled
+        if pt.vm
+        and pt.device in b.devices
+        and b.devices[pt.device].group == DISPLAY_GROUP
+    }
+    if not variant:
         return
+    base = b.catalog.gpu_group.qemu.platform_bus_base
     for pt in p.enabled:
         dev = b.devices.get(pt.device)
-        if pt.vm == gp.vm and dev is not None and not dev.group:
+        if (
+            pt.vm in variant
+            and dev is not None
+            and dev.group
+            not in (
+                GPU_GROUP,
+                DISPLAY_GROUP,
+            )
+        ):
             yield finding(
                 "GG803",
                 pt.at("vm"),
-                f"'{pt.device}' goes to '{gp.vm}', which runs the GPU's QEMU variant",
-                "that QEMU moves the platform bus to "
-                f"{gp.group.qemu.platform_bus_base:#x} and ghafgen lays out only the "
-                "GPU group there; pass this device to another VM",
+                f"'{pt.device}' goes to '{pt.vm}', which runs the GPU's QEMU variant",
+                f"that QEMU moves the platform bus to {base:#x} and ghafgen lays out "
+                "only the GPU group and the display there; pass this device to "
+                "another VM",
             )
 
 
@@ -137,12 +158,20 @@ def gpu_vm_not_alone(p: Profile, b: Board) -> Iterator[Finding]:
     fix="Shrink the VMs' memory: the GPU's carve-outs leave the host's RAM too.",
 )
 def carveouts_exceed_ram(p: Profile, b: Board) -> Iterator[Finding]:
-    """The GPU's RAM carve-outs, every VM of the host and its reserve fit the board's RAM."""
-    gp = whole_group(p, b)
-    if gp is None:
+    """The GPU and display roles' carve-outs, the host's VMs and its reserve fit the board's RAM."""
+    if not passes_group(p, b):
         return
+    from ghafgen.derive.gpu import passes
+
+    roles = passes(p, b)
+    if not roles:
+        return
+    gp = next(iter(roles.values()))
+    # Each carve-out once, however many roles name it; below DRAM (host1x's
+    # shim aperture) is no RAM.
+    taken = {c.key: c for r in roles.values() for c in r.role.carveouts}
+    carve = sum(c.size for c in taken.values() if c.base >= 0x80000000)
     ram = b.ram_mib << 20
-    carve = sum(c.size for c in gp.carveouts if c.base >= 0x80000000)
     total = sum(vm.memory for vm in p.vms.values()) + carve
     total += b.host_reserve_mib << 20
     if total > ram:
@@ -150,7 +179,8 @@ def carveouts_exceed_ram(p: Profile, b: Board) -> Iterator[Finding]:
         yield finding(
             "GG804",
             vm.at("memory") if vm is not None else gp.entries[0].at(),
-            f"the VMs, the host reserve and the GPU's carve-outs ({format_size(carve)}) "
+            f"the VMs, the host reserve and the GPU and display carve-outs "
+            f"({format_size(carve)}) "
             f"take {format_size(total)}, more than the board's {format_size(ram)}",
             f"free {format_size(total - ram)}; the carve-outs are taken from the host "
             "before Linux boots (reserved-memory), apart from each VM's own RAM",
@@ -179,15 +209,19 @@ def carveout_overlap(p: Profile, b: Board) -> Iterator[Finding]:
     gp = whole_group(p, b)
     if gp is None:
         return
+    from ghafgen.derive.gpu import passes
+
     where = gp.entries[0].at()
-    host = [(c.key, c.base, c.end) for c in gp.carveouts]
+    # Every role's carve-outs on this host, each once (the split pair's too).
+    taken = {c.key: c for r in passes(p, b).values() for c in r.role.carveouts}
+    host = [(c.key, c.base, c.end) for c in taken.values()]
     for x, y in overlaps(host):
         yield finding(
             "GG805",
             where,
             f"host carve-outs '{x}' and '{y}' overlap",
             "each is handed to the guest 1:1 by its own vfio device; QEMU "
-            "cannot map both (catalog/data/t234-gpu.toml)",
+            "cannot map both (catalog/data/t234-gpu.toml, t234-gpu-roles.toml)",
         )
     bank = gp.group.guest_memory
     guest = [(r.key, r.base, r.end) for r in gp.group.reserved]

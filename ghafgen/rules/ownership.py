@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ghafgen.catalog.model import Board
+from ghafgen.catalog.model import DISPLAY_GROUP, Board
 from ghafgen.derive.allowlist import BY_HAND
 from ghafgen.derive.resources import binding_unit, ghaf_vm_name
 from ghafgen.findings import Finding, did_you_mean
@@ -104,13 +104,17 @@ def unknown_vm(p: Profile, b: Board) -> Iterator[Finding]:
     "display-owned-twice",
     ERROR,
     scope="host",
-    fix="Let one VM drive the display; set `display = false` on the other GPU.",
+    fix="Let one VM drive the display: set `display = false` on the other GPU, or "
+    "pass the integrated display to one VM only.",
 )
 def display_owned_twice(p: Profile, b: Board) -> Iterator[Finding]:
-    """At most one VM of a host drives a display."""
+    """At most one VM of a host drives a display (a PCIe GPU's, or the SoC's
+    through the DCE relay: exactly one VM sets GHAF_DCE_GUEST)."""
     owners: dict[str, Passthrough] = {}
     for pt in p.enabled:
-        if pt.kind == "gpu" and pt.display and pt.vm:
+        dev = b.devices.get(pt.device)
+        relayed = dev is not None and dev.group == DISPLAY_GROUP
+        if pt.vm and ((pt.kind == "gpu" and pt.display) or relayed):
             owners.setdefault(pt.vm, pt)
     if len(owners) > 1:
         names = sorted(owners)
@@ -119,7 +123,9 @@ def display_owned_twice(p: Profile, b: Board) -> Iterator[Finding]:
             "GG104",
             second.at("display") if second.display else second.at(),
             "VMs " + " and ".join(f"'{n}'" for n in names) + " both drive a display",
-            "one display owner per host: set `display = false` on all but one GPU",
+            "one display owner per host (Ghaf ownership-assertions.nix:35-38: "
+            "'exactly one VM may hold DCE/scanout'): set `display = false` on all "
+            "but one GPU, or give the integrated display to one VM",
         )
 
 

@@ -419,15 +419,19 @@ def _overlays(
     return out
 
 
-def _gpu_nodes(view: FdtView, bus: int) -> int:
+def _gpu_nodes(view: FdtView, bus: int, units: set[str]) -> int:
     """Device nodes below the GPU variant's bus, through ghafgen's translating
-    bus and host1x (the engines are host1x's children)."""
+    buses and host1x (the engines are host1x's children), whose unit address
+    is one of `units`: the display's helper nodes (its NISO child, the
+    disabled fuse dummy) are no passed device."""
     if bus < 0:
         return 0
     count = 0
     for child in view.children(bus):
         for node in view.children(child):
-            count += 1 + len(list(view.children(node)))
+            for off in (node, *view.children(node)):
+                name = view.fdt.get_name(off)
+                count += name.rpartition("@")[2] in units and "@" in name
     return count
 
 
@@ -472,10 +476,18 @@ def _guests(
         bus = view.offset(bus_path)
         have = len(list(view.children(bus))) if bus >= 0 else 0
         if gpu:
-            # The members sit in ghafgen's translating bus (carve-outs are memory).
+            # The members sit in ghafgen's translating bus; carve-outs are
+            # memory, and the display's keyholes are windows of its one node.
+            roles = cat.gpu_roles
             carve = {c.dt_name for c in cat.gpu_group.carveouts}
-            wanted -= len(carve & set(vm["platform_devices"]))
-            have = _gpu_nodes(view, view.offset(gpu_bus))
+            carve |= {c.dt_name for c in roles.display_carveouts.values()}
+            holes = {h.dt_name for h in roles.keyholes.values()}
+            passed = {str(d) for d in vm["platform_devices"]} - carve
+            units = {d.split(".", 1)[0] for d in passed - holes}
+            if passed & holes:
+                units.add(roles.guest.node.rpartition("@")[2])
+            wanted = len(units)
+            have = _gpu_nodes(view, view.offset(gpu_bus), units)
         ok = have == wanted
         out.append(
             Result(

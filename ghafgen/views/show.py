@@ -137,6 +137,9 @@ def render_text(profile: Profile, board: Board) -> str:
         f"{profile.target.name} on {board.name} ({profile.target.dt_flavor} tree)",
         render(HEADERS, [list(asdict(r).values()) for r in rows]),
     ]
+    roles = _roles_text(profile, board)
+    if roles:
+        out.append(roles)
     if not allowed.empty:
         out.append(_allow_text(allowed))
     out.append(_runtime_text(profile, board))
@@ -184,6 +187,50 @@ def _runtime_text(profile: Profile, board: Board) -> str:
             f"Linux {vm.kernel} (pinned)" if vm.kernel else "kernel: the guest's own"
         )
         lines.append(f"{pad}{kernel}; patches: {', '.join(vm.kernel_patches) or '-'}")
+    return "\n".join(lines)
+
+
+def _roles_data(profile: Profile, board: Board) -> dict[str, object]:
+    """The GPU topology and each VM's role (derive.gpu.roles), for text and JSON."""
+    if not any(
+        board.devices[pt.device].group
+        for pt in profile.enabled
+        if pt.device in board.devices
+    ):
+        return {}
+    from ghafgen.derive.gpu import roles
+
+    top = roles(profile, board)
+    return {
+        "topology": top.name,
+        "allowed": top.topology.allowed if top.topology is not None else False,
+        "vms": {
+            vm: {
+                "role": r.name,
+                "ghaf_vm": r.role.ghaf_vm,
+                "description": r.role.description,
+                "dce_guest": r.role.dce_guest,
+                "no_syncpoint": r.role.no_syncpoint,
+            }
+            for vm, r in top.vms.items()
+        },
+        "unmatched": sorted(top.unmatched),
+    }
+
+
+def _roles_text(profile: Profile, board: Board) -> str:
+    data = _roles_data(profile, board)
+    if not data:
+        return ""
+    verdict = "" if data["allowed"] else " (refused: see `ghafgen validate`)"
+    lines = [f"GPU and display topology: {data['topology'] or '-'}{verdict}"]
+    vms = data["vms"]
+    assert isinstance(vms, dict)
+    width = max([6, *(len(vm) for vm in vms)])
+    for vm, r in vms.items():
+        lines.append(
+            f"  {vm:{width}} {r['role']} (Ghaf {r['ghaf_vm']}): {r['description']}"
+        )
     return "\n".join(lines)
 
 
@@ -299,6 +346,7 @@ def as_json(profile: Profile, board: Board) -> dict[str, object]:
         "board": board.name,
         "dt_flavor": profile.target.dt_flavor,
         "devices": ownership_data(profile, board),
+        "gpu_roles": _roles_data(profile, board),
         "bpmp_allow_list": {
             kind: [a._asdict() for a in allowed.of(kind)] for kind in RESOURCE_KINDS
         },

@@ -39,6 +39,18 @@ in
     gpu_oot_nvmap_coherent = "${src}/" + "modules/reference/hardware/jetpack/nvidia-jetson-orin/virtualization/passthrough/gpu-vm/patches/0002-add-support-for-gpu-display-passthrough.patch";
     gpu_oot_tegra_fbdev = "${src}/" + "modules/reference/hardware/jetpack/nvidia-jetson-orin/virtualization/passthrough/gpu-vm/patches/0025-tegra-fbdev-use-core-allocated-fb-info.patch";
     gpu_egl_gbm_single_device = "${src}/" + "modules/reference/hardware/jetpack/nvidia-jetson-orin/virtualization/passthrough/gpu-vm/patches/userspace/egl-gbm-single-device-fallback.patch";
+    gpu_oot_display = "${src}/" + "modules/reference/hardware/jetpack/nvidia-jetson-orin/virtualization/passthrough/gpu-vm/patches/0003-add-support-for-display-passthrough.patch";
+    gpu_oot_niso_contiguous = "${src}/" + "modules/reference/hardware/jetpack/nvidia-jetson-orin/virtualization/passthrough/gpu-vm/patches/0005-force-niso-display-surfaces-contiguous.patch";
+    gpu_oot_dce_high_iova = "${src}/" + "modules/reference/hardware/jetpack/nvidia-jetson-orin/virtualization/passthrough/gpu-vm/patches/0006-dce-addresses-cpu-phys-high-iova.patch";
+    gpu_oot_dual_mode = "${src}/" + "modules/reference/hardware/jetpack/nvidia-jetson-orin/virtualization/passthrough/gpu-vm/patches/0008-fix-dual-mode-honor-rm-connect-state.patch";
+    gpu_oot_core_notifier = "${src}/" + "modules/reference/hardware/jetpack/nvidia-jetson-orin/virtualization/passthrough/gpu-vm/patches/0009-core-notifier-plain-write-no-awaken.patch";
+    gpu_oot_boot_hotplug = "${src}/" + "modules/reference/hardware/jetpack/nvidia-jetson-orin/virtualization/passthrough/gpu-vm/patches/0020-synthesize-boot-hotplug-long-pulse.patch";
+    gpu_oot_window_notifier = "${src}/" + "modules/reference/hardware/jetpack/nvidia-jetson-orin/virtualization/passthrough/gpu-vm/patches/0011-window-notifier-plain-write.patch";
+    gpu_oot_flip_binding = "${src}/" + "modules/reference/hardware/jetpack/nvidia-jetson-orin/virtualization/passthrough/gpu-vm/patches/0024-nvkms-keep-flip-completion-binding.patch";
+    gpu_oot_no_syncpt = "${src}/" + "modules/reference/hardware/jetpack/nvidia-jetson-orin/virtualization/passthrough/gpu-vm/patches/0021-nvkms-force-no-syncpt-support.patch";
+    dce_virt_hooks = "${src}/" + "modules/reference/hardware/jetpack/nvidia-jetson-orin/virtualization/common/dce-virt-common/patches/0001-dce-virt-hooks.patch";
+    dce_client_ipc_inject = "${src}/" + "modules/reference/hardware/jetpack/nvidia-jetson-orin/virtualization/common/dce-virt-common/patches/0002-dce-client-ipc-inject.patch";
+    dce_guest_proxy = "${src}/" + "modules/reference/hardware/jetpack/nvidia-jetson-orin/virtualization/common/dce-virt-common/sources/drivers/platform/tegra/dce-guest-proxy/dce-guest-proxy.c";
   };
 
   # The bpmp.c / bpmp-tegra186.c hooks, one patch per kernel series; any other

@@ -27,6 +27,13 @@ in
     group = "microvm-gpu-vm";
   };
 
+  users.groups.microvm-disp-vm = { };
+  users.users.microvm-disp-vm = {
+    isSystemUser = true;
+    description = "QEMU of microvm disp-vm";
+    group = "microvm-disp-vm";
+  };
+
   # A passed device's VFIO group number is only known on the board: udev names
   # the group node after its member, and DeviceAllow= follows that link (stat)
   # when the unit starts. Each VM's nodes belong to its user alone.
@@ -39,6 +46,12 @@ in
     "SUBSYSTEM==\"vfio\", KERNEL==\"[0-9]*\", TEST==\"/sys/kernel/iommu_groups/%k/devices/15480000.nvdec\", SYMLINK+=\"ghafgen/vfio-15480000.nvdec\", OWNER:=\"microvm-gpu-vm\", GROUP:=\"microvm-gpu-vm\", MODE:=\"0600\""
     "SUBSYSTEM==\"vfio\", KERNEL==\"[0-9]*\", TEST==\"/sys/kernel/iommu_groups/%k/devices/15540000.nvjpg\", SYMLINK+=\"ghafgen/vfio-15540000.nvjpg\", OWNER:=\"microvm-gpu-vm\", GROUP:=\"microvm-gpu-vm\", MODE:=\"0600\""
     "KERNEL==\"bpmp-host\", OWNER:=\"microvm-gpu-vm\", GROUP:=\"microvm-gpu-vm\", MODE:=\"0600\""
+    "SUBSYSTEM==\"vfio\", KERNEL==\"[0-9]*\", TEST==\"/sys/kernel/iommu_groups/%k/devices/b0000000.scanout_p\", SYMLINK+=\"ghafgen/vfio-b0000000.scanout_p\", OWNER:=\"microvm-disp-vm\", GROUP:=\"microvm-disp-vm\", MODE:=\"0600\""
+    "SUBSYSTEM==\"vfio\", KERNEL==\"[0-9]*\", TEST==\"/sys/kernel/iommu_groups/%k/devices/b8000000.dispram_lo_p\", SYMLINK+=\"ghafgen/vfio-b8000000.dispram_lo_p\", OWNER:=\"microvm-disp-vm\", GROUP:=\"microvm-disp-vm\", MODE:=\"0600\""
+    "SUBSYSTEM==\"vfio\", KERNEL==\"[0-9]*\", TEST==\"/sys/kernel/iommu_groups/%k/devices/200000000.dispram_hi_p\", SYMLINK+=\"ghafgen/vfio-200000000.dispram_hi_p\", OWNER:=\"microvm-disp-vm\", GROUP:=\"microvm-disp-vm\", MODE:=\"0600\""
+    "SUBSYSTEM==\"vfio\", KERNEL==\"[0-9]*\", TEST==\"/sys/kernel/iommu_groups/%k/devices/13830000.disp_caps_pt\", SYMLINK+=\"ghafgen/vfio-13830000.disp_caps_pt\", OWNER:=\"microvm-disp-vm\", GROUP:=\"microvm-disp-vm\", MODE:=\"0600\""
+    "SUBSYSTEM==\"vfio\", KERNEL==\"[0-9]*\", TEST==\"/sys/kernel/iommu_groups/%k/devices/13870000.disp_chan_pt\", SYMLINK+=\"ghafgen/vfio-13870000.disp_chan_pt\", OWNER:=\"microvm-disp-vm\", GROUP:=\"microvm-disp-vm\", MODE:=\"0600\""
+    "SUBSYSTEM==\"vfio\", KERNEL==\"[0-9]*\", TEST==\"/sys/kernel/iommu_groups/%k/devices/138c8000.disp_cursor_pt\", SYMLINK+=\"ghafgen/vfio-138c8000.disp_cursor_pt\", OWNER:=\"microvm-disp-vm\", GROUP:=\"microvm-disp-vm\", MODE:=\"0600\""
   ];
 
   # The link must exist before microvm@gpu-vm starts.
@@ -55,6 +68,9 @@ in
 
   # The link must exist before microvm@gpu-vm starts.
   systemd.services.ghafgen-vfio-nvjpg.serviceConfig.ExecStartPost = "${config.systemd.package}/bin/udevadm settle --timeout=30";
+
+  # The link must exist before microvm@disp-vm starts.
+  systemd.services.ghafgen-vfio-display.serviceConfig.ExecStartPost = "${config.systemd.package}/bin/udevadm settle --timeout=30";
 
   # microvm.nix's install-microvm-gpu-vm gives the state directory to microvm:kvm
   # on every switch; it goes back to this VM's user right after.
@@ -87,6 +103,38 @@ in
       "/dev/ghafgen/vfio-15480000.nvdec rw"
       "/dev/ghafgen/vfio-15540000.nvjpg rw"
       "/dev/bpmp-host rw"
+    ];
+  };
+
+  # microvm.nix's install-microvm-disp-vm gives the state directory to microvm:kvm
+  # on every switch; it goes back to this VM's user right after.
+  systemd.services.install-microvm-disp-vm.postStart =
+    let
+      dir = lib.escapeShellArg (toString stateDir + "/disp-vm");
+      owner = lib.escapeShellArg "microvm-disp-vm:microvm-disp-vm";
+    in
+    ''
+      ${pkgs.coreutils}/bin/chown -hR ${owner} ${dir}
+      ${pkgs.coreutils}/bin/chmod 0700 ${dir}
+    '';
+  systemd.services."microvm-set-booted@disp-vm" = {
+    overrideStrategy = "asDropin";
+    serviceConfig.User = "microvm-disp-vm";
+    serviceConfig.Group = "microvm-disp-vm";
+  };
+  systemd.services."microvm@disp-vm".serviceConfig = {
+    User = "microvm-disp-vm";
+    Group = "microvm-disp-vm";
+    DevicePolicy = "closed";
+    DeviceAllow = [
+      "/dev/kvm rw"
+      "/dev/vfio/vfio rw"
+      "/dev/ghafgen/vfio-b0000000.scanout_p rw"
+      "/dev/ghafgen/vfio-b8000000.dispram_lo_p rw"
+      "/dev/ghafgen/vfio-200000000.dispram_hi_p rw"
+      "/dev/ghafgen/vfio-13830000.disp_caps_pt rw"
+      "/dev/ghafgen/vfio-13870000.disp_chan_pt rw"
+      "/dev/ghafgen/vfio-138c8000.disp_cursor_pt rw"
     ];
   };
 }
