@@ -10,17 +10,18 @@ every device on the board; `pair` keeps, in both trees alike:
   `also` names, and the ancestors of all these (their `#address-cells`,
   `#size-cells`, `interrupt-parent` and ranges decide how a descendant's
   cells are read);
-- as stubs (only `reg`, `ranges`, `phandle` and the `#...-cells`): the other
-  children of those nodes, so a parent's schema still sees its children's
-  names and addresses, and every node a whole node's cells may refer to by
-  phandle, with its ancestors: dtschema reads `#clock-cells`,
-  `#interrupt-cells`, `#iommu-cells`, ... from the provider to split a
-  phandle array, and a provider that is not there stops it.
+- as stubs (only `reg`, `ranges`, `phandle` and the `#...-cells`): every
+  node a whole node's cells may refer to by phandle, with its ancestors:
+  dtschema reads `#clock-cells`, `#interrupt-cells`, `#iommu-cells`, ...
+  from the provider to split a phandle array; a provider that is not there
+  stops it, and one without its cells sends its decoder into a loop.
 
 A cell counts as a reference when its value is a phandle of the tree: that
-keeps a stub too many at worst. Nodes under `/__` (symbols, fixups) are
-dropped: dt-validate skips them. A stub is the same in both trees (untouched
-nodes are), so what dt-validate says of it is in both and subtracted.
+keeps a stub too many at worst. A stub refers to nothing, so no more are
+needed. Nodes under `/__` (symbols, fixups) are dropped: dt-validate skips
+them. Every other node is left out. A node kept but untouched is the same
+in both trees, so what dt-validate says of it is in both and subtracted; a
+parent's findings can only name the children kept (those the files touch).
 """
 
 from __future__ import annotations
