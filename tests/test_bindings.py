@@ -195,3 +195,94 @@ def test_two_qemu_dumps_validate_as_one_tree(tmp_path: Path):
     bindings.stable_copy(a, tmp_path / "a.dtb")
     bindings.stable_copy(b, tmp_path / "b.dtb")
     assert (tmp_path / "a.dtb").read_bytes() == (tmp_path / "b.dtb").read_bytes()
+
+
+# One validated pair: the whole base and tree `check` made, and what
+# dt-validate found on the base and on the tree it was given for them.
+_Pair = tuple[bytes, bytes, set[bindings.Finding], set[bindings.Finding]]
+
+
+def _check_recorded(
+    monkeypatch: pytest.MonkeyPatch, folder: Path, virt: Path, whole: bool
+) -> tuple[list[Result], list[_Pair]]:
+    """check's schema results and its validated pairs (the real functions,
+    recorded on the way through)."""
+    from ghafgen.toolchain import realtools
+
+    made: list[tuple[bytes, bytes, Path, Path]] = []
+    found: dict[Path, set[bindings.Finding]] = {}
+    real_pairs, real_validate = realtools._validated_pairs, bindings.validate
+
+    def recorded_pairs(jobs, where, whole_trees):  # type: ignore[no-untyped-def]
+        out = real_pairs(jobs, where, whole_trees)
+        for job, (base, tree) in zip(jobs, out, strict=True):
+            made.append((job.base.read_bytes(), job.dtb.read_bytes(), base, tree))
+        return out
+
+    def recorded_validate(tool, dtbs, *rest):  # type: ignore[no-untyped-def]
+        got = real_validate(tool, dtbs, *rest)
+        found.update({p: set(v) for p, v in got.items()})
+        return got
+
+    with monkeypatch.context() as m:
+        m.setattr(realtools, "_validated_pairs", recorded_pairs)
+        m.setattr(bindings, "validate", recorded_validate)
+        results = check_with_real_tools(
+            folder, CheckInputs(qemu_dtb=virt, whole_trees=whole)
+        )
+    pairs = [(b, t, found[bp], found[tp]) for b, t, bp, tp in made]
+    return [r for r in results if r.check == "schema"], pairs
+
+
+@pytest.mark.slow
+@pytest.mark.real_tools
+@pytest.mark.parametrize(
+    "target",
+    [
+        # BPMP host proxy, a passed UART, a guest tree on the BPMP bridge's base
+        "nvidia-jetson-orin-agx-uarta",
+        # a PCIe controller put in its own IOMMU group, no proxy
+        "nvidia-jetson-orin-agx-wifi-net-vm",
+    ],
+)
+def test_validating_what_the_overlays_touch_finds_what_the_whole_trees_do(
+    target: str, kernel_src_612: Path, virt_dtb, monkeypatch: pytest.MonkeyPatch
+):
+    """check validates the trees cut down to what the overlays touch; the
+    whole trees, each with the schemas it selects, give the same findings on
+    every touched node and the same results."""
+    require_dtschema()
+    require("fdtoverlay")
+    from ghafgen.toolchain import prune
+
+    virt = virt_dtb()
+    cut, cut_pairs = _check_recorded(monkeypatch, MODULES / target, virt, False)
+    whole, whole_pairs = _check_recorded(monkeypatch, MODULES / target, virt, True)
+    assert cut == whole
+    assert [r.subject for r in cut] == sorted(
+        str(p.relative_to(MODULES / target))
+        for p in DTS
+        if p.is_relative_to(MODULES / target)
+    )
+    # The host tree, and the guest tree of each VM that has one.
+    guests = len(list((MODULES / target).glob("vms/*.dts")))
+    assert len(cut_pairs) == len(whole_pairs) == 1 + guests
+    seen = 0
+    for (base, tree, cut_base, cut_tree), (base2, tree2, all_base, all_tree) in zip(
+        cut_pairs, whole_pairs, strict=True
+    ):
+        assert (base, tree) == (base2, tree2)
+        touched = prune.changed(base, tree)
+        assert touched
+        assert {f for f in cut_tree if f.node in touched} == {
+            f for f in all_tree if f.node in touched
+        }
+        seen += len([f for f in all_tree if f.node in touched])
+        assert {f for f in cut_base if f.node in touched} == {
+            f for f in all_base if f.node in touched
+        }
+        # What check reports: the tree's findings its base does not have.
+        assert set(bindings.added(list(cut_tree), list(cut_base))) == set(
+            bindings.added(list(all_tree), list(all_base))
+        )
+    assert seen  # the departures' findings at least: the comparison saw some

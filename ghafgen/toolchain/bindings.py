@@ -174,13 +174,20 @@ def stable_copy(src: Path, dest: Path) -> None:
     raw.unlink()
 
 
+# Tree bytes worth a dt-validate process of their own (a whole board tree
+# is about 200 KB, a cut one a few KB).
+_SHARE_BYTES = 64 * 1024
+
+
 def validate(
     tool: DtSchema, dtbs: list[Path], schema: Path, cache: Path
 ) -> dict[Path, list[Finding]]:
     """dt-validate over `dtbs` (all in one folder); findings per DTB.
 
     The trees are shared among one dt-validate process per CPU, largest
-    first: a cold run over a board tree takes tens of seconds.
+    first: a cold run over a board tree takes tens of seconds. Trees as
+    small as the cut ones `check` gives (toolchain/prune.py) take one
+    process: each pays about a second to load dtschema and the schemas.
 
     Raises:
         ToolError: dt-validate did not write its report.
@@ -188,7 +195,9 @@ def validate(
     if not dtbs:
         return {}
     cache.mkdir(parents=True, exist_ok=True)
-    shares: list[list[Path]] = [[] for _ in range(min(len(dtbs), os.cpu_count() or 1))]
+    total = sum(p.stat().st_size for p in dtbs)
+    count = min(len(dtbs), os.cpu_count() or 1, -(-total // _SHARE_BYTES))
+    shares: list[list[Path]] = [[] for _ in range(max(count, 1))]
     sizes = [0] * len(shares)
     for path in sorted(dtbs, key=lambda p: (-p.stat().st_size, p.name)):
         least = sizes.index(min(sizes))

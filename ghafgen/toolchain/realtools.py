@@ -27,7 +27,7 @@ from ghafgen.fileio import Unreadable, cache_root, read_regular
 from ghafgen.findings import printable
 from ghafgen.render.output import MANIFEST, read_manifest_bytes
 from ghafgen.render.patches import ON_GHAF_SOURCES
-from ghafgen.toolchain import basetrees, bindings, manifestcheck, schemaset
+from ghafgen.toolchain import basetrees, bindings, manifestcheck, prune, schemaset
 from ghafgen.toolchain.guestbase import (
     add_bridge_node,
     gpu_variant_base,
@@ -75,6 +75,9 @@ class CheckInputs:
     # Where linux-source-X.Y.tar.xz are looked for (default: GHAFGEN_KERNEL_SOURCES, /usr/src).
     kernel_sources: Path | None = None
     schemas: bool = True
+    # dt-validate over the whole trees rather than what the overlays touch
+    # (toolchain/prune.py); the same findings, slower: for the tests that say so.
+    whole_trees: bool = False
 
 
 # The public tree with JetPack 6's layout (PCIe under /bus@0, the uarti label):
@@ -746,6 +749,40 @@ def _schema_results(
     return out
 
 
+def _validated_pairs(
+    jobs: list[_Job], folder: Path, whole: bool, data: Path
+) -> list[tuple[Path, Path]]:
+    """(base, tree) as dt-validate is to see them, for each job: cut down to what
+    the job's files touch (toolchain/prune.py) unless `whole`; equal trees
+    are one file, validated once."""
+    written: dict[bytes, Path] = {}
+
+    def write(data: bytes) -> Path:
+        if data not in written:
+            written[data] = folder / f"{len(written)}.dtb"
+            written[data].write_bytes(data)
+        return written[data]
+
+    out: list[tuple[Path, Path]] = []
+    for n, job in enumerate(jobs):
+        base, tree = folder / f"{n}.base.stable", folder / f"{n}.tree.stable"
+        bindings.stable_copy(job.base, base)
+        bindings.stable_copy(job.dtb, tree)
+        pair = base.read_bytes(), tree.read_bytes()
+        if not whole:
+            # The nodes whose base findings `check` names beside the tree.
+            own = [
+                d.node
+                for d in bindings.departures(data)
+                if d.in_base and d.tree == job.kind
+            ]
+            pair = prune.pair(*pair, also=own)
+        out.append((write(pair[0]), write(pair[1])))
+        base.unlink()
+        tree.unlink()
+    return out
+
+
 def _run_schemas(
     schemas: _Schemas, bases: _Bases, inputs: CheckInputs, tmp: Path
 ) -> list[Result]:
@@ -770,25 +807,20 @@ def _run_schemas(
         assert tool is not None
         folder = tmp / f"schemas-{n}"
         folder.mkdir()
-        copies: dict[Path, Path] = {}
-        for path in [j.base for j in jobs] + [j.dtb for j in jobs]:
-            if path not in copies:
-                copies[path] = folder / f"{len(copies)}.dtb"
-                bindings.stable_copy(path, copies[path])
+        pairs = _validated_pairs(jobs, folder, inputs.whole_trees, bases.cat.data)
+        copies = sorted({p for pair in pairs for p in pair})
         # Only the schemas these trees can use: minutes fewer on a first check.
         bindings_dir = kernel / "Documentation/devicetree/bindings"
-        used = schemaset.trees(copies.values())
+        used = schemaset.trees(copies)
         wanted = schemaset.remembered(
             bindings_dir, used, kernel.parent / "schemas" / "selections"
         )
         schema = basetrees.processed_schemas(kernel, tool, wanted)
-        found = bindings.validate(
-            tool, list(copies.values()), schema, cache_root() / "dt-validate"
-        )
-        for job in jobs:
-            base = found[copies[job.base]]
-            added = bindings.added(found[copies[job.dtb]], base)
-            data = bases.cat.data
+        found = bindings.validate(tool, copies, schema, cache_root() / "dt-validate")
+        data = bases.cat.data
+        for job, (base_dtb, dtb) in zip(jobs, pairs, strict=True):
+            base = found[base_dtb]
+            added = bindings.added(found[dtb], base)
             in_base = bindings.base_departures(base, job.kind, data)
             out += _schema_results(job, added, kernel.name, in_base, data)
     return out
