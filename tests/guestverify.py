@@ -18,6 +18,14 @@ what the stand-ins cannot do is written here as facts with their source:
   without its device: a failure.
 - A node the test disables (nothing behind its region here) is not the
   generated one: its status and its binding fail.
+- Debian's kernel carries none of NVIDIA's out-of-tree modules (jetpack-nixos
+  builds nvidia-oot for the GPU guest's own kernel), so a GPU or display
+  role's modules are not loaded and nvgpu's node is absent: failures, as on a
+  board whose guest runs another kernel.
+- Debian's QEMU writes the RAM node from -m (hw/arm/boot.c arm_load_dtb ->
+  fdt_add_memory_node, QEMU 10.0.2), where the pinned QEMU keeps a predefined
+  one (Ghaf's ghaf-qemu-bpmp 0003-nop-predefined-dtb-memory): a generated RAM
+  node of more than one bank (the display role's) fails its reg check.
 """
 
 from __future__ import annotations
@@ -126,8 +134,25 @@ def stand_in_outcomes(
         subject = f"BPMP ({spec['bpmp_node']}) bound to {spec['bpmp_driver']}"
         if no_bpmp:
             out.unproven[subject] = f"Debian's kernel has no {BPMP_DRIVER}"
+    for module in spec.get("modules", ()):
+        out.failed[f"guest module {module} loaded"] = (
+            "Debian's kernel has none of NVIDIA's out-of-tree modules"
+        )
+    node = spec.get("gpu_node")
+    if node:
+        out.failed[f"{node['path']} group {node['group']}, group read-write"] = (
+            "nvgpu makes it, and Debian's kernel has no nvgpu"
+        )
     view = FdtView(booted.read_bytes()) if booted is not None else None
     nodes = [p for _o, p in view.nodes()] if view is not None else []
+    for path in nodes:
+        if view is not None and path.startswith("/memory@"):
+            reg = view.fdt.getprop(view.offset(path), "reg")
+            if len(reg) > 16:  # two address and two size cells a bank
+                out.failed[f"{path} reg"] = (
+                    "Debian's QEMU rewrites the RAM node from -m; the pinned "
+                    "QEMU keeps a predefined one"
+                )
     bpmp_ph = _phandle(view, spec["bpmp_node"]) if view and spec["bpmp"] else None
     bus = spec["platform_bus"]
     for dev, compatible in spec["compatibles"].items():

@@ -228,7 +228,7 @@ def _check_recorded(
         m.setattr(realtools, "_validated_pairs", recorded_pairs)
         m.setattr(bindings, "validate", recorded_validate)
         results = check_with_real_tools(
-            folder, CheckInputs(qemu_dtb=virt, whole_trees=whole)
+            folder, CheckInputs(qemu_dtb=virt, whole_trees=whole), catalog.load()
         )
     pairs = [(b, t, found[bp], found[tp]) for b, t, bp, tp in made]
     return [r for r in results if r.check == "schema"], pairs

@@ -109,7 +109,7 @@ def test_dt_validate_adds_nothing_but_the_relays_departures(
     require_dtschema()
     require("fdtoverlay")
     target = _target_with_relay(gpu_plan, tmp_path)
-    results = check_with_real_tools(tmp_path, CheckInputs(qemu_dtb=virt_dtb()))
+    results = check_with_real_tools(tmp_path, CheckInputs(qemu_dtb=virt_dtb()), CAT)
     relay = [r for r in results if r.subject == "overlays/dce-relay-host.dts"]
     assert [(r.check, r.ok) for r in relay][:2] == [("dtc", True), ("overlay", True)]
     schema = [r for r in results if r.check == "schema"]

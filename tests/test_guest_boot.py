@@ -198,7 +198,8 @@ def _assert_verified(
     for subject in sorted({*want.failed, *want.unproven}):
         why = want.failed.get(subject) or want.unproven[subject]
         print(f"  verify: {subject}: {why}")
-    assert got.subjects("failed") == set(want.failed), got.checks
+    failed = {s: got.checks[s] for s in got.subjects("failed")}
+    assert got.subjects("failed") == set(want.failed), failed
     assert got.subjects("unproven") == set(want.unproven), got.checks
     held = got.subjects("held")
     # The console check and one per kernel parameter hold on every guest.

@@ -90,7 +90,12 @@ def test_host_module_evaluates_and_sets_what_was_planned(path: Path):
         MODULES / p.name / "default.nix", "host", host_series=p.kernel_version
     )
     # Modules merge in import order; the set is what the kernel gets.
-    assert sorted(got["kernelParams"]) == sorted(p.host_params + p.partition_params)
+    # The DCE relay's host module adds Ghaf's headless-host parameters
+    # (dce-probe-host.nix; catalog/data/t234-display.toml [host.headless]).
+    relay = p.relay.host.kernel_params if p.relay and not p.relay.ghaf_host else ()
+    assert sorted(got["kernelParams"]) == sorted(
+        p.host_params + p.partition_params + relay
+    )
     assert got["assertions"] == [True] * len(got["assertions"])  # type: ignore[arg-type]
     patches = got["kernelPatches"]
     assert isinstance(patches, list)
@@ -101,6 +106,8 @@ def test_host_module_evaluates_and_sets_what_was_planned(path: Path):
     wanted = [o.nix_name for b in p.bindings if b.overlay for o in [b.overlay]]
     if p.proxy_overlay is not None:
         wanted.append(p.proxy_overlay.nix_name)
+    if p.relay is not None and not p.relay.ghaf_host:
+        wanted.append(p.relay.host.overlay.nix_name)
     assert sorted(got["overlays"]) == sorted(wanted)  # type: ignore[arg-type]
     services = got["services"]
     assert isinstance(services, dict)

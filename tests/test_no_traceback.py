@@ -197,8 +197,10 @@ def test_install_completion_into_an_unwritable_rc_file(tmp_path: Path):
     (tmp_path / ".bashrc").mkdir()  # root ignores modes; a folder cannot be appended to
     env = {**os.environ, "HOME": str(tmp_path), "SHELL": "/bin/bash"}
     done = run_ghafgen("--install-completion", "bash", env=env)
-    assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert f"cannot write {tmp_path}/.bashrc" in done.stderr
+    # It failed once in a loaded serial run and never alone: say what it saw.
+    seen = (done.returncode, done.stdout, done.stderr)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, seen
+    assert f"cannot write {tmp_path}/.bashrc" in done.stderr, seen
 
 
 def test_the_cases_reach_every_command():

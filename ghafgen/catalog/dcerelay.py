@@ -7,8 +7,6 @@ in the display-owner VM's QEMU and guest, and in the BPMP list, each with its
 source.
 """
 
-from __future__ import annotations
-
 from typing import Any, NamedTuple
 
 from ghafgen.catalog.model import Fact

@@ -270,6 +270,9 @@ def device_access(
             devices += [vfio_link(d) for d in vfio]
         if bpmp:
             devices.append(bpmp)
+        if gp is not None and gp.role.display:
+            # The display owner's QEMU opens the DCE relay's proxy device.
+            devices.append(board.catalog.dce_relay.proxy.device)
         if vm.vsock_cid is not None:
             devices.append(VHOST_VSOCK)
         if layout == "ghaf":

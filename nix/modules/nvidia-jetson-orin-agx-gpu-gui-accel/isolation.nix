@@ -98,6 +98,7 @@ in
       "/dev/ghafgen/vfio-15480000.nvdec rw"
       "/dev/ghafgen/vfio-15540000.nvjpg rw"
       "/dev/bpmp-host rw"
+      "/dev/dce-host rw"
     ];
   };
 }

@@ -68,7 +68,7 @@ in
   services.udev.extraRules = "KERNEL==\"dce-host\", OWNER:=\"microvm-disp-vm\", GROUP:=\"microvm-disp-vm\", MODE:=\"0600\"";
   systemd.services."microvm@disp-vm" = {
     environment.GHAF_DCE_GUEST = "1";
-    serviceConfig.DeviceAllow = [ "/dev/dce-host rw" ];
+    # Its DeviceAllow= entry is isolation.nix's, with the VM's other devices.
   };
 
   assertions = [

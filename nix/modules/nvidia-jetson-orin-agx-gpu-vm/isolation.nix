@@ -135,6 +135,7 @@ in
       "/dev/ghafgen/vfio-13830000.disp_caps_pt rw"
       "/dev/ghafgen/vfio-13870000.disp_chan_pt rw"
       "/dev/ghafgen/vfio-138c8000.disp_cursor_pt rw"
+      "/dev/dce-host rw"
     ];
   };
 }
