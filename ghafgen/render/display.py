@@ -237,6 +237,25 @@ def guest_overlay(board: Board, gp: GpuPass) -> Overlay:
                 Prop("reg", _reg([(c.base, c.size) for c in banks])),
             ),
         ),
+        *memory_nodes(
+            (*(_reserved_node(r) for r in g.reserved), *shown.reserved), carveouts
+        ),
+    )
+    return variant_overlay(
+        gp,
+        "the display through the DCE relay",
+        root_nodes,
+        "display-bus",
+        first,
+        ranges,
+        shown.bus_nodes,
+    )
+
+
+def memory_nodes(reserved: tuple[Node, ...], carveouts: list[str]) -> tuple[Node, Node]:
+    """The guest's reserved regions and the carve-outs NVIDIA's drivers look up
+    (`nvidia,carveouts` memory-region), as every GPU-variant guest has them."""
+    return (
         Node(
             "reserved-memory",
             "",
@@ -245,7 +264,7 @@ def guest_overlay(board: Board, gp: GpuPass) -> Overlay:
                 Prop("#size-cells", cells(2)),
                 Prop("ranges", None),
             ),
-            (*(_reserved_node(r) for r in g.reserved), *shown.reserved),
+            reserved,
         ),
         Node(
             "tegra-carveouts",
@@ -257,16 +276,32 @@ def guest_overlay(board: Board, gp: GpuPass) -> Overlay:
             ),
         ),
     )
+
+
+def variant_overlay(
+    gp: GpuPass,
+    what: str,
+    root_nodes: tuple[Node, ...],
+    bus: str,
+    first: int,
+    ranges: list[tuple[int | str, ...]],
+    bus_nodes: tuple[Node, ...],
+) -> Overlay:
+    """A GPU-variant guest's overlay: its root nodes, and a translating bus
+    `bus`@`first` on QEMU's platform bus holding `bus_nodes` at the host's
+    addresses (`ranges`)."""
+    q = gp.group.qemu
     return Overlay(
         name=gp.vm,
-        description=f"guest tree additions for {gp.vm}: the display through the DCE relay",
+        description=f"guest tree additions for {gp.vm}: {what}",
         compatible="linux,dummy-virt",
         fragments=(
             Fragment(
                 "",
                 "/",
                 (
-                    Prop("compatible", strings(*group.root_compatible)),
+                    Prop("compatible", strings(*gp.group.root_compatible)),
+                    # QEMU's root cells, so dtc can check `reg` here.
                     Prop("#address-cells", cells(2)),
                     Prop("#size-cells", cells(2)),
                 ),
@@ -275,10 +310,11 @@ def guest_overlay(board: Board, gp: GpuPass) -> Overlay:
             Fragment(
                 "",
                 q.platform_bus_path,
+                # The bus's own cells, as QEMU writes them.
                 (Prop("#address-cells", cells(1)), Prop("#size-cells", cells(1))),
                 (
                     Node(
-                        f"display-bus@{first:x}",
+                        f"{bus}@{first:x}",
                         "",
                         (
                             Prop("compatible", strings("simple-bus")),
@@ -286,7 +322,7 @@ def guest_overlay(board: Board, gp: GpuPass) -> Overlay:
                             Prop("#size-cells", cells(2)),
                             Prop("ranges", cell_list(ranges, hex_=True)),
                         ),
-                        shown.bus_nodes,
+                        bus_nodes,
                     ),
                 ),
             ),

@@ -10,7 +10,12 @@ from ghafgen.catalog.gpu import Engine
 from ghafgen.catalog.model import Board, PlatformDevice
 from ghafgen.derive.gpu import GpuPass
 from ghafgen.derive.platform_bus import Placed
-from ghafgen.render.display import bus_ranges, display_nodes
+from ghafgen.render.display import (
+    bus_ranges,
+    display_nodes,
+    memory_nodes,
+    variant_overlay,
+)
 from ghafgen.render.dt import (
     GIC_SPI,
     IRQ_TYPE_LEVEL_HIGH,
@@ -308,60 +313,14 @@ def guest_overlay(board: Board, gp: GpuPass) -> Overlay:
                 Prop("reg", _reg([(bank.base, bank.size)])),
             ),
         ),
-        Node(
-            "reserved-memory",
-            "",
-            (
-                Prop("#address-cells", cells(2)),
-                Prop("#size-cells", cells(2)),
-                Prop("ranges", None),
-            ),
-            tuple(reserved),
-        ),
-        Node(
-            "tegra-carveouts",
-            "",
-            (
-                Prop("compatible", strings("nvidia,carveouts")),
-                Prop("memory-region", cells(*carveouts)),
-                Prop("status", strings("okay")),
-            ),
-        ),
+        *memory_nodes(tuple(reserved), carveouts),
     )
-    return Overlay(
-        name=gp.vm,
-        description=f"guest tree additions for {gp.vm}: the GPU group",
-        compatible="linux,dummy-virt",
-        fragments=(
-            Fragment(
-                "",
-                "/",
-                (
-                    Prop("compatible", strings(*gp.group.root_compatible)),
-                    # QEMU's root cells, so dtc can check `reg` here.
-                    Prop("#address-cells", cells(2)),
-                    Prop("#size-cells", cells(2)),
-                ),
-                root_nodes,
-            ),
-            Fragment(
-                "",
-                q.platform_bus_path,
-                # The bus's own cells, as QEMU writes them.
-                (Prop("#address-cells", cells(1)), Prop("#size-cells", cells(1))),
-                (
-                    Node(
-                        f"gpu-bus@{first:x}",
-                        "",
-                        (
-                            Prop("compatible", strings("simple-bus")),
-                            Prop("#address-cells", cells(2)),
-                            Prop("#size-cells", cells(2)),
-                            Prop("ranges", cell_list(member_ranges, hex_=True)),
-                        ),
-                        tuple(bus_nodes),
-                    ),
-                ),
-            ),
-        ),
+    return variant_overlay(
+        gp,
+        "the GPU group",
+        root_nodes,
+        "gpu-bus",
+        first,
+        member_ranges,
+        tuple(bus_nodes),
     )
