@@ -213,8 +213,8 @@ def _check_recorded(
     found: dict[Path, set[bindings.Finding]] = {}
     real_pairs, real_validate = realtools._validated_pairs, bindings.validate
 
-    def recorded_pairs(jobs, where, whole_trees):  # type: ignore[no-untyped-def]
-        out = real_pairs(jobs, where, whole_trees)
+    def recorded_pairs(jobs, where, whole_trees, data):  # type: ignore[no-untyped-def]
+        out = real_pairs(jobs, where, whole_trees, data)
         for job, (base, tree) in zip(jobs, out, strict=True):
             made.append((job.base.read_bytes(), job.dtb.read_bytes(), base, tree))
         return out
