@@ -284,7 +284,7 @@ def test_the_group_gets_no_qemu_binding_because_the_catalog_says_it_needs_none()
     members = [AGX.devices[k] for k in GROUP.members]
     assert runtime.unbound_devices(members, AGX.catalog) == []
     needs = GROUP._replace(qemu=GROUP.qemu._replace(needs_fdt_binding=True))
-    changed = AGX.catalog._replace(gpu_group=needs)
+    changed = AGX.catalog.with_gpu_facts(gpu_group=needs)
     assert [d.key for d in runtime.unbound_devices(members, changed)] == list(
         GROUP.members
     )

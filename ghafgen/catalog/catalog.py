@@ -19,15 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ghafgen.catalog import read as _read
-from ghafgen.catalog.dcerelay import DceRelayFacts, dce_relay_facts
-from ghafgen.catalog.gpu import (
-    GpuGroup,
-    GpuRoles,
-    GuestRole,
-    gpu_group,
-    gpu_roles,
-    guest_roles,
-)
 from ghafgen.catalog.model import (
     Board,
     Drivers,
@@ -41,7 +32,14 @@ from ghafgen.catalog.model import (
 )
 
 if TYPE_CHECKING:
+    from ghafgen.catalog.dcerelay import DceRelayFacts
+    from ghafgen.catalog.gpu import GpuGroup, GpuRoles, GuestRole
     from ghafgen.catalog.soc import SocDevice
+
+# The facts only GPU and display profiles read (t234-gpu.toml,
+# t234-gpu-roles.toml, t234-display.toml): read on first use, so validating
+# any other profile neither imports their records nor parses their files.
+GPU_FACTS = ("gpu_group", "gpu_roles", "gpu_guests", "dce_relay")
 
 
 class _Built(dict[tuple[int, str, str, str], Any]):
@@ -61,17 +59,13 @@ class Catalog(NamedTuple):
     qemu_build: QemuBuild
     kernel_pins: KernelPins
     sources: dict[str, PinnedSource]
-    gpu_group: GpuGroup
-    # Ghaf's GPU and display VM roles: what each owns, the topologies.
-    gpu_roles: GpuRoles
-    # What the GPU guest carries in each role (gpu, display, gui).
-    gpu_guests: dict[str, GuestRole]
-    dce_relay: DceRelayFacts  # giving the display to a VM through the DCE relay
     # The kernel series the SoC's mainline facts are keyed by, oldest first.
     mainline_series: dict[str, Series]
     drivers: Drivers  # the driver names verify looks for
     microvm: MicrovmDefaults  # microvm.nix's QEMU defaults
     built: _Built
+    # GPU_FACTS given in place of the data folder's (`with_gpu_facts`).
+    gpu_given: tuple[tuple[str, Any], ...] = ()
 
     def __repr__(self) -> str:
         # A board carries its catalog: a board's repr names it, not every fact.
@@ -119,7 +113,45 @@ class Catalog(NamedTuple):
         b: Board = self._cached("board", name, s, make)
         return b
 
-    def gpu_guest_role(self, name: str) -> GuestRole:
+    def _gpu_fact(self, name: str) -> Any:
+        given = dict(self.gpu_given)
+        if name in given:
+            return given[name]
+        facts = self._cached("gpu", "facts", "", lambda: _gpu_facts(self))
+        return facts[name]
+
+    @property
+    def gpu_group(self) -> "GpuGroup":
+        """The integrated GPU group (t234-gpu.toml)."""
+        group: GpuGroup = self._gpu_fact("gpu_group")
+        return group
+
+    @property
+    def gpu_roles(self) -> "GpuRoles":
+        """Ghaf's GPU and display VM roles: what each owns, the topologies."""
+        roles: GpuRoles = self._gpu_fact("gpu_roles")
+        return roles
+
+    @property
+    def gpu_guests(self) -> "dict[str, GuestRole]":
+        """What the GPU guest carries in each role (gpu, display, gui)."""
+        guests: dict[str, GuestRole] = self._gpu_fact("gpu_guests")
+        return guests
+
+    @property
+    def dce_relay(self) -> "DceRelayFacts":
+        """Giving the display to a VM through the DCE relay."""
+        relay: DceRelayFacts = self._gpu_fact("dce_relay")
+        return relay
+
+    def with_gpu_facts(self, **facts: Any) -> "Catalog":
+        """This catalog with some of GPU_FACTS replaced (`_replace` for the rest)."""
+        unknown = set(facts) - set(GPU_FACTS)
+        if unknown:
+            raise TypeError(f"not a GPU fact: {sorted(unknown)}")
+        return self._replace(gpu_given=(*self.gpu_given, *facts.items()))
+
+    def gpu_guest_role(self, name: str) -> "GuestRole":
         """The GPU guest of role `name`.
 
         Raises:
@@ -183,26 +215,35 @@ def _catalog(data: Path) -> Catalog:
     with _read.guarded(data):
         runtime = _read._parsed(data / "runtime.toml")
         virt = _read.qemu_virt(runtime)
-        gpu = _read._parsed(data / "t234-gpu.toml")
-        guests = guest_roles(gpu)
-        sources = _read.sources(_read._parsed(data / "sources.toml"))
         return Catalog(
             data=data,
             qemu_virt=virt,
             qemu_build=_read.qemu_build(runtime),
             kernel_pins=_read.kernel_pins(runtime),
-            sources=sources,
-            gpu_group=gpu_group(gpu, virt),
-            gpu_roles=gpu_roles(
-                _read._parsed(data / "t234-gpu-roles.toml"),
-                gpu,
-                guests,
-                sources["ghaf"].paths,
-            ),
-            gpu_guests=guests,
-            dce_relay=dce_relay_facts(_read._parsed(data / "t234-display.toml")),
+            sources=_read.sources(_read._parsed(data / "sources.toml")),
             mainline_series=_read.series_of(data, "t234"),
             drivers=_read.drivers(runtime),
             microvm=_read.microvm(runtime),
             built=_Built(),
         )
+
+
+def _gpu_facts(cat: Catalog) -> dict[str, Any]:
+    """GPU_FACTS of `cat`'s data folder (its own QEMU virt and sources)."""
+    from ghafgen.catalog.dcerelay import dce_relay_facts
+    from ghafgen.catalog.gpu import gpu_group, gpu_roles, guest_roles
+
+    data = cat.data
+    gpu = _read._parsed(data / "t234-gpu.toml")
+    guests = guest_roles(gpu)
+    return {
+        "gpu_group": gpu_group(gpu, cat.qemu_virt),
+        "gpu_roles": gpu_roles(
+            _read._parsed(data / "t234-gpu-roles.toml"),
+            gpu,
+            guests,
+            cat.sources["ghaf"].paths,
+        ),
+        "gpu_guests": guests,
+        "dce_relay": dce_relay_facts(_read._parsed(data / "t234-display.toml")),
+    }
