@@ -158,8 +158,16 @@ def test_protected_clocks_are_the_host_proxys_roots_and_the_gbe_chain():
     # bpmp-host-proxy.c protected_clk_roots[] in Ghaf's bpmp-virt sources, and
     # the GBE PLL chain Ghaf's mgbe0 module allows for MGBE0's 'tx' (319 PLLGBE,
     # 320 PLLGBE_HPS, 366 MGBES_APP, 367/368 the GBE UPHY PLL2; clk.h names one
-    # of each for the four MGBEs, the host keeps MGBE1-3).
-    assert protected == {14, 102, 103, 292, 91, 288, 327} | {319, 320, 366, 367, 368}
+    # of each for the four MGBEs, the host keeps MGBE1-3). Of the display's
+    # clocks: 40 FUSE, which linux 6.12's tegra234.dtsi gives the host's
+    # fuse@3810000, and 471 PLLHUB, "EMC PLLHUB output" in tegra234-clock.h.
+    assert protected == {14, 102, 103, 292, 91, 288, 327} | {
+        319,
+        320,
+        366,
+        367,
+        368,
+    } | {40, 471}
 
 
 def test_resource_kinds_reject_an_unknown_kind() -> None:

@@ -233,16 +233,6 @@ def test_a_host_kernel_the_proxy_does_not_build_on_is_an_assertion(
     ] == [False, True]
 
 
-def test_the_relay_carries_the_displays_bpmp_ids():
-    b = dce_relay("gui-vm", CAT).bpmp
-    # V/passthrough/payload/bpmp-allowlist.nix:98-103 and :110 (DISP, 3)
-    assert b.resets == (3, 8, 16, 37)
-    assert b.power_domains == (3,)
-    # bpmp-allowlist.nix:26-27: CLK_M and PLLP_OUT0 first, then DPAUX (:28).
-    assert b.clocks[:3] == (14, 102, 19)
-    assert len(b.clocks) == 64  # 27 named (:26-52) and 435..471 (:54-90)
-
-
 @pytest.mark.usefixtures("nixpkgs_lib", "microvm_src")
 def test_in_ghafs_layout_the_host_side_is_ghafs_own(tmp_path: Path):
     """Ghaf's AGX and NX hosts import dce-probe-host.nix themselves

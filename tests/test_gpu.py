@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 from ghafgen import catalog
-from ghafgen.derive.allowlist import allow_list
+from ghafgen.derive.allowlist import AllowList, allow_list, vm_allow_lists
 from ghafgen.derive.gpu import gpu_pass, placement
 from ghafgen.profile.parse import load, load_text
 from ghafgen.rules.engine import apply_rules
@@ -85,8 +85,12 @@ def test_placement_matches_ghafs_hand_kept_ranges_line_by_line(ghaf_src: Path):
     assert {int(a, 16): int(b, 16) for a, b in pairs} == GHAF_MEASURED
 
 
+def _vm_lists(profile=None) -> dict[str, AllowList]:
+    return {v.vm: v.allowed for v in vm_allow_lists(profile or _profile(), AGX)}
+
+
 def test_allow_list_is_the_group_s_own_ids_without_the_host_s_fuse_clock():
-    allowed = allow_list(_profile(), AGX)
+    allowed = _vm_lists()["gpu-vm"]
     assert allowed.ids("clock") == [1, 20, 41, 46, 83, 154, 167, 236, 304]
     assert allowed.ids("reset") == [10, 19, 44, 113]
     assert allowed.ids("power-domain") == [23, 29, 35, 36]
@@ -109,7 +113,9 @@ def _nix_ids(block: str) -> list[int]:
 
 def test_allow_list_against_ghafs_id_by_id(ghaf_src: Path):
     """Ghaf's list is one union: the compute IDs, then `++` the display IDs.
-    ghafgen's gpu-vm list is the compute part less FUSE (40)."""
+    ghafgen's gpu-vm list is the compute part less FUSE (40), disp-vm's the
+    display part, and the accelerated gui-vm's (both halves in one VM) the
+    whole union; FUSE comes back with the display, protected."""
     text = (ghaf_src / GPU_DIR / "payload/bpmp-allowlist.nix").read_text()
     body = text.split("{", 1)[1]
     lists = {}
@@ -118,7 +124,8 @@ def test_allow_list_against_ghafs_id_by_id(ghaf_src: Path):
         m = re.search(rf"{name} = \[([^\]]*){tail}", body, re.S)
         assert m, name
         lists[name] = (_nix_ids(m.group(1)), _nix_ids(m.group(2)))
-    allowed = allow_list(_profile(), AGX)
+    lists_by_vm = _vm_lists()
+    allowed = lists_by_vm["gpu-vm"]
     ours = {
         "clocks": allowed.ids("clock"),
         "resets": allowed.ids("reset"),
@@ -130,10 +137,19 @@ def test_allow_list_against_ghafs_id_by_id(ghaf_src: Path):
     assert set(ours["clocks"]) <= set(compute_clocks)
     assert sorted(lists["resets"][0]) == ours["resets"]
     assert sorted(lists["powerDomains"][0]) == ours["powerDomains"]
-    # Display part: for disp-vm/gui-vm; a gpu-vm needs none of it.
-    for name in ("clocks", "resets", "powerDomains"):
+    # Display part: disp-vm's whole list; a gpu-vm needs none of it.
+    disp = lists_by_vm["disp-vm"]
+    kinds = {"clocks": "clock", "resets": "reset", "powerDomains": "power-domain"}
+    for name, kind in kinds.items():
         assert not set(lists[name][1]) & set(ours[name]), name
-    assert lists["powerDomains"][1] == [3]  # DISP, the display stays with the host
+        assert disp.ids(kind) == sorted(lists[name][1]), name
+    assert lists["powerDomains"][1] == [3]  # DISP
+    # The accelerated gui-vm: both halves in one VM, Ghaf's union exactly.
+    loaded = load(ROOT / "profiles" / "orin-agx-gpu-gui-accel.toml")
+    assert loaded.profile is not None, loaded.findings
+    gui = allow_list(loaded.profile, AGX)
+    for name, kind in kinds.items():
+        assert gui.ids(kind) == sorted({*lists[name][0], *lists[name][1]}), name
 
 
 def test_catalog_engines_agree_with_the_612_tree():

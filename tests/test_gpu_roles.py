@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 
 from ghafgen import catalog
+from ghafgen.derive.allowlist import VmAllowList, vm_allow_lists
 from ghafgen.derive.gpu import passes, roles
+from ghafgen.findings import Severity
 from ghafgen.profile.parse import load, load_text
 from ghafgen.rules.engine import validate
 from tests.conftest import ROOT
@@ -164,10 +166,12 @@ def test_compute_only_is_refused_with_ghafs_reason(tmp_path: Path):
     assert "ownership-assertions.nix" in found[0].hint
 
 
-def test_the_split_pair_may_span_two_profiles_of_one_host(tmp_path: Path):
-    """gpu-vm in one file, disp-vm in another: one host, one valid topology;
-    on two hosts each half is refused (GG809, GG810)."""
-    for host_b, want in (("h1", set()), ("h2", {"GG809", "GG810"})):
+def test_the_split_pair_is_judged_per_host_across_profiles(tmp_path: Path):
+    """gpu-vm in one file, disp-vm in another. On one host the topology is
+    whole (no GG809/GG810), but both halves ask the BPMP, whose proxy node one
+    profile's overlay writes: GG309 alone refuses it. On two hosts each half is
+    refused as a topology (GG809, GG810)."""
+    for host_b, want in (("h1", {"GG309"}), ("h2", {"GG809", "GG810"})):
         a = tmp_path / f"a-{host_b}.toml"
         b = tmp_path / f"b-{host_b}.toml"
         a.write_text(_text({"gpu-vm": GROUP}, host="h1", name="a"))
@@ -176,7 +180,7 @@ def test_the_split_pair_may_span_two_profiles_of_one_host(tmp_path: Path):
         got = {
             f.rule_id
             for f in validate([a, b], catalog.load()).findings
-            if f.rule_id in ("GG809", "GG810")
+            if f.severity is Severity.ERROR
         }
         assert got == want, host_b
 
@@ -320,19 +324,18 @@ GHAF_DISPLAY = {
 }
 
 
-def test_role_bpmp_ids_are_ghafs_halves_id_by_id():
-    r = catalog.load().gpu_roles.roles
-    for kind, attr in (
-        ("clock", "bpmp_clocks"),
-        ("reset", "bpmp_resets"),
-        ("power-domain", "bpmp_power_domains"),
-    ):
-        assert list(getattr(r["gpu"], attr)) == GHAF_COMPUTE[kind]
-        assert list(getattr(r["display"], attr)) == GHAF_DISPLAY[kind]
-        union = GHAF_COMPUTE[kind] + [
-            i for i in GHAF_DISPLAY[kind] if i not in GHAF_COMPUTE[kind]
-        ]
-        assert list(getattr(r["gui"], attr)) == union
+def test_each_role_s_vm_is_allowed_ghafs_half_id_by_id():
+    """gpu-vm: the compute half less FUSE (40: the host's fuse clock, and the
+    guest's NVDEC node is disabled); disp-vm: the display half; gui-vm: both
+    halves, Ghaf's union exactly (FUSE back with the display, protected)."""
+    split = _allow_lists(SPLIT)
+    gui = _allow_lists(ACCEL)["gui-vm"].allowed
+    for kind in ("clock", "reset", "power-domain"):
+        compute = [i for i in GHAF_COMPUTE[kind] if (kind, i) != ("clock", 40)]
+        assert split["gpu-vm"].allowed.ids(kind) == compute
+        assert split["disp-vm"].allowed.ids(kind) == sorted(GHAF_DISPLAY[kind])
+        union = sorted({*GHAF_COMPUTE[kind], *GHAF_DISPLAY[kind]})
+        assert gui.ids(kind) == union
 
 
 def test_the_display_node_asks_ghafs_display_ids_but_the_sor_parents():
@@ -345,6 +348,71 @@ def test_the_display_node_asks_ghafs_display_ids_but_the_sor_parents():
     assert set(clocks) <= set(GHAF_DISPLAY["clock"])
     assert sorted(i for i, _n in g.resets) == sorted(GHAF_DISPLAY["reset"])
     assert [g.power_domain] == GHAF_DISPLAY["power-domain"]
+    # The allow list reads the display device's resources: the same IDs, in
+    # the node's order, so the guest node and the proxy's list cannot drift.
+    board = catalog.load().board("jetson-agx-orin-devkit")
+    dev = board.devices["display"]
+    ids = [board.soc.resource("clock", c).id for c in dev.clocks]
+    assert ids == [i for i, _n in g.clocks]
+    assert [board.soc.resource("reset", r).id for r in dev.resets] == [
+        i for i, _n in g.resets
+    ]
+
+
+# Clocks of the display half the host also runs from, so the display VM may
+# enable and read them, never disable, re-rate or re-parent them:
+#   14 CLK_M, 91 OSC, 102 PLLP_OUT0: protected_clk_roots[] in Ghaf's
+#     bpmp-host-proxy.c (bpmp-virt-common);
+#   40 FUSE: linux 6.12 tegra234.dtsi:3290, the host's fuse@3810000
+#     (clocks = <&bpmp TEGRA234_CLK_FUSE>);
+#   471 PLLHUB: tegra234-clock.h:888 "EMC PLLHUB output", a memory clock,
+#     which bpmp-allowlist.nix:53 says to keep denied.
+DISPLAY_PROTECTED = [14, 40, 91, 102, 471]
+# 457/458 AZA_2XBIT/AZA_BIT clock the host's hda@3510000 (tegra234.dtsi:3105-
+# 3106), which the DCE relay disables on the host: unprotected.
+HDA_CLOCKS = [457, 458]
+
+
+def _allow_lists(path: Path) -> dict[str, VmAllowList]:
+    loaded = load(path)
+    assert loaded.profile is not None, loaded.findings
+    board = catalog.load().board("jetson-agx-orin-devkit")
+    return {v.vm: v for v in vm_allow_lists(loaded.profile, board)}
+
+
+@pytest.mark.parametrize(("path", "vm"), [(SPLIT, "disp-vm"), (ACCEL, "gui-vm")])
+def test_the_display_half_is_allowed_with_the_hosts_clocks_protected(
+    path: Path, vm: str
+):
+    """The display VM's node under the proxy: Ghaf's display half, ID by ID,
+    with only the clocks the host shares protected."""
+    mine = _allow_lists(path)[vm]
+    assert mine.protected_ids("clock") == DISPLAY_PROTECTED
+    assert mine.protected_ids("reset") == mine.protected_ids("power-domain") == []
+    ids = set(mine.allowed.ids("clock"))
+    assert set(GHAF_DISPLAY["clock"]) <= ids
+    assert set(HDA_CLOCKS) <= ids
+    for kind in ("reset", "power-domain"):
+        assert set(GHAF_DISPLAY[kind]) <= set(mine.allowed.ids(kind))
+    # The committed host overlay (held to the generator by test_golden) says so.
+    loaded = load(path)
+    assert loaded.profile is not None
+    target = ROOT / "nix" / "modules" / loaded.profile.target.name
+    dts = (target / "overlays" / "bpmp-host-proxy.dts").read_text()
+    protected = " ".join(map(str, DISPLAY_PROTECTED))
+    assert f"allowed-protected-clocks = <{protected}>;" in dts
+
+
+def test_the_split_pair_s_vms_reach_none_of_each_other_s_ids():
+    """gpu-vm and disp-vm each get their own proxy device (bpmp_per_vm): neither
+    list holds an ID of the other, and nothing is shared between them."""
+    lists = _allow_lists(SPLIT)
+    assert sorted(lists) == ["disp-vm", "gpu-vm"]
+    for kind in ("clock", "reset", "power-domain"):
+        a = set(lists["gpu-vm"].allowed.ids(kind))
+        b = set(lists["disp-vm"].allowed.ids(kind))
+        assert not a & b, kind
+    assert all(not v.shared for v in lists.values())
 
 
 def test_rules_and_output_read_the_roles_from_the_catalog(tmp_path: Path):

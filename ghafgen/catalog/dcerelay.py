@@ -97,13 +97,6 @@ class DceQemu(NamedTuple):
     fact: Fact
 
 
-class BpmpIds(NamedTuple):
-    clocks: tuple[int, ...]
-    resets: tuple[int, ...]
-    power_domains: tuple[int, ...]
-    fact: Fact
-
-
 class DceRelayFacts(NamedTuple):
     sources: RelaySources
     proxy: HostProxy
@@ -120,7 +113,6 @@ class DceRelayFacts(NamedTuple):
     ram_fact: Fact
     guest: DceGuest
     qemu: DceQemu
-    bpmp: BpmpIds
 
 
 def _windows(d: dict[str, Any], extra: tuple[str, ...]) -> tuple[Window, ...]:
@@ -133,7 +125,7 @@ def _windows(d: dict[str, Any], extra: tuple[str, ...]) -> tuple[Window, ...]:
 
 def dce_relay_facts(doc: dict[str, Any]) -> DceRelayFacts:
     """The DCE relay's facts in `t234-display.toml`'s parsed text `doc`."""
-    s, h, g, q, b = doc["sources"], doc["host"], doc["guest"], doc["qemu"], doc["bpmp"]
+    s, h, g, q = doc["sources"], doc["host"], doc["guest"], doc["qemu"]
     p, acc, hl = h["proxy"], h["proxy"]["access"], h["headless"]
     hda, fb, ic = h["hda"], h["framebuffer"], h["gpu_interconnects"]
     win, ram = doc["windows"], doc["ram"]
@@ -196,10 +188,4 @@ def dce_relay_facts(doc: dict[str, Any]) -> DceRelayFacts:
             fact=_fact(g),
         ),
         qemu=DceQemu(q["patch"], q["after"], q["source_file"], _fact(q)),
-        bpmp=BpmpIds(
-            clocks=tuple(int(i) for i in b["clocks"]),
-            resets=tuple(int(i) for i in b["resets"]),
-            power_domains=tuple(int(i) for i in b["power_domains"]),
-            fact=_fact(b),
-        ),
     )

@@ -325,9 +325,6 @@ class GpuRole(NamedTuple):
     dt_defines: tuple[str, ...]
     oot_patches: tuple[str, ...]
     dce_guest: bool  # GHAF_DCE_GUEST=1 in this VM's QEMU
-    bpmp_clocks: tuple[int, ...]
-    bpmp_resets: tuple[int, ...]
-    bpmp_power_domains: tuple[int, ...]
     host_changes: tuple[str, ...]
     fact: Fact = Fact()
 
@@ -532,9 +529,6 @@ def gpu_roles(
                 for k in guests[key].oot_patches
             ),
             dce_guest=bool(r["dce_guest"]),
-            bpmp_clocks=tuple(int(i) for i in r["bpmp_clocks"]),
-            bpmp_resets=tuple(int(i) for i in r["bpmp_resets"]),
-            bpmp_power_domains=tuple(int(i) for i in r["bpmp_power_domains"]),
             host_changes=tuple(r["host_changes"]),
             fact=_fact(r),
         )

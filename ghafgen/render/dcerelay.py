@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ghafgen.catalog import Catalog
-from ghafgen.catalog.dcerelay import BpmpIds, DceRelayFacts
+from ghafgen.catalog.dcerelay import DceRelayFacts
 from ghafgen.derive.resources import vm_account
 from ghafgen.profile.spec import VM_NAME
 from ghafgen.render.dt import Fragment, Node, Overlay, Prop, strings
@@ -70,9 +70,6 @@ class DceRelay:
     oot_overlay: str  # jetpack-nixos's kernel-package overlay (t234-gpu.toml)
     oot_package: str
     host_series: tuple[str, ...]  # kernel series the host proxy builds on
-    # The display's clocks, resets and power domain in Ghaf's closed BPMP list,
-    # for the allow list of the VM (the list is the BPMP role's to build).
-    bpmp: BpmpIds
 
 
 OVERLAY_NAME = "dce-relay-host"
@@ -178,7 +175,6 @@ def dce_relay(vm: str, cat: Catalog, layout: str = "default") -> DceRelay:
         oot_overlay=k.oot_overlay,
         oot_package=k.oot_package,
         host_series=f.proxy.series,
-        bpmp=f.bpmp,
     )
 
 

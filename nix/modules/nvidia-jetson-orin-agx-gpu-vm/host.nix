@@ -48,7 +48,7 @@ in
   ];
 
   services.udev.extraRules = lib.concatStringsSep "\n" [
-    "KERNEL==\"bpmp-host\", GROUP=\"kvm\", MODE=\"0660\""
+    "KERNEL==\"bpmp-host-*\", GROUP=\"kvm\", MODE=\"0660\""
     "SUBSYSTEM==\"vfio\", GROUP=\"kvm\", MODE=\"0660\""
   ];
 }

@@ -45,13 +45,14 @@ in
     "SUBSYSTEM==\"vfio\", KERNEL==\"[0-9]*\", TEST==\"/sys/kernel/iommu_groups/%k/devices/15340000.vic\", SYMLINK+=\"ghafgen/vfio-15340000.vic\", OWNER:=\"microvm-gpu-vm\", GROUP:=\"microvm-gpu-vm\", MODE:=\"0600\""
     "SUBSYSTEM==\"vfio\", KERNEL==\"[0-9]*\", TEST==\"/sys/kernel/iommu_groups/%k/devices/15480000.nvdec\", SYMLINK+=\"ghafgen/vfio-15480000.nvdec\", OWNER:=\"microvm-gpu-vm\", GROUP:=\"microvm-gpu-vm\", MODE:=\"0600\""
     "SUBSYSTEM==\"vfio\", KERNEL==\"[0-9]*\", TEST==\"/sys/kernel/iommu_groups/%k/devices/15540000.nvjpg\", SYMLINK+=\"ghafgen/vfio-15540000.nvjpg\", OWNER:=\"microvm-gpu-vm\", GROUP:=\"microvm-gpu-vm\", MODE:=\"0600\""
-    "KERNEL==\"bpmp-host\", OWNER:=\"microvm-gpu-vm\", GROUP:=\"microvm-gpu-vm\", MODE:=\"0600\""
+    "KERNEL==\"bpmp-host-gpu-vm\", OWNER:=\"microvm-gpu-vm\", GROUP:=\"microvm-gpu-vm\", MODE:=\"0600\""
     "SUBSYSTEM==\"vfio\", KERNEL==\"[0-9]*\", TEST==\"/sys/kernel/iommu_groups/%k/devices/b0000000.scanout_p\", SYMLINK+=\"ghafgen/vfio-b0000000.scanout_p\", OWNER:=\"microvm-disp-vm\", GROUP:=\"microvm-disp-vm\", MODE:=\"0600\""
     "SUBSYSTEM==\"vfio\", KERNEL==\"[0-9]*\", TEST==\"/sys/kernel/iommu_groups/%k/devices/b8000000.dispram_lo_p\", SYMLINK+=\"ghafgen/vfio-b8000000.dispram_lo_p\", OWNER:=\"microvm-disp-vm\", GROUP:=\"microvm-disp-vm\", MODE:=\"0600\""
     "SUBSYSTEM==\"vfio\", KERNEL==\"[0-9]*\", TEST==\"/sys/kernel/iommu_groups/%k/devices/200000000.dispram_hi_p\", SYMLINK+=\"ghafgen/vfio-200000000.dispram_hi_p\", OWNER:=\"microvm-disp-vm\", GROUP:=\"microvm-disp-vm\", MODE:=\"0600\""
     "SUBSYSTEM==\"vfio\", KERNEL==\"[0-9]*\", TEST==\"/sys/kernel/iommu_groups/%k/devices/13830000.disp_caps_pt\", SYMLINK+=\"ghafgen/vfio-13830000.disp_caps_pt\", OWNER:=\"microvm-disp-vm\", GROUP:=\"microvm-disp-vm\", MODE:=\"0600\""
     "SUBSYSTEM==\"vfio\", KERNEL==\"[0-9]*\", TEST==\"/sys/kernel/iommu_groups/%k/devices/13870000.disp_chan_pt\", SYMLINK+=\"ghafgen/vfio-13870000.disp_chan_pt\", OWNER:=\"microvm-disp-vm\", GROUP:=\"microvm-disp-vm\", MODE:=\"0600\""
     "SUBSYSTEM==\"vfio\", KERNEL==\"[0-9]*\", TEST==\"/sys/kernel/iommu_groups/%k/devices/138c8000.disp_cursor_pt\", SYMLINK+=\"ghafgen/vfio-138c8000.disp_cursor_pt\", OWNER:=\"microvm-disp-vm\", GROUP:=\"microvm-disp-vm\", MODE:=\"0600\""
+    "KERNEL==\"bpmp-host-disp-vm\", OWNER:=\"microvm-disp-vm\", GROUP:=\"microvm-disp-vm\", MODE:=\"0600\""
   ];
 
   # The link must exist before microvm@gpu-vm starts.
@@ -102,7 +103,7 @@ in
       "/dev/ghafgen/vfio-15340000.vic rw"
       "/dev/ghafgen/vfio-15480000.nvdec rw"
       "/dev/ghafgen/vfio-15540000.nvjpg rw"
-      "/dev/bpmp-host rw"
+      "/dev/bpmp-host-gpu-vm rw"
     ];
   };
 
@@ -135,6 +136,7 @@ in
       "/dev/ghafgen/vfio-13830000.disp_caps_pt rw"
       "/dev/ghafgen/vfio-13870000.disp_chan_pt rw"
       "/dev/ghafgen/vfio-138c8000.disp_cursor_pt rw"
+      "/dev/bpmp-host-disp-vm rw"
       "/dev/dce-host rw"
     ];
   };

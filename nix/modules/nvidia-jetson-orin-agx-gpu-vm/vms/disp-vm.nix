@@ -7,7 +7,7 @@
 let
   bpmpVirt = import ../bpmp-virt.nix { inherit lib pkgs; };
   # vfio-platform is gone from QEMU since 10.2: this VM runs the pinned
-  # QEMU 10.1.5, with the BPMP guest bridge, which opens /dev/bpmp-host and
+  # QEMU 10.1.5, with the BPMP guest bridge, which opens /dev/bpmp-host-disp-vm and
   # emits the guest's /bpmp node.
   qemu = import ../qemu.nix { inherit lib pkgs; } {
     bpmpBridge = true;
@@ -17,6 +17,8 @@ let
       bpmpVirt.ghafPatches.gpu_qemu_mmio_base
       bpmpVirt.ghafPatches.gpu_qemu_keep_dtb_memory
     ];
+    # Its own BPMP device (/dev/bpmp-host-disp-vm, -global in qemu.extraArgs).
+    bridgeSourcePatches = [ ../patches/qemu-bpmp-guest-host-device.patch ];
   };
   guestTree = import ../guest-tree.nix { inherit config lib pkgs; } {
     inherit qemu;
@@ -56,6 +58,8 @@ in
       "vfio-platform,host=138c8000.disp_cursor_pt,mmio-base=0x662c8000"
       "-dtb"
       "ghafgen-guest.dtb"
+      "-global"
+      "nvidia_bpmp_guest.host-device=/dev/bpmp-host-disp-vm"
     ];
     # QEMU's own virt tree for this VM plus disp-vm.dts (guest-tree.nix).
     preStart = guestTree.preStart;
