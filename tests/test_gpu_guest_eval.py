@@ -206,7 +206,10 @@ def test_ghaf_layout_leaves_the_cuda_extras_to_ghafs_gpuvm_base(tmp_path: Path):
     already sets the loader path and the node access (GPUVM_BASE:174-213): the
     module carries what Ghaf's guest module does, no second unit."""
     got = evaluated("gpu", tmp_path, "ghaf")
-    assert got["qemuPackage"] == "ghaf-qemu-bpmp-gpu"
+    # Ghaf's GPU QEMU (payload/guest-module.nix:212), patched to open the VM's
+    # own BPMP device: the split profile sets bpmp_per_vm, as gpu-vm and
+    # disp-vm both ask the BPMP.
+    assert got["qemuPackage"] == "ghaf-qemu-bpmp-gpu-patched"
     assert _graphics(got) == GRAPHICS
     assert got["kernelModules"] == MODULES["gpu"]
     assert got["kernelParams"] == KERNEL_PARAMS

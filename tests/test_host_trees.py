@@ -136,12 +136,19 @@ def test_target_overlays_together_on_the_6_12_tree(
     symbols = FdtView(tree.blob).symbols()
     proxy = "/bpmp_host_proxy"
     manifest = (target / "ghafgen-manifest.json").read_text()
-    vms = "".join(p.read_text() for p in target.glob("vms/*.nix"))
+    vm_files = {p.stem: p.read_text() for p in sorted(target.glob("vms/*.nix"))}
     checked = 0
     for dev in board.devices.values():
-        passed = re.search(rf'"vfio-platform,host={re.escape(dev.dt_name)}[",]', vms)
-        if not passed and f"{dev.key}-passthrough.dts" not in manifest:
+        arg = re.compile(rf'"vfio-platform,host={re.escape(dev.dt_name)}[",]')
+        owners = [vm for vm, text in vm_files.items() if arg.search(text)]
+        if not owners and f"{dev.key}-passthrough.dts" not in manifest:
             continue
+        # In the per-VM form the owner's own child node holds its list.
+        lists = (
+            f"{proxy}/{owners[0]}"
+            if owners and tree.has(f"{proxy}/{owners[0]}")
+            else proxy
+        )
         checked += 1
         label = dev.flavors["l4t"].label
         withheld: set[int] = set()
@@ -165,8 +172,8 @@ def test_target_overlays_together_on_the_6_12_tree(
                 real = _ids(tree, node, kind) - (
                     withheld if kind == "clocks" else set()
                 )
-                raw = tree.maybe(proxy, f"allowed-{kind}")
-                allowed = set(tree.cells(proxy, f"allowed-{kind}")) if raw else set()
+                raw = tree.maybe(lists, f"allowed-{kind}")
+                allowed = set(tree.cells(lists, f"allowed-{kind}")) if raw else set()
                 assert real <= allowed, f"{dev.key}: {kind} {sorted(real - allowed)}"
     for slot in board.slots.values():
         ctl = slot.controller.flavors["l4t"].path
