@@ -362,6 +362,15 @@ class Window(NamedTuple):
     size: int
 
 
+class Dcb(NamedTuple):
+    """The board's display configuration block the display node embeds."""
+
+    ghaf: str  # key of sources.toml [ghaf]: the file, in the pinned Ghaf tree
+    bytes: int
+    sha256: str
+    fact: Provenance = Fact()
+
+
 class GuestDisplay(NamedTuple):
     """The display's guest nodes, as Ghaf's display guest tree writes them."""
 
@@ -388,6 +397,7 @@ class GuestDisplay(NamedTuple):
     fuse_clock: int
     # The display-only role's guest RAM banks and reserved regions.
     reserved: tuple[Reserved, ...]
+    dcb: Dcb
     fact: Fact = Fact()
     windows_fact: Fact = Fact()
     dce_fact: Fact = Fact()
@@ -451,6 +461,7 @@ def _guest_display(g: dict[str, Any]) -> GuestDisplay:
         fuse_compatible=fuse["compatible"],
         fuse_clock=int(fuse["clock"][1]),
         reserved=tuple(_reserved(r) for r in g["reserved"]),
+        dcb=record(Dcb, g["dcb"], f"{_ROLES} [guest_display.dcb]", "dcb"),
         fact=_fact(g),
         windows_fact=_fact(g["windows_fact"]),
         dce_fact=_fact(dce),

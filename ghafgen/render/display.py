@@ -3,8 +3,10 @@ its register windows (only the keyholes backed), the DCE relay's guest nodes,
 and, for the display-only role, its RAM banks and carve-outs.
 
 Entry points: `display_nodes(board, gp)` (what the display adds to any guest
-that has it, the accelerated one included) and `guest_overlay(board, gp)` (the
-display-only role's whole tree additions). The host side is the DCE relay's.
+that has it, the accelerated one included), `guest_overlay(board, gp)` (the
+display-only role's whole tree additions) and `dcb_overlay(tree, board)` (the
+board's DCB image into the display node of either). The host side is the DCE
+relay's.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from ghafgen.render.dt import (
     cells,
     strings,
 )
-from ghafgen.render.escape import Safe
+from ghafgen.render.escape import Safe, dts_str
 
 SCANOUT_LABEL = "dce_scanout"
 
@@ -327,4 +329,59 @@ def variant_overlay(
                 ),
             ),
         ),
+    )
+
+
+class DcbOverlay(NamedTuple):
+    """The DCB image into a guest's display node: an overlay source whose one
+    line includes the file of the pinned Ghaf tree, which the VM's guest-tree
+    build compiles with that file beside it and checks by length and hash."""
+
+    ghaf_key: str  # sources.toml [ghaf]: the file
+    file_name: str  # what the overlay includes
+    node_path: str  # the display node in the guest tree
+    bytes: int
+    sha256: str
+
+    @property
+    def dts(self) -> str:
+        return (
+            "/dts-v1/;\n/plugin/;\n\n/ {\n\tfragment@0 {\n"
+            f"\t\ttarget-path = {dts_str(self.node_path)};\n"
+            "\t\t__overlay__ {\n"
+            f"\t\t\t/include/ {dts_str(self.file_name)}\n"
+            "\t\t};\n\t};\n};\n"
+        )
+
+
+def _path_of(tree: Overlay, name: str) -> str:
+    """Where the node `name` lands once `tree` is applied."""
+
+    def walk(nodes: tuple[Node, ...], at: str) -> str:
+        for n in nodes:
+            here = f"{at.rstrip('/')}/{n.name}"
+            if n.name == name:
+                return here
+            found = walk(n.children, here)
+            if found:
+                return found
+        return ""
+
+    for f in tree.fragments:
+        found = walk(f.nodes, f.target_path)
+        if found:
+            return found
+    raise ValueError(f"the guest overlay {tree.name!r} has no {name}")
+
+
+def dcb_overlay(tree: Overlay, board: Board) -> DcbOverlay:
+    """The DCB overlay for the guest whose tree additions are `tree`."""
+    g = board.catalog.gpu_roles.guest
+    path = board.catalog.sources["ghaf"].paths[g.dcb.ghaf]
+    return DcbOverlay(
+        g.dcb.ghaf,
+        path.rsplit("/", 1)[-1],
+        _path_of(tree, g.node),
+        g.dcb.bytes,
+        g.dcb.sha256,
     )

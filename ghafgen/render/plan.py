@@ -215,6 +215,7 @@ class GpuVmPlan:
     kernel: GpuKernel  # the guest kernel and its in-tree patches
     guest: GuestRole  # what the guest loads, patches and carries in its role
     role: str = "gpu"  # the VM's role (catalog/data/t234-gpu-roles.toml)
+    dcb: display_dt.DcbOverlay | None = None  # display roles: the board's DCB
 
     @property
     def ghaf_keys(self) -> tuple[str, ...]:
@@ -222,7 +223,15 @@ class GpuVmPlan:
         g = self.guest
         dce = (*g.dce.patches, g.dce.source_key) if g.dce else ()
         userspace = tuple(k for pkg in g.graphics for r in pkg.paths for k in r.patches)
-        return self.qemu_patches + self.kernel.patches + g.oot_patches + dce + userspace
+        dcb = (self.dcb.ghaf_key,) if self.dcb else ()
+        return (
+            self.qemu_patches
+            + self.kernel.patches
+            + g.oot_patches
+            + dce
+            + userspace
+            + dcb
+        )
 
 
 @dataclass(frozen=True)
@@ -622,11 +631,17 @@ def _vm_plan(
             bpmp_device(profile, board, name) if per_vm_form(profile, board) else ""
         ),
         pci_serial_console=pci_console,
-        gpu=_gpu_vm(gp, role) if gp is not None and role is not None else None,
+        gpu=(
+            _gpu_vm(gp, role, guest_tree, board)
+            if gp is not None and role is not None
+            else None
+        ),
     )
 
 
-def _gpu_vm(gp: GpuPass, role: GuestRole) -> GpuVmPlan:
+def _gpu_vm(
+    gp: GpuPass, role: GuestRole, tree: dt.Overlay | None, board: Board
+) -> GpuVmPlan:
     q = gp.group.qemu
     return GpuVmPlan(
         qemu_args=gp.qemu_args,
@@ -636,6 +651,11 @@ def _gpu_vm(gp: GpuPass, role: GuestRole) -> GpuVmPlan:
         kernel=gp.group.kernel,
         guest=role,
         role=gp.role.key,
+        dcb=(
+            display_dt.dcb_overlay(tree, board)
+            if gp.role.display and tree is not None
+            else None
+        ),
     )
 
 

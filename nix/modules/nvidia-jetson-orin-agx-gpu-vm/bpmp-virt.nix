@@ -51,6 +51,7 @@ in
     dce_virt_hooks = "${src}/" + "modules/reference/hardware/jetpack/nvidia-jetson-orin/virtualization/common/dce-virt-common/patches/0001-dce-virt-hooks.patch";
     dce_client_ipc_inject = "${src}/" + "modules/reference/hardware/jetpack/nvidia-jetson-orin/virtualization/common/dce-virt-common/patches/0002-dce-client-ipc-inject.patch";
     dce_guest_proxy = "${src}/" + "modules/reference/hardware/jetpack/nvidia-jetson-orin/virtualization/common/dce-virt-common/sources/drivers/platform/tegra/dce-guest-proxy/dce-guest-proxy.c";
+    gpu_dcb = "${src}/" + "modules/reference/hardware/jetpack/nvidia-jetson-orin/virtualization/passthrough/gpu-vm/generated/agx-p3737-p3701-dcb.dtsi";
   };
 
   # The bpmp.c / bpmp-tegra186.c hooks, one patch per kernel series; any other

@@ -62,8 +62,10 @@ rec {
     _type = "pkgs"; # what lib.types.pkgs (microvm.vmHostPackages) checks for
     fetchFromGitHub = _args: fake "source";
     fetchgit = _args: fake "source";
-    runCommand = name: _env: _script: fake name;
+    # The script kept, so a test can run it with the real tools.
+    runCommand = name: _env: script: fakeWith { inherit script; } name "";
     writeShellScript = name: _text: fake name;
+    writeText = name: _text: fake name;
     dtc = fake "dtc";
     coreutils = fake "coreutils";
     buildPackages.dtc = fake "dtc";

@@ -26,6 +26,15 @@ let
     # This QEMU keeps the -dtb's /memory nodes (the guest bank) and adds its
     # own RAM node, which it refuses to find already there.
     dropNode = "/memory@2000000000";
+    # The board's DCB image into the display node: the pinned Ghaf tree's
+    # file, refused at build time unless it has this length and hash.
+    dcb = {
+      file = bpmpVirt.ghafPatches.gpu_dcb;
+      name = "agx-p3737-p3701-dcb.dtsi";
+      dts = pkgs.writeText "gui-vm-dcb.dts" "/dts-v1/;\n/plugin/;\n\n/ {\n\tfragment@0 {\n\t\ttarget-path = \"/platform-bus@60000000/gpu-bus@4000000/display@13800000\";\n\t\t__overlay__ {\n\t\t\t/include/ \"agx-p3737-p3701-dcb.dtsi\"\n\t\t};\n\t};\n};\n";
+      bytes = 8407;
+      sha256 = "e0d92e6dbf1ffef266cfd2e192847e76f8d88c19c55430f2f5d4aaf69494a2fc";
+    };
   };
 in
 {
