@@ -52,9 +52,12 @@ def test_the_catalog_holds_ghafs_values():
         "/chosen/framebuffer",
         "dummy",
     )
-    # gpu_passthrough_overlay.dts:158-160 and tegra234-mc.h:436-437
-    assert f.gpu_interconnects.clients == (("NVL1R", 0xB8), ("NVL1W", 0xB9))
-    assert f.gpu_interconnects.names == ("dma-mem", "write")
+    # gpu_passthrough_overlay.dts:158-160 and tegra234-mc.h:436-437: the GPU
+    # group's host node carries them (t234-gpu.toml [engines.gpu]).
+    gpu = CAT.gpu_group.engines["gpu"]
+    assert gpu.interconnects == (("NVL1R", 0xB8), ("NVL1W", 0xB9))
+    assert gpu.interconnect_names == ("dma-mem", "write")
+    assert gpu.interconnect_labels == ("mc", "emc")
     # 0002-nvidia-dce-guest-hooks.patch:31 and :39
     assert (f.guest.bridge_base, f.guest.bridge_size, f.guest.bridge_spi) == (
         0x090E0000,
@@ -64,19 +67,22 @@ def test_the_catalog_holds_ghafs_values():
     assert (f.guest.env, f.guest.env_value) == ("GHAF_DCE_GUEST", "1")
     # payload/default.nix:108-113 (the display's; nvmap and NVKMS are the GPU guest's)
     assert f.guest.modules == ("tegra-dce", "dce-guest-proxy")
-    # payload/default.nix:73-86, gpu_passthrough_overlay.dts:311,330,348
-    assert [(w.name, w.base, w.size, w.mmio_base) for w in f.windows] == [
+    # The display role's keyholes and RAM (t234-gpu-roles.toml), which the
+    # display's host overlay wraps: payload/default.nix:73-86,
+    # gpu_passthrough_overlay.dts:311,330,348 (keyholes), :49, 60, 65 (RAM),
+    # :21 (GHAF_SID_DISPVM 0x7d).
+    disp = CAT.gpu_roles.roles["display"]
+    assert [(h.wrapper, h.base, h.size, h.mmio_base) for h in disp.keyholes] == [
         ("disp_caps_pt", 0x13830000, 0x1000, 0x66230000),
         ("disp_chan_pt", 0x13870000, 0x20000, 0x66270000),
         ("disp_cursor_pt", 0x138C8000, 0x2000, 0x662C8000),
     ]
-    assert f.window_sid == 0x7D  # gpu_passthrough_overlay.dts:21
-    # gpu_passthrough_overlay.dts:49, 60, 65
-    assert [(w.name, w.base, w.size) for w in f.ram] == [
+    assert [(c.key, c.base, c.size) for c in disp.carveouts] == [
         ("scanout", 0xB0000000, 0x08000000),
         ("dispram_lo", 0xB8000000, 0x2E000000),
         ("dispram_hi", 0x200000000, 0x1A000000),
     ]
+    assert {h.sid for h in disp.keyholes} | {c.sid for c in disp.carveouts} == {0x7D}
 
 
 def test_every_fact_names_its_source():
@@ -89,9 +95,6 @@ def test_every_fact_names_its_source():
         f.iso_anchor,
         f.hda.fact,
         f.framebuffer.fact,
-        f.gpu_interconnects.fact,
-        f.windows_fact,
-        f.ram_fact,
         f.guest.fact,
         f.qemu.fact,
     ]

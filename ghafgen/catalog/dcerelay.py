@@ -65,20 +65,6 @@ class NodeStatus(NamedTuple):
     fact: Fact
 
 
-class Interconnects(NamedTuple):
-    node: str
-    clients: tuple[tuple[str, int], ...]
-    names: tuple[str, ...]
-    fact: Fact
-
-
-class Window(NamedTuple):
-    name: str
-    base: int
-    size: int
-    mmio_base: int  # 0: the guest sees it at `base` (RAM carve-outs)
-
-
 class DceGuest(NamedTuple):
     env: str
     env_value: str
@@ -104,31 +90,15 @@ class DceRelayFacts(NamedTuple):
     iso_anchor: Fact
     hda: NodeStatus
     framebuffer: NodeStatus
-    gpu_interconnects: Interconnects
-    windows: tuple[Window, ...]
-    window_sid: int
-    windows_fact: Fact
-    ram: tuple[Window, ...]
-    split_only_ram: tuple[str, ...]
-    ram_fact: Fact
     guest: DceGuest
     qemu: DceQemu
-
-
-def _windows(d: dict[str, Any], extra: tuple[str, ...]) -> tuple[Window, ...]:
-    return tuple(
-        Window(k, int(v[0]), int(v[1]), int(v[2]) if len(v) > 2 else 0)
-        for k, v in d.items()
-        if k not in extra
-    )
 
 
 def dce_relay_facts(doc: dict[str, Any]) -> DceRelayFacts:
     """The DCE relay's facts in `t234-display.toml`'s parsed text `doc`."""
     s, h, g, q = doc["sources"], doc["host"], doc["guest"], doc["qemu"]
     p, acc, hl = h["proxy"], h["proxy"]["access"], h["headless"]
-    hda, fb, ic = h["hda"], h["framebuffer"], h["gpu_interconnects"]
-    win, ram = doc["windows"], doc["ram"]
+    hda, fb = h["hda"], h["framebuffer"]
     return DceRelayFacts(
         sources=RelaySources(
             dir=s["dir"],
@@ -165,18 +135,6 @@ def dce_relay_facts(doc: dict[str, Any]) -> DceRelayFacts:
         framebuffer=NodeStatus(
             f"{fb['parent']}/{fb['node']}", fb["compatible"], fb["status"], _fact(fb)
         ),
-        gpu_interconnects=Interconnects(
-            node=ic["node"],
-            clients=tuple((str(n), int(i)) for n, i in ic["clients"]),
-            names=tuple(ic["names"]),
-            fact=_fact(ic),
-        ),
-        windows=_windows(win, ("sid", "source", "note", "uncertain")),
-        window_sid=int(win["sid"]),
-        windows_fact=_fact(win),
-        ram=_windows(ram, ("split_only", "source", "note", "uncertain")),
-        split_only_ram=tuple(ram["split_only"]),
-        ram_fact=_fact(ram),
         guest=DceGuest(
             env=g["env"],
             env_value=g["env_value"],

@@ -25,6 +25,10 @@ class Engine(NamedTuple):
     reg_names: tuple[str, ...] = ()
     interrupt_names: tuple[str, ...] = ()
     clock_names: tuple[str, ...] = ()
+    # The host node's memory clients, (mc.h name, ID) each, through the EMC.
+    interconnects: tuple[tuple[str, int], ...] = ()
+    interconnect_names: tuple[str, ...] = ()
+    interconnect_labels: tuple[str, ...] = ()  # (provider, target)
     assigned_clock_rate: int = 0
     ranges: tuple[tuple[int, int], ...] = ()
     guest_parent: str = ""  # "" = the platform bus, else a member's key

@@ -36,8 +36,8 @@ class GpuPass(NamedTuple):
 
     @property
     def carveouts(self) -> tuple[Carveout, ...]:
-        """The GPU group's own carve-outs this VM takes (the display's are the
-        DCE relay's host side)."""
+        """The GPU group's own carve-outs this VM takes (the display's own go
+        into its display host overlay, render/display.py)."""
         return tuple(c for c in self.group.carveouts if c in self.role.carveouts)
 
     @property

@@ -28,6 +28,7 @@ from ghafgen.render.dt import (
     strings,
 )
 from ghafgen.render.escape import Safe, dts_str
+from ghafgen.render.wrappers import carveout_nodes, reg2, wrapper
 
 SCANOUT_LABEL = "dce_scanout"
 
@@ -39,13 +40,6 @@ class DisplayNodes(NamedTuple):
     bus_nodes: tuple[Node, ...]  # under the bus that translates the windows
     root_nodes: tuple[Node, ...]  # the DCE relay's nodes, without registers
     reserved: tuple[Node, ...]  # the scanout pool
-
-
-def _reg(regions: list[tuple[int, int]]) -> Safe:
-    return cell_list(
-        [(a >> 32, a & 0xFFFFFFFF, s >> 32, s & 0xFFFFFFFF) for a, s in regions],
-        hex_=True,
-    )
 
 
 def _check_windows(gp: GpuPass, g: GuestDisplay) -> None:
@@ -85,7 +79,7 @@ def display_nodes(board: Board, gp: GpuPass) -> DisplayNodes:
         g.label,
         (
             Prop("compatible", strings(g.compatible)),
-            Prop("reg", _reg([(w.host, w.size) for w in g.windows])),
+            Prop("reg", reg2([(w.host, w.size) for w in g.windows])),
             Prop("reg-names", strings(*(w.name for w in g.windows))),
             Prop(
                 "interrupts",
@@ -120,7 +114,7 @@ def display_nodes(board: Board, gp: GpuPass) -> DisplayNodes:
         "",
         (
             Prop("compatible", strings(g.fuse_compatible)),
-            Prop("reg", _reg([(g.fuse.host, g.fuse.size)])),
+            Prop("reg", reg2([(g.fuse.host, g.fuse.size)])),
             Prop("clocks", cells(bpmp, g.fuse_clock)),
             Prop("clock-names", strings("fuse")),
             Prop("status", strings("disabled")),
@@ -160,7 +154,7 @@ def display_nodes(board: Board, gp: GpuPass) -> DisplayNodes:
             # Not reusable: the pool lies outside every RAM bank, and CMA
             # would walk its pages as System RAM.
             Prop("compatible", strings("shared-dma-pool")),
-            Prop("reg", _reg([(scanout.base, g.scanout_pool)])),
+            Prop("reg", reg2([(scanout.base, g.scanout_pool)])),
             Prop("status", strings("okay")),
         ),
     )
@@ -186,7 +180,7 @@ def _reserved_node(r: Reserved) -> Node:
         props.append(Prop("reusable", None))
     if r.no_map:
         props.append(Prop("no-map", None))
-    props.append(Prop("reg", _reg([(r.base, r.size)])))
+    props.append(Prop("reg", reg2([(r.base, r.size)])))
     if r.cma_default:
         props.append(Prop("linux,cma-default", None))
     props.append(Prop("status", strings("okay")))
@@ -236,7 +230,7 @@ def guest_overlay(board: Board, gp: GpuPass) -> Overlay:
             "",
             (
                 Prop("device_type", strings("memory")),
-                Prop("reg", _reg([(c.base, c.size) for c in banks])),
+                Prop("reg", reg2([(c.base, c.size) for c in banks])),
             ),
         ),
         *memory_nodes(
@@ -384,4 +378,22 @@ def dcb_overlay(tree: Overlay, board: Board) -> DcbOverlay:
         _path_of(tree, g.node),
         g.dcb.bytes,
         g.dcb.sha256,
+    )
+
+
+def host_overlay(board: Board, gp: GpuPass) -> Overlay:
+    """What the display's VM holds on the host: its role's own carve-outs
+    (those the GPU group does not own) reserved and wrapped, and a wrapper per
+    display keyhole. The display engine itself stays the host's."""
+    carve = [c for c in gp.role.carveouts if c not in gp.group.carveouts]
+    reserved_memory, wrappers = carveout_nodes(carve)
+    holes = tuple(
+        wrapper(h.wrapper, h.base, h.size, h.smmu, h.sid) for h in gp.role.keyholes
+    )
+    two = (Prop("#address-cells", cells(2)), Prop("#size-cells", cells(2)))
+    return Overlay(
+        name="display-passthrough",
+        description="the display's carve-outs and register keyholes to vfio-platform",
+        compatible=board.soc.compatible,
+        fragments=(Fragment("", "/", two, (reserved_memory, *wrappers, *holes)),),
     )

@@ -28,16 +28,7 @@ from ghafgen.render.dt import (
     strings,
 )
 from ghafgen.render.escape import Safe
-
-DUMMY = "nvidia,dummy"  # keeps every host driver off the node (Ghaf's overlays)
-
-
-def _reg(regions: list[tuple[int, int]]) -> Safe:
-    """`reg` with two address and two size cells, as the SoC's buses use."""
-    return cell_list(
-        [(a >> 32, a & 0xFFFFFFFF, s >> 32, s & 0xFFFFFFFF) for a, s in regions],
-        hex_=True,
-    )
+from ghafgen.render.wrappers import DUMMY, carveout_nodes, reg2
 
 
 def _spis(numbers: tuple[int, ...] | list[int]) -> Safe:
@@ -79,7 +70,7 @@ def _resources(
 def _host_node(board: Board, dev: PlatformDevice, eng: Engine, flavor: str) -> Node:
     props = [
         Prop("compatible", strings(DUMMY)),
-        Prop("reg", _reg(list(dev.reg))),
+        Prop("reg", reg2(list(dev.reg))),
     ]
     if eng.reg_names:
         props.append(Prop("reg-names", strings(*eng.reg_names)))
@@ -91,6 +82,15 @@ def _host_node(board: Board, dev: PlatformDevice, eng: Engine, flavor: str) -> N
         if eng.interrupt_names:
             props.append(Prop("interrupt-names", strings(*eng.interrupt_names)))
     props += _resources(board, dev, eng, flavor, guest=False)
+    if eng.interconnects:
+        mc, emc = eng.interconnect_labels
+        props += [
+            Prop(
+                "interconnects",
+                cell_list([(mc, client, emc) for _n, client in eng.interconnects]),
+            ),
+            Prop("interconnect-names", strings(*eng.interconnect_names)),
+        ]
     if eng.ranges:
         props += [
             Prop("#address-cells", cells(2)),
@@ -114,45 +114,7 @@ def _identity(ranges: tuple[tuple[int, int], ...]) -> Safe:
 def host_overlay(board: Board, gp: GpuPass, flavor: str) -> Overlay:
     """Carve-outs reserved and wrapped, originals switched off, members re-created
     under their bus with the dummy compatible, their stream IDs and dma-coherent."""
-    reserved = tuple(
-        Node(
-            f"{c.key}@{c.base:x}",
-            c.key,
-            (
-                # No no-map: KVM then maps it into the guest as normal memory.
-                Prop("compatible", strings("removed-dma-pool")),
-                Prop("reg", _reg([(c.base, c.size)])),
-                Prop("status", strings("okay")),
-            ),
-        )
-        for c in gp.carveouts
-    )
-    wrappers = tuple(
-        Node(
-            f"{c.wrapper}@{c.base:x}",
-            c.wrapper,
-            (
-                Prop("compatible", strings(DUMMY)),
-                Prop("reg", _reg([(c.base, c.size)])),
-                Prop("iommus", cells(c.smmu, c.sid, hex_=True)),
-                Prop("dma-coherent", None),
-                Prop("status", strings("okay")),
-            ),
-        )
-        for c in gp.carveouts
-    )
-    # Mainline trees have no /reserved-memory: the node is written whole,
-    # with the cells the L4T tree's has too.
-    reserved_memory = Node(
-        "reserved-memory",
-        "",
-        (
-            Prop("#address-cells", cells(2)),
-            Prop("#size-cells", cells(2)),
-            Prop("ranges", None),
-        ),
-        reserved,
-    )
+    reserved_memory, wrappers = carveout_nodes(gp.carveouts)
     # Each fragment states its target's cells (2 and 2 on Tegra234's root, bus@0
     # and host1x alike), so dtc can check `reg` here; the values are unchanged.
     two = (Prop("#address-cells", cells(2)), Prop("#size-cells", cells(2)))
@@ -171,7 +133,7 @@ def host_overlay(board: Board, gp: GpuPass, flavor: str) -> Overlay:
     regs = {dev.node.split("@")[-1]: dev.reg for dev in gp.members}
     for path, kids in disabled.items():
         kid_nodes = tuple(
-            Node(c, "", (Prop("reg", _reg(list(regs[c.split("@")[-1]]))), *off))
+            Node(c, "", (Prop("reg", reg2(list(regs[c.split("@")[-1]]))), *off))
             for c in kids
         )
         fragments.append(Fragment("", path, (*off, *two) if kids else off, kid_nodes))
@@ -196,7 +158,7 @@ def _guest_node(
 ) -> Node:
     props = [
         Prop("compatible", strings(*dev.guest.compatible)),
-        Prop("reg", _reg([(r.host, r.size) for r in placed.regions])),
+        Prop("reg", reg2([(r.host, r.size) for r in placed.regions])),
     ]
     if eng.reg_names:
         props.append(Prop("reg-names", strings(*eng.reg_names)))
@@ -284,7 +246,7 @@ def guest_overlay(board: Board, gp: GpuPass) -> Overlay:
             props.append(Prop("reusable", None))
         if r.no_map:
             props.append(Prop("no-map", None))
-        props.append(Prop("reg", _reg([(r.base, r.size)])))
+        props.append(Prop("reg", reg2([(r.base, r.size)])))
         if r.cma_default:
             props.append(Prop("linux,cma-default", None))
         props.append(Prop("status", strings("okay")))
@@ -310,7 +272,7 @@ def guest_overlay(board: Board, gp: GpuPass) -> Overlay:
             "",
             (
                 Prop("device_type", strings("memory")),
-                Prop("reg", _reg([(bank.base, bank.size)])),
+                Prop("reg", reg2([(bank.base, bank.size)])),
             ),
         ),
         *memory_nodes(tuple(reserved), carveouts),

@@ -498,12 +498,13 @@ def _binding(
     pt: Passthrough,
     gp: GpuPass | None = None,
     gpu_overlay: dt.Overlay | None = None,
+    display_overlay: dt.Overlay | None = None,
 ) -> Binding:
     target = pt.vm or "a VM started by hand"
     if pt.device in board.devices:
         dev = board.devices[pt.device]
         if dev.group == DISPLAY_GROUP:
-            return _display_binding(pt, dev, target, gp)
+            return _display_binding(pt, dev, target, gp, display_overlay)
         # The group's carve-out wrappers and its overlay go with its first member.
         first = gp is not None and dev.key == gp.group.members[0]
         carve = tuple(c.dt_name for c in gp.carveouts) if gp and first else ()
@@ -532,11 +533,15 @@ def _binding(
 
 
 def _display_binding(
-    pt: Passthrough, dev: PlatformDevice, target: str, gp: GpuPass | None
+    pt: Passthrough,
+    dev: PlatformDevice,
+    target: str,
+    gp: GpuPass | None,
+    overlay: dt.Overlay | None,
 ) -> Binding:
     """The display's binding holds its role's carve-outs and keyholes, never the
-    engine itself: the host keeps display@13800000 and its R5 (the DCE relay's
-    host side writes the wrappers these name)."""
+    engine itself: the host keeps display@13800000 and its R5; `overlay`
+    (render/display.py host_overlay) writes the wrappers these name."""
     held: tuple[str, ...] = ()
     if gp is not None:
         # The GPU group's own carve-outs go with its first member's binding.
@@ -550,7 +555,7 @@ def _display_binding(
         vm=pt.vm,
         description=f"Bind the display's keyholes and scanout ({dev.key}) to "
         f"vfio-platform for {target}",
-        overlay=None,
+        overlay=overlay,
         group=dev.group,
     )
 
@@ -687,15 +692,15 @@ def _mac(target: str, vm: str) -> str:
 
 
 def _host_overlays(
-    profile: Profile, board: Board, allowed: AllowList, gpu_overlay: dt.Overlay | None
+    profile: Profile,
+    board: Board,
+    allowed: AllowList,
+    roles: tuple[dt.Overlay, ...],
 ) -> list[dt.Overlay]:
-    """Every host overlay; the GPU group's goes before the proxy's."""
+    """Every host overlay; the GPU group's and the display's go before the proxy's."""
     out = dt.host_overlays(profile, board, allowed)
-    if gpu_overlay is not None:
-        at = next(
-            (i for i, o in enumerate(out) if o.name == "bpmp-host-proxy"), len(out)
-        )
-        out.insert(at, gpu_overlay)
+    at = next((i for i, o in enumerate(out) if o.name == "bpmp-host-proxy"), len(out))
+    out[at:at] = roles
     return out
 
 
@@ -753,6 +758,11 @@ def plan(
     gpu_overlay = (
         gpu_dt.host_overlay(board, gp, profile.target.dt_flavor) if gp else None
     )
+    display_overlays = {
+        vm: display_dt.host_overlay(board, p)
+        for vm, p in vm_passes.items()
+        if p.role.display
+    }
     udev = [f'SUBSYSTEM=="vfio", GROUP="{DEVICE_GROUP}", MODE="{DEVICE_MODE}"']
     per_vm = bpmp and per_vm_form(profile, board)
     if bpmp:
@@ -776,10 +786,27 @@ def plan(
         patches=(VFIO_RESET,) if platform else (),
         host_params=params,
         bindings=tuple(
-            _binding(profile, board, pt, vm_passes.get(pt.vm or "") or gp, gpu_overlay)
+            _binding(
+                profile,
+                board,
+                pt,
+                vm_passes.get(pt.vm or "") or gp,
+                gpu_overlay,
+                display_overlays.get(pt.vm or ""),
+            )
             for pt in profile.enabled
         ),
-        overlays=tuple(_host_overlays(profile, board, allowed, gpu_overlay)),
+        overlays=tuple(
+            _host_overlays(
+                profile,
+                board,
+                allowed,
+                (
+                    *((gpu_overlay,) if gpu_overlay else ()),
+                    *display_overlays.values(),
+                ),
+            )
+        ),
         vms=tuple(
             _vm_plan(profile, board, name, layout, vm_passes.get(name))
             for name in profile.vms

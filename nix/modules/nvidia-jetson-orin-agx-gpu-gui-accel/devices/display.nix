@@ -10,6 +10,14 @@ in
 {
   _file = ./display.nix;
 
+  hardware.deviceTree.enable = true;
+  hardware.deviceTree.overlays = [
+    {
+      name = "ghafgen-display-passthrough";
+      dtsFile = ../overlays/display-passthrough.dts;
+    }
+  ];
+
   systemd.services.ghafgen-vfio-display = {
     description = "Bind the display's keyholes and scanout (display) to vfio-platform for gui-vm";
     wantedBy = [ "multi-user.target" ];
