@@ -295,3 +295,34 @@ def test_show_s_stack_lists_the_role_s_out_of_tree_patches(role: str):
         if p.startswith("nvidia-oot-modules: ")
     ]
     assert oot == OOT_PATCHES[role]
+
+
+# The modules NVIDIA's nvdisplay tree builds (its kernel-open folders, as the
+# +++ paths of Ghaf's nvdisplay patches name them: nvdisplay/kernel-open/nvidia,
+# nvdisplay/kernel-open/nvidia-modeset; nvidia-drm is built beside them).
+NVDISPLAY_MODULES = {"nvidia", "nvidia-modeset", "nvidia-drm"}
+
+
+def test_the_patches_the_compute_role_leaves_out_touch_only_nvdisplay(ghaf_src: Path):
+    """Ghaf applies its whole nvidia-oot series to gpu-vm too
+    (payload/guest-module.nix:116-140); ghafgen's compute role leaves out
+    every patch whose files all lie in nvdisplay/, whose modules it never
+    loads. Read from the pinned patches' own +++ lines."""
+    cat = catalog.load()
+    paths = cat.sources["ghaf"].paths
+    guests = cat.gpu_guests
+    left_out = [
+        k for k in guests["display"].oot_patches if k not in guests["gpu"].oot_patches
+    ]
+    assert len(left_out) == 9  # 0003 0005 0006 0008 0009 0011 0020 0021 0024
+    for key in left_out:
+        text = (ghaf_src / paths[key]).read_text()
+        files = re.findall(r"^\+\+\+ b/(\S+)", text, re.M)
+        assert files, key
+        assert all(f.startswith("nvdisplay/") for f in files), (key, files)
+    for key in guests["gpu"].oot_patches:
+        text = (ghaf_src / paths[key]).read_text()
+        files = re.findall(r"^\+\+\+ b/(\S+)", text, re.M)
+        assert not any(f.startswith("nvdisplay/") for f in files), key
+    assert not NVDISPLAY_MODULES & set(guests["gpu"].modules)
+    assert {"nvidia-modeset", "nvidia-drm"} <= set(guests["display"].modules)
