@@ -139,6 +139,9 @@ def test_target_overlays_together_on_the_6_12_tree(
     vm_files = {p.stem: p.read_text() for p in sorted(target.glob("vms/*.nix"))}
     checked = 0
     for dev in board.devices.values():
+        if dev.group == "display" and "display-passthrough.dts" in manifest:
+            checked += _check_display(tree, board, vm_files, proxy)
+            continue
         arg = re.compile(rf'"vfio-platform,host={re.escape(dev.dt_name)}[",]')
         owners = [vm for vm, text in vm_files.items() if arg.search(text)]
         if not owners and f"{dev.key}-passthrough.dts" not in manifest:
@@ -181,6 +184,39 @@ def test_target_overlays_together_on_the_6_12_tree(
             checked += 1
             assert tree.maybe(ctl, "iommus") == b"", ctl
     assert checked, f"{target.name}: no passed device or slot found to check"
+
+
+def _check_display(tree: Tree, board, vm_files: dict[str, str], proxy: str) -> int:  # type: ignore[no-untyped-def]
+    """The display stays the host's; its VM's carve-out and keyhole wrappers are
+    in the tree for vfio, each on its stream ID, and the display's BPMP IDs are
+    in that VM's own list."""
+    roles = catalog.load().gpu_roles.roles
+    wrappers = [(c.wrapper, c.base, c.sid) for c in roles["display"].carveouts] + [
+        (h.wrapper, h.base, h.sid) for h in roles["display"].keyholes
+    ]
+    owner = ""
+    for name, base, sid in wrappers:
+        dt_name = f"{base:x}.{name}"
+        vms = [vm for vm, text in vm_files.items() if f"host={dt_name}," in text]
+        if not vms:
+            continue  # gui-vm takes scanout only
+        owner = vms[0]
+        node = f"/{name}@{base:x}"
+        assert tree.string(node, "compatible") == "nvidia,dummy", node
+        assert tree.string(node, "status") == "okay", node
+        assert tree.cells(node, "iommus")[1] == sid, node
+        assert tree.maybe(node, "dma-coherent") is not None, node
+    assert owner, "no VM passes the display's wrappers"
+    dev = board.devices["display"]
+    lists = f"{proxy}/{owner}" if tree.has(f"{proxy}/{owner}") else proxy
+    for kind, names in (
+        ("clock", dev.clocks),
+        ("reset", dev.resets),
+        ("power-domain", dev.power_domains),
+    ):
+        real = {board.soc.resource(kind, n).id for n in names}
+        assert real <= set(tree.cells(lists, f"allowed-{kind}s")), kind
+    return 1
 
 
 def test_where_6_12_differs_from_the_l4t_view_the_targets_rely_on(orin_dtb_612: Path):
