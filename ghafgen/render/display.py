@@ -28,7 +28,7 @@ from ghafgen.render.dt import (
     strings,
 )
 from ghafgen.render.escape import Safe, dts_str
-from ghafgen.render.wrappers import carveout_nodes, reg2, wrapper
+from ghafgen.render.wrappers import carveout_nodes, reg2, reserved_memory, wrapper
 
 SCANOUT_LABEL = "dce_scanout"
 
@@ -252,16 +252,7 @@ def memory_nodes(reserved: tuple[Node, ...], carveouts: list[str]) -> tuple[Node
     """The guest's reserved regions and the carve-outs NVIDIA's drivers look up
     (`nvidia,carveouts` memory-region), as every GPU-variant guest has them."""
     return (
-        Node(
-            "reserved-memory",
-            "",
-            (
-                Prop("#address-cells", cells(2)),
-                Prop("#size-cells", cells(2)),
-                Prop("ranges", None),
-            ),
-            reserved,
-        ),
+        reserved_memory(reserved),
         Node(
             "tegra-carveouts",
             "",

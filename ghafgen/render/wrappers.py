@@ -4,7 +4,8 @@ nodes: carve-outs reserved in `/reserved-memory`, and a wrapper node per region
 and the display's host overlays both write them this way, as Ghaf's
 passthrough overlay does.
 
-Entry points: `reg2(regions)`, `carveout_nodes(carveouts)`, `wrapper(...)`.
+Entry points: `reg2(regions)`, `reserved_memory(children)`,
+`carveout_nodes(carveouts)`, `wrapper(...)`.
 """
 
 from __future__ import annotations
@@ -58,9 +59,14 @@ def carveout_nodes(carveouts: Iterable[Carveout]) -> tuple[Node, tuple[Node, ...
         )
         for c in held
     )
-    # Mainline trees have no /reserved-memory: the node is written whole,
-    # with the cells the L4T tree's has too.
-    node = Node(
+    wrappers = tuple(wrapper(c.wrapper, c.base, c.size, c.smmu, c.sid) for c in held)
+    return reserved_memory(reserved), wrappers
+
+
+def reserved_memory(children: tuple[Node, ...]) -> Node:
+    """`/reserved-memory` holding `children`, written whole: mainline host trees
+    and QEMU's have none, and its cells are those of the L4T tree's."""
+    return Node(
         "reserved-memory",
         "",
         (
@@ -68,7 +74,5 @@ def carveout_nodes(carveouts: Iterable[Carveout]) -> tuple[Node, tuple[Node, ...
             Prop("#size-cells", cells(2)),
             Prop("ranges", None),
         ),
-        reserved,
+        children,
     )
-    wrappers = tuple(wrapper(c.wrapper, c.base, c.size, c.smmu, c.sid) for c in held)
-    return node, wrappers
