@@ -1,6 +1,6 @@
 """Start-up of `ghafgen --help` and `ghafgen validate PROFILE`, against Typer's own import.
 
-Run: python3 benchmarks/startup.py [--runs N] [--tree CHECKOUT]
+Run: python3 benchmarks/startup.py [--runs N] [--tree CHECKOUT] [--against CHECKOUT]
 
 Each command runs as a whole process, as users run it (bytecode cache warm),
 interleaved with `python3 -c 'import typer'` so that both see the same load;
@@ -8,8 +8,9 @@ the table gives the median wall time, its ratio to Typer's import, and the
 median CPU time (user + system) with its ratio, which moves less on a busy
 machine. The target (issue #17) is 1.3x for both commands; it is printed,
 never asserted. `--tree` times another checkout (e.g. an older commit in a
-git worktree) with the same Python and Typer. Figures measured so far are in
-benchmarks/README.md.
+git worktree) with the same Python and Typer; `--against` times a second
+checkout in the same rounds, the fairer comparison on a shared machine.
+Figures measured so far are in benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -47,25 +48,34 @@ def run_once(argv: list[str], tree: Path, env: dict[str, str]) -> tuple[float, f
     return wall, cpu
 
 
-def measure(tree: Path, runs: int) -> list[tuple[str, float, float]]:
-    """(command, median wall ms, median CPU ms), Typer's import first."""
+def measure(trees: list[Path], runs: int) -> list[list[tuple[str, float, float]]]:
+    """Per tree: (command, median wall ms, median CPU ms), Typer's import first.
+
+    Each round runs every tree's commands in turn, so that the trees compared
+    see the same load."""
     # The bytecode cache is written on the first run, as after an install.
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env["PYTHONPATH"] = str(tree)
+    base_env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    envs = [dict(base_env, PYTHONPATH=str(tree)) for tree in trees]
     cmds = commands(sys.executable)
-    for _label, argv in cmds:
-        run_once(argv, tree, env)
-    times: dict[str, list[tuple[float, float]]] = {label: [] for label, _ in cmds}
+    jobs = [(i, label, argv) for i in range(len(trees)) for label, argv in cmds]
+    for i, _label, argv in jobs:
+        run_once(argv, trees[i], envs[i])
+    times: dict[tuple[int, str], list[tuple[float, float]]] = {
+        (i, label): [] for i, label, _ in jobs
+    }
     for _ in range(runs):
-        for label, argv in cmds:
-            times[label].append(run_once(argv, tree, env))
+        for i, label, argv in jobs:
+            times[i, label].append(run_once(argv, trees[i], envs[i]))
     return [
-        (
-            label,
-            statistics.median(w for w, _ in times[label]),
-            statistics.median(c for _, c in times[label]),
-        )
-        for label, _ in cmds
+        [
+            (
+                label,
+                statistics.median(w for w, _ in times[i, label]),
+                statistics.median(c for _, c in times[i, label]),
+            )
+            for label, _ in cmds
+        ]
+        for i in range(len(trees))
     ]
 
 
@@ -92,10 +102,17 @@ def main() -> None:
         default=ROOT,
         help="The checkout to time (its profiles/ and ghafgen/); default this one.",
     )
+    parser.add_argument(
+        "--against",
+        type=Path,
+        help="Another checkout timed in the same rounds (e.g. the commit before a "
+        "change): one table each, both under the same load.",
+    )
     args = parser.parse_args()
-    tree = args.tree.resolve()
-    print(f"{tree}, Python {sys.version.split()[0]}, {args.runs} runs each")
-    print(table(measure(tree, args.runs)))
+    trees = [args.tree.resolve()] + ([args.against.resolve()] if args.against else [])
+    for tree, rows in zip(trees, measure(trees, args.runs), strict=True):
+        print(f"{tree}, Python {sys.version.split()[0]}, {args.runs} runs each")
+        print(table(rows))
 
 
 if __name__ == "__main__":

@@ -121,11 +121,22 @@ def _fixture_functions(item: pytest.Function) -> Iterator[object]:
                 yield fixture.func
 
 
+# What each function uses (_names), found once: a parametrized test's cases
+# and the tests sharing a fixture use the same functions.
+_USES: dict[object, frozenset[str]] = {}
+
+
+def _uses(func: object) -> frozenset[str]:
+    if func not in _USES:
+        _USES[func] = frozenset(_names(func, set()))
+    return _USES[func]
+
+
 def classify(item: pytest.Function) -> tuple[bool, bool]:
     """(slow, real_tools) for one collected test."""
-    names = _names(item.function, set())
+    names = set(_uses(item.function))
     for func in _fixture_functions(item):
-        names |= _names(func, set())
+        names |= _uses(func)
     tools = bool({TOOL_GATE, DTSCHEMA_GATE} & names) or bool(
         TOOL_FIXTURES & set(item.fixturenames)
     )

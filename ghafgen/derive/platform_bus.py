@@ -64,12 +64,18 @@ def lay_out(bus: Bus, devices: list[Device]) -> tuple[Placed, ...]:
     spi = 0
 
     def fit(length: int, start: int) -> int:
+        step = _align(length)
         off = start
         while off + length <= bus.size:
-            if all(off + length <= a or off >= b for a, b in taken):
+            clash = max(
+                (b for a, b in taken if off + length > a and off < b), default=None
+            )
+            if clash is None:
                 taken.append((off, off + length))
                 return off
-            off += _align(length)
+            # Every slot before `clash` overlaps that region too: QEMU would try
+            # each in turn and refuse it, so step over them at once.
+            off += -(-(clash - off) // step) * step
         raise ValueError(f"platform bus cannot fit a region of {length:#x} bytes")
 
     out: list[Placed] = []

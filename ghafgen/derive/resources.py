@@ -10,8 +10,6 @@ Generation (render.plan) and the host rules (GG706, GG107, GG108) both use these
 
 from __future__ import annotations
 
-import hashlib
-
 SEP = "."
 
 
@@ -55,6 +53,8 @@ def _account(prefix: str, name: str, key: str) -> str:
     full = f"{prefix}-{name}"
     if key == name and len(full) <= ACCOUNT_MAX:
         return full
+    import hashlib  # OpenSSL loads on import: only for a name that needs it
+
     digest = hashlib.sha256(key.encode()).hexdigest()[:8]
     room = ACCOUNT_MAX - len(prefix) - len(digest) - 2
     return f"{prefix}-{name[:room]}-{digest}"

@@ -6,9 +6,22 @@ once and records `key path -> line`. Entry point: `key_lines(text)`.
 
 from __future__ import annotations
 
+import re
+
 KeyPath = tuple[str | int, ...]
 
-_BARE = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+# Runs the scanner steps over at once; none of them holds a newline, so the
+# line count is unchanged across each.
+_BARE = re.compile(r"[A-Za-z0-9_-]*")
+_SCALAR = re.compile(r"[^,\]}\n#]*")
+# What a string's text runs to before its next quote or escape.
+_PLAIN = {'"': re.compile(r'[^"\\]*'), "'": re.compile(r"[^']*")}
+
+
+def _past(run: re.Pattern[str], text: str, pos: int) -> int:
+    """Where the run of `run` starting at `pos` ends."""
+    m = run.match(text, pos)
+    return m.end() if m else pos
 
 
 class _Scanner:
@@ -25,10 +38,8 @@ class _Scanner:
         return self.text[i] if i < len(self.text) else ""
 
     def advance(self, n: int = 1) -> None:
-        for _ in range(n):
-            if self.peek() == "\n":
-                self.line += 1
-            self.pos += 1
+        self.line += self.text.count("\n", self.pos, self.pos + n)
+        self.pos += n
 
     def skip_ws(self, newlines: bool = False) -> None:
         while True:
@@ -36,8 +47,8 @@ class _Scanner:
             if c in (" ", "\t", "\r") or (newlines and c == "\n"):
                 self.advance()
             elif c == "#":
-                while self.peek() not in ("\n", ""):
-                    self.advance()
+                end = self.text.find("\n", self.pos)
+                self.pos = len(self.text) if end < 0 else end
             else:
                 return
 
@@ -61,8 +72,10 @@ class _Scanner:
                 out.append(c + self.peek(1))
                 self.advance(2)
                 continue
-            out.append(c)
-            self.advance()
+            # This character (a quote that ends nothing) and the plain text after it.
+            end = _past(_PLAIN[quote], self.text, self.pos + 1)
+            out.append(self.text[self.pos : end])
+            self.advance(end - self.pos)
         return "".join(out)
 
     def key(self) -> list[str]:
@@ -75,8 +88,7 @@ class _Scanner:
                 parts.append(_unescape(raw) if c == '"' else raw)
             else:
                 start = self.pos
-                while self.peek() in _BARE and self.peek() != "":
-                    self.advance()
+                self.pos = _past(_BARE, self.text, start)
                 parts.append(self.text[start : self.pos])
             self.skip_ws()
             if self.peek() == ".":
@@ -120,8 +132,7 @@ class _Scanner:
                 if self.peek() == ",":
                     self.advance()
         else:
-            while self.peek() not in (",", "]", "}", "\n", "#", ""):
-                self.advance()
+            self.pos = _past(_SCALAR, self.text, self.pos)
 
     def header(self) -> None:
         array = self.text.startswith("[[", self.pos)
