@@ -4,9 +4,10 @@ and, for the display-only role, its RAM banks and carve-outs.
 
 Entry points: `display_nodes(board, gp)` (what the display adds to any guest
 that has it, the accelerated one included), `guest_overlay(board, gp)` (the
-display-only role's whole tree additions) and `dcb_overlay(tree, board)` (the
-board's DCB image into the display node of either). The host side is the DCE
-relay's.
+display-only role's whole tree additions), `dcb_overlay(tree, board)` (the
+board's DCB image into the display node of either) and `host_overlay(board,
+gp)` (the display owner's carve-outs and keyholes wrapped on the host). The
+rest of the host side is the DCE relay's (render/dcerelay.py).
 """
 
 from __future__ import annotations
