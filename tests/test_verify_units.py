@@ -16,7 +16,7 @@ from ghafgen.cli import app
 from ghafgen.render.runtime_facts import dts_value
 from ghafgen.verify.expect import Value
 from ghafgen.verify.livetree import LiveTree
-from ghafgen.verify.source import TarSource, TreeSource, capture_bytes
+from ghafgen.verify.source import capture_bytes, open_source
 
 # (DTS value text as render.dt prints it, the value as data)
 VALUES = [
@@ -73,7 +73,7 @@ def test_a_capture_resolves_links_inside_itself(tmp_path: Path) -> None:
             ]
         )
     )
-    src = TarSource(cap)
+    src = open_source(cap)
     assert src.raw("sys/bus/platform/devices/x/name") == b"x\0"
     # An absolute or climbing link stays in the capture, as under chroot.
     assert src.raw("etc/abs") == b"x\0"
@@ -97,7 +97,7 @@ def test_a_folder_link_out_of_the_root_stays_inside(tmp_path: Path) -> None:
     (tmp_path / "secret").write_text("outside\n")
     (root / "proc/cmdline").symlink_to(tmp_path / "secret")
     (root / "proc/up").symlink_to("../../secret")
-    src = TreeSource(root)
+    src = open_source(root)
     assert src.raw("proc/cmdline") is None
     assert src.raw("proc/up") is None
     # Each refusal is named once (the command prints it as a note).
@@ -117,7 +117,7 @@ def test_labels_and_phandles_resolve_in_the_live_tree(tmp_path: Path) -> None:
     node = base / "bus@0/iommu@12000000"
     node.mkdir(parents=True)
     (node / "phandle").write_bytes((0x8A).to_bytes(4, "big"))
-    tree = LiveTree(TreeSource(tmp_path))
+    tree = LiveTree(open_source(tmp_path))
     assert tree.encode(Value("cells", ("&smmu", 0x7F))) == bytes.fromhex(
         "0000008a0000007f"
     )

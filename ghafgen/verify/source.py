@@ -155,24 +155,6 @@ class Source:
         )
 
 
-class TreeSource(Source):
-    """A live system (`/`) or a capture unpacked into a folder."""
-
-    def __init__(self, root: Path) -> None:
-        super().__init__(Folder(root))
-
-
-class TarSource(Source):
-    """A capture's .tar.gz, read in memory: nothing is unpacked, so device
-    nodes keep their owner and mode and no link can point anywhere."""
-
-    def __init__(self, path: Path) -> None:
-        try:
-            super().__init__(Archive(path))
-        except Unopenable as e:
-            raise VerifyError(str(e)) from None
-
-
 def open_source(root: Path) -> Source:
     """The tree under `root`: a folder (`/` for the running system) or a .tar.gz."""
     if not os.path.lexists(root):
