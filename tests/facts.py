@@ -134,3 +134,19 @@ GHAF_GUEST_RESERVED = {
         "dce_scanout@b0000000",
     },
 }
+
+# passthrough/payload/default.nix:101-114, guestKernelModules per capability
+# set, in order: host1x's four, then the display's five (gui-vm has both, so
+# Ghaf's list names nvmap twice).
+GHAF_GUEST_MODULES = {
+    "gpu": ["nvmap", "host1x", "nvhost", "nvgpu"],
+    "display": [
+        "nvmap",
+        "tegra-dce",
+        "dce-guest-proxy",
+        "nvidia-modeset",
+        "nvidia-drm",
+    ],
+    "gui": ["nvmap", "host1x", "nvhost", "nvgpu"]
+    + ["nvmap", "tegra-dce", "dce-guest-proxy", "nvidia-modeset", "nvidia-drm"],
+}

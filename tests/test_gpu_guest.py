@@ -20,7 +20,7 @@ from ghafgen.render.files import render_target
 from ghafgen.render.plan import TargetPlan, VmPlan, plan
 from ghafgen.rules.engine import validate
 from tests.conftest import ROOT
-from tests.facts import GPU_GUEST_PARAMS
+from tests.facts import GHAF_GUEST_MODULES, GPU_GUEST_PARAMS
 
 CAT = catalog.load()
 
@@ -39,28 +39,9 @@ ROLES = ("gpu", "display", "gui")
 
 # GUEST:157-163, the same for every role (one guest module).
 KERNEL_PARAMS = list(GPU_GUEST_PARAMS)
-# PAYLOAD:101-114 guestKernelModules: host1x's four, then display's five (gui
+# PAYLOAD:101-114 guestKernelModules (tests/facts.py), each loaded once (gui
 # has both; Ghaf's list names nvmap twice, loading it once is the same).
-MODULES = {
-    "gpu": ["nvmap", "host1x", "nvhost", "nvgpu"],
-    "display": [
-        "nvmap",
-        "tegra-dce",
-        "dce-guest-proxy",
-        "nvidia-modeset",
-        "nvidia-drm",
-    ],
-    "gui": [
-        "nvmap",
-        "host1x",
-        "nvhost",
-        "nvgpu",
-        "tegra-dce",
-        "dce-guest-proxy",
-        "nvidia-modeset",
-        "nvidia-drm",
-    ],
-}
+MODULES = {k: list(dict.fromkeys(v)) for k, v in GHAF_GUEST_MODULES.items()}
 # GUEST:116-144, in Ghaf's order; 0021 only where noSyncpointDisplay
 # (PAYLOAD:22, disp-vm). The compute role keeps the three that touch code it
 # loads (docs/ghaf-parity.md says why).

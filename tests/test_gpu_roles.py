@@ -21,6 +21,7 @@ from ghafgen.findings import Severity
 from ghafgen.profile.parse import load, load_text
 from ghafgen.rules.engine import validate
 from tests.conftest import ROOT
+from tests.facts import GHAF_GUEST_MODULES
 
 AGX = catalog.load().board("jetson-agx-orin-devkit")
 SPLIT = ROOT / "profiles" / "orin-agx-gpu-vm.toml"
@@ -32,19 +33,6 @@ GHAF_CAPABILITIES = {
     "gpu": dict(gpu=True, host1x=True, media=True, display=False, no_sync=False),
     "display": dict(gpu=False, host1x=False, media=False, display=True, no_sync=True),
     "gui": dict(gpu=True, host1x=True, media=True, display=True, no_sync=False),
-}
-# payload/default.nix:101-114 (guestKernelModules, in order).
-GHAF_MODULES = {
-    "gpu": ["nvmap", "host1x", "nvhost", "nvgpu"],
-    "display": [
-        "nvmap",
-        "tegra-dce",
-        "dce-guest-proxy",
-        "nvidia-modeset",
-        "nvidia-drm",
-    ],
-    "gui": ["nvmap", "host1x", "nvhost", "nvgpu"]
-    + ["nvmap", "tegra-dce", "dce-guest-proxy", "nvidia-modeset", "nvidia-drm"],
 }
 # payload/guest-module.nix:116-144: the nvidia-oot patches in Ghaf's order,
 # 0021 only with noSyncpointPatch (the display-only role).
@@ -82,7 +70,7 @@ def test_each_role_is_ghafs_capability_set():
             assert (cap in role.capabilities) == caps[cap], (key, cap)
         assert role.no_syncpoint_display == caps["no_sync"]
         # Ghaf's concatenation names nvmap twice for gui-vm; loading it once is the same.
-        assert list(role.guest_modules) == list(dict.fromkeys(GHAF_MODULES[key]))
+        assert list(role.guest_modules) == list(dict.fromkeys(GHAF_GUEST_MODULES[key]))
     assert [r.ghaf_vm for r in got.values()] == ["gpu-vm", "disp-vm", "gui-vm"]
 
 
